@@ -1,0 +1,554 @@
+//! `webtune serve`: a small HTTP/1.1 server for the web app and a local Hugging Face hub mirror.
+//!
+//! - Static files from `--root` (`index.html` for a directory), with the MIME types browsers
+//!   insist on (`application/wasm`, `text/javascript`) and, on every response, the headers that
+//!   make the page cross-origin isolated (COOP/COEP/CORP) plus `Cache-Control: no-cache`.
+//! - `GET|HEAD /hub/{repo}/resolve/main/{file}` serves `{models}/{repo}/{file}`, falling back to
+//!   `{models}/{last segment of repo}/{file}`; 404s carry a text body and the hub's
+//!   `X-Error-Code` header. Files stream from disk with `Content-Length` (and single `Range`s).
+//! - With `--test-faults`: `/faulty-hub/{mode}/{repo}/resolve/main/{file}` where mode is `404`
+//!   (always 404), `cut` (full `Content-Length`, about half the bytes, then the connection
+//!   closes), `404-once` / `cut-once` (only the first request for that exact request target
+//!   fails; `cut-once` counts GET requests only, since a HEAD has no body to cut).
+//!
+//! One thread per connection, keep-alive, one log line per request on stderr. The server is
+//! written on `std::net` rather than a framework because the `cut` fault needs to close the
+//! socket in the middle of a body, which tiny_http's API cannot do.
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Port to listen on (0 = any free port; the URL is printed on stderr).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Directory of the web app (index.html, pkg/, vendor/).
+    #[arg(long, default_value = "www")]
+    pub root: PathBuf,
+    /// Directory of the local hub mirror: /hub/{repo}/resolve/main/{file} → {models}/{repo}/{file}.
+    #[arg(long, default_value = "models")]
+    pub models: PathBuf,
+    /// Enable /faulty-hub/{404,cut,404-once,cut-once}/... (for the end-to-end tests).
+    #[arg(long)]
+    pub test_faults: bool,
+}
+
+/// Longest request head (request line + headers) accepted.
+const MAX_HEAD: u64 = 64 * 1024;
+/// How long an idle keep-alive connection (or a slow request head) may take.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn run(args: ServeArgs) -> Result<(), String> {
+    let listener = TcpListener::bind((args.host.as_str(), args.port))
+        .map_err(|e| format!("cannot listen on {}:{}: {e}", args.host, args.port))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    // The first stderr line; the tests (and build.sh) read the URL from it.
+    eprintln!(
+        "webtune serve: listening on http://{addr}/ (root {}, models {}{})",
+        args.root.display(),
+        args.models.display(),
+        if args.test_faults { ", test faults ON" } else { "" }
+    );
+    if !args.root.join("index.html").is_file() {
+        eprintln!("warning: {} has no index.html; build the app first (./build.sh build)", args.root.display());
+    }
+    if !args.models.is_dir() {
+        eprintln!("warning: models directory {} does not exist; the hub mirror will 404 (./build.sh model)", args.models.display());
+    }
+    let server = Arc::new(Server {
+        root: args.root,
+        models: args.models,
+        test_faults: args.test_faults,
+        faulted_once: Mutex::new(HashSet::new()),
+    });
+    for conn in listener.incoming() {
+        match conn {
+            Ok(stream) => {
+                let server = Arc::clone(&server);
+                std::thread::spawn(move || server.connection(stream));
+            }
+            Err(e) => {
+                // e.g. out of file descriptors: don't spin.
+                eprintln!("accept failed: {e}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+    Ok(())
+}
+
+struct Server {
+    root: PathBuf,
+    models: PathBuf,
+    test_faults: bool,
+    /// Request targets that already had their `-once` fault.
+    faulted_once: Mutex<HashSet<String>>,
+}
+
+struct Request {
+    method: String,
+    target: String,
+    http11: bool,
+    headers: Vec<(String, String)>,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    fn keep_alive(&self) -> bool {
+        let conn = self.header("connection").unwrap_or("").to_ascii_lowercase();
+        if self.http11 {
+            !conn.contains("close")
+        } else {
+            conn.contains("keep-alive")
+        }
+    }
+}
+
+enum Body {
+    Text(String),
+    /// An open file, already positioned at the first byte to send.
+    File { file: File, len: u64 },
+}
+
+impl Body {
+    fn len(&self) -> u64 {
+        match self {
+            Body::Text(s) => s.len() as u64,
+            Body::File { len, .. } => *len,
+        }
+    }
+}
+
+struct Response {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: Body,
+    /// Send the full Content-Length but only about half of the body, then close (`cut` fault).
+    cut: bool,
+    /// Close the connection after this response.
+    close: bool,
+}
+
+impl Response {
+    fn new(status: u16, content_type: &str, body: Body) -> Response {
+        Response {
+            status,
+            headers: vec![("Content-Type", content_type.to_string())],
+            body,
+            cut: false,
+            close: false,
+        }
+    }
+
+    fn text(status: u16, message: impl Into<String>) -> Response {
+        let mut message = message.into();
+        message.push('\n');
+        Response::new(status, "text/plain; charset=utf-8", Body::Text(message))
+    }
+
+    /// A 404 the way the hub reports it: text body plus `X-Error-Code`.
+    fn hub_error(code: &'static str, message: String) -> Response {
+        let mut r = Response::text(404, message.clone());
+        r.headers.push(("X-Error-Code", code.to_string()));
+        r.headers.push(("X-Error-Message", message));
+        r
+    }
+
+    fn header(mut self, name: &'static str, value: impl Into<String>) -> Response {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    fn is_file(&self) -> bool {
+        matches!(self.body, Body::File { .. })
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        416 => "Range Not Satisfiable",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        505 => "HTTP Version Not Supported",
+        _ => "Unknown",
+    }
+}
+
+/// MIME type by file extension.
+fn mime_type(path: &Path) -> &'static str {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    match ext.as_str() {
+        "html" | "htm" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "json" | "map" => "application/json",
+        "wasm" => "application/wasm",
+        "png" => "image/png",
+        "svg" => "image/svg+xml",
+        "ico" => "image/x-icon",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "woff2" => "font/woff2",
+        "woff" => "font/woff",
+        "txt" | "md" => "text/plain; charset=utf-8",
+        "tsv" => "text/tab-separated-values; charset=utf-8",
+        "csv" => "text/csv; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Percent-decodes the path part of a request target into segments, refusing anything that
+/// could leave the served directory (`.`/`..` segments, also when encoded, backslashes, NULs).
+fn path_segments(path: &str) -> Result<Vec<String>, &'static str> {
+    let bytes = path.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3).ok_or("bad percent-encoding")?;
+            let hex = std::str::from_utf8(hex).map_err(|_| "bad percent-encoding")?;
+            decoded.push(u8::from_str_radix(hex, 16).map_err(|_| "bad percent-encoding")?);
+            i += 3;
+        } else {
+            decoded.push(bytes[i]);
+            i += 1;
+        }
+    }
+    let decoded = String::from_utf8(decoded).map_err(|_| "path is not UTF-8")?;
+    if decoded.contains(['\\', '\0']) {
+        return Err("backslash or NUL in path");
+    }
+    let segments: Vec<String> = decoded.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
+    if segments.iter().any(|s| s == "." || s == "..") {
+        return Err("'.' or '..' in path");
+    }
+    Ok(segments)
+}
+
+/// A single `Range: bytes=…` → `Some(Ok((start, len)))`; `Some(Err(()))` when unsatisfiable;
+/// `None` to ignore it (absent, malformed or multi-range: the whole file is sent).
+fn parse_range(header: Option<&str>, size: u64) -> Option<Result<(u64, u64), ()>> {
+    let spec = header?.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (a, b) = (a.trim(), b.trim());
+    if a.is_empty() {
+        let n: u64 = b.parse().ok()?;
+        if n == 0 || size == 0 {
+            return Some(Err(()));
+        }
+        let n = n.min(size);
+        return Some(Ok((size - n, n)));
+    }
+    let start: u64 = a.parse().ok()?;
+    let end: u64 = if b.is_empty() { u64::MAX } else { b.parse().ok()? };
+    if end < start {
+        return None;
+    }
+    if start >= size {
+        return Some(Err(()));
+    }
+    let end = end.min(size - 1);
+    Some(Ok((start, end - start + 1)))
+}
+
+fn serve_file(path: &Path, range: Option<&str>) -> Response {
+    let opened = File::open(path).and_then(|f| f.metadata().map(|m| (f, m.len())));
+    let (mut file, size) = match opened {
+        Ok(x) => x,
+        Err(e) => return Response::text(500, format!("cannot read {}: {e}", path.display())),
+    };
+    let mime = mime_type(path);
+    match parse_range(range, size) {
+        None => Response::new(200, mime, Body::File { file, len: size }),
+        Some(Ok((start, len))) => {
+            if let Err(e) = file.seek(SeekFrom::Start(start)) {
+                return Response::text(500, format!("cannot read {}: {e}", path.display()));
+            }
+            Response::new(206, mime, Body::File { file, len })
+                .header("Content-Range", format!("bytes {start}-{}/{size}", start + len - 1))
+        }
+        Some(Err(())) => Response::text(416, format!("range not satisfiable: the file has {size} bytes"))
+            .header("Content-Range", format!("bytes */{size}")),
+    }
+}
+
+impl Server {
+    fn connection(&self, stream: TcpStream) {
+        let _ = stream.set_nodelay(true);
+        let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
+        let mut reader = match stream.try_clone() {
+            Ok(s) => BufReader::new(s),
+            Err(_) => return,
+        };
+        let mut writer = &stream;
+        loop {
+            let started = Instant::now();
+            let (request, mut response) = match read_request(&mut reader) {
+                Ok(Some(Ok(request))) => {
+                    let response = self.respond(&request, &mut reader);
+                    (request, response)
+                }
+                Ok(Some(Err(bad))) => {
+                    let mut r = bad;
+                    r.close = true;
+                    let unknown = Request { method: "-".into(), target: "-".into(), http11: true, headers: vec![] };
+                    (unknown, r)
+                }
+                Ok(None) | Err(_) => return, // closed, idle timeout or I/O error
+            };
+            if !request.keep_alive() {
+                response.close = true;
+            }
+            let head_only = request.method == "HEAD";
+            let (sent, result) = write_response(&mut writer, &request, &mut response, head_only);
+            let note = if response.cut { " (cut: connection closed)" } else { "" };
+            eprintln!(
+                "{} {} {} {} bytes {} ms{note}",
+                request.method,
+                request.target,
+                response.status,
+                sent,
+                started.elapsed().as_millis()
+            );
+            if result.is_err() || response.close || response.cut {
+                let _ = stream.shutdown(Shutdown::Write);
+                return;
+            }
+        }
+    }
+
+    fn respond(&self, request: &Request, reader: &mut BufReader<TcpStream>) -> Response {
+        if request.method != "GET" && request.method != "HEAD" {
+            let mut r = Response::text(405, format!("method {} not allowed: this server only serves GET and HEAD", request.method))
+                .header("Allow", "GET, HEAD");
+            r.close = true; // its body (if any) was not read
+            return r;
+        }
+        if request.header("transfer-encoding").is_some() {
+            let mut r = Response::text(501, "request bodies with Transfer-Encoding are not supported");
+            r.close = true;
+            return r;
+        }
+        // A GET with a body: read and drop it so the connection stays usable.
+        if let Some(n) = request.header("content-length").and_then(|v| v.trim().parse::<u64>().ok()) {
+            if io::copy(&mut reader.by_ref().take(n), &mut io::sink()).map(|c| c != n).unwrap_or(true) {
+                let mut r = Response::text(400, "incomplete request body");
+                r.close = true;
+                return r;
+            }
+        }
+        let path = request.target.split(['?', '#']).next().unwrap_or("");
+        if !path.starts_with('/') {
+            return Response::text(400, format!("bad request target '{}': expected an absolute path", request.target));
+        }
+        let segments = match path_segments(path) {
+            Ok(s) => s,
+            Err(why) => return Response::text(400, format!("refused path '{path}': {why}")),
+        };
+        let range = request.header("range");
+        match segments.first().map(String::as_str) {
+            Some("hub") => self.hub(&segments[1..], range),
+            Some("faulty-hub") if self.test_faults => self.faulty_hub(request, &segments[1..], range),
+            Some("faulty-hub") => Response::text(404, "fault injection is off: start `webtune serve --test-faults` to use /faulty-hub/"),
+            _ => self.static_file(path, &segments, range),
+        }
+    }
+
+    fn static_file(&self, path: &str, segments: &[String], range: Option<&str>) -> Response {
+        let mut file = self.root.clone();
+        file.extend(segments);
+        if file.is_dir() {
+            if !path.ends_with('/') {
+                return Response::text(301, format!("moved to {path}/")).header("Location", format!("{path}/"));
+            }
+            file.push("index.html");
+        }
+        if file.is_file() {
+            serve_file(&file, range)
+        } else {
+            Response::text(404, format!("404 Not Found: {path}"))
+        }
+    }
+
+    /// `rest` = `{repo (1 or 2 segments)}/resolve/{revision}/{file…}`.
+    fn hub(&self, rest: &[String], range: Option<&str>) -> Response {
+        let resolve = rest.iter().position(|s| s == "resolve");
+        let Some(i) = resolve.filter(|&i| (1..=2).contains(&i) && rest.len() >= i + 3) else {
+            return Response::hub_error(
+                "InvalidUrl",
+                format!("Invalid hub URL '/{}': expected /hub/{{repo}}/resolve/{{revision}}/{{file}}", rest.join("/")),
+            );
+        };
+        let repo = rest[..i].join("/");
+        let revision = &rest[i + 1];
+        let file = &rest[i + 2..];
+        if revision != "main" {
+            return Response::hub_error(
+                "RevisionNotFound",
+                format!("Revision Not Found for {repo}: this local mirror serves only revision 'main', not '{revision}'."),
+            );
+        }
+        let mut candidates = vec![self.models.join(&repo)];
+        if i == 2 {
+            candidates.push(self.models.join(&rest[1]));
+        }
+        let dirs: Vec<&PathBuf> = candidates.iter().filter(|d| d.is_dir()).collect();
+        if dirs.is_empty() {
+            let looked: Vec<String> = candidates.iter().map(|d| d.display().to_string()).collect();
+            return Response::hub_error(
+                "RepoNotFound",
+                format!("Repository Not Found: '{repo}' is not in the local mirror (looked for {}).", looked.join(" and ")),
+            );
+        }
+        for dir in dirs {
+            let mut path = dir.clone();
+            path.extend(file);
+            if path.is_file() {
+                return serve_file(&path, range);
+            }
+        }
+        Response::hub_error(
+            "EntryNotFound",
+            format!("Entry Not Found: '{}' is not in {repo} (revision main) of the local mirror.", file.join("/")),
+        )
+    }
+
+    /// `rest` = `{mode}/{hub path}`.
+    fn faulty_hub(&self, request: &Request, rest: &[String], range: Option<&str>) -> Response {
+        let Some(mode) = rest.first() else {
+            return Response::text(404, "expected /faulty-hub/{404|cut|404-once|cut-once}/{repo}/resolve/main/{file}");
+        };
+        let first_time = || self.faulted_once.lock().unwrap().insert(request.target.clone());
+        match mode.as_str() {
+            "404" => Response::text(404, "Injected fault (404): this path always fails."),
+            "404-once" if first_time() => Response::text(404, "Injected fault (404-once): the first request fails, retry."),
+            "404-once" => self.hub(&rest[1..], range),
+            "cut" | "cut-once" => {
+                let mut r = self.hub(&rest[1..], range);
+                if r.is_file() && request.method == "GET" && (mode == "cut" || first_time()) {
+                    r.cut = true;
+                }
+                r
+            }
+            other => Response::text(404, format!("unknown fault mode '{other}': use 404, cut, 404-once or cut-once")),
+        }
+    }
+}
+
+/// Reads one request head. `Ok(None)`: the connection closed (or idled out) between requests;
+/// `Ok(Some(Err(response)))`: a malformed request to answer with `response` and close.
+fn read_request(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Result<Request, Response>>> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut budget = MAX_HEAD;
+    loop {
+        let mut line = Vec::new();
+        let n = reader.by_ref().take(budget).read_until(b'\n', &mut line)?;
+        if n == 0 {
+            if lines.is_empty() && budget == MAX_HEAD {
+                return Ok(None);
+            }
+            let status = if budget == 0 { 431 } else { 400 };
+            return Ok(Some(Err(Response::text(status, "incomplete or oversized request head"))));
+        }
+        budget -= n as u64;
+        if line.last() != Some(&b'\n') {
+            if budget == 0 {
+                return Ok(Some(Err(Response::text(431, "request head too large"))));
+            }
+            return Ok(None); // EOF in the middle of a line
+        }
+        let line = String::from_utf8_lossy(&line).trim_end_matches(['\r', '\n']).to_string();
+        if line.is_empty() {
+            if lines.is_empty() {
+                continue; // tolerate blank lines before a request (RFC 9112 §2.2)
+            }
+            break;
+        }
+        lines.push(line);
+    }
+    let mut parts = lines[0].split_whitespace();
+    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Ok(Some(Err(Response::text(400, format!("malformed request line '{}'", lines[0])))));
+    };
+    let http11 = match version {
+        "HTTP/1.1" => true,
+        "HTTP/1.0" => false,
+        v if v.starts_with("HTTP/") => return Ok(Some(Err(Response::text(505, "only HTTP/1.0 and HTTP/1.1 are supported")))),
+        _ => return Ok(Some(Err(Response::text(400, format!("malformed request line '{}'", lines[0]))))),
+    };
+    let mut headers = Vec::new();
+    for line in &lines[1..] {
+        let Some((name, value)) = line.split_once(':') else {
+            return Ok(Some(Err(Response::text(400, format!("malformed header line '{line}'")))));
+        };
+        headers.push((name.trim().to_string(), value.trim().to_string()));
+    }
+    Ok(Some(Ok(Request { method: method.to_string(), target: target.to_string(), http11, headers })))
+}
+
+/// Writes the response; returns the body bytes sent and whether everything went out.
+fn write_response(out: &mut &TcpStream, request: &Request, response: &mut Response, head_only: bool) -> (u64, io::Result<()>) {
+    let len = response.body.len();
+    let mut head = format!("HTTP/1.1 {} {}\r\n", response.status, reason(response.status));
+    for (name, value) in &response.headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {len}\r\n"));
+    if matches!(response.body, Body::File { .. }) {
+        head.push_str("Accept-Ranges: bytes\r\n");
+    }
+    head.push_str("Cross-Origin-Opener-Policy: same-origin\r\n");
+    head.push_str("Cross-Origin-Embedder-Policy: require-corp\r\n");
+    head.push_str("Cross-Origin-Resource-Policy: same-origin\r\n");
+    head.push_str("Cache-Control: no-cache\r\n");
+    head.push_str("X-Content-Type-Options: nosniff\r\n");
+    head.push_str("Server: webtune\r\n");
+    if response.close || response.cut {
+        head.push_str("Connection: close\r\n");
+    } else if !request.http11 {
+        head.push_str("Connection: keep-alive\r\n");
+    }
+    head.push_str("\r\n");
+    if let Err(e) = out.write_all(head.as_bytes()) {
+        return (0, Err(e));
+    }
+    if head_only {
+        return (0, out.flush());
+    }
+    let to_send = if response.cut { len / 2 } else { len };
+    let result = match &mut response.body {
+        Body::Text(s) => out.write_all(&s.as_bytes()[..to_send as usize]).map(|_| to_send),
+        // io::copy from a File to a TcpStream uses sendfile/splice where it can: no big buffers.
+        Body::File { file, .. } => io::copy(&mut file.take(to_send), out),
+    };
+    match result {
+        // A file that shrank under us: the promised Content-Length can't be kept, so close.
+        Ok(sent) if sent < to_send => (sent, Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while sending"))),
+        Ok(sent) => (sent, out.flush()),
+        Err(e) => (0, Err(e)),
+    }
+}

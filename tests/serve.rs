@@ -1,0 +1,440 @@
+//! Native tests of `webtune serve`: the built binary on a free port, against a temporary web
+//! root and models directory, spoken to over plain TCP (so nothing normalises the paths sent).
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "TOP-SECRET-OUTSIDE-THE-ROOT";
+
+/// A temporary directory: `www/` (the root), `models/`, and a secret file beside them.
+struct Fixture {
+    dir: PathBuf,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "webtune-serve-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let f = Fixture { dir };
+        f.write("secret.txt", SECRET.as_bytes());
+        f.write("www/index.html", b"<!doctype html><title>webtune</title>");
+        f.write("www/app.js", b"export const x = 1;");
+        f.write("www/worker.mjs", b"self.onmessage = () => {};");
+        f.write("www/style.css", b"body { margin: 0 }");
+        f.write("www/data.json", b"{\"a\": 1}");
+        f.write("www/pkg/webtune_bg.wasm", b"\0asm\x01\0\0\0");
+        f.write("www/pkg/webtune.js.map", b"{}");
+        f.write("www/img/logo.png", b"\x89PNG\r\n\x1a\n");
+        f.write("www/img/icon.svg", b"<svg xmlns=\"http://www.w3.org/2000/svg\"/>");
+        f.write("www/sub/index.html", b"sub index");
+        f.write("models/all-MiniLM-L6-v2/config.json", b"{\"hidden_size\": 384}");
+        f.write("models/all-MiniLM-L6-v2/model.safetensors", &big_bytes(200_000));
+        f.write("models/acme/tiny-bert/config.json", b"{\"owner\": \"acme\"}");
+        f
+    }
+
+    fn write(&self, rel: &str, bytes: &[u8]) {
+        let p = self.dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn big_bytes(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+/// The server process; killed on drop. Its stderr lines are collected in `log`.
+struct Server {
+    child: Child,
+    addr: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    fn start(f: &Fixture, test_faults: bool) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_webtune"));
+        cmd.args(["serve", "--port", "0", "--root"])
+            .arg(f.path("www"))
+            .arg("--models")
+            .arg(f.path("models"));
+        if test_faults {
+            cmd.arg("--test-faults");
+        }
+        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start webtune serve");
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut first = String::new();
+        stderr.read_line(&mut first).unwrap();
+        let url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in the first stderr line: {first:?}"));
+        let addr = url.trim_start_matches("http://").trim_end_matches('/').to_string();
+        let log = Arc::new(Mutex::new(vec![first.trim_end().to_string()]));
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in stderr.lines() {
+                match line {
+                    Ok(l) => sink.lock().unwrap().push(l),
+                    Err(_) => break,
+                }
+            }
+        });
+        Server { child, addr, log }
+    }
+
+    fn get(&self, path: &str) -> Resp {
+        self.request("GET", path, &[])
+    }
+
+    fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Resp {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr);
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes()).unwrap();
+        let mut raw = Vec::new();
+        // A cut connection may end in a reset; keep what arrived.
+        let mut buf = [0u8; 65536];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => raw.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+                Err(e) => panic!("reading {path}: {e}"),
+            }
+        }
+        Resp::parse(&raw)
+    }
+
+    /// Waits (briefly) for a log line containing all of `parts`.
+    fn wait_log(&self, parts: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(l) = self.log.lock().unwrap().iter().find(|l| parts.iter().all(|p| l.contains(p))) {
+                return l.clone();
+            }
+            if Instant::now() > deadline {
+                panic!("no log line with {parts:?} in {:#?}", self.log.lock().unwrap());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn parse(raw: &[u8]) -> Resp {
+        let end = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a complete response head");
+        let head = std::str::from_utf8(&raw[..end]).unwrap();
+        let mut lines = head.split("\r\n");
+        let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+        let headers = lines
+            .map(|l| {
+                let (k, v) = l.split_once(':').unwrap();
+                (k.trim().to_ascii_lowercase(), v.trim().to_string())
+            })
+            .collect();
+        Resp { status, headers, body: raw[end + 4..].to_vec() }
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+    }
+
+    fn content_length(&self) -> usize {
+        self.header("content-length").expect("Content-Length").parse().unwrap()
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+fn assert_isolation_headers(r: &Resp, what: &str) {
+    assert_eq!(r.header("cross-origin-opener-policy"), Some("same-origin"), "{what}");
+    assert_eq!(r.header("cross-origin-embedder-policy"), Some("require-corp"), "{what}");
+    assert_eq!(r.header("cross-origin-resource-policy"), Some("same-origin"), "{what}");
+    assert_eq!(r.header("cache-control"), Some("no-cache"), "{what}");
+}
+
+#[test]
+fn static_files_have_mime_types_and_isolation_headers() {
+    let f = Fixture::new();
+    let s = Server::start(&f, false);
+    let cases: &[(&str, &str, &[u8])] = &[
+        ("/", "text/html", b"<!doctype html><title>webtune</title>"),
+        ("/index.html", "text/html", b"<!doctype html><title>webtune</title>"),
+        ("/app.js", "text/javascript", b"export const x = 1;"),
+        ("/worker.mjs", "text/javascript", b"self.onmessage = () => {};"),
+        ("/style.css", "text/css", b"body { margin: 0 }"),
+        ("/data.json", "application/json", b"{\"a\": 1}"),
+        ("/pkg/webtune_bg.wasm", "application/wasm", b"\0asm\x01\0\0\0"),
+        ("/pkg/webtune.js.map", "application/json", b"{}"),
+        ("/img/logo.png", "image/png", b"\x89PNG\r\n\x1a\n"),
+        ("/img/icon.svg", "image/svg+xml", b"<svg xmlns=\"http://www.w3.org/2000/svg\"/>"),
+        ("/sub/", "text/html", b"sub index"),
+        ("/app.js?v=123", "text/javascript", b"export const x = 1;"),
+    ];
+    for &(path, mime, body) in cases {
+        let r = s.get(path);
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        let ct = r.header("content-type").unwrap();
+        assert!(ct.starts_with(mime), "{path}: content-type {ct}, want {mime}");
+        assert_eq!(r.body, body, "{path}");
+        assert_eq!(r.content_length(), body.len(), "{path}");
+        assert_isolation_headers(&r, path);
+    }
+    // A directory without its slash redirects, so relative URLs in its index work.
+    let r = s.get("/sub");
+    assert_eq!(r.status, 301);
+    assert_eq!(r.header("location"), Some("/sub/"));
+    // 404s carry the headers too, and a text body.
+    let r = s.get("/nope.js");
+    assert_eq!(r.status, 404);
+    assert!(r.text().contains("/nope.js"), "{}", r.text());
+    assert_isolation_headers(&r, "404");
+    // Only GET and HEAD.
+    let r = s.request("POST", "/index.html", &[("Content-Length", "0")]);
+    assert_eq!(r.status, 405);
+    // One log line per request: method, path, status, bytes.
+    let line = s.wait_log(&["GET /pkg/webtune_bg.wasm 200 8 bytes"]);
+    assert!(line.starts_with("GET "), "{line}");
+    s.wait_log(&["GET /nope.js 404"]);
+}
+
+#[test]
+fn hub_mirror_serves_both_repo_forms() {
+    let f = Fixture::new();
+    let s = Server::start(&f, false);
+    let model = std::fs::read(f.path("models/all-MiniLM-L6-v2/model.safetensors")).unwrap();
+    for path in [
+        "/hub/sentence-transformers/all-MiniLM-L6-v2/resolve/main/model.safetensors",
+        "/hub/all-MiniLM-L6-v2/resolve/main/model.safetensors",
+    ] {
+        let r = s.get(path);
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        assert_eq!(r.content_length(), model.len(), "{path}");
+        assert!(r.body == model, "{path}: body differs");
+        assert_eq!(r.header("content-type"), Some("application/octet-stream"));
+        assert_isolation_headers(&r, path);
+    }
+    let r = s.get("/hub/sentence-transformers/all-MiniLM-L6-v2/resolve/main/config.json");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "{\"hidden_size\": 384}");
+    assert!(r.header("content-type").unwrap().starts_with("application/json"));
+    // An owner/name folder is found as such.
+    let r = s.get("/hub/acme/tiny-bert/resolve/main/config.json");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "{\"owner\": \"acme\"}");
+    // HEAD: the size without the body.
+    let r = s.request("HEAD", "/hub/all-MiniLM-L6-v2/resolve/main/model.safetensors", &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.content_length(), model.len());
+    assert!(r.body.is_empty());
+    // Ranges (resuming a download).
+    let r = s.request("GET", "/hub/all-MiniLM-L6-v2/resolve/main/model.safetensors", &[("Range", "bytes=100-199")]);
+    assert_eq!(r.status, 206);
+    assert_eq!(r.body, &model[100..200]);
+    assert_eq!(r.header("content-range").unwrap(), format!("bytes 100-199/{}", model.len()));
+    let r = s.request("GET", "/hub/all-MiniLM-L6-v2/resolve/main/model.safetensors", &[("Range", "bytes=-10")]);
+    assert_eq!(r.status, 206);
+    assert_eq!(r.body, &model[model.len() - 10..]);
+    let r = s.request("GET", "/hub/all-MiniLM-L6-v2/resolve/main/config.json", &[("Range", "bytes=5000-")]);
+    assert_eq!(r.status, 416);
+}
+
+#[test]
+fn hub_mirror_404s_say_what_is_missing() {
+    let f = Fixture::new();
+    let s = Server::start(&f, false);
+    let cases = [
+        ("/hub/nobody/no-such-model/resolve/main/config.json", "no-such-model", "RepoNotFound"),
+        ("/hub/all-MiniLM-L6-v2/resolve/main/pytorch_model.bin", "pytorch_model.bin", "EntryNotFound"),
+        ("/hub/all-MiniLM-L6-v2/resolve/v1.0/config.json", "main", "RevisionNotFound"),
+        ("/hub/all-MiniLM-L6-v2/config.json", "resolve", "InvalidUrl"),
+    ];
+    for (path, mention, code) in cases {
+        let r = s.get(path);
+        assert_eq!(r.status, 404, "{path}");
+        assert!(r.header("content-type").unwrap().starts_with("text/plain"), "{path}");
+        assert!(r.text().contains(mention), "{path}: body {:?} should mention {mention}", r.text());
+        assert_eq!(r.header("x-error-code"), Some(code), "{path}");
+        assert_eq!(r.content_length(), r.body.len(), "{path}");
+        assert_isolation_headers(&r, path);
+    }
+}
+
+#[test]
+fn path_traversal_is_refused() {
+    let f = Fixture::new();
+    let s = Server::start(&f, true);
+    let root_abs = f.path("secret.txt");
+    let absolute = format!("/{}", root_abs.display());
+    let paths = [
+        "/../secret.txt",
+        "/sub/../../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/%2E%2E%2Fsecret.txt",
+        "/sub/%2e%2e%2f%2e%2e%2fsecret.txt",
+        "/..%5csecret.txt",
+        "/%252e%252e/secret.txt",
+        "/./../secret.txt",
+        "//../secret.txt",
+        absolute.as_str(),
+        "/hub/all-MiniLM-L6-v2/resolve/main/../../../secret.txt",
+        "/hub/all-MiniLM-L6-v2/resolve/main/%2e%2e%2f%2e%2e%2f%2e%2e%2fsecret.txt",
+        "/hub/..%2f..%2f/resolve/main/secret.txt",
+        "/faulty-hub/cut/all-MiniLM-L6-v2/resolve/main/..%2f..%2f..%2fsecret.txt",
+        "/%zz/secret.txt",
+    ];
+    for path in paths {
+        let r = s.get(path);
+        assert!(r.status == 400 || r.status == 404, "{path}: status {}", r.status);
+        assert!(!r.text().contains(SECRET), "{path} leaked the secret");
+    }
+    // Sanity: the secret is a real file one level above the root.
+    assert_eq!(std::fs::read_to_string(Path::new(&root_abs)).unwrap(), SECRET);
+}
+
+#[test]
+fn faults_cut_and_404_then_recover() {
+    let f = Fixture::new();
+    let s = Server::start(&f, true);
+    let model = std::fs::read(f.path("models/all-MiniLM-L6-v2/model.safetensors")).unwrap();
+    let file = "sentence-transformers/all-MiniLM-L6-v2/resolve/main/model.safetensors";
+
+    // cut: full Content-Length, fewer bytes, every time.
+    for _ in 0..2 {
+        let r = s.get(&format!("/faulty-hub/cut/{file}"));
+        assert_eq!(r.status, 200);
+        assert_eq!(r.content_length(), model.len());
+        assert!(!r.body.is_empty() && r.body.len() < model.len(), "cut sent {} of {}", r.body.len(), model.len());
+        assert_eq!(r.body, &model[..r.body.len()], "a cut body is a prefix of the file");
+    }
+    s.wait_log(&["/faulty-hub/cut/", "cut"]);
+
+    // cut-once: a HEAD doesn't use up the fault; the first GET is cut, the retry is whole.
+    let once = format!("/faulty-hub/cut-once/{file}");
+    let r = s.request("HEAD", &once, &[]);
+    assert_eq!((r.status, r.content_length()), (200, model.len()));
+    let r = s.get(&once);
+    assert_eq!(r.content_length(), model.len());
+    assert!(r.body.len() < model.len(), "first cut-once request should be cut");
+    let r = s.get(&once);
+    assert_eq!(r.status, 200);
+    assert!(r.body == model, "second cut-once request should be complete");
+
+    // 404: always.
+    for _ in 0..2 {
+        let r = s.get(&format!("/faulty-hub/404/{file}"));
+        assert_eq!(r.status, 404);
+        assert_eq!(r.content_length(), r.body.len());
+    }
+    // 404-once: first request fails, the retry succeeds.
+    let once = format!("/faulty-hub/404-once/{file}");
+    assert_eq!(s.get(&once).status, 404);
+    let r = s.get(&once);
+    assert_eq!(r.status, 200);
+    assert!(r.body == model);
+    // A fault path on a missing file is a plain 404.
+    assert_eq!(s.get("/faulty-hub/cut/all-MiniLM-L6-v2/resolve/main/missing.bin").status, 404);
+    assert_eq!(s.get("/faulty-hub/bogus/all-MiniLM-L6-v2/resolve/main/config.json").status, 404);
+}
+
+#[test]
+fn faults_are_off_by_default() {
+    let f = Fixture::new();
+    let s = Server::start(&f, false);
+    let r = s.get("/faulty-hub/cut/all-MiniLM-L6-v2/resolve/main/model.safetensors");
+    assert_eq!(r.status, 404);
+    assert!(r.text().contains("--test-faults"), "{}", r.text());
+}
+
+#[test]
+fn keep_alive_serves_several_requests_on_one_connection() {
+    let f = Fixture::new();
+    let s = Server::start(&f, false);
+    let mut conn = TcpStream::connect(&s.addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    for (path, want) in [("/app.js", "export const x = 1;"), ("/style.css", "body { margin: 0 }"), ("/app.js", "export const x = 1;")] {
+        write!(conn, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut len = None;
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        assert!(line.starts_with("HTTP/1.1 200"), "{line}");
+        loop {
+            line.clear();
+            reader.read_line(&mut line).unwrap();
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = Some(v.trim().parse::<usize>().unwrap());
+            }
+        }
+        let mut body = vec![0; len.expect("Content-Length")];
+        reader.read_exact(&mut body).unwrap();
+        assert_eq!(body, want.as_bytes());
+    }
+    conn.shutdown(Shutdown::Both).unwrap();
+}
+
+#[test]
+fn a_big_download_does_not_block_other_requests() {
+    let f = Fixture::new();
+    // Bigger than the socket buffers, so the server's writer blocks on the unread connection.
+    f.write("models/big/model.safetensors", &big_bytes(64 << 20));
+    let s = Server::start(&f, false);
+    let mut stalled = TcpStream::connect(&s.addr).unwrap();
+    write!(stalled, "GET /hub/big/resolve/main/model.safetensors HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let r = s.get("/index.html");
+    assert_eq!(r.status, 200);
+    assert!(started.elapsed() < Duration::from_secs(5), "blocked for {:?}", started.elapsed());
+    // And the big one is really streaming with its full length announced.
+    let mut head = [0u8; 512];
+    let n = stalled.read(&mut head).unwrap();
+    let head = String::from_utf8_lossy(&head[..n]);
+    assert!(head.contains(&format!("Content-Length: {}", 64 << 20)), "{head}");
+}
