@@ -1,0 +1,111 @@
+//! The core, compiled to wasm32 and run in headless Chromium (`wasm-pack test --headless --chrome
+//! -- --test wasm`, see build.sh): tokenization against the golden ids, a full training step's
+//! gradients on a tiny random BERT, and the event wire format through serde-wasm-bindgen.
+#![cfg(target_arch = "wasm32")]
+
+use wasm_bindgen::JsValue;
+use wasm_bindgen_test::*;
+
+use webtune::checkpoint::{bert_tensor_shapes, random_bert};
+use webtune::config::BertConfig;
+use webtune::events::{ClassMetrics, Event};
+use webtune::tokenize::TextEncoder;
+use webtune::{Session, Strategy};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const TOKENIZER_JSON: &[u8] =
+    include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/all-MiniLM-L6-v2/tokenizer.json"));
+const GOLDEN_MINILM: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/golden/golden_minilm.json"));
+
+#[wasm_bindgen_test]
+fn tokenization_matches_golden_ids() {
+    let golden: serde_json::Value = serde_json::from_str(GOLDEN_MINILM).unwrap();
+    let cases = golden["tokenization"].as_array().expect("golden 'tokenization' array");
+    assert!(!cases.is_empty());
+    let encoder = TextEncoder::from_bytes(TOKENIZER_JSON, 512).unwrap();
+    for case in cases {
+        let text = case["text"].as_str().unwrap();
+        let want: Vec<u32> = case["input_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        let got = encoder.encode_ids(text).unwrap();
+        assert_eq!(got, want, "tokenization of {text:?}");
+    }
+}
+
+#[wasm_bindgen_test]
+fn full_step_gives_every_parameter_a_gradient() {
+    let config = BertConfig::tiny();
+    let weights = random_bert(&config, 42);
+    let config_json = serde_json::to_vec(&config).unwrap();
+    let session = Session::load(&config_json, TOKENIZER_JSON, &weights).unwrap();
+    let texts: Vec<String> = ["I love this product!", "Terrible, I hated it."].map(String::from).to_vec();
+    let norms = webtune::train::one_step_gradient_norms(&session, Strategy::Full, &texts, &[1, 0]).unwrap();
+
+    // `full` trains every BertModel tensor plus the classifier head.
+    let mut want: Vec<String> = bert_tensor_shapes(&config).into_iter().map(|(n, _)| format!("bert.{n}")).collect();
+    want.extend(["classifier.weight".to_string(), "classifier.bias".to_string()]);
+    let mut got: Vec<String> = norms.iter().map(|(n, _)| n.clone()).collect();
+    assert_eq!(norms.len(), want.len(), "one norm per parameter");
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
+
+    for (name, norm) in &norms {
+        assert!(norm.is_finite(), "{name}: gradient norm {norm}");
+        // Attention key biases have a true gradient of zero (softmax is shift-invariant): their
+        // norm is float noise, possibly exactly 0, so only finiteness is checked for them.
+        if name.ends_with("attention.self.key.bias") {
+            continue;
+        }
+        assert!(*norm > 0.0, "{name}: zero gradient");
+    }
+}
+
+fn all_events() -> Vec<Event> {
+    vec![
+        Event::Step { strategy: "full".into(), epoch: 1, step: 3, loss: 0.6931, lr: 2e-5, elapsed_ms: 123.5 },
+        Event::Epoch {
+            strategy: "top:2".into(),
+            epoch: 2,
+            train_loss: 0.25,
+            train_accuracy: 0.875,
+            val_loss: Some(0.5),
+            val_accuracy: None,
+            elapsed_ms: 1e4,
+        },
+        Event::Done {
+            strategy: "frozen".into(),
+            train_accuracy: 1.0,
+            val_accuracy: Some(0.75),
+            per_class: vec![
+                ClassMetrics { label: "neg".into(), precision: 0.5, recall: 1.0, f1: 2.0 / 3.0, support: 2 },
+                ClassMetrics { label: "pos".into(), precision: 1.0, recall: 0.5, f1: 2.0 / 3.0, support: 2 },
+            ],
+            confusion: vec![vec![2, 0], vec![1, 1]],
+            steps: 16,
+            elapsed_ms: 4567.25,
+        },
+        Event::Error { message: "data: line 3 has no label".into() },
+    ]
+}
+
+#[wasm_bindgen_test]
+fn events_round_trip_through_serde_wasm_bindgen() {
+    for event in all_events() {
+        let value = serde_wasm_bindgen::to_value(&event).unwrap();
+        let back: Event = serde_wasm_bindgen::from_value(value.clone()).unwrap();
+        assert_eq!(back, event);
+        let ty = js_sys::Reflect::get(&value, &JsValue::from_str("type")).unwrap();
+        let want = match event {
+            Event::Step { .. } => "step",
+            Event::Epoch { .. } => "epoch",
+            Event::Done { .. } => "done",
+            Event::Error { .. } => "error",
+        };
+        assert_eq!(ty.as_string().as_deref(), Some(want));
+    }
+    // The page reads plain JS fields.
+    let step = serde_wasm_bindgen::to_value(&all_events()[0]).unwrap();
+    let loss = js_sys::Reflect::get(&step, &JsValue::from_str("loss")).unwrap();
+    assert_eq!(loss.as_f64(), Some(0.6931));
+}
