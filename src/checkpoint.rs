@@ -1,0 +1,178 @@
+//! Reading and writing Hugging Face safetensors checkpoints.
+//!
+//! Loading accepts both naming schemes: `bert.`-prefixed (bert-base-uncased, whose `cls.*`
+//! pre-training heads are ignored and whose LayerNorms may be `gamma`/`beta`) and un-prefixed
+//! (sentence-transformers, e.g. all-MiniLM-L6-v2). Export writes transformers'
+//! `BertForSequenceClassification` names (`bert.…`, `classifier.…`).
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Tensor};
+use safetensors::{tensor::TensorView, Dtype, SafeTensors};
+
+use crate::config::BertConfig;
+use crate::rng;
+use crate::{Error, Result};
+
+/// The tensors of a checkpoint, looked up by their canonical (un-prefixed) BertModel name.
+pub struct CheckpointTensors {
+    tensors: HashMap<String, Tensor>,
+    prefix: &'static str,
+}
+
+fn to_f32_tensor(name: &str, view: &TensorView<'_>, device: &Device) -> Result<Tensor> {
+    let shape = view.shape().to_vec();
+    let data = view.data();
+    let tensor = match view.dtype() {
+        Dtype::F32 => {
+            let values: Vec<f32> = data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            Tensor::from_vec(values, shape, device)?
+        }
+        Dtype::F16 | Dtype::BF16 => {
+            let dtype = if view.dtype() == Dtype::F16 { DType::F16 } else { DType::BF16 };
+            Tensor::from_raw_buffer(data, dtype, &shape, device)?.to_dtype(DType::F32)?
+        }
+        other => {
+            return Err(Error::Model(format!(
+                "tensor '{name}' has dtype {other:?}; webtune reads F32, F16 or BF16 weights"
+            )))
+        }
+    };
+    Ok(tensor)
+}
+
+impl CheckpointTensors {
+    pub fn parse(bytes: &[u8], device: &Device) -> Result<Self> {
+        let st = SafeTensors::deserialize(bytes)
+            .map_err(|e| Error::Model(format!("model.safetensors could not be read: {e}")))?;
+        let mut tensors = HashMap::new();
+        let mut prefixed = false;
+        for (name, view) in st.tensors() {
+            // Integer buffers (position_ids) and pre-training heads are not weights we use.
+            if name.ends_with("position_ids") || name.starts_with("cls.") {
+                continue;
+            }
+            prefixed |= name.starts_with("bert.");
+            tensors.insert(name.clone(), to_f32_tensor(&name, &view, device)?);
+        }
+        Ok(CheckpointTensors { tensors, prefix: if prefixed { "bert." } else { "" } })
+    }
+
+    /// The candidates a canonical name may be stored under (prefix; gamma/beta LayerNorms).
+    fn candidates(&self, name: &str, in_bert: bool) -> Vec<String> {
+        let prefix = if in_bert { self.prefix } else { "" };
+        let mut names = vec![format!("{prefix}{name}")];
+        if name.contains("LayerNorm.") {
+            let legacy = name.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta");
+            names.push(format!("{prefix}{legacy}"));
+        }
+        names
+    }
+
+    pub fn contains(&self, name: &str, in_bert: bool) -> bool {
+        self.candidates(name, in_bert).iter().any(|n| self.tensors.contains_key(n))
+    }
+
+    /// A BertModel tensor (`in_bert`) or a top-level one (`classifier.*`), with its shape checked.
+    pub fn get(&self, name: &str, expected: &[usize], in_bert: bool) -> Result<Tensor> {
+        let candidates = self.candidates(name, in_bert);
+        let found = candidates.iter().find_map(|n| self.tensors.get(n).map(|t| (n, t)));
+        let Some((stored, tensor)) = found else {
+            return Err(Error::Model(format!(
+                "model.safetensors has no tensor '{}' (looked for {}); is this a BERT checkpoint matching config.json?",
+                candidates[0],
+                candidates.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(", ")
+            )));
+        };
+        if tensor.dims() != expected {
+            return Err(Error::Model(format!(
+                "tensor '{stored}' has shape {:?} but config.json implies {:?}",
+                tensor.dims(),
+                expected
+            )));
+        }
+        Ok(tensor.clone())
+    }
+}
+
+/// Serialize named f32 tensors to safetensors bytes (with the `format: pt` metadata
+/// transformers expects).
+pub fn serialize(named: &[(String, Tensor)]) -> Result<Vec<u8>> {
+    let mut buffers = Vec::with_capacity(named.len());
+    for (name, tensor) in named {
+        let values = tensor.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        buffers.push((name.clone(), tensor.dims().to_vec(), bytes));
+    }
+    let views: Vec<(String, TensorView<'_>)> = buffers
+        .iter()
+        .map(|(name, shape, bytes)| {
+            TensorView::new(Dtype::F32, shape.clone(), bytes)
+                .map(|view| (name.clone(), view))
+                .map_err(|e| Error::Model(format!("export of '{name}': {e}")))
+        })
+        .collect::<Result<_>>()?;
+    let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
+    safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Model(format!("export: {e}")))
+}
+
+/// Every BertModel tensor name and shape implied by a config, in checkpoint order.
+pub fn bert_tensor_shapes(config: &BertConfig) -> Vec<(String, Vec<usize>)> {
+    let (h, i) = (config.hidden_size, config.intermediate_size);
+    let mut shapes = vec![
+        ("embeddings.word_embeddings.weight".to_string(), vec![config.vocab_size, h]),
+        ("embeddings.position_embeddings.weight".to_string(), vec![config.max_position_embeddings, h]),
+        ("embeddings.token_type_embeddings.weight".to_string(), vec![config.type_vocab_size, h]),
+        ("embeddings.LayerNorm.weight".to_string(), vec![h]),
+        ("embeddings.LayerNorm.bias".to_string(), vec![h]),
+    ];
+    for l in 0..config.num_hidden_layers {
+        let p = format!("encoder.layer.{l}");
+        for (name, shape) in [
+            ("attention.self.query.weight", vec![h, h]),
+            ("attention.self.query.bias", vec![h]),
+            ("attention.self.key.weight", vec![h, h]),
+            ("attention.self.key.bias", vec![h]),
+            ("attention.self.value.weight", vec![h, h]),
+            ("attention.self.value.bias", vec![h]),
+            ("attention.output.dense.weight", vec![h, h]),
+            ("attention.output.dense.bias", vec![h]),
+            ("attention.output.LayerNorm.weight", vec![h]),
+            ("attention.output.LayerNorm.bias", vec![h]),
+            ("intermediate.dense.weight", vec![i, h]),
+            ("intermediate.dense.bias", vec![i]),
+            ("output.dense.weight", vec![h, i]),
+            ("output.dense.bias", vec![h]),
+            ("output.LayerNorm.weight", vec![h]),
+            ("output.LayerNorm.bias", vec![h]),
+        ] {
+            shapes.push((format!("{p}.{name}"), shape));
+        }
+    }
+    shapes.push(("pooler.dense.weight".to_string(), vec![h, h]));
+    shapes.push(("pooler.dense.bias".to_string(), vec![h]));
+    shapes
+}
+
+/// A randomly initialised BERT checkpoint (bert-base-uncased naming: `bert.` prefix, weights
+/// normal(0, initializer_range), LayerNorm 1/0, biases 0), as safetensors bytes. For tests and
+/// benchmarks at full size without downloading weights.
+pub fn random_bert(config: &BertConfig, seed: u64) -> Vec<u8> {
+    let mut rng = rng::seeded(seed, 7);
+    let std = config.initializer_range as f32;
+    let named: Vec<(String, Tensor)> = bert_tensor_shapes(config)
+        .into_iter()
+        .map(|(name, shape)| {
+            let n: usize = shape.iter().product();
+            let values = if name.ends_with("LayerNorm.weight") {
+                vec![1f32; n]
+            } else if name.ends_with(".bias") {
+                vec![0f32; n]
+            } else {
+                rng::normal_vec(&mut rng, n, 0.0, std)
+            };
+            let tensor = Tensor::from_vec(values, shape, &Device::Cpu).expect("shape matches length");
+            (format!("bert.{name}"), tensor)
+        })
+        .collect();
+    serialize(&named).expect("f32 tensors always serialize")
+}

@@ -1,0 +1,398 @@
+//! The trainable `BertForSequenceClassification`: embeddings, encoder, pooler, classifier.
+//!
+//! Built from differentiable candle ops plus the custom ops in [`crate::ops`] (LayerNorm,
+//! softmax, GELU, each with a real backward). Parameters are plain tensors; a training run turns
+//! the ones its strategy trains into `Var`s (deep copies), so frozen tensors are shared with the
+//! pre-trained weights and receive no gradient.
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Tensor, Var, D};
+use serde_json::Value;
+
+use crate::checkpoint::{self, CheckpointTensors};
+use crate::config::BertConfig;
+use crate::ops;
+use crate::rng::{self, SeededRng};
+use crate::session::{ModelInfo, Prediction};
+use crate::tokenize::{Batch, TextEncoder};
+use crate::{Error, Result};
+
+pub const DEFAULT_MAX_LEN: usize = 128;
+
+#[derive(Clone)]
+pub struct Linear {
+    pub weight: Tensor,
+    pub bias: Tensor,
+}
+
+impl Linear {
+    /// x: (n, in) → (n, out)
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)?)
+    }
+}
+
+#[derive(Clone)]
+pub struct LayerNorm {
+    pub weight: Tensor,
+    pub bias: Tensor,
+}
+
+impl LayerNorm {
+    pub fn forward(&self, x: &Tensor, eps: f64) -> Result<Tensor> {
+        Ok(ops::layer_norm(x, &self.weight, &self.bias, eps)?)
+    }
+}
+
+#[derive(Clone)]
+pub struct EncoderLayer {
+    pub query: Linear,
+    pub key: Linear,
+    pub value: Linear,
+    pub attention_output: Linear,
+    pub attention_norm: LayerNorm,
+    pub intermediate: Linear,
+    pub output: Linear,
+    pub output_norm: LayerNorm,
+}
+
+/// The BertModel part (embeddings, encoder, pooler).
+#[derive(Clone)]
+pub struct BertWeights {
+    pub word_embeddings: Tensor,
+    pub position_embeddings: Tensor,
+    pub token_type_embeddings: Tensor,
+    pub embeddings_norm: LayerNorm,
+    pub layers: Vec<EncoderLayer>,
+    pub pooler: Linear,
+}
+
+fn linear(get: &mut impl FnMut(&str) -> Result<Tensor>, prefix: &str) -> Result<Linear> {
+    Ok(Linear { weight: get(&format!("{prefix}.weight"))?, bias: get(&format!("{prefix}.bias"))? })
+}
+
+fn layer_norm(get: &mut impl FnMut(&str) -> Result<Tensor>, prefix: &str) -> Result<LayerNorm> {
+    Ok(LayerNorm { weight: get(&format!("{prefix}.weight"))?, bias: get(&format!("{prefix}.bias"))? })
+}
+
+impl BertWeights {
+    /// Build from a getter of canonical (un-prefixed) tensor names.
+    pub fn build(num_layers: usize, mut get: impl FnMut(&str) -> Result<Tensor>) -> Result<Self> {
+        let mut layers = Vec::with_capacity(num_layers);
+        for l in 0..num_layers {
+            let p = format!("encoder.layer.{l}");
+            layers.push(EncoderLayer {
+                query: linear(&mut get, &format!("{p}.attention.self.query"))?,
+                key: linear(&mut get, &format!("{p}.attention.self.key"))?,
+                value: linear(&mut get, &format!("{p}.attention.self.value"))?,
+                attention_output: linear(&mut get, &format!("{p}.attention.output.dense"))?,
+                attention_norm: layer_norm(&mut get, &format!("{p}.attention.output.LayerNorm"))?,
+                intermediate: linear(&mut get, &format!("{p}.intermediate.dense"))?,
+                output: linear(&mut get, &format!("{p}.output.dense"))?,
+                output_norm: layer_norm(&mut get, &format!("{p}.output.LayerNorm"))?,
+            });
+        }
+        Ok(BertWeights {
+            word_embeddings: get("embeddings.word_embeddings.weight")?,
+            position_embeddings: get("embeddings.position_embeddings.weight")?,
+            token_type_embeddings: get("embeddings.token_type_embeddings.weight")?,
+            embeddings_norm: layer_norm(&mut get, "embeddings.LayerNorm")?,
+            layers,
+            pooler: linear(&mut get, "pooler.dense")?,
+        })
+    }
+
+    /// Every tensor with its canonical name, in checkpoint order.
+    pub fn named(&self) -> Vec<(String, &Tensor)> {
+        let mut out: Vec<(String, &Tensor)> = vec![
+            ("embeddings.word_embeddings.weight".into(), &self.word_embeddings),
+            ("embeddings.position_embeddings.weight".into(), &self.position_embeddings),
+            ("embeddings.token_type_embeddings.weight".into(), &self.token_type_embeddings),
+            ("embeddings.LayerNorm.weight".into(), &self.embeddings_norm.weight),
+            ("embeddings.LayerNorm.bias".into(), &self.embeddings_norm.bias),
+        ];
+        for (l, layer) in self.layers.iter().enumerate() {
+            let p = format!("encoder.layer.{l}");
+            let linears = [
+                ("attention.self.query", &layer.query),
+                ("attention.self.key", &layer.key),
+                ("attention.self.value", &layer.value),
+                ("attention.output.dense", &layer.attention_output),
+            ];
+            for (name, lin) in linears {
+                out.push((format!("{p}.{name}.weight"), &lin.weight));
+                out.push((format!("{p}.{name}.bias"), &lin.bias));
+            }
+            out.push((format!("{p}.attention.output.LayerNorm.weight"), &layer.attention_norm.weight));
+            out.push((format!("{p}.attention.output.LayerNorm.bias"), &layer.attention_norm.bias));
+            for (name, lin) in [("intermediate.dense", &layer.intermediate), ("output.dense", &layer.output)] {
+                out.push((format!("{p}.{name}.weight"), &lin.weight));
+                out.push((format!("{p}.{name}.bias"), &lin.bias));
+            }
+            out.push((format!("{p}.output.LayerNorm.weight"), &layer.output_norm.weight));
+            out.push((format!("{p}.output.LayerNorm.bias"), &layer.output_norm.bias));
+        }
+        out.push(("pooler.dense.weight".into(), &self.pooler.weight));
+        out.push(("pooler.dense.bias".into(), &self.pooler.bias));
+        out
+    }
+
+    /// A copy where `f` decides each tensor (e.g. a trainable deep copy or the shared original).
+    pub fn map(&self, num_layers: usize, mut f: impl FnMut(&str, &Tensor) -> Result<Tensor>) -> Result<Self> {
+        let named: HashMap<String, &Tensor> = self.named().into_iter().collect();
+        Self::build(num_layers, |name| f(name, named[name]))
+    }
+}
+
+/// Dropout probabilities; all zero in eval mode.
+#[derive(Clone, Copy)]
+pub struct Dropout {
+    pub hidden: f32,
+    pub attention: f32,
+    pub classifier: f32,
+}
+
+/// Where dropout masks come from during a forward pass (None = eval mode).
+pub type DropoutRng<'a> = Option<(&'a mut SeededRng, Dropout)>;
+
+fn dropout(x: &Tensor, p: f32, rng: &mut SeededRng) -> Result<Tensor> {
+    if p <= 0.0 {
+        return Ok(x.clone());
+    }
+    let mask = Tensor::from_vec(rng::dropout_mask(rng, x.elem_count(), p), x.shape(), x.device())?;
+    Ok(x.mul(&mask)?)
+}
+
+fn maybe_dropout(x: &Tensor, which: impl Fn(&Dropout) -> f32, rng: &mut DropoutRng<'_>) -> Result<Tensor> {
+    match rng {
+        Some((rng, probs)) => dropout(x, which(probs), rng),
+        None => Ok(x.clone()),
+    }
+}
+
+/// Outputs of the BertModel part for one batch.
+pub struct EncoderOutput {
+    /// (batch, seq, hidden)
+    pub last_hidden_state: Tensor,
+    /// (batch, hidden): tanh(dense([CLS]))
+    pub pooled: Tensor,
+}
+
+impl BertWeights {
+    fn embed(&self, config: &BertConfig, batch: &Batch, rng: &mut DropoutRng<'_>) -> Result<Tensor> {
+        let (b, l) = batch.input_ids.dims2()?;
+        let h = config.hidden_size;
+        if l > config.max_position_embeddings {
+            return Err(Error::Options(format!(
+                "sequence length {l} exceeds the model's max_position_embeddings {}",
+                config.max_position_embeddings
+            )));
+        }
+        let words = self.word_embeddings.index_select(&batch.input_ids.flatten_all()?, 0)?.reshape((b, l, h))?;
+        let positions = self.position_embeddings.narrow(0, 0, l)?;
+        let token_type = self.token_type_embeddings.narrow(0, 0, 1)?;
+        let sum = words.broadcast_add(&positions)?.broadcast_add(&token_type)?.reshape((b * l, h))?;
+        let normed = self.embeddings_norm.forward(&sum, config.layer_norm_eps)?;
+        maybe_dropout(&normed, |d| d.hidden, rng)
+    }
+
+    pub fn encode(&self, config: &BertConfig, batch: &Batch, mut rng: DropoutRng<'_>) -> Result<EncoderOutput> {
+        let (b, l) = batch.input_ids.dims2()?;
+        let h = config.hidden_size;
+        // (1 - mask) * min, broadcast over heads and query positions, as transformers does.
+        let additive_mask = ((batch.attention_mask.ones_like()? - &batch.attention_mask)? * f32::MIN as f64)?
+            .reshape((b, 1, 1, l))?;
+        let mut hidden = self.embed(config, batch, &mut rng)?;
+        for layer in &self.layers {
+            hidden = layer.forward(config, &hidden, &additive_mask, b, l, &mut rng)?;
+        }
+        let last_hidden_state = hidden.reshape((b, l, h))?;
+        let cls = last_hidden_state.narrow(1, 0, 1)?.squeeze(1)?.contiguous()?;
+        let pooled = self.pooler.forward(&cls)?.tanh()?;
+        Ok(EncoderOutput { last_hidden_state, pooled })
+    }
+}
+
+impl EncoderLayer {
+    /// x: (b*l, hidden) → (b*l, hidden)
+    fn forward(&self, config: &BertConfig, x: &Tensor, additive_mask: &Tensor, b: usize, l: usize, rng: &mut DropoutRng<'_>) -> Result<Tensor> {
+        let eps = config.layer_norm_eps;
+        let context = self.self_attention(config, x, additive_mask, b, l, rng)?;
+        let attended = maybe_dropout(&self.attention_output.forward(&context)?, |d| d.hidden, rng)?;
+        let attended = self.attention_norm.forward(&(attended + x)?, eps)?;
+        let inner = ops::gelu_erf(&self.intermediate.forward(&attended)?)?;
+        let out = maybe_dropout(&self.output.forward(&inner)?, |d| d.hidden, rng)?;
+        self.output_norm.forward(&(out + attended)?, eps)
+    }
+
+    fn self_attention(&self, config: &BertConfig, x: &Tensor, additive_mask: &Tensor, b: usize, l: usize, rng: &mut DropoutRng<'_>) -> Result<Tensor> {
+        let (heads, head_dim) = (config.num_attention_heads, config.head_dim());
+        let split_heads = |t: Tensor| -> Result<Tensor> {
+            Ok(t.reshape((b, l, heads, head_dim))?.transpose(1, 2)?.contiguous()?)
+        };
+        let scale = 1.0 / (head_dim as f64).sqrt();
+        let q = split_heads(self.query.forward(x)?)?;
+        let k = split_heads(self.key.forward(x)?)?;
+        let v = split_heads(self.value.forward(x)?)?;
+        let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(additive_mask)?;
+        let probs = maybe_dropout(&ops::softmax_last_dim(&scores)?, |d| d.attention, rng)?;
+        let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((b * l, heads * head_dim))?;
+        Ok(context)
+    }
+}
+
+/// Mean cross-entropy of logits (n, classes) against integer labels; differentiable.
+pub fn cross_entropy(logits: &Tensor, labels: &[usize]) -> Result<Tensor> {
+    let (n, classes) = logits.dims2()?;
+    let max = logits.max_keepdim(D::Minus1)?.detach();
+    let shifted = logits.broadcast_sub(&max)?;
+    let log_sum_exp = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
+    let log_probs = shifted.broadcast_sub(&log_sum_exp)?;
+    let mut one_hot = vec![0f32; n * classes];
+    for (i, &label) in labels.iter().enumerate() {
+        one_hot[i * classes + label] = 1.0;
+    }
+    let one_hot = Tensor::from_vec(one_hot, (n, classes), logits.device())?;
+    Ok((log_probs.mul(&one_hot)?.sum_all()? * (-1.0 / n as f64))?)
+}
+
+/// Softmax probabilities of logits, row by row, as f64.
+pub fn probabilities(logits: &Tensor) -> Result<Vec<Vec<f64>>> {
+    let rows = ops::softmax_last_dim(&logits.detach())?.to_vec2::<f32>()?;
+    Ok(rows.into_iter().map(|r| r.into_iter().map(f64::from).collect()).collect())
+}
+
+/// A classification head: `classifier.weight` (labels, hidden) and bias, initialised like
+/// transformers (normal(0, initializer_range), zero bias) from a seeded RNG.
+pub fn init_classifier(config: &BertConfig, num_labels: usize, seed: u64) -> Result<Linear> {
+    let mut rng = rng::seeded(seed, 11);
+    let h = config.hidden_size;
+    let weight = rng::normal_vec(&mut rng, num_labels * h, 0.0, config.initializer_range as f32);
+    Ok(Linear {
+        weight: Tensor::from_vec(weight, (num_labels, h), &Device::Cpu)?,
+        bias: Tensor::zeros(num_labels, DType::F32, &Device::Cpu)?,
+    })
+}
+
+/// Make a tensor a trainable leaf: a deep copy wrapped in a `Var`.
+pub fn trainable_copy(t: &Tensor) -> Result<Tensor> {
+    Ok(Var::from_tensor(&t.copy()?)?.as_tensor().clone())
+}
+
+/// A pre-trained checkpoint as loaded from the Hugging Face trio.
+pub struct Pretrained {
+    pub config: BertConfig,
+    pub config_json: Value,
+    pub tokenizer_json: Vec<u8>,
+    pub weights: BertWeights,
+    /// A fine-tuned head stored in the checkpoint (our own export), with its labels.
+    pub head: Option<(Linear, Vec<String>)>,
+    pub has_pooler: bool,
+    pub notes: Vec<String>,
+}
+
+impl Pretrained {
+    pub fn load(config_json: &[u8], tokenizer_json: &[u8], model_safetensors: &[u8]) -> Result<Self> {
+        let config = BertConfig::from_json(config_json)?;
+        let config_value: Value = serde_json::from_slice(config_json)
+            .map_err(|e| Error::Model(format!("config.json is not valid JSON: {e}")))?;
+        TextEncoder::from_bytes(tokenizer_json, DEFAULT_MAX_LEN)?; // fail early on a bad tokenizer
+        let tensors = CheckpointTensors::parse(model_safetensors, &Device::Cpu)?;
+        let shapes: HashMap<String, Vec<usize>> = checkpoint::bert_tensor_shapes(&config).into_iter().collect();
+        let mut notes = Vec::new();
+        let has_pooler = tensors.contains("pooler.dense.weight", true);
+        let mut pooler_init_rng = rng::seeded(0, 13);
+        let weights = BertWeights::build(config.num_hidden_layers, |name| {
+            if name.starts_with("pooler.") && !has_pooler {
+                return random_pooler_tensor(name, &shapes[name], &config, &mut pooler_init_rng);
+            }
+            tensors.get(name, &shapes[name], true)
+        })?;
+        if !has_pooler {
+            notes.push("The checkpoint has no pooler weights: the pooler was initialised randomly (normal(0, initializer_range)), as transformers does; train it with top:K or full.".into());
+        }
+        let head = load_head(&tensors, &config, &config_value)?;
+        Ok(Pretrained { config, config_json: config_value, tokenizer_json: tokenizer_json.to_vec(), weights, head, has_pooler, notes })
+    }
+
+    pub fn encoder(&self, max_len: usize) -> Result<TextEncoder> {
+        TextEncoder::from_bytes(&self.tokenizer_json, max_len)
+    }
+
+    pub fn info(&self) -> ModelInfo {
+        let num_parameters = self.weights.named().iter().map(|(_, t)| t.elem_count()).sum();
+        ModelInfo {
+            num_layers: self.config.num_hidden_layers,
+            hidden_size: self.config.hidden_size,
+            num_heads: self.config.num_attention_heads,
+            vocab_size: self.config.vocab_size,
+            num_parameters,
+            has_pooler: self.has_pooler,
+            labels: self.head.as_ref().map(|(_, labels)| labels.clone()),
+            notes: self.notes.clone(),
+        }
+    }
+
+    /// Predict with the checkpoint's own classification head (an exported fine-tuned model).
+    pub fn predict(&self, texts: &[String]) -> Result<Vec<Prediction>> {
+        let Some((head, labels)) = &self.head else {
+            return Err(Error::Model(
+                "this checkpoint has no classification head (classifier.weight); train it first, or load a model exported by webtune".into(),
+            ));
+        };
+        predict_with(&self.config, &self.weights, head, labels, &self.encoder(DEFAULT_MAX_LEN)?, texts)
+    }
+}
+
+fn random_pooler_tensor(name: &str, shape: &[usize], config: &BertConfig, rng: &mut SeededRng) -> Result<Tensor> {
+    let n = shape.iter().product();
+    let values = if name.ends_with(".bias") { vec![0f32; n] } else { rng::normal_vec(rng, n, 0.0, config.initializer_range as f32) };
+    Ok(Tensor::from_vec(values, shape, &Device::Cpu)?)
+}
+
+/// `classifier.*` from a checkpoint we exported, with labels from config.json's id2label.
+fn load_head(tensors: &CheckpointTensors, config: &BertConfig, config_value: &Value) -> Result<Option<(Linear, Vec<String>)>> {
+    if !tensors.contains("classifier.weight", false) {
+        return Ok(None);
+    }
+    let labels = labels_from_config(config_value).ok_or_else(|| {
+        Error::Model("the checkpoint has classifier.weight but config.json has no id2label to name its classes".into())
+    })?;
+    let h = config.hidden_size;
+    let head = Linear {
+        weight: tensors.get("classifier.weight", &[labels.len(), h], false)?,
+        bias: tensors.get("classifier.bias", &[labels.len()], false)?,
+    };
+    Ok(Some((head, labels)))
+}
+
+fn labels_from_config(config_value: &Value) -> Option<Vec<String>> {
+    let id2label = config_value.get("id2label")?.as_object()?;
+    let mut labels = vec![None; id2label.len()];
+    for (id, label) in id2label {
+        let id: usize = id.parse().ok()?;
+        *labels.get_mut(id)? = Some(label.as_str()?.to_string());
+    }
+    labels.into_iter().collect()
+}
+
+/// Classify texts in eval mode with the given encoder weights and head.
+pub fn predict_with(config: &BertConfig, weights: &BertWeights, head: &Linear, labels: &[String], encoder: &TextEncoder, texts: &[String]) -> Result<Vec<Prediction>> {
+    let mut predictions = Vec::with_capacity(texts.len());
+    for chunk in texts.chunks(16) {
+        let ids = encoder.encode_all(chunk)?;
+        let refs: Vec<&[u32]> = ids.iter().map(|v| v.as_slice()).collect();
+        let batch = encoder.batch(&refs, false, &Device::Cpu)?;
+        let pooled = weights.encode(config, &batch, None)?.pooled;
+        let probs = probabilities(&head.forward(&pooled)?)?;
+        for (text, p) in chunk.iter().zip(probs) {
+            let best = argmax(&p);
+            predictions.push(Prediction { text: text.clone(), label: labels[best].clone(), labels: labels.to_vec(), probabilities: p });
+        }
+    }
+    Ok(predictions)
+}
+
+pub fn argmax(values: &[f64]) -> usize {
+    values.iter().enumerate().fold(0, |best, (i, v)| if *v > values[best] { i } else { best })
+}

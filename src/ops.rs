@@ -1,0 +1,210 @@
+//! Custom candle ops with a real backward: LayerNorm, softmax over the last dimension and
+//! erf-GELU.
+//!
+//! Why by hand: in candle 0.11, `candle_nn::LayerNorm` (fused path), `ops::layer_norm` and
+//! `softmax_last_dim` have no backward and silently drop gradients; composing them from
+//! elementary ops works but costs a dozen tensor passes each. These fused versions do one pass
+//! forward and one backward, and `tests/ops_gradcheck.rs` checks every backward against finite
+//! differences.
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Storage, Tensor};
+
+/// Contiguous f32 data of a CPU storage, as laid out by `layout`.
+fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
+    let data = storage.as_slice::<f32>()?;
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("{op}: input must be contiguous"),
+    }
+}
+
+/// Copy a tensor's values out as a contiguous f32 vector.
+fn to_f32_vec(t: &Tensor) -> Result<Vec<f32>> {
+    t.flatten_all()?.to_vec1::<f32>()
+}
+
+fn read_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(cpu) => Ok(f(contiguous_f32(cpu, layout, "read")?)),
+        _ => candle_core::bail!("webtune runs on the CPU device only"),
+    }
+}
+
+// ---------------------------------------------------------------- LayerNorm
+
+struct LayerNormOp {
+    eps: f32,
+}
+
+/// Mean and 1/std of one row.
+fn row_stats(row: &[f32], eps: f32) -> (f32, f32) {
+    let n = row.len() as f32;
+    let mean = row.iter().sum::<f32>() / n;
+    let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    (mean, 1.0 / (var + eps).sqrt())
+}
+
+impl CustomOp3 for LayerNormOp {
+    fn name(&self) -> &'static str {
+        "webtune-layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(s1, l1, self.name())?;
+        let gamma = contiguous_f32(s2, l2, self.name())?;
+        let beta = contiguous_f32(s3, l3, self.name())?;
+        let h = gamma.len();
+        let mut out = vec![0f32; x.len()];
+        for (row, out_row) in x.chunks_exact(h).zip(out.chunks_exact_mut(h)) {
+            let (mean, rstd) = row_stats(row, self.eps);
+            for i in 0..h {
+                out_row[i] = (row[i] - mean) * rstd * gamma[i] + beta[i];
+            }
+        }
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        _beta: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let h = gamma.elem_count();
+        let xs = to_f32_vec(x)?;
+        let dys = to_f32_vec(grad)?;
+        let gs = to_f32_vec(gamma)?;
+        let mut dx = vec![0f32; xs.len()];
+        let mut dgamma = vec![0f32; h];
+        let mut dbeta = vec![0f32; h];
+        let mut xhat = vec![0f32; h];
+        for ((row, dy), dx_row) in xs.chunks_exact(h).zip(dys.chunks_exact(h)).zip(dx.chunks_exact_mut(h)) {
+            let (mean, rstd) = row_stats(row, self.eps);
+            let (mut sum_dxhat, mut sum_dxhat_xhat) = (0f32, 0f32);
+            for i in 0..h {
+                xhat[i] = (row[i] - mean) * rstd;
+                let dxhat = dy[i] * gs[i];
+                sum_dxhat += dxhat;
+                sum_dxhat_xhat += dxhat * xhat[i];
+                dgamma[i] += dy[i] * xhat[i];
+                dbeta[i] += dy[i];
+            }
+            let (mean_dxhat, mean_dxhat_xhat) = (sum_dxhat / h as f32, sum_dxhat_xhat / h as f32);
+            for i in 0..h {
+                dx_row[i] = rstd * (dy[i] * gs[i] - mean_dxhat - xhat[i] * mean_dxhat_xhat);
+            }
+        }
+        let device = x.device();
+        Ok((
+            Some(Tensor::from_vec(dx, x.shape(), device)?),
+            Some(Tensor::from_vec(dgamma, h, device)?),
+            Some(Tensor::from_vec(dbeta, h, device)?),
+        ))
+    }
+}
+
+/// LayerNorm over the last dimension, differentiable in x, gamma and beta.
+pub fn layer_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<Tensor> {
+    x.contiguous()?.apply_op3(gamma, beta, LayerNormOp { eps: eps as f32 })
+}
+
+// ---------------------------------------------------------------- softmax
+
+struct SoftmaxLastDim;
+
+impl CustomOp1 for SoftmaxLastDim {
+    fn name(&self) -> &'static str {
+        "webtune-softmax"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(storage, layout, self.name())?;
+        let n = layout.dims().last().copied().unwrap_or(1);
+        let mut out = vec![0f32; x.len()];
+        for (row, out_row) in x.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0f32;
+            for (o, v) in out_row.iter_mut().zip(row) {
+                *o = (v - max).exp();
+                sum += *o;
+            }
+            let inv = 1.0 / sum;
+            out_row.iter_mut().for_each(|o| *o *= inv);
+        }
+        Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
+
+    fn bwd(&self, _arg: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let n = res.dims().last().copied().unwrap_or(1);
+        let dy = to_f32_vec(grad)?;
+        let dx = read_f32(res, |y| {
+            let mut dx = vec![0f32; y.len()];
+            for ((y_row, dy_row), dx_row) in y.chunks_exact(n).zip(dy.chunks_exact(n)).zip(dx.chunks_exact_mut(n)) {
+                let dot: f32 = y_row.iter().zip(dy_row).map(|(a, b)| a * b).sum();
+                for i in 0..n {
+                    dx_row[i] = y_row[i] * (dy_row[i] - dot);
+                }
+            }
+            dx
+        })?;
+        Ok(Some(Tensor::from_vec(dx, res.shape(), res.device())?))
+    }
+}
+
+/// Softmax over the last dimension, differentiable.
+pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+    x.contiguous()?.apply_op1(SoftmaxLastDim)
+}
+
+// ---------------------------------------------------------------- GELU (erf)
+
+struct GeluErf;
+
+const FRAC_1_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
+/// 1/sqrt(2π)
+const FRAC_1_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
+
+fn gelu(x: f32) -> f32 {
+    let x = x as f64;
+    (0.5 * x * (1.0 + libm::erf(x * FRAC_1_SQRT_2))) as f32
+}
+
+fn gelu_derivative(x: f32) -> f32 {
+    let x = x as f64;
+    let cdf = 0.5 * (1.0 + libm::erf(x * FRAC_1_SQRT_2));
+    let pdf = FRAC_1_SQRT_2PI * (-0.5 * x * x).exp();
+    (cdf + x * pdf) as f32
+}
+
+impl CustomOp1 for GeluErf {
+    fn name(&self) -> &'static str {
+        "webtune-gelu"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(storage, layout, self.name())?;
+        Ok((CpuStorage::F32(x.iter().map(|&v| gelu(v)).collect()), layout.shape().clone()))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let dy = to_f32_vec(grad)?;
+        let dx = read_f32(arg, |x| x.iter().zip(&dy).map(|(&v, &g)| g * gelu_derivative(v)).collect::<Vec<f32>>())?;
+        Ok(Some(Tensor::from_vec(dx, arg.shape(), arg.device())?))
+    }
+}
+
+/// GELU with the exact erf form (BERT's "gelu"), differentiable.
+pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
+    x.contiguous()?.apply_op1(GeluErf)
+}

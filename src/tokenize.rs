@@ -1,0 +1,77 @@
+//! Tokenization with the `tokenizers` crate from `tokenizer.json`, and batching.
+//!
+//! Padding is ours, not the tokenizer's: all-MiniLM's tokenizer.json switches fixed padding to
+//! 128 on, so we turn it off and pad each batch ourselves — to its longest sentence (dynamic
+//! padding, the default) or to `max_len` (what the notebook does).
+use candle_core::{Device, Tensor};
+use tokenizers::{Tokenizer, TruncationParams};
+
+use crate::{Error, Result};
+
+pub struct TextEncoder {
+    tokenizer: Tokenizer,
+    max_len: usize,
+    pad_id: u32,
+}
+
+/// Token ids of one batch, padded to a common length, ready for the model.
+pub struct Batch {
+    /// (batch, seq) u32
+    pub input_ids: Tensor,
+    /// (batch, seq) f32: 1 for real tokens, 0 for padding
+    pub attention_mask: Tensor,
+    pub seq_len: usize,
+}
+
+impl TextEncoder {
+    pub fn from_bytes(tokenizer_json: &[u8], max_len: usize) -> Result<Self> {
+        if max_len < 2 {
+            return Err(Error::Options(format!("max_len {max_len} is too small: at least 2 ([CLS] and [SEP])")));
+        }
+        let mut tokenizer = Tokenizer::from_bytes(tokenizer_json)
+            .map_err(|e| Error::Tokenizer(format!("tokenizer.json could not be read: {e}")))?;
+        tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(Some(TruncationParams { max_length: max_len, ..Default::default() }))
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let pad_id = tokenizer.token_to_id("[PAD]").unwrap_or(0);
+        Ok(TextEncoder { tokenizer, max_len, pad_id })
+    }
+
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
+    /// Token ids with [CLS]/[SEP] added, truncated to `max_len`, unpadded.
+    pub fn encode_ids(&self, text: &str) -> Result<Vec<u32>> {
+        let encoding = self
+            .tokenizer
+            .encode(text, true)
+            .map_err(|e| Error::Tokenizer(format!("could not tokenize {text:?}: {e}")))?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
+    pub fn encode_all(&self, texts: &[String]) -> Result<Vec<Vec<u32>>> {
+        texts.iter().map(|t| self.encode_ids(t)).collect()
+    }
+
+    /// Pad already-encoded sentences into one batch: to the longest one, or to `max_len`.
+    pub fn batch(&self, sequences: &[&[u32]], pad_to_max_len: bool, device: &Device) -> Result<Batch> {
+        let longest = sequences.iter().map(|s| s.len()).max().unwrap_or(0);
+        let seq_len = if pad_to_max_len { self.max_len } else { longest };
+        let mut ids = Vec::with_capacity(sequences.len() * seq_len);
+        let mut mask = Vec::with_capacity(sequences.len() * seq_len);
+        for seq in sequences {
+            ids.extend_from_slice(seq);
+            ids.extend(std::iter::repeat_n(self.pad_id, seq_len - seq.len()));
+            mask.extend(std::iter::repeat_n(1f32, seq.len()));
+            mask.extend(std::iter::repeat_n(0f32, seq_len - seq.len()));
+        }
+        let shape = (sequences.len(), seq_len);
+        Ok(Batch {
+            input_ids: Tensor::from_vec(ids, shape, device)?,
+            attention_mask: Tensor::from_vec(mask, shape, device)?,
+            seq_len,
+        })
+    }
+}
