@@ -30,4 +30,4 @@ pub mod web;
 
 pub use error::{Error, Result};
 pub use events::Event;
-pub use session::{ExportedModel, ModelInfo, Prediction, Run, Session, Strategy, TrainOptions};
+pub use session::{prepare_data, ExportedModel, ModelInfo, PreparedData, Prediction, Run, Session, Strategy, TrainOptions};

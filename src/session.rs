@@ -174,3 +174,101 @@ impl Session {
         self.inner.predict(texts)
     }
 }
+
+/// Which input a data diagnostic refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataField {
+    Train,
+    Validation,
+}
+
+/// A data problem, tagged with the input it was found in.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldDiagnostic {
+    pub field: DataField,
+    pub line: usize,
+    pub message: String,
+}
+
+/// Training data plus optional validation data, ready for [`Session::start_run`].
+#[derive(Debug, Clone)]
+pub struct PreparedData {
+    pub train: Dataset,
+    pub validation: Option<Dataset>,
+}
+
+/// Parse training text, and validation either from its own text (parsed against the training
+/// classes) or as a stratified split of the training data (`val_fraction`, seeded). Every
+/// problem of both inputs is returned, tagged with its field.
+pub fn prepare_data(train_text: &str, val_text: Option<&str>, val_fraction: Option<f64>, seed: u64) -> std::result::Result<PreparedData, Vec<FieldDiagnostic>> {
+    use crate::data::{parse_labelled_text, parse_with_labels, stratified_split, ParseError};
+    let tag = |field: DataField| move |e: ParseError| -> Vec<FieldDiagnostic> {
+        e.diagnostics.into_iter().map(|d| FieldDiagnostic { field, line: d.line, message: d.message }).collect()
+    };
+    let train = parse_labelled_text(train_text).map_err(tag(DataField::Train))?;
+    let val_text = val_text.filter(|t| !t.trim().is_empty());
+    match (val_text, val_fraction) {
+        (Some(_), Some(_)) => Err(vec![FieldDiagnostic {
+            field: DataField::Validation,
+            line: 0,
+            message: "give either validation data or a validation fraction, not both".into(),
+        }]),
+        (Some(text), None) => {
+            let validation = parse_with_labels(text, &train.labels).map_err(tag(DataField::Validation))?;
+            Ok(PreparedData { train, validation: Some(validation) })
+        }
+        (None, Some(fraction)) => {
+            let (train, validation) = stratified_split(&train, fraction, seed).map_err(tag(DataField::Validation))?;
+            Ok(PreparedData { train, validation: Some(validation) })
+        }
+        (None, None) => Ok(PreparedData { train, validation: None }),
+    }
+}
+
+/// The encoder's view of one text (`webtune encode`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Encoding {
+    pub text: String,
+    pub input_ids: Vec<u32>,
+    /// Last hidden state of the first ([CLS]) token.
+    pub cls: Vec<f32>,
+    /// Mean of the last hidden state over the tokens.
+    pub mean: Vec<f32>,
+    /// tanh(dense([CLS])).
+    pub pooled: Vec<f32>,
+    /// Every token's last hidden state, (tokens, hidden).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_hidden_state: Option<Vec<Vec<f32>>>,
+}
+
+impl Session {
+    /// Run the pre-trained encoder (eval mode) on one text.
+    pub fn encode(&self, text: &str) -> Result<Encoding> {
+        self.encode_full(text, false)
+    }
+
+    /// As [`Session::encode`], optionally with every token's hidden state.
+    pub fn encode_full(&self, text: &str, with_tokens: bool) -> Result<Encoding> {
+        let encoder = self.inner.encoder(crate::model::DEFAULT_MAX_LEN)?;
+        let ids = encoder.encode_ids(text)?;
+        let batch = encoder.batch(&[&ids], false, &candle_core::Device::Cpu)?;
+        let out = self.inner.weights.encode(&self.inner.config, &batch, None)?;
+        let hidden = out.last_hidden_state.squeeze(0)?;
+        Ok(Encoding {
+            text: text.to_string(),
+            input_ids: ids,
+            cls: hidden.get(0)?.to_vec1()?,
+            mean: hidden.mean(0)?.to_vec1()?,
+            pooled: out.pooled.squeeze(0)?.to_vec1()?,
+            last_hidden_state: if with_tokens { Some(hidden.to_vec2()?) } else { None },
+        })
+    }
+}
+
+impl Session {
+    /// The loaded checkpoint, for diagnostics and tests that need the model itself.
+    pub fn pretrained(&self) -> &crate::model::Pretrained {
+        &self.inner
+    }
+}

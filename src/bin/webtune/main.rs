@@ -1,7 +1,15 @@
 //! `webtune`, the native shell over the core: train, predict, encode, bench and serve.
+//!
+//! Everything here is I/O and presentation: reading model folders and data files, printing
+//! progress, tables and JSON. The work itself is in the library.
+mod bench;
+mod cli_train;
 mod serve;
 
+use std::path::{Path, PathBuf};
+
 use clap::{Parser, Subcommand};
+use webtune::Session;
 
 #[derive(Parser)]
 #[command(name = "webtune", version, about = "Fine-tune a pre-trained BERT classifier (frozen / top-k / full) — natively, or serve the in-browser app")]
@@ -12,13 +20,107 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Fine-tune with one or more strategies from the same initial weights and compare them.
+    Train(cli_train::TrainArgs),
+    /// Classify texts with a fine-tuned model (e.g. one exported by `webtune train --export`).
+    Predict(PredictArgs),
+    /// Print the encoder's outputs for texts (token ids, [CLS] and mean last hidden state, pooled).
+    Encode(EncodeArgs),
+    /// Benchmark training steps (forward / backward / optimizer) and peak memory.
+    Bench(bench::BenchArgs),
+    /// Write a randomly initialised checkpoint with a given architecture (e.g. bert-base-uncased's).
+    RandomCheckpoint(bench::RandomCheckpointArgs),
     /// Serve the web app (www/) with COOP/COEP headers and a local Hugging Face hub mirror.
     Serve(serve::ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct PredictArgs {
+    /// Model folder with config.json, tokenizer.json and model.safetensors (with a trained head).
+    #[arg(long)]
+    model: PathBuf,
+    /// One JSON object per text on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Texts to classify.
+    #[arg(required = true)]
+    texts: Vec<String>,
+}
+
+#[derive(clap::Args)]
+struct EncodeArgs {
+    /// Model folder with config.json, tokenizer.json and model.safetensors.
+    #[arg(long)]
+    model: PathBuf,
+    /// One JSON object per text on stdout: input_ids, cls, mean, pooled.
+    #[arg(long)]
+    json: bool,
+    /// Texts to encode.
+    #[arg(required = true)]
+    texts: Vec<String>,
+}
+
+pub type CliResult<T = ()> = Result<T, String>;
+
+/// Read a file, naming it in the error.
+pub fn read_file(path: &Path) -> CliResult<Vec<u8>> {
+    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+pub fn read_text(path: &Path) -> CliResult<String> {
+    String::from_utf8(read_file(path)?).map_err(|e| format!("{} is not UTF-8 text: {e}", path.display()))
+}
+
+/// Load the Hugging Face trio from a model folder.
+pub fn load_session(dir: &Path) -> CliResult<Session> {
+    let file = |name: &str| {
+        let path = dir.join(name);
+        if !path.is_file() {
+            return Err(format!(
+                "{} is missing: a model folder needs config.json, tokenizer.json and model.safetensors (./build.sh model provides models/all-MiniLM-L6-v2)",
+                path.display()
+            ));
+        }
+        read_file(&path)
+    };
+    Session::load(&file("config.json")?, &file("tokenizer.json")?, &file("model.safetensors")?).map_err(|e| e.to_string())
+}
+
+fn predict(args: PredictArgs) -> CliResult {
+    let session = load_session(&args.model)?;
+    let predictions = session.predict(&args.texts).map_err(|e| e.to_string())?;
+    for p in predictions {
+        if args.json {
+            println!("{}", serde_json::to_string(&p).expect("predictions serialize"));
+        } else {
+            let probs: Vec<String> = p.labels.iter().zip(&p.probabilities).map(|(l, q)| format!("{l}={q:.3}")).collect();
+            println!("{}\t{}\t{}", p.label, probs.join(" "), p.text);
+        }
+    }
+    Ok(())
+}
+
+fn encode(args: EncodeArgs) -> CliResult {
+    let session = load_session(&args.model)?;
+    for text in &args.texts {
+        let out = session.encode(text).map_err(|e| e.to_string())?;
+        if args.json {
+            println!("{}", serde_json::to_string(&out).expect("encodings serialize"));
+        } else {
+            println!("{} tokens, pooled[0..4] = {:?}: {text}", out.input_ids.len(), &out.pooled[..4.min(out.pooled.len())]);
+        }
+    }
+    Ok(())
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Train(args) => cli_train::run(args),
+        Command::Predict(args) => predict(args),
+        Command::Encode(args) => encode(args),
+        Command::Bench(args) => bench::run(args),
+        Command::RandomCheckpoint(args) => bench::random_checkpoint(args),
         Command::Serve(args) => serve::run(args),
     };
     if let Err(e) = result {

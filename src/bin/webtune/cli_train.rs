@@ -1,0 +1,200 @@
+//! `webtune train`: run strategies one after another from the same initial weights, print a
+//! live progress line (stderr) and a final comparison table — or, with `--json`, the event
+//! stream, one JSON object per line on stdout.
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use webtune::events::Event;
+use webtune::session::Schedule;
+use webtune::{prepare_data, PreparedData, Run, Strategy, TrainOptions};
+
+use crate::{load_session, read_text, CliResult};
+
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// Model folder with config.json, tokenizer.json and model.safetensors.
+    #[arg(long)]
+    model: PathBuf,
+    /// Training data: TSV/CSV with a header (text|sentence, label), or label<TAB>text lines.
+    #[arg(long)]
+    data: PathBuf,
+    /// Validation data file (same formats; labels must be training classes).
+    #[arg(long, conflicts_with = "val_fraction")]
+    val_data: Option<PathBuf>,
+    /// Hold out this fraction of each class as validation data (stratified, seeded).
+    #[arg(long)]
+    val_fraction: Option<f64>,
+    /// Comma-separated strategies: frozen (head only), top:K (top K layers + pooler + head), full.
+    #[arg(long, default_value = "frozen,full", value_delimiter = ',')]
+    strategy: Vec<String>,
+    #[arg(long, default_value_t = 4)]
+    epochs: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 2e-5)]
+    lr: f64,
+    /// Learning rate of the classifier head and pooler (default: --lr). Try 1e-2 with frozen.
+    #[arg(long)]
+    head_lr: Option<f64>,
+    #[arg(long, default_value_t = 2)]
+    batch_size: usize,
+    /// Truncate sentences to this many tokens.
+    #[arg(long, default_value_t = 128)]
+    max_len: usize,
+    /// Pad every batch to --max-len (as the notebook does) instead of to its longest sentence.
+    #[arg(long)]
+    pad_to_max: bool,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// AdamW decoupled weight decay (0 = plain Adam, torch's default).
+    #[arg(long, default_value_t = 0.0)]
+    weight_decay: f64,
+    /// Learning-rate schedule: constant, or linear (warm-up then decay to 0).
+    #[arg(long, default_value = "constant")]
+    schedule: String,
+    /// Fraction of steps used for linear warm-up (with --schedule linear).
+    #[arg(long, default_value_t = 0.0)]
+    warmup_ratio: f64,
+    /// Clip the global gradient norm to this value.
+    #[arg(long)]
+    max_grad_norm: Option<f64>,
+    /// Export each trained model here (one strategy: DIR itself; several: DIR/<strategy>).
+    #[arg(long)]
+    export: Option<PathBuf>,
+    /// Print the event stream as JSON lines on stdout instead of progress and a table.
+    #[arg(long)]
+    json: bool,
+}
+
+impl TrainArgs {
+    fn options(&self) -> CliResult<TrainOptions> {
+        let schedule = match self.schedule.as_str() {
+            "constant" => Schedule::Constant,
+            "linear" => Schedule::Linear,
+            other => return Err(format!("--schedule {other}: use constant or linear")),
+        };
+        Ok(TrainOptions {
+            epochs: self.epochs,
+            learning_rate: self.lr,
+            head_learning_rate: self.head_lr,
+            batch_size: self.batch_size,
+            max_len: self.max_len,
+            pad_to_max_len: self.pad_to_max,
+            seed: self.seed,
+            weight_decay: self.weight_decay,
+            schedule,
+            warmup_ratio: self.warmup_ratio,
+            max_grad_norm: self.max_grad_norm,
+        })
+    }
+
+    fn data(&self) -> CliResult<PreparedData> {
+        let train_text = read_text(&self.data)?;
+        let val_text = self.val_data.as_deref().map(read_text).transpose()?;
+        prepare_data(&train_text, val_text.as_deref(), self.val_fraction, self.seed).map_err(|diagnostics| {
+            let lines: Vec<String> = diagnostics
+                .iter()
+                .map(|d| {
+                    let file = match d.field {
+                        webtune::session::DataField::Train => self.data.display().to_string(),
+                        webtune::session::DataField::Validation => self.val_data.as_ref().unwrap_or(&self.data).display().to_string(),
+                    };
+                    if d.line == 0 { format!("{file}: {}", d.message) } else { format!("{file}:{}: {}", d.line, d.message) }
+                })
+                .collect();
+            format!("the data has problems:\n  {}", lines.join("\n  "))
+        })
+    }
+}
+
+/// One finished strategy, for the comparison table.
+struct Summary {
+    strategy: String,
+    train_accuracy: f64,
+    val_accuracy: Option<f64>,
+    steps: usize,
+    elapsed_ms: f64,
+    accuracy_per_epoch: Vec<f64>,
+}
+
+fn export_dir(base: &Path, strategy: Strategy, several: bool) -> PathBuf {
+    if several { base.join(strategy.to_string().replace(':', "-")) } else { base.to_path_buf() }
+}
+
+fn export(run: &Run, dir: &Path) -> CliResult {
+    let exported = run.export().map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    for (name, bytes) in exported.files() {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn progress(event: &Event, total_steps: usize) {
+    let mut err = std::io::stderr();
+    match event {
+        Event::Step { strategy, epoch, step, loss, .. } => {
+            let _ = write!(err, "\r[{strategy}] epoch {epoch} step {step}/{total_steps} loss {loss:.4}   ");
+        }
+        Event::Epoch { strategy, epoch, train_loss, train_accuracy, val_accuracy, elapsed_ms, .. } => {
+            let val = val_accuracy.map(|v| format!(" val acc {:.1}%", v * 100.0)).unwrap_or_default();
+            let _ = writeln!(err, "\r[{strategy}] epoch {epoch}: train loss {train_loss:.4} train acc {:.1}%{val} ({:.1}s)", train_accuracy * 100.0, elapsed_ms / 1000.0);
+        }
+        _ => {}
+    }
+}
+
+fn print_table(summaries: &[Summary]) {
+    println!("\n{:<10} {:>9} {:>9} {:>7} {:>9} {:>9}  train acc per epoch", "strategy", "train acc", "val acc", "steps", "time (s)", "steps/s");
+    for s in summaries {
+        let val = s.val_accuracy.map(|v| format!("{:.1}%", v * 100.0)).unwrap_or_else(|| "-".into());
+        let per_epoch: Vec<String> = s.accuracy_per_epoch.iter().map(|a| format!("{:.0}%", a * 100.0)).collect();
+        let secs = s.elapsed_ms / 1000.0;
+        println!("{:<10} {:>8.1}% {:>9} {:>7} {:>9.2} {:>9.1}  {}", s.strategy, s.train_accuracy * 100.0, val, s.steps, secs, s.steps as f64 / secs.max(1e-9), per_epoch.join(" "));
+    }
+}
+
+pub fn run(args: TrainArgs) -> CliResult {
+    let strategies: Vec<Strategy> = args.strategy.iter().map(|s| s.parse().map_err(|e: webtune::Error| e.to_string())).collect::<CliResult<_>>()?;
+    let options = args.options()?;
+    let data = args.data()?;
+    let session = load_session(&args.model)?;
+    if !args.json {
+        for note in session.info().notes {
+            eprintln!("note: {note}");
+        }
+    }
+    let mut summaries = Vec::new();
+    for &strategy in &strategies {
+        let mut run = session.start_run(strategy, &data.train, data.validation.as_ref(), &options).map_err(|e| e.to_string())?;
+        let mut accuracy_per_epoch = Vec::new();
+        loop {
+            let event = run.step();
+            if args.json {
+                println!("{}", serde_json::to_string(&event).expect("events serialize"));
+            } else {
+                progress(&event, run.total_steps());
+            }
+            match event {
+                Event::Epoch { train_accuracy, .. } => accuracy_per_epoch.push(train_accuracy),
+                Event::Done { train_accuracy, val_accuracy, steps, elapsed_ms, .. } => {
+                    summaries.push(Summary { strategy: strategy.to_string(), train_accuracy, val_accuracy, steps, elapsed_ms, accuracy_per_epoch });
+                    break;
+                }
+                Event::Error { message } => return Err(message),
+                Event::Step { .. } => {}
+            }
+        }
+        if let Some(base) = &args.export {
+            let dir = export_dir(base, strategy, strategies.len() > 1);
+            export(&run, &dir)?;
+            if !args.json {
+                eprintln!("[{strategy}] exported to {}", dir.display());
+            }
+        }
+    }
+    if !args.json {
+        print_table(&summaries);
+    }
+    Ok(())
+}

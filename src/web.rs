@@ -1,0 +1,209 @@
+//! The wasm-bindgen shell the web worker (`www/worker.js`) drives. Thin by design: it turns
+//! JS values into core types and back, and every core error into a `JsError` carrying the
+//! core's message. No model math and no I/O here (the worker fetches, caches and posts).
+//!
+//! JS API (all names snake_case, as wasm-bindgen exports them):
+//! - `parse_data(train_text, val_text?, val_fraction?, seed)` → `{ ok, labels, train_count,
+//!   val_count, class_counts, diagnostics: [{ field: "train" | "validation", line, message }] }`
+//!   (`class_counts[i]` = training examples of `labels[i]`, after any split; `line` is 1-based,
+//!   0 = the input as a whole).
+//! - `new WebSession(config, tokenizer, model)` (three `Uint8Array`s), `.info()`,
+//!   `.start_run(strategy, train_text, val_text?, val_fraction?, options)` → `WebRun`.
+//! - `WebRun`: `.step()` → the core `Event` as a plain object, `.finished()`, `.strategy()`,
+//!   `.total_steps()`, `.predict(texts)` → `Prediction[]`, `.export()` → `{ "config.json":
+//!   Uint8Array, "tokenizer.json": …, "model.safetensors": … }`.
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+use crate::data::{self, Dataset, ParseError};
+use crate::{Run, Session, Strategy, TrainOptions};
+
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+/// Plain JS objects (not `Map`s) and `null` for `None`, so the page can read fields directly.
+fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsError> {
+    let serializer = serde_wasm_bindgen::Serializer::new()
+        .serialize_maps_as_objects(true)
+        .serialize_missing_as_null(true);
+    value.serialize(&serializer).map_err(|e| JsError::new(&format!("internal: cannot convert to JS: {e}")))
+}
+
+fn js_err(e: impl std::fmt::Display) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+#[derive(Serialize)]
+struct FieldDiagnostic {
+    /// `"train"` or `"validation"`: which text box the line number refers to.
+    field: &'static str,
+    line: usize,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct ParseReport {
+    ok: bool,
+    labels: Vec<String>,
+    train_count: usize,
+    val_count: usize,
+    class_counts: Vec<usize>,
+    diagnostics: Vec<FieldDiagnostic>,
+}
+
+fn tag(field: &'static str, err: ParseError) -> Vec<FieldDiagnostic> {
+    err.diagnostics.into_iter().map(|d| FieldDiagnostic { field, line: d.line, message: d.message }).collect()
+}
+
+/// Training text plus optional validation (its own text, or a stratified fraction of the
+/// training data) → datasets with one shared label list. Validation text wins over a fraction.
+fn prepare(
+    train_text: &str,
+    val_text: Option<&str>,
+    val_fraction: Option<f64>,
+    seed: u64,
+) -> Result<(Dataset, Option<Dataset>), Vec<FieldDiagnostic>> {
+    let train = data::parse_labelled_text(train_text).map_err(|e| tag("train", e))?;
+    match (val_text, val_fraction) {
+        (Some(text), _) => {
+            let val = data::parse_with_labels(text, &train.labels).map_err(|e| tag("validation", e))?;
+            Ok((train, Some(val)))
+        }
+        (None, Some(fraction)) => {
+            let (train, val) = data::stratified_split(&train, fraction, seed).map_err(|e| tag("validation", e))?;
+            Ok((train, Some(val)))
+        }
+        (None, None) => Ok((train, None)),
+    }
+}
+
+fn diagnostics_message(diagnostics: &[FieldDiagnostic]) -> String {
+    let lines: Vec<String> = diagnostics
+        .iter()
+        .map(|d| {
+            let field = if d.field == "train" { "training data" } else { "validation data" };
+            match d.line {
+                0 => format!("{field}: {}", d.message),
+                line => format!("{field}, line {line}: {}", d.message),
+            }
+        })
+        .collect();
+    format!("data: {}", lines.join("\n"))
+}
+
+/// Check the data as the user types: every problem with its text box and line.
+#[wasm_bindgen]
+pub fn parse_data(
+    train_text: &str,
+    val_text: Option<String>,
+    val_fraction: Option<f64>,
+    seed: u64,
+) -> Result<JsValue, JsError> {
+    let report = match prepare(train_text, val_text.as_deref(), val_fraction, seed) {
+        Ok((train, val)) => ParseReport {
+            ok: true,
+            class_counts: train.class_counts(),
+            train_count: train.len(),
+            val_count: val.as_ref().map_or(0, Dataset::len),
+            labels: train.labels,
+            diagnostics: Vec::new(),
+        },
+        Err(diagnostics) => ParseReport {
+            ok: false,
+            labels: Vec::new(),
+            train_count: 0,
+            val_count: 0,
+            class_counts: Vec::new(),
+            diagnostics,
+        },
+    };
+    to_js(&report)
+}
+
+/// A loaded pre-trained model (the Hugging Face trio), from which runs start.
+#[wasm_bindgen]
+pub struct WebSession {
+    inner: Session,
+}
+
+#[wasm_bindgen]
+impl WebSession {
+    #[wasm_bindgen(constructor)]
+    pub fn new(config: &[u8], tokenizer: &[u8], model: &[u8]) -> Result<WebSession, JsError> {
+        Ok(WebSession { inner: Session::load(config, tokenizer, model).map_err(js_err)? })
+    }
+
+    /// `ModelInfo` as a plain object.
+    pub fn info(&self) -> Result<JsValue, JsError> {
+        to_js(&self.inner.info())
+    }
+
+    /// Start a run. `strategy`: `"frozen"`, `"top:K"` or `"full"`; `options`: `TrainOptions`
+    /// fields in snake_case (missing ones take the notebook defaults), or `undefined`/`null`.
+    pub fn start_run(
+        &self,
+        strategy: &str,
+        train_text: &str,
+        val_text: Option<String>,
+        val_fraction: Option<f64>,
+        options: JsValue,
+    ) -> Result<WebRun, JsError> {
+        let strategy: Strategy = strategy.parse().map_err(js_err)?;
+        let options: TrainOptions = if options.is_undefined() || options.is_null() {
+            TrainOptions::default()
+        } else {
+            serde_wasm_bindgen::from_value(options).map_err(|e| JsError::new(&format!("options: {e}")))?
+        };
+        let (train, val) = prepare(train_text, val_text.as_deref(), val_fraction, options.seed)
+            .map_err(|d| JsError::new(&diagnostics_message(&d)))?;
+        let run = self.inner.start_run(strategy, &train, val.as_ref(), &options).map_err(js_err)?;
+        Ok(WebRun { inner: run })
+    }
+}
+
+/// One training run, stepped by the worker.
+#[wasm_bindgen]
+pub struct WebRun {
+    inner: Run,
+}
+
+#[wasm_bindgen]
+impl WebRun {
+    /// One optimizer step, an epoch evaluation, or Done; failures come back as
+    /// `{ type: "error", message }`.
+    pub fn step(&mut self) -> Result<JsValue, JsError> {
+        to_js(&self.inner.step())
+    }
+
+    pub fn finished(&self) -> bool {
+        self.inner.finished()
+    }
+
+    /// The canonical strategy name (`frozen`, `top:K`, `full`).
+    pub fn strategy(&self) -> String {
+        self.inner.strategy().to_string()
+    }
+
+    pub fn total_steps(&self) -> usize {
+        self.inner.total_steps()
+    }
+
+    /// Class probabilities for each text (`Prediction[]`).
+    pub fn predict(&self, texts: Vec<String>) -> Result<JsValue, JsError> {
+        to_js(&self.inner.predict(&texts).map_err(js_err)?)
+    }
+
+    /// The fine-tuned model as `{ file name: Uint8Array }` (config.json, tokenizer.json,
+    /// model.safetensors — loadable by transformers' `from_pretrained`).
+    pub fn export(&self) -> Result<js_sys::Object, JsError> {
+        let exported = self.inner.export().map_err(js_err)?;
+        let files = js_sys::Object::new();
+        for (name, bytes) in exported.files() {
+            js_sys::Reflect::set(&files, &JsValue::from_str(name), &js_sys::Uint8Array::from(bytes))
+                .map_err(|_| JsError::new("internal: cannot build the export object"))?;
+        }
+        Ok(files)
+    }
+}

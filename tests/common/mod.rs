@@ -1,0 +1,50 @@
+//! Shared helpers of the native integration tests: where the offline model and the golden
+//! reference files live.
+#![allow(dead_code)]
+use std::path::PathBuf;
+
+use webtune::Session;
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// `../shared` beside the repository (CI places a copy there).
+pub fn shared_path(rel: &str) -> PathBuf {
+    repo_path("../shared").join(rel)
+}
+
+pub fn minilm_dir() -> PathBuf {
+    let dir = repo_path("models/all-MiniLM-L6-v2");
+    assert!(dir.join("model.safetensors").is_file(), "{} is missing: run ./build.sh model first", dir.display());
+    dir
+}
+
+pub fn read(path: PathBuf) -> Vec<u8> {
+    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+pub fn load_dir(dir: &std::path::Path) -> Session {
+    Session::load(&read(dir.join("config.json")), &read(dir.join("tokenizer.json")), &read(dir.join("model.safetensors"))).expect("model loads")
+}
+
+pub fn minilm() -> Session {
+    load_dir(&minilm_dir())
+}
+
+pub fn golden(name: &str) -> serde_json::Value {
+    serde_json::from_slice(&read(shared_path(&format!("golden/{name}")))).expect("golden JSON parses")
+}
+
+pub fn notebook_text() -> String {
+    String::from_utf8(read(repo_path("data/notebook.tsv"))).unwrap()
+}
+
+pub fn f32s(v: &serde_json::Value) -> Vec<f32> {
+    v.as_array().expect("array").iter().map(|x| x.as_f64().expect("number") as f32).collect()
+}
+
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "length mismatch");
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
