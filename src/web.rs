@@ -6,7 +6,7 @@
 //! - `parse_data(train_text, val_text?, val_fraction?, seed)` → `{ ok, labels, train_count,
 //!   val_count, class_counts, diagnostics: [{ field: "train" | "validation", line, message }] }`
 //!   (`class_counts[i]` = training examples of `labels[i]`, after any split; `line` is 1-based,
-//!   0 = the input as a whole).
+//!   0 = the input as a whole). Parsing and splitting are the core's `prepare_data`.
 //! - `new WebSession(config, tokenizer, model)` (three `Uint8Array`s), `.info()`,
 //!   `.start_run(strategy, train_text, val_text?, val_fraction?, options)` → `WebRun`.
 //! - `WebRun`: `.step()` → the core `Event` as a plain object, `.finished()`, `.strategy()`,
@@ -15,8 +15,9 @@
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use crate::data::{self, Dataset, ParseError};
-use crate::{Run, Session, Strategy, TrainOptions};
+use crate::data::Dataset;
+use crate::session::{DataField, FieldDiagnostic};
+use crate::{prepare_data, Run, Session, Strategy, TrainOptions};
 
 #[wasm_bindgen(start)]
 pub fn start() {
@@ -28,19 +29,13 @@ fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsError> {
     let serializer = serde_wasm_bindgen::Serializer::new()
         .serialize_maps_as_objects(true)
         .serialize_missing_as_null(true);
-    value.serialize(&serializer).map_err(|e| JsError::new(&format!("internal: cannot convert to JS: {e}")))
+    value
+        .serialize(&serializer)
+        .map_err(|e| JsError::new(&format!("internal: cannot convert to JS: {e}")))
 }
 
 fn js_err(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
-}
-
-#[derive(Serialize)]
-struct FieldDiagnostic {
-    /// `"train"` or `"validation"`: which text box the line number refers to.
-    field: &'static str,
-    line: usize,
-    message: String,
 }
 
 #[derive(Serialize)]
@@ -53,37 +48,14 @@ struct ParseReport {
     diagnostics: Vec<FieldDiagnostic>,
 }
 
-fn tag(field: &'static str, err: ParseError) -> Vec<FieldDiagnostic> {
-    err.diagnostics.into_iter().map(|d| FieldDiagnostic { field, line: d.line, message: d.message }).collect()
-}
-
-/// Training text plus optional validation (its own text, or a stratified fraction of the
-/// training data) → datasets with one shared label list. Validation text wins over a fraction.
-fn prepare(
-    train_text: &str,
-    val_text: Option<&str>,
-    val_fraction: Option<f64>,
-    seed: u64,
-) -> Result<(Dataset, Option<Dataset>), Vec<FieldDiagnostic>> {
-    let train = data::parse_labelled_text(train_text).map_err(|e| tag("train", e))?;
-    match (val_text, val_fraction) {
-        (Some(text), _) => {
-            let val = data::parse_with_labels(text, &train.labels).map_err(|e| tag("validation", e))?;
-            Ok((train, Some(val)))
-        }
-        (None, Some(fraction)) => {
-            let (train, val) = data::stratified_split(&train, fraction, seed).map_err(|e| tag("validation", e))?;
-            Ok((train, Some(val)))
-        }
-        (None, None) => Ok((train, None)),
-    }
-}
-
 fn diagnostics_message(diagnostics: &[FieldDiagnostic]) -> String {
     let lines: Vec<String> = diagnostics
         .iter()
         .map(|d| {
-            let field = if d.field == "train" { "training data" } else { "validation data" };
+            let field = match d.field {
+                DataField::Train => "training data",
+                DataField::Validation => "validation data",
+            };
             match d.line {
                 0 => format!("{field}: {}", d.message),
                 line => format!("{field}, line {line}: {}", d.message),
@@ -101,15 +73,18 @@ pub fn parse_data(
     val_fraction: Option<f64>,
     seed: u64,
 ) -> Result<JsValue, JsError> {
-    let report = match prepare(train_text, val_text.as_deref(), val_fraction, seed) {
-        Ok((train, val)) => ParseReport {
-            ok: true,
-            class_counts: train.class_counts(),
-            train_count: train.len(),
-            val_count: val.as_ref().map_or(0, Dataset::len),
-            labels: train.labels,
-            diagnostics: Vec::new(),
-        },
+    let report = match prepare_data(train_text, val_text.as_deref(), val_fraction, seed) {
+        Ok(prepared) => {
+            let (train, val) = (prepared.train, prepared.validation);
+            ParseReport {
+                ok: true,
+                class_counts: train.class_counts(),
+                train_count: train.len(),
+                val_count: val.as_ref().map_or(0, Dataset::len),
+                labels: train.labels,
+                diagnostics: Vec::new(),
+            }
+        }
         Err(diagnostics) => ParseReport {
             ok: false,
             labels: Vec::new(),
@@ -132,7 +107,9 @@ pub struct WebSession {
 impl WebSession {
     #[wasm_bindgen(constructor)]
     pub fn new(config: &[u8], tokenizer: &[u8], model: &[u8]) -> Result<WebSession, JsError> {
-        Ok(WebSession { inner: Session::load(config, tokenizer, model).map_err(js_err)? })
+        Ok(WebSession {
+            inner: Session::load(config, tokenizer, model).map_err(js_err)?,
+        })
     }
 
     /// `ModelInfo` as a plain object.
@@ -154,11 +131,15 @@ impl WebSession {
         let options: TrainOptions = if options.is_undefined() || options.is_null() {
             TrainOptions::default()
         } else {
-            serde_wasm_bindgen::from_value(options).map_err(|e| JsError::new(&format!("options: {e}")))?
+            serde_wasm_bindgen::from_value(options)
+                .map_err(|e| JsError::new(&format!("options: {e}")))?
         };
-        let (train, val) = prepare(train_text, val_text.as_deref(), val_fraction, options.seed)
+        let data = prepare_data(train_text, val_text.as_deref(), val_fraction, options.seed)
             .map_err(|d| JsError::new(&diagnostics_message(&d)))?;
-        let run = self.inner.start_run(strategy, &train, val.as_ref(), &options).map_err(js_err)?;
+        let run = self
+            .inner
+            .start_run(strategy, &data.train, data.validation.as_ref(), &options)
+            .map_err(js_err)?;
         Ok(WebRun { inner: run })
     }
 }
@@ -201,8 +182,12 @@ impl WebRun {
         let exported = self.inner.export().map_err(js_err)?;
         let files = js_sys::Object::new();
         for (name, bytes) in exported.files() {
-            js_sys::Reflect::set(&files, &JsValue::from_str(name), &js_sys::Uint8Array::from(bytes))
-                .map_err(|_| JsError::new("internal: cannot build the export object"))?;
+            js_sys::Reflect::set(
+                &files,
+                &JsValue::from_str(name),
+                &js_sys::Uint8Array::from(bytes),
+            )
+            .map_err(|_| JsError::new("internal: cannot build the export object"))?;
         }
         Ok(files)
     }

@@ -1,0 +1,496 @@
+// The webtune end-to-end tests. Each test gets `t`: {name, base, browser, requests, console,
+// dialogs, shared} and uses its own fresh browser context unless it says otherwise.
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import {
+  assert, assertEq, byRole, cacheEntries, configure, newContext, NOTEBOOK_SENTENCES, NOTEBOOK_TSV,
+  openApp, readTar, setTrainingData, sleep, statusText, trainAndWait, waitTrainEnabled,
+} from './helpers.mjs';
+
+const XSS = '<img src=x onerror=alert(1)>';
+const MODEL_BYTES = 90868376; // models/all-MiniLM-L6-v2/model.safetensors
+
+function chartSeriesWithData(chart) {
+  // uPlot keeps [x, ...series]; count points per series.
+  return chart.data.slice(1).map((ys) => ys.filter((v) => v !== null && v !== undefined).length);
+}
+
+export const tests = [
+  {
+    name: 'notebook flow: local model via /hub, frozen + full, 4 epochs, defaults',
+    timeout: 1_200_000,
+    async run(t) {
+      const context = await newContext(t.browser, t);
+      const page = await openApp(context, t.base, '?hub=/hub');
+      // Defaults are the notebook's.
+      assertEq(await byRole(page, 'spinbutton', 'Epochs').inputValue(), '4', 'default epochs');
+      assertEq(await byRole(page, 'spinbutton', 'Learning rate').inputValue(), '2e-5', 'default learning rate');
+      assertEq(await byRole(page, 'spinbutton', 'Batch size').inputValue(), '2', 'default batch size');
+      assertEq(await byRole(page, 'spinbutton', 'Seed').inputValue(), '0', 'default seed');
+      assertEq(await byRole(page, 'textbox', 'Training data').inputValue(), NOTEBOOK_TSV, 'prefilled training data');
+      await configure(page, { model: 'local', frozen: true, top: false, full: true });
+      const t0 = Date.now();
+      const result = await trainAndWait(page);
+      t.log(`train (frozen + full, 4 epochs) took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      assert(!result.lastError, `unexpected error: ${result.lastError && result.lastError.message}`);
+      assertEq(result.order.join(','), 'frozen,full', 'strategies run');
+      const frozen = result.runs.frozen;
+      const full = result.runs.full;
+      assertEq(frozen.status, 'done', 'frozen status');
+      assertEq(full.status, 'done', 'full status');
+      t.log(`frozen: train acc ${frozen.done.train_accuracy}, ${frozen.done.steps} steps, ${frozen.done.elapsed_ms.toFixed(0)} ms; ` +
+        `full: train acc ${full.done.train_accuracy}, ${full.done.steps} steps, ${full.done.elapsed_ms.toFixed(0)} ms, peak memory ${(full.memory / 1048576).toFixed(0)} MB`);
+      t.log(`full losses: ${full.losses.map((l) => l.toFixed(3)).join(' ')}`);
+      t.log(`frozen losses: ${frozen.losses.map((l) => l.toFixed(5)).join(' ')}`);
+      assertEq(full.done.train_accuracy, 1, 'full fine-tuning training accuracy');
+      assert(frozen.done.train_accuracy <= 0.6, `frozen training accuracy should stay ≤ 60 %, got ${frozen.done.train_accuracy}`);
+      assertEq(full.epochs.length, 4, 'full: epoch events');
+      assertEq(frozen.epochs.length, 4, 'frozen: epoch events');
+      assertEq(full.losses.length, 20, 'full: step events (10 sentences / batch 2 × 4 epochs)');
+
+      // Both charts received data for both strategies.
+      const charts = await page.evaluate(() => ({
+        loss: window.__webtune.charts.loss.data.map((s) => Array.from(s)),
+        acc: window.__webtune.charts.acc.data.map((s) => Array.from(s)),
+        lossLabels: window.__webtune.charts.loss.series.map((s) => s.label),
+        accLabels: window.__webtune.charts.acc.series.map((s) => s.label),
+      }));
+      const lossPoints = chartSeriesWithData({ data: charts.loss });
+      const accPoints = chartSeriesWithData({ data: charts.acc });
+      t.log(`loss chart series ${JSON.stringify(charts.lossLabels.slice(1))} points ${JSON.stringify(lossPoints)}; accuracy chart ${JSON.stringify(accPoints)}`);
+      assertEq(lossPoints.join(','), '20,20', 'loss chart points per strategy');
+      assertEq(accPoints.join(','), '4,4', 'accuracy chart points per strategy');
+
+      // Results table: columns by name, one row per strategy.
+      const table = page.getByRole('table', { name: 'Results' });
+      const headers = await table.locator('thead th').allTextContents();
+      for (const h of ['Strategy', 'Train accuracy', 'Validation accuracy', 'Time']) assert(headers.includes(h), `results column ${h} missing: ${headers}`);
+      const col = (h) => headers.indexOf(h);
+      const rows = await table.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => Array.from(tr.children).map((c) => c.textContent)));
+      t.log(`results: ${JSON.stringify(rows)}`);
+      const fullRow = rows.find((r) => r[col('Strategy')] === 'Full fine-tuning');
+      assert(fullRow, 'no Full fine-tuning row');
+      assertEq(fullRow[col('Train accuracy')], '100.0 %', 'full row train accuracy');
+      assert(/\d/.test(fullRow[col('Time')]), `full row time: ${fullRow[col('Time')]}`);
+      assert(rows.some((r) => r[col('Strategy')] === 'Frozen encoder'), 'no Frozen encoder row');
+
+      // Confusion matrix of full: 5/5 on the diagonal.
+      await byRole(page, 'combobox', 'Confusion matrix for').selectOption('full');
+      const diag = await page.locator('#confusion-table td.diag').allTextContents();
+      assertEq(diag.join(','), '5,5', 'full confusion matrix diagonal');
+
+      // Try it.
+      // A training sentence: full fine-tuning has 100 % training accuracy, so it must get it right
+      // (4 epochs at 2e-5 leave small margins: new sentences are close to 50/50).
+      await byRole(page, 'textbox', 'Try a sentence').fill('I love this product!');
+      await byRole(page, 'button', 'Classify').click();
+      await page.waitForFunction(() => window.__webtune.state.predictions, null, { timeout: 60_000 });
+      const preds = await page.evaluate(() => window.__webtune.state.predictions.results);
+      assertEq(preds.map((p) => p.strategy).join(','), 'frozen,full', 'Try-it strategies');
+      for (const p of preds) {
+        assert(!p.error, `Try-it error: ${p.error}`);
+        const sum = p.prediction.probabilities.reduce((a, b) => a + b, 0);
+        assert(Math.abs(sum - 1) < 1e-4, `probabilities sum to ${sum}`);
+        assertEq(p.prediction.labels.join(','), '0,1', 'Try-it labels');
+      }
+      t.log(`Try it: ${JSON.stringify(preds.map((p) => [p.strategy, p.prediction.label, p.prediction.probabilities.map((x) => x.toFixed(3))]))}`);
+      assertEq(preds[1].prediction.label, '1', 'full fine-tuning on a training sentence');
+      const shown = await page.locator('#predictions').textContent();
+      assert(shown.includes('%'), 'Try-it shows probabilities');
+
+      // Download the full model: one tar with the three files.
+      await byRole(page, 'combobox', 'Strategy to download').selectOption('full');
+      const [download] = await Promise.all([
+        page.waitForEvent('download', { timeout: 120_000 }),
+        byRole(page, 'button', 'Download model').click(),
+      ]);
+      const file = await download.path();
+      const buf = fs.readFileSync(file);
+      const files = readTar(buf);
+      t.log(`download ${download.suggestedFilename()}: ${files.map((f) => `${f.name} (${f.size} B)`).join(', ')}`);
+      assertEq(download.suggestedFilename(), 'webtune-full.tar', 'download name');
+      assertEq(files.map((f) => f.name).join(','), 'webtune-full/config.json,webtune-full/tokenizer.json,webtune-full/model.safetensors', 'tar members');
+      for (const f of files) assert(f.size > 0, `${f.name} is empty`);
+      const config = JSON.parse(files[0].data.toString('utf8'));
+      assert(config.id2label && Object.keys(config.id2label).length === 2, `config.json id2label: ${JSON.stringify(config.id2label)}`);
+      try {
+        const listing = execFileSync('tar', ['-tvf', file], { encoding: 'utf8' });
+        t.log(`tar -tvf:\n${listing.trim()}`);
+      } catch (e) {
+        throw new Error(`GNU tar cannot read the download: ${e.message}`);
+      }
+      const out = path.resolve('target');
+      fs.mkdirSync(out, { recursive: true });
+      fs.copyFileSync(file, path.join(out, 'e2e-webtune-full.tar'));
+
+      await page.screenshot({ path: path.join(out, 'e2e-notebook.png'), fullPage: true });
+      t.shared.notebookRan = true;
+      await context.close();
+    },
+  },
+
+  {
+    name: 'reload: model files come from the Cache API, no second request',
+    timeout: 600_000,
+    async run(t) {
+      const context = await newContext(t.browser, t);
+      const page = await openApp(context, t.base, '?hub=/hub');
+      await configure(page, { model: 'local', frozen: true, top: false, full: false, epochs: 1 });
+      const first = await trainAndWait(page);
+      assert(!first.lastError, `first run error: ${first.lastError && first.lastError.message}`);
+      const modelRequests = () => t.requests.filter((r) => /\/resolve\/[^/]+\/(model\.safetensors|config\.json|tokenizer\.json)$/.test(r.url));
+      const firstFetch = modelRequests();
+      t.log(`first load requested: ${firstFetch.map((r) => new URL(r.url).pathname).join(', ')}`);
+      // The worker's requests are visible: otherwise "no request" below would prove nothing.
+      assert(firstFetch.some((r) => r.url.endsWith('/model.safetensors')), 'the first load did not show a model.safetensors request');
+      assertEq(first.model.fromCache, false, 'first load fromCache');
+      const cached = await cacheEntries(page);
+      t.log(`cache after first load: ${cached.map((c) => `${new URL(c.url).pathname} ${c.size}`).join(', ')}`);
+      assert(cached.some((c) => c.url.endsWith('/model.safetensors') && c.size === MODEL_BYTES), 'model.safetensors not cached at full size');
+
+      const mark = t.requests.length;
+      await page.reload();
+      await page.waitForFunction(() => window.__webtune && window.__webtune.state.ready && !window.__webtune.state.parsePending, null, { timeout: 60_000 });
+      await configure(page, { model: 'local', frozen: true, top: false, full: false, epochs: 1 });
+      const second = await trainAndWait(page);
+      assert(!second.lastError, `second run error: ${second.lastError && second.lastError.message}`);
+      assertEq(second.runs.frozen.status, 'done', 'second run status');
+      const after = t.requests.slice(mark).map((r) => new URL(r.url).pathname);
+      t.log(`requests after reload: ${after.join(', ')}`);
+      assert(!after.some((p) => p.endsWith('/model.safetensors')), 'model.safetensors was requested again after the reload');
+      assert(!after.some((p) => /\/resolve\//.test(p)), 'a model file was requested again after the reload');
+      assertEq(second.model.fromCache, true, 'second load fromCache');
+      const info = await page.locator('#model-info').textContent();
+      assert(info.includes('from the browser cache'), `model info should say it came from the cache: ${info}`);
+      await context.close();
+    },
+  },
+
+  {
+    name: 'bad input: line-level messages, Train disabled or refused, worker alive',
+    timeout: 600_000,
+    async run(t) {
+      const context = await newContext(t.browser, t);
+      const page = await openApp(context, t.base, '?hub=/hub');
+      await configure(page, { model: 'local', frozen: true, top: false, full: false, epochs: 1 });
+      const trainBtn = byRole(page, 'button', 'Train');
+      const errors = () => page.locator('#train-errors li').allTextContents();
+      const reason = () => page.locator('#train-reason').textContent();
+
+      // Malformed lines: line 2 has no tab, line 4 has an empty text.
+      await setTrainingData(page, '1\tgood one\nthis line has no tab\n0\tbad one\n0\t  \n');
+      let msgs = await errors();
+      t.log(`malformed: ${JSON.stringify(msgs)}`);
+      assert(msgs.some((m) => m.startsWith('Line 2:') && m.includes('tab')), 'no message naming line 2');
+      assert(msgs.some((m) => m.startsWith('Line 4:')), 'no message naming line 4');
+      assert(await trainBtn.isDisabled(), 'Train should be disabled with malformed data');
+      assert((await reason()).includes('line 2'), `the reason should name the line: ${await reason()}`);
+      assertEq(await byRole(page, 'textbox', 'Training data').getAttribute('aria-invalid'), 'true', 'aria-invalid');
+
+      // One class only.
+      await setTrainingData(page, '1\tgreat\n1\tsuper\n1\tlovely\n');
+      msgs = await errors();
+      t.log(`one class: ${JSON.stringify(msgs)}`);
+      assert(msgs.some((m) => m.includes('only one class')), 'no "only one class" message');
+      assert(await trainBtn.isDisabled(), 'Train should be disabled with one class');
+
+      // Empty box.
+      await setTrainingData(page, '');
+      msgs = await errors();
+      t.log(`empty: ${JSON.stringify(msgs)}`);
+      assert(msgs.some((m) => m.includes('empty')), 'no "empty" message');
+      assert(await trainBtn.isDisabled(), 'Train should be disabled with an empty box');
+
+      // Validation data with an unknown label names the validation line.
+      await setTrainingData(page, NOTEBOOK_TSV);
+      await page.getByRole('radio', { name: /Paste separate validation data/ }).check();
+      await byRole(page, 'textbox', 'Validation data').fill('1\tnice\n2\tunknown class here\n');
+      await page.waitForFunction(() => !window.__webtune.state.parsePending);
+      const valMsgs = await page.locator('#val-errors li').allTextContents();
+      t.log(`validation: ${JSON.stringify(valMsgs)}`);
+      assert(valMsgs.some((m) => m.startsWith('Line 2:') && m.includes('`2`')), 'no validation message naming line 2');
+      assert(await trainBtn.isDisabled(), 'Train should be disabled with bad validation data');
+      await page.getByRole('radio', { name: /^None/ }).check();
+      await page.waitForFunction(() => !window.__webtune.state.parsePending);
+
+      // Options only the model can check: top:99 on a 6-layer model → refused with a reason.
+      await configure(page, { frozen: false, top: 99 });
+      await waitTrainEnabled(page);
+      const bad = await trainAndWait(page);
+      t.log(`top:99 → ${bad.lastError && bad.lastError.message}`);
+      assert(bad.lastError && /99/.test(bad.lastError.message) && /6/.test(bad.lastError.message), 'no clear error for top:99');
+      assert(await page.locator('#error-box').isVisible(), 'error box hidden');
+      // Now the page knows the layer count and disables Train itself.
+      assert(await trainBtn.isDisabled(), 'Train should be disabled for 99 layers once the model is known');
+      assert((await reason()).includes('at most 6'), `reason: ${await reason()}`);
+
+      // The worker refuses bad data itself too (a request that bypasses the page's checks).
+      const refused = await page.evaluate((hub) => new Promise((resolve) => {
+        const w = window.__webtune.worker;
+        const onMessage = (e) => {
+          if (e.data.type === 'error') {
+            w.removeEventListener('message', onMessage);
+            resolve(e.data.message);
+          }
+        };
+        w.addEventListener('message', onMessage);
+        w.postMessage({ type: 'train', source: { kind: 'hub', hub, repo: 'all-MiniLM-L6-v2', revision: 'main' }, strategies: ['frozen'], train: 'no tab on this line', val: null, valFraction: null, options: { epochs: 1 } });
+      }), new URL('/hub', t.base).href);
+      t.log(`worker refused: ${refused}`);
+      assert(/line 1/.test(refused), `the worker's refusal should name the line: ${refused}`);
+      await page.waitForFunction(() => !window.__webtune.state.running);
+
+      // The worker is alive: a good run works.
+      await configure(page, { frozen: true, top: false });
+      const good = await trainAndWait(page);
+      assert(!good.lastError, `good run error: ${good.lastError && good.lastError.message}`);
+      assertEq(good.runs.frozen.status, 'done', 'good run after errors');
+      assert(await page.locator('#error-box').isHidden(), 'the old error should be cleared by a new Train');
+      await context.close();
+    },
+  },
+
+  {
+    name: 'faults: hub 404, connection cut mid-file, unreachable hub → clear message, nothing cached, retry works',
+    timeout: 600_000,
+    async run(t) {
+      const errorOf = async (page) => (await page.locator('#error-text').textContent()) || '';
+      // 404: a plain message naming the file and the status; nothing cached.
+      {
+        const context = await newContext(t.browser, t);
+        const page = await openApp(context, t.base, '?hub=/faulty-hub/404&repo=all-MiniLM-L6-v2');
+        await configure(page, { frozen: true, full: false, epochs: 1 });
+        const r = await trainAndWait(page);
+        const msg = await errorOf(page);
+        t.log(`404 → ${msg}`);
+        assert(r.lastError && /404/.test(msg) && /(config\.json|tokenizer\.json|model\.safetensors)/.test(msg), `unclear 404 message: ${msg}`);
+        assert(await page.locator('#error-box').isVisible(), 'error box not shown');
+        assertEq((await cacheEntries(page)).length, 0, 'cache entries after 404');
+        // Retry after fixing the hub address works (same page, same worker).
+        if (!(await page.locator('#hub-details').evaluate((d) => d.open))) await page.locator('#hub-details summary').click();
+        await byRole(page, 'textbox', 'Hub URL').fill('/hub');
+        const ok = await trainAndWait(page);
+        assert(!ok.lastError, `retry after 404: ${ok.lastError && ok.lastError.message}`);
+        await context.close();
+      }
+      // Cut mid-file: full Content-Length, half the bytes.
+      {
+        const context = await newContext(t.browser, t);
+        const page = await openApp(context, t.base, '?hub=/faulty-hub/cut&repo=all-MiniLM-L6-v2');
+        await configure(page, { frozen: true, full: false, epochs: 1 });
+        const r = await trainAndWait(page);
+        const msg = await errorOf(page);
+        t.log(`cut → ${msg}`);
+        assert(r.lastError && /(cut off|ended early)/.test(msg) && /Nothing was saved/.test(msg), `unclear cut message: ${msg}`);
+        assertEq((await cacheEntries(page)).length, 0, 'cache entries after a cut download');
+        await context.close();
+      }
+      // 404-once / cut-once: the first attempt fails, pressing Train again works and caches all
+      // three files. The server fails only the first request per URL over its lifetime, so on a
+      // reused server the second repo spelling is tried; when both are used up, restart the server.
+      for (const mode of ['404-once', 'cut-once']) {
+        let done = false;
+        for (const repo of ['all-MiniLM-L6-v2', 'sentence-transformers/all-MiniLM-L6-v2']) {
+          const context = await newContext(t.browser, t);
+          const page = await openApp(context, t.base, `?hub=/faulty-hub/${mode}&repo=${encodeURIComponent(repo)}`);
+          await configure(page, { frozen: true, full: false, epochs: 1 });
+          const r = await trainAndWait(page);
+          if (!r.lastError) {
+            t.log(`${mode} ${repo}: the first try succeeded (this server already served these URLs once)`);
+            await context.close();
+            continue;
+          }
+          const msg = await errorOf(page);
+          t.log(`${mode}, first try → ${msg}`);
+          assert(mode === '404-once' ? /404/.test(msg) : /(cut off|ended early)/.test(msg), `unclear ${mode} message: ${msg}`);
+          const partial = await cacheEntries(page);
+          assert(!partial.some((c) => c.url.endsWith('/model.safetensors')), 'a failed model.safetensors was cached');
+          const ok = await trainAndWait(page);
+          assert(!ok.lastError, `retry after ${mode}: ${ok.lastError && ok.lastError.message}`);
+          assertEq(ok.runs.frozen.status, 'done', `retry run after ${mode}`);
+          const cached = await cacheEntries(page);
+          t.log(`cache after retry: ${cached.map((c) => `${new URL(c.url).pathname} ${c.size}`).join(', ')}`);
+          assert(cached.some((c) => c.url.endsWith('/model.safetensors') && c.size === MODEL_BYTES), `model.safetensors not cached in full after the ${mode} retry`);
+          assertEq(cached.length, 3, 'cached files after the retry');
+          await context.close();
+          done = true;
+          break;
+        }
+        assert(done, `${mode}: the server's one-time faults are used up for both repo spellings; restart webtune serve --test-faults`);
+      }
+      // Hub unreachable (DNS blocked): say so plainly and offer the local model.
+      {
+        t.allowForeign = true; // this sub-test deliberately tries huggingface.co (no DNS: nothing leaves)
+        const context = await newContext(t.browser, t);
+        const page = await openApp(context, t.base, '');
+        await configure(page, { model: 'bert-base-uncased', frozen: true, full: false, epochs: 1 });
+        const r = await trainAndWait(page);
+        const msg = await errorOf(page);
+        t.log(`unreachable → ${msg}`);
+        assert(r.lastError && /Could not reach the model hub/.test(msg) && /local offline copy/.test(msg), `unclear unreachable message: ${msg}`);
+        const useLocal = byRole(page, 'button', 'Use the local model');
+        assert(await useLocal.isVisible(), 'no "Use the local model" button');
+        await useLocal.click();
+        assertEq(await byRole(page, 'combobox', 'Model').inputValue(), 'local', 'model after "Use the local model"');
+        const ok = await trainAndWait(page);
+        assert(!ok.lastError, `local model after unreachable hub: ${ok.lastError && ok.lastError.message}`);
+        await context.close();
+        t.allowForeign = false;
+      }
+    },
+  },
+
+  {
+    name: 'stop in the middle of an epoch, then train again without reloading',
+    timeout: 600_000,
+    async run(t) {
+      const context = await newContext(t.browser, t);
+      const page = await openApp(context, t.base, '?hub=/hub');
+      await configure(page, { model: 'local', frozen: false, top: false, full: true, epochs: 4 });
+      await waitTrainEnabled(page);
+      await byRole(page, 'button', 'Train').click();
+      await page.waitForFunction(() => {
+        const r = window.__webtune.state.runs.full;
+        return r && r.losses.length >= 2;
+      }, null, { timeout: 300_000, polling: 50 });
+      await byRole(page, 'button', 'Stop').click();
+      await page.waitForFunction(() => !window.__webtune.state.running, null, { timeout: 120_000 });
+      const stopped = await page.evaluate(() => window.__webtune.state.runs.full);
+      t.log(`stopped after ${stopped.losses.length} steps, ${stopped.epochs.length} epoch events, status ${stopped.status}`);
+      assertEq(stopped.status, 'stopped', 'status after Stop');
+      assert(stopped.losses.length < 5 && stopped.epochs.length === 0, 'Stop should take effect within the first epoch');
+      assert((await statusText(page)).startsWith('Stopped'), `status text: ${await statusText(page)}`);
+      assert(await byRole(page, 'button', 'Stop').isDisabled(), 'Stop enabled after stopping');
+      // Train again in the same page and worker.
+      await configure(page, { frozen: true, full: false, epochs: 1 });
+      const again = await trainAndWait(page);
+      assert(!again.lastError, `run after Stop: ${again.lastError && again.lastError.message}`);
+      assertEq(again.runs.frozen.status, 'done', 'run after Stop');
+      assertEq(await page.evaluate(() => window.__webtune.state.workerStarts), 1, 'the worker was not restarted');
+      await context.close();
+    },
+  },
+
+  {
+    name: `"${XSS}" shows as text everywhere and no dialog fires`,
+    timeout: 600_000,
+    async run(t) {
+      const context = await newContext(t.browser, t);
+      const page = await openApp(context, t.base, '?hub=/hub');
+      await configure(page, { model: 'local', frozen: true, top: false, full: false, epochs: 1, headLr: '1e-2' });
+      const data = [
+        `pos\tGreat stuff ${XSS} really`,
+        'pos\tI love it',
+        `${XSS}\tAwful ${XSS}`,
+        `${XSS}\tI hate it`,
+        '',
+      ].join('\n');
+      // A data error quoting the text: validation label not in the training classes.
+      await setTrainingData(page, data);
+      await page.getByRole('radio', { name: /Paste separate validation data/ }).check();
+      await byRole(page, 'textbox', 'Validation data').fill(`${XSS}x\tsomething`);
+      await page.waitForFunction(() => !window.__webtune.state.parsePending);
+      const valError = await page.locator('#val-errors').textContent();
+      assert(valError.includes(`${XSS}x`), `validation error should quote the label as text: ${valError}`);
+      await byRole(page, 'textbox', 'Validation data').fill(`${XSS}\tterrible ${XSS}\npos\tnice`);
+      await page.waitForFunction(() => !window.__webtune.state.parsePending);
+      const summary = await page.locator('#train-summary').textContent();
+      assert(summary.includes(XSS), `summary should list the class as text: ${summary}`);
+      const r = await trainAndWait(page);
+      assert(!r.lastError, `run error: ${r.lastError && r.lastError.message}`);
+      // Confusion matrix labels.
+      await byRole(page, 'combobox', 'Confusion matrix for').selectOption('frozen');
+      const confusion = await page.locator('#confusion-table').textContent();
+      assert(confusion.includes(XSS), 'confusion matrix should show the label as text');
+      // Try it with the string itself.
+      await byRole(page, 'textbox', 'Try a sentence').fill(XSS);
+      await byRole(page, 'button', 'Classify').click();
+      await page.waitForFunction(() => window.__webtune.state.predictions);
+      const preds = await page.locator('#predictions').textContent();
+      assert(preds.split(XSS).length - 1 >= 2, `Try-it should show the sentence and the label as text: ${preds}`);
+      const results = await page.getByRole('table', { name: 'Results' }).textContent();
+      assert(results.includes('Frozen encoder'), 'results table');
+      await sleep(500);
+      assertEq(await page.locator('img').count(), 0, '<img> elements in the page');
+      assertEq(t.dialogs.length, 0, `dialogs fired: ${t.dialogs.join('; ')}`);
+      assert(!t.requests.some((q) => new URL(q.url).pathname === '/x'), 'an <img src=x> was requested');
+      await context.close();
+    },
+  },
+
+  {
+    name: 'local model files from the file picker, validation split',
+    timeout: 600_000,
+    async run(t) {
+      const context = await newContext(t.browser, t);
+      const page = await openApp(context, t.base, '');
+      await configure(page, { model: 'files', frozen: true, full: false, epochs: 2, headLr: '1e-2' });
+      const dir = path.resolve('models/all-MiniLM-L6-v2');
+      await page.getByLabel('Model files', { exact: false }).setInputFiles(['config.json', 'tokenizer.json', 'model.safetensors'].map((f) => path.join(dir, f)));
+      await page.getByRole('radio', { name: /Hold out a fraction/ }).check();
+      await byRole(page, 'spinbutton', 'Validation fraction').fill('0.2');
+      await page.waitForFunction(() => !window.__webtune.state.parsePending && window.__webtune.state.parse.ok);
+      const summary = await page.locator('#train-summary').textContent();
+      t.log(`summary: ${summary}`);
+      assert(summary.includes('8 training sentences') && summary.includes('2 for validation'), `split summary: ${summary}`);
+      const mark = t.requests.length;
+      const r = await trainAndWait(page);
+      assert(!r.lastError, `run error: ${r.lastError && r.lastError.message}`);
+      assertEq(r.model.label, 'local files', 'model source label');
+      const run = r.runs.frozen;
+      t.log(`frozen with head rate 1e-2: train ${run.done.train_accuracy}, validation ${run.done.val_accuracy}; losses ${run.losses.map((l) => l.toFixed(3)).join(' ')}`);
+      assert(run.done.val_accuracy !== null, 'validation accuracy missing');
+      assert(run.epochs.every((e) => e.val_accuracy !== null), 'validation accuracy per epoch missing');
+      const acc = await page.evaluate(() => window.__webtune.charts.acc.series.map((s) => s.label));
+      assert(acc.includes('Frozen encoder (validation)'), `accuracy chart series: ${acc}`);
+      const after = t.requests.slice(mark).map((q) => new URL(q.url).pathname);
+      assert(!after.some((p) => p.includes('/resolve/')), `model files were requested: ${after}`);
+      await page.screenshot({ path: path.resolve('target/e2e-files-validation.png'), fullPage: true });
+      await context.close();
+    },
+  },
+
+  {
+    name: 'network: only same-origin requests, none carries the training sentences',
+    timeout: 900_000,
+    async run(t) {
+      if (!t.shared.notebookRan) {
+        // Run alone: make a small complete run to have something to check.
+        const context = await newContext(t.browser, t);
+        const page = await openApp(context, t.base, '?hub=/hub');
+        await configure(page, { model: 'local', frozen: true, full: false, epochs: 1 });
+        const r = await trainAndWait(page);
+        assert(!r.lastError, `run error: ${r.lastError && r.lastError.message}`);
+        await byRole(page, 'button', 'Classify').click();
+        await page.waitForFunction(() => window.__webtune.state.predictions);
+        await context.close();
+      }
+      const origin = new URL(t.base).origin;
+      const all = t.allRequests();
+      assert(all.length > 0, 'no requests were logged');
+      const foreign = all.filter((r) => !r.allowForeign && !(r.url.startsWith(origin + '/') || r.url.startsWith(`blob:${origin}/`)));
+      const kinds = new Map();
+      for (const r of all) {
+        const u = new URL(r.url);
+        const key = u.protocol === 'blob:' ? 'blob:' : u.pathname.replace(/\/resolve\/.*$/, '/resolve/…').replace(/^\/pkg\/.*/, '/pkg/…');
+        kinds.set(key, (kinds.get(key) || 0) + 1);
+      }
+      t.log(`${all.length} requests by ${new Set(all.map((r) => r.test)).size} tests: ${[...kinds].map(([k, n]) => `${k} ×${n}`).join(', ')}`);
+      const deliberate = all.filter((r) => r.allowForeign && !r.url.startsWith(origin + '/'));
+      if (deliberate.length) t.log(`deliberate unreachable-hub attempts: ${[...new Set(deliberate.map((r) => r.url))].join(', ')}`);
+      assert(foreign.length === 0, `cross-origin requests: ${foreign.map((r) => `${r.test}: ${r.url}`).join('\n')}`);
+      for (const r of deliberate) assert(/\/resolve\/main\/(config\.json|tokenizer\.json|model\.safetensors)$/.test(r.url), `unexpected foreign request ${r.url}`);
+      const secrets = [...NOTEBOOK_SENTENCES, 'Great stuff', 'unknown class here', 'good one'];
+      for (const r of all) {
+        let decoded = r.url;
+        try { decoded = decodeURIComponent(r.url.replace(/\+/g, ' ')); } catch { /* keep raw */ }
+        for (const s of secrets) {
+          assert(!decoded.includes(s) && !(r.postData || '').includes(s), `request ${r.method} ${r.url} carries "${s}"`);
+        }
+      }
+      const posts = all.filter((r) => r.method !== 'GET');
+      assertEq(posts.length, 0, `non-GET requests: ${posts.map((r) => `${r.method} ${r.url}`).join(', ')}`);
+    },
+  },
+];

@@ -1,0 +1,477 @@
+// webtune worker: loads the WebAssembly core, fetches and caches the model files, drives
+// training step by step and answers the page. No model math here: everything numeric is in
+// Rust (src/web.rs → webtune core).
+//
+// Page → worker messages:
+//   {type:'parse', id, train, val, valFraction, seed}
+//   {type:'train', source, strategies:[...], train, val, valFraction, options}
+//       source: {kind:'hub', hub, repo, revision} (hub = absolute base URL)
+//             | {kind:'files', files:[File, ...]}
+//   {type:'stop'}
+//   {type:'predict', id, text}
+//   {type:'export', id, strategy}
+// Worker → page messages:
+//   {type:'ready'} | {type:'parsed', id, result}
+//   {type:'progress', phase:'download', files:[{name, loaded, total, fromCache}], loaded, total, mbps}
+//   {type:'status', message}
+//   {type:'warning', message}
+//   {type:'model', info, label, fromCache}
+//   {type:'run-start', strategy, totalSteps}
+//   {type:'event', event, memory}            (memory: WebAssembly memory size in bytes)
+//   {type:'train-done', stopped, failed}
+//   {type:'predictions', id, results:[{strategy, prediction} | {strategy, error}]}
+//   {type:'exported', id, strategy, files:{name: Uint8Array}}
+//   {type:'error', message, code?, id?}     code: 'hub-unreachable' | 'hub-http' | 'download-cut'
+//                                             | 'crash' | 'busy' | undefined
+
+const CACHE_NAME = 'webtune-models-v1';
+const MODEL_FILES = ['config.json', 'tokenizer.json', 'model.safetensors'];
+
+let wasm = null;            // {api, memory}
+let session = null;         // WebSession
+let sessionKey = null;
+const runs = new Map();     // strategy → {run, status: 'running'|'done'|'stopped'|'failed'}
+let busy = false;
+let stopRequested = false;
+let activeDownload = null;  // AbortController of the model download in progress (Stop aborts it)
+
+const post = (msg, transfer) => self.postMessage(msg, transfer || []);
+
+class UserError extends Error {
+  constructor(message, code) {
+    super(message);
+    this.code = code;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// WebAssembly lifecycle. A Rust panic (or an out-of-memory trap) leaves the instance unusable:
+// after a WebAssembly.RuntimeError the worker reports {type:'error', code:'crash'} and refuses
+// further work; the page then terminates it and starts a fresh worker (which frees all of its
+// memory). The model is re-read from the cache on the next Train.
+// ---------------------------------------------------------------------------------------------
+let wasmPromise = null;
+let crashed = false;
+
+function ensureWasm() {
+  if (crashed) return Promise.reject(new UserError('The worker crashed and is being restarted; try again in a moment.', 'crash'));
+  if (!wasmPromise) {
+    wasmPromise = (async () => {
+      const api = await import('./pkg/webtune.js');
+      const exports = await api.default({ module_or_path: new URL('./pkg/webtune_bg.wasm', import.meta.url) });
+      wasm = { api, memory: exports.memory };
+      return wasm;
+    })();
+    wasmPromise.catch(() => { wasmPromise = null; });
+  }
+  return wasmPromise;
+}
+
+function memoryBytes() {
+  try {
+    return wasm ? wasm.memory.buffer.byteLength : null;
+  } catch {
+    return null;
+  }
+}
+
+function isCrash(e) {
+  return e instanceof WebAssembly.RuntimeError || (e && e.name === 'RuntimeError');
+}
+
+function markCrashed() {
+  // Objects of a crashed instance must not be touched again (not even free()).
+  crashed = true;
+  session = null;
+  sessionKey = null;
+  runs.clear();
+}
+
+function errorMessage(e) {
+  if (e instanceof Error) return e.message || String(e);
+  return String(e);
+}
+
+function reportError(e, extra = {}) {
+  if (isCrash(e)) {
+    markCrashed();
+    post({
+      type: 'error',
+      code: 'crash',
+      message: `The WebAssembly code crashed (${errorMessage(e)}). The worker has been restarted: trained ` +
+        'models were lost, and the next Train reloads the model (from the cache when possible). ' +
+        'If this happened while training, the model may not fit in memory — try fewer layers, ' +
+        'a smaller batch or a shorter max length.',
+      ...extra,
+    });
+  } else {
+    post({ type: 'error', code: e && e.code, message: errorMessage(e), ...extra });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model files: hub download with progress, Cache API reuse, local File objects.
+// ---------------------------------------------------------------------------------------------
+function hubFileUrl(source, file) {
+  const base = source.hub.replace(/\/+$/, '');
+  const repo = source.repo.split('/').map(encodeURIComponent).join('/');
+  return `${base}/${repo}/resolve/${encodeURIComponent(source.revision || 'main')}/${file}`;
+}
+
+function sourceKey(source) {
+  if (source.kind === 'hub') return `hub|${source.hub}|${source.repo}|${source.revision || 'main'}`;
+  return 'files|' + source.files.map((f) => `${f.name}:${f.size}:${f.lastModified}`).join('|');
+}
+
+function sourceLabel(source) {
+  if (source.kind === 'hub') return `${source.repo} (${source.revision || 'main'})`;
+  return 'local files';
+}
+
+const size = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${n} bytes`);
+
+async function openCache() {
+  try {
+    return await caches.open(CACHE_NAME);
+  } catch {
+    return null; // Cache API unavailable (e.g. not a secure context): work from memory
+  }
+}
+
+async function readCached(cache, url) {
+  if (!cache) return null;
+  try {
+    const hit = await cache.match(url);
+    if (!hit) return null;
+    const bytes = new Uint8Array(await hit.arrayBuffer());
+    const expected = Number(hit.headers.get('x-webtune-length'));
+    if (expected === bytes.byteLength) return bytes;
+    await cache.delete(url); // inconsistent entry: never trust it
+  } catch {
+    // fall through to a download
+  }
+  return null;
+}
+
+async function downloadFile(f, signal, onProgress) {
+  const origin = new URL(f.url).origin;
+  let resp;
+  try {
+    resp = await fetch(f.url, { signal, cache: 'no-store', credentials: 'omit' });
+  } catch (e) {
+    if (signal.aborted) throw e;
+    throw new UserError(
+      `Could not reach the model hub at ${origin} (${errorMessage(e)}). You may be offline, or the ` +
+      'hub is blocked from here. Choose "all-MiniLM-L6-v2 — local offline copy" under Model to ' +
+      'train without the network.', 'hub-unreachable');
+  }
+  if (!resp.ok) {
+    const hint = resp.status === 404
+      ? ' Check the repository id and revision (the repository must have config.json, tokenizer.json and model.safetensors).'
+      : resp.status === 401 || resp.status === 403
+        ? ' The repository may be private or gated; download the files yourself and pick them with "Model files on this computer".'
+        : '';
+    throw new UserError(`Downloading ${f.name} failed: the hub answered ${resp.status} ${resp.statusText} for ${f.url}.${hint}`, 'hub-http');
+  }
+  const header = resp.headers.get('content-length');
+  const expected = header !== null && /^\d+$/.test(header) ? Number(header) : null;
+  f.total = expected;
+  onProgress();
+  // Write straight into one buffer when the size is known (the safetensors file can be
+  // hundreds of MB; collecting chunks and concatenating would need twice that).
+  let buffer = expected !== null ? new Uint8Array(expected) : null;
+  let chunks = buffer ? null : [];
+  let received = 0;
+  const reader = resp.body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (buffer && received + value.byteLength > buffer.byteLength) {
+        // More bytes than announced (a compressed transfer): switch to chunks.
+        chunks = [buffer.subarray(0, received)];
+        buffer = null;
+      }
+      if (buffer) buffer.set(value, received);
+      else chunks.push(value);
+      received += value.byteLength;
+      f.loaded = received;
+      onProgress();
+    }
+  } catch (e) {
+    if (signal.aborted) throw e;
+    throw new UserError(
+      `The download of ${f.name} was cut off after ${size(received)}${expected !== null ? ` of ${size(expected)}` : ''} ` +
+      `(${errorMessage(e)}). Nothing was saved; press Train to try again.`, 'download-cut');
+  }
+  if (expected !== null && received < expected) {
+    throw new UserError(
+      `The download of ${f.name} ended early: ${received} of ${expected} bytes. Nothing was saved; ` +
+      'press Train to try again.', 'download-cut');
+  }
+  if (buffer) return received === buffer.byteLength ? buffer : buffer.slice(0, received);
+  const out = new Uint8Array(received);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+let quotaWarned = false;
+
+async function storeInCache(cache, url, bytes) {
+  if (!cache) return;
+  try {
+    await cache.put(url, new Response(bytes, {
+      headers: {
+        'content-type': 'application/octet-stream',
+        'x-webtune-length': String(bytes.byteLength),
+      },
+    }));
+  } catch (e) {
+    try { await cache.delete(url); } catch { /* ignore */ }
+    if (!quotaWarned) {
+      quotaWarned = true;
+      const why = e && e.name === 'QuotaExceededError'
+        ? 'the browser\'s storage quota is used up'
+        : `the browser refused to store it (${errorMessage(e)})`;
+      post({ type: 'warning', message: `The model could not be saved for next time: ${why}. It stays in memory for this visit, and will be downloaded again after a reload.` });
+    }
+  }
+}
+
+async function fetchFromHub(source) {
+  const cache = await openCache();
+  const files = MODEL_FILES.map((name) => ({ name, url: hubFileUrl(source, name), loaded: 0, total: null, fromCache: false }));
+  const t0 = performance.now();
+  let lastPost = 0;
+  const report = (force = false) => {
+    const now = performance.now();
+    if (!force && now - lastPost < 150) return;
+    lastPost = now;
+    const downloaded = files.filter((f) => !f.fromCache).reduce((s, f) => s + f.loaded, 0);
+    const seconds = (now - t0) / 1000;
+    post({
+      type: 'progress',
+      phase: 'download',
+      files: files.map(({ name, loaded, total, fromCache }) => ({ name, loaded, total, fromCache })),
+      loaded: files.reduce((s, f) => s + f.loaded, 0),
+      total: files.every((f) => f.total !== null) ? files.reduce((s, f) => s + f.total, 0) : null,
+      mbps: seconds > 0.05 ? downloaded / 1e6 / seconds : 0,
+    });
+  };
+  const controller = new AbortController();
+  activeDownload = controller;
+  const getOne = async (f) => {
+    const cached = await readCached(cache, f.url);
+    if (cached) {
+      f.fromCache = true;
+      f.loaded = f.total = cached.byteLength;
+      report();
+      return cached;
+    }
+    const bytes = await downloadFile(f, controller.signal, report);
+    await storeInCache(cache, f.url, bytes);
+    return bytes;
+  };
+  let result;
+  try {
+    result = await Promise.all(files.map(getOne));
+  } catch (e) {
+    controller.abort(); // stop the other downloads; their partial bytes are dropped
+    throw e;
+  } finally {
+    activeDownload = null;
+  }
+  report(true);
+  return { bytes: result, fromCache: files.every((f) => f.fromCache), urls: files.map((f) => f.url), cache };
+}
+
+async function readLocalFiles(source) {
+  const byName = new Map();
+  for (const f of source.files) {
+    const name = f.name.toLowerCase();
+    if (name === 'config.json') byName.set('config.json', f);
+    else if (name === 'tokenizer.json') byName.set('tokenizer.json', f);
+    else if (name.endsWith('.safetensors')) byName.set('model.safetensors', f);
+  }
+  const missing = MODEL_FILES.filter((n) => !byName.has(n));
+  if (missing.length) {
+    throw new UserError(`Pick all three model files: config.json, tokenizer.json and model.safetensors (missing: ${missing.join(', ')}).`);
+  }
+  const bytes = [];
+  for (const name of MODEL_FILES) bytes.push(new Uint8Array(await byName.get(name).arrayBuffer()));
+  return { bytes, fromCache: false };
+}
+
+async function ensureSession(source) {
+  const key = sourceKey(source);
+  if (session && sessionKey === key) return;
+  for (const { run } of runs.values()) run.free();
+  runs.clear();
+  if (session) session.free();
+  session = null;
+  sessionKey = null;
+  post({ type: 'status', message: source.kind === 'hub' ? `Fetching ${sourceLabel(source)}…` : 'Reading the model files…' });
+  const got = source.kind === 'hub' ? await fetchFromHub(source) : await readLocalFiles(source);
+  post({ type: 'status', message: 'Loading the model into WebAssembly…' });
+  await yieldToEventLoop();
+  const { api } = await ensureWasm();
+  try {
+    session = new api.WebSession(got.bytes[0], got.bytes[1], got.bytes[2]);
+  } catch (e) {
+    // Unusable files (e.g. not a BERT checkpoint): do not keep them in the cache.
+    if (got.cache && got.urls) {
+      for (const url of got.urls) {
+        try { await got.cache.delete(url); } catch { /* ignore */ }
+      }
+    }
+    if (isCrash(e)) throw e;
+    throw new UserError(`The model could not be loaded: ${errorMessage(e)}`);
+  }
+  sessionKey = key;
+  post({ type: 'model', info: session.info(), label: sourceLabel(source), fromCache: got.fromCache, memory: memoryBytes() });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Training
+// ---------------------------------------------------------------------------------------------
+const yieldToEventLoop = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+async function train(msg) {
+  if (busy) {
+    post({ type: 'error', code: 'busy', message: 'Training is already running: press Stop first.' });
+    return;
+  }
+  busy = true;
+  stopRequested = false;
+  let failed = false;
+  let active = null;
+  try {
+    await ensureWasm();
+    // Free the previous runs first: each keeps its own copy of the trained weights.
+    for (const { run } of runs.values()) run.free();
+    runs.clear();
+    await ensureSession(msg.source);
+    for (const strategy of msg.strategies) {
+      if (stopRequested) break;
+      let run;
+      try {
+        run = session.start_run(strategy, msg.train, msg.val ?? undefined, msg.valFraction ?? undefined, msg.options);
+      } catch (e) {
+        if (isCrash(e)) throw e;
+        throw new UserError(`Could not start ${strategy}: ${errorMessage(e)}`);
+      }
+      active = { run, status: 'running' };
+      runs.set(strategy, active);
+      post({ type: 'run-start', strategy, totalSteps: run.total_steps(), memory: memoryBytes() });
+      await yieldToEventLoop();
+      while (!run.finished()) {
+        if (stopRequested) break;
+        const event = run.step();
+        post({ type: 'event', event, memory: memoryBytes() });
+        if (event.type === 'error') {
+          active.status = 'failed';
+          failed = true;
+          break;
+        }
+        await yieldToEventLoop(); // lets a Stop (or a parse/predict request) through
+      }
+      if (active.status === 'running') active.status = run.finished() ? 'done' : 'stopped';
+      active = null;
+      if (failed) break;
+    }
+  } catch (e) {
+    if (stopRequested && e && e.name === 'AbortError') {
+      post({ type: 'status', message: 'Download stopped: nothing was saved.' });
+    } else {
+      failed = true;
+      if (active) active.status = 'failed';
+      reportError(e);
+    }
+  } finally {
+    busy = false;
+    post({ type: 'train-done', stopped: stopRequested && !failed, failed });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+// ---------------------------------------------------------------------------------------------
+async function handle(msg) {
+  switch (msg.type) {
+    case 'parse': {
+      try {
+        const { api } = await ensureWasm();
+        const result = api.parse_data(msg.train, msg.val ?? undefined, msg.valFraction ?? undefined, BigInt(Math.max(0, Math.trunc(Number(msg.seed) || 0))));
+        post({ type: 'parsed', id: msg.id, result });
+      } catch (e) {
+        reportError(e, { id: msg.id, context: 'parse' });
+      }
+      break;
+    }
+    case 'train':
+      await train(msg);
+      break;
+    case 'stop':
+      stopRequested = true;
+      if (activeDownload) activeDownload.abort();
+      break;
+    case 'predict': {
+      const results = [];
+      try {
+        for (const [strategy, entry] of runs) {
+          if (entry.status === 'running' || entry.status === 'failed') continue;
+          try {
+            const [prediction] = entry.run.predict([msg.text]);
+            results.push({ strategy, status: entry.status, prediction });
+          } catch (e) {
+            if (isCrash(e)) throw e;
+            results.push({ strategy, status: entry.status, error: errorMessage(e) });
+          }
+        }
+        post({ type: 'predictions', id: msg.id, results });
+      } catch (e) {
+        reportError(e, { id: msg.id, context: 'predict' });
+      }
+      break;
+    }
+    case 'export': {
+      try {
+        const entry = runs.get(msg.strategy);
+        if (!entry || entry.status === 'running' || entry.status === 'failed') {
+          throw new UserError(`No trained model for ${msg.strategy}: train it first.`);
+        }
+        const exported = entry.run.export();
+        const files = {};
+        const transfer = [];
+        for (const name of Object.keys(exported)) {
+          files[name] = exported[name];
+          transfer.push(exported[name].buffer);
+        }
+        post({ type: 'exported', id: msg.id, strategy: msg.strategy, files }, transfer);
+      } catch (e) {
+        reportError(e, { id: msg.id, context: 'export' });
+      }
+      break;
+    }
+    default:
+      post({ type: 'error', message: `unknown request ${msg.type}` });
+  }
+}
+
+self.onmessage = (e) => {
+  // Not awaited: a Stop must be handled while a training loop is awaiting between steps.
+  handle(e.data).catch((err) => reportError(err));
+};
+
+self.addEventListener('unhandledrejection', (e) => {
+  reportError(e.reason);
+  e.preventDefault();
+});
+
+ensureWasm()
+  .then(() => post({ type: 'ready', memory: memoryBytes() }))
+  .catch((e) => post({ type: 'error', code: 'init', message: `The WebAssembly module could not be loaded: ${errorMessage(e)}. Build it with ./build.sh wasm.` }));
