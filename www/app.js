@@ -122,7 +122,7 @@ function onWorkerMessage(msg) {
       showWarning(msg.message);
       break;
     case 'model':
-      state.model = { info: msg.info, label: msg.label, fromCache: msg.fromCache };
+      state.model = { info: msg.info, label: msg.label, fromCache: msg.fromCache, key: state.trainingModelKey };
       $('progress').hidden = true;
       renderModelInfo();
       break;
@@ -317,6 +317,11 @@ function modelSource() {
   return { kind: 'hub', hub: hubBase(), repo, revision };
 }
 
+function modelKey(source) {
+  if (source.kind === 'hub') return `hub|${source.hub}|${source.repo}|${source.revision}`;
+  return 'files|' + source.files.map((f) => `${f.name}:${f.size}:${f.lastModified}`).join('|');
+}
+
 function modelProblem() {
   const choice = $('model-select').value;
   if (choice === 'other') {
@@ -373,7 +378,6 @@ function renderModelInfo() {
   let text = `Loaded ${m.label}: ${i.num_layers} layers, hidden size ${i.hidden_size}, ${i.num_heads} heads, ${params} parameters${m.fromCache ? ' (from the browser cache)' : ''}.`;
   if (i.notes && i.notes.length) text += ' ' + i.notes.join(' ');
   $('model-info').textContent = text;
-  $('top-k').max = String(i.num_layers);
   updateControls();
 }
 
@@ -433,7 +437,8 @@ function optionsProblems() {
   if (intValue('seed') === null) problems.push('Seed must be a whole number ≥ 0.');
   if ($('s-top').checked) {
     const k = intValue('top-k');
-    const layers = state.model ? state.model.info.num_layers : null;
+    // The layer count is known once this model has been loaded (not for another choice).
+    const layers = state.model && state.model.key === modelKey(modelSource()) ? state.model.info.num_layers : null;
     if (!k || k < 1) problems.push('Layers to train must be a whole number ≥ 1.');
     else if (layers && k > layers) problems.push(`Layers to train must be at most ${layers} (the model's layer count).`);
   }
@@ -528,7 +533,9 @@ function startTraining() {
   renderConfusion();
   updateControls();
   setStatus('Starting…');
-  worker.postMessage({ type: 'train', source: modelSource(), strategies, ...dataPayload(), options: trainOptions() });
+  const source = modelSource();
+  state.trainingModelKey = modelKey(source);
+  worker.postMessage({ type: 'train', source, strategies, ...dataPayload(), options: trainOptions() });
 }
 
 function finishTraining(msg) {

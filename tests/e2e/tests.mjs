@@ -3,12 +3,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import {
   assert, assertEq, byRole, cacheEntries, configure, newContext, NOTEBOOK_SENTENCES, NOTEBOOK_TSV,
   openApp, readTar, setTrainingData, sleep, statusText, trainAndWait, waitTrainEnabled,
 } from './helpers.mjs';
 
 const XSS = '<img src=x onerror=alert(1)>';
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const TARGET = path.join(ROOT, 'target');
 const MODEL_BYTES = 90868376; // models/all-MiniLM-L6-v2/model.safetensors
 
 function chartSeriesWithData(chart) {
@@ -120,7 +123,7 @@ export const tests = [
       } catch (e) {
         throw new Error(`GNU tar cannot read the download: ${e.message}`);
       }
-      const out = path.resolve('target');
+      const out = TARGET;
       fs.mkdirSync(out, { recursive: true });
       fs.copyFileSync(file, path.join(out, 'e2e-webtune-full.tar'));
 
@@ -373,6 +376,30 @@ export const tests = [
   },
 
   {
+    name: 'worker crash: the page restarts the worker, the next Train works (model from the cache)',
+    timeout: 300_000,
+    async run(t) {
+      const context = await newContext(t.browser, t);
+      const page = await openApp(context, t.base, '?hub=/hub');
+      await configure(page, { model: 'local', frozen: true, full: false, epochs: 1 });
+      const first = await trainAndWait(page);
+      assert(!first.lastError, `first run: ${first.lastError && first.lastError.message}`);
+      // What the worker posts after a WebAssembly trap (Rust panic, out of memory).
+      await page.evaluate(() => window.__webtune.worker.dispatchEvent(new MessageEvent('message', {
+        data: { type: 'error', code: 'crash', message: 'The WebAssembly code crashed (unreachable) [simulated].' },
+      })));
+      await page.waitForFunction(() => window.__webtune.state.workerStarts === 2 && window.__webtune.state.ready, null, { timeout: 60_000 });
+      assert((await page.locator('#error-text').textContent()).includes('crashed'), 'crash message not shown');
+      const mark = t.requests.length;
+      const again = await trainAndWait(page);
+      assert(!again.lastError, `run after the restart: ${again.lastError && again.lastError.message}`);
+      assertEq(again.model.fromCache, true, 'model from the cache after the restart');
+      assert(!t.requests.slice(mark).some((q) => q.url.includes('/resolve/')), 'model files downloaded again after the restart');
+      await context.close();
+    },
+  },
+
+  {
     name: `"${XSS}" shows as text everywhere and no dialog fires`,
     timeout: 600_000,
     async run(t) {
@@ -426,7 +453,7 @@ export const tests = [
       const context = await newContext(t.browser, t);
       const page = await openApp(context, t.base, '');
       await configure(page, { model: 'files', frozen: true, full: false, epochs: 2, headLr: '1e-2' });
-      const dir = path.resolve('models/all-MiniLM-L6-v2');
+      const dir = path.join(ROOT, 'models/all-MiniLM-L6-v2');
       await page.getByLabel('Model files', { exact: false }).setInputFiles(['config.json', 'tokenizer.json', 'model.safetensors'].map((f) => path.join(dir, f)));
       await page.getByRole('radio', { name: /Hold out a fraction/ }).check();
       await byRole(page, 'spinbutton', 'Validation fraction').fill('0.2');
@@ -446,7 +473,7 @@ export const tests = [
       assert(acc.includes('Frozen encoder (validation)'), `accuracy chart series: ${acc}`);
       const after = t.requests.slice(mark).map((q) => new URL(q.url).pathname);
       assert(!after.some((p) => p.includes('/resolve/')), `model files were requested: ${after}`);
-      await page.screenshot({ path: path.resolve('target/e2e-files-validation.png'), fullPage: true });
+      await page.screenshot({ path: path.join(TARGET, 'e2e-files-validation.png'), fullPage: true });
       await context.close();
     },
   },
