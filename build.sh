@@ -40,8 +40,11 @@ Usage: ./build.sh COMMAND
   vendor       copy the chart library (uPlot) from node_modules into www/vendor
   build        native release binary (target/release/webtune) + wasm + vendor
   serve [PORT] setup + model + build, then serve the app on http://127.0.0.1:PORT/ (8080)
-  test         setup + model + build, then every test group: native (cargo test --release),
-               wasm32 check, browser wasm tests (wasm-pack test), end-to-end (tests/e2e)
+  test [GROUP...]
+               setup + model + build, then every test group, stopping at the first failure:
+               native (cargo test --release), wasm-check (cargo check --lib, wasm32),
+               browser (wasm-pack test, tests/wasm.rs in headless Chromium),
+               e2e (tests/e2e against `webtune serve --test-faults`); GROUPs pick some
   help         this text
 EOF
 }
@@ -268,13 +271,23 @@ test_e2e() {
   SERVER_PID=""
 }
 
+# test [GROUP...]: every group by default; names pick some (native, wasm-check, browser, e2e).
 cmd_test() {
+  local groups=("$@") g
+  [ ${#groups[@]} -gt 0 ] || groups=(native wasm-check browser e2e)
+  for g in "${groups[@]}"; do
+    case "$g" in native | wasm-check | browser | e2e) ;; *) die "unknown test group '$g'" ;; esac
+  done
   trap summary EXIT
   group "prepare: setup + model + build" prepare
-  group "native: cargo test --release" test_native
-  group "wasm32: cargo check --lib" test_wasm_check
-  group "browser: wasm-pack test --headless --chrome" test_wasm_browser
-  group "end-to-end: node tests/e2e/run.mjs" test_e2e
+  for g in "${groups[@]}"; do
+    case "$g" in
+      native) group "native: cargo test --release" test_native ;;
+      wasm-check) group "wasm32: cargo check --lib" test_wasm_check ;;
+      browser) group "browser: wasm-pack test --headless --chrome (tests/wasm.rs)" test_wasm_browser ;;
+      e2e) group "end-to-end: node tests/e2e/run.mjs" test_e2e ;;
+    esac
+  done
 }
 
 prepare() {
@@ -294,7 +307,7 @@ case "$command" in
   vendor) cmd_vendor ;;
   build) cmd_build ;;
   serve) cmd_serve "$@" ;;
-  test) cmd_test ;;
+  test) cmd_test "$@" ;;
   help | -h | --help) usage ;;
   *) usage >&2; die "unknown command '$command'" ;;
 esac
