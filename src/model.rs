@@ -19,16 +19,29 @@ use crate::{Error, Result};
 
 pub const DEFAULT_MAX_LEN: usize = 128;
 
+/// y = x Wᵀ + b. The weight is stored transposed, (in, out) and contiguous: candle's matmul
+/// backward then yields the weight gradient in the stored layout, instead of a transposed view
+/// that costs a strided pass over every weight per step.
 #[derive(Clone)]
 pub struct Linear {
-    pub weight: Tensor,
+    pub weight_t: Tensor,
     pub bias: Tensor,
 }
 
 impl Linear {
+    /// From transformers' orientation: weight (out, in).
+    pub fn from_hf(weight: &Tensor, bias: Tensor) -> Result<Self> {
+        Ok(Linear { weight_t: weight.t()?.contiguous()?, bias })
+    }
+
+    /// The weight in transformers' orientation (out, in), as a view.
+    pub fn hf_weight(&self) -> Result<Tensor> {
+        Ok(self.weight_t.t()?)
+    }
+
     /// x: (n, in) → (n, out)
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)?)
+        Ok(x.matmul(&self.weight_t)?.broadcast_add(&self.bias)?)
     }
 }
 
@@ -67,80 +80,104 @@ pub struct BertWeights {
     pub pooler: Linear,
 }
 
-fn linear(get: &mut impl FnMut(&str) -> Result<Tensor>, prefix: &str) -> Result<Linear> {
-    Ok(Linear { weight: get(&format!("{prefix}.weight"))?, bias: get(&format!("{prefix}.bias"))? })
+/// How a tensor is stored relative to transformers' layout.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    AsIs,
+    /// A Linear weight, stored transposed.
+    Transposed,
 }
 
-fn layer_norm(get: &mut impl FnMut(&str) -> Result<Tensor>, prefix: &str) -> Result<LayerNorm> {
-    Ok(LayerNorm { weight: get(&format!("{prefix}.weight"))?, bias: get(&format!("{prefix}.bias"))? })
+type Visitor<'a> = dyn FnMut(&str, Stored, &mut Tensor) -> Result<()> + 'a;
+
+fn visit_linear(f: &mut Visitor<'_>, prefix: &str, lin: &mut Linear) -> Result<()> {
+    f(&format!("{prefix}.weight"), Stored::Transposed, &mut lin.weight_t)?;
+    f(&format!("{prefix}.bias"), Stored::AsIs, &mut lin.bias)
+}
+
+fn visit_norm(f: &mut Visitor<'_>, prefix: &str, norm: &mut LayerNorm) -> Result<()> {
+    f(&format!("{prefix}.weight"), Stored::AsIs, &mut norm.weight)?;
+    f(&format!("{prefix}.bias"), Stored::AsIs, &mut norm.bias)
 }
 
 impl BertWeights {
-    /// Build from a getter of canonical (un-prefixed) tensor names.
-    pub fn build(num_layers: usize, mut get: impl FnMut(&str) -> Result<Tensor>) -> Result<Self> {
-        let mut layers = Vec::with_capacity(num_layers);
-        for l in 0..num_layers {
-            let p = format!("encoder.layer.{l}");
-            layers.push(EncoderLayer {
-                query: linear(&mut get, &format!("{p}.attention.self.query"))?,
-                key: linear(&mut get, &format!("{p}.attention.self.key"))?,
-                value: linear(&mut get, &format!("{p}.attention.self.value"))?,
-                attention_output: linear(&mut get, &format!("{p}.attention.output.dense"))?,
-                attention_norm: layer_norm(&mut get, &format!("{p}.attention.output.LayerNorm"))?,
-                intermediate: linear(&mut get, &format!("{p}.intermediate.dense"))?,
-                output: linear(&mut get, &format!("{p}.output.dense"))?,
-                output_norm: layer_norm(&mut get, &format!("{p}.output.LayerNorm"))?,
-            });
-        }
+    /// Placeholders with the right structure, filled by [`BertWeights::for_each_mut`].
+    fn skeleton(num_layers: usize) -> Result<Self> {
+        let t = Tensor::zeros((), DType::F32, &Device::Cpu)?;
+        let lin = Linear { weight_t: t.clone(), bias: t.clone() };
+        let norm = LayerNorm { weight: t.clone(), bias: t.clone() };
+        let layer = EncoderLayer {
+            query: lin.clone(),
+            key: lin.clone(),
+            value: lin.clone(),
+            attention_output: lin.clone(),
+            attention_norm: norm.clone(),
+            intermediate: lin.clone(),
+            output: lin.clone(),
+            output_norm: norm.clone(),
+        };
         Ok(BertWeights {
-            word_embeddings: get("embeddings.word_embeddings.weight")?,
-            position_embeddings: get("embeddings.position_embeddings.weight")?,
-            token_type_embeddings: get("embeddings.token_type_embeddings.weight")?,
-            embeddings_norm: layer_norm(&mut get, "embeddings.LayerNorm")?,
-            layers,
-            pooler: linear(&mut get, "pooler.dense")?,
+            word_embeddings: t.clone(),
+            position_embeddings: t.clone(),
+            token_type_embeddings: t,
+            embeddings_norm: norm,
+            layers: vec![layer; num_layers],
+            pooler: lin,
         })
     }
 
-    /// Every tensor with its canonical name, in checkpoint order.
-    pub fn named(&self) -> Vec<(String, &Tensor)> {
-        let mut out: Vec<(String, &Tensor)> = vec![
-            ("embeddings.word_embeddings.weight".into(), &self.word_embeddings),
-            ("embeddings.position_embeddings.weight".into(), &self.position_embeddings),
-            ("embeddings.token_type_embeddings.weight".into(), &self.token_type_embeddings),
-            ("embeddings.LayerNorm.weight".into(), &self.embeddings_norm.weight),
-            ("embeddings.LayerNorm.bias".into(), &self.embeddings_norm.bias),
-        ];
-        for (l, layer) in self.layers.iter().enumerate() {
+    /// Visit every tensor with its canonical (un-prefixed transformers) name, in checkpoint
+    /// order. The one list of the model's tensors: loading, export and strategies go through it.
+    pub fn for_each_mut(&mut self, f: &mut Visitor<'_>) -> Result<()> {
+        f("embeddings.word_embeddings.weight", Stored::AsIs, &mut self.word_embeddings)?;
+        f("embeddings.position_embeddings.weight", Stored::AsIs, &mut self.position_embeddings)?;
+        f("embeddings.token_type_embeddings.weight", Stored::AsIs, &mut self.token_type_embeddings)?;
+        visit_norm(f, "embeddings.LayerNorm", &mut self.embeddings_norm)?;
+        for (l, layer) in self.layers.iter_mut().enumerate() {
             let p = format!("encoder.layer.{l}");
-            let linears = [
-                ("attention.self.query", &layer.query),
-                ("attention.self.key", &layer.key),
-                ("attention.self.value", &layer.value),
-                ("attention.output.dense", &layer.attention_output),
-            ];
-            for (name, lin) in linears {
-                out.push((format!("{p}.{name}.weight"), &lin.weight));
-                out.push((format!("{p}.{name}.bias"), &lin.bias));
-            }
-            out.push((format!("{p}.attention.output.LayerNorm.weight"), &layer.attention_norm.weight));
-            out.push((format!("{p}.attention.output.LayerNorm.bias"), &layer.attention_norm.bias));
-            for (name, lin) in [("intermediate.dense", &layer.intermediate), ("output.dense", &layer.output)] {
-                out.push((format!("{p}.{name}.weight"), &lin.weight));
-                out.push((format!("{p}.{name}.bias"), &lin.bias));
-            }
-            out.push((format!("{p}.output.LayerNorm.weight"), &layer.output_norm.weight));
-            out.push((format!("{p}.output.LayerNorm.bias"), &layer.output_norm.bias));
+            visit_linear(f, &format!("{p}.attention.self.query"), &mut layer.query)?;
+            visit_linear(f, &format!("{p}.attention.self.key"), &mut layer.key)?;
+            visit_linear(f, &format!("{p}.attention.self.value"), &mut layer.value)?;
+            visit_linear(f, &format!("{p}.attention.output.dense"), &mut layer.attention_output)?;
+            visit_norm(f, &format!("{p}.attention.output.LayerNorm"), &mut layer.attention_norm)?;
+            visit_linear(f, &format!("{p}.intermediate.dense"), &mut layer.intermediate)?;
+            visit_linear(f, &format!("{p}.output.dense"), &mut layer.output)?;
+            visit_norm(f, &format!("{p}.output.LayerNorm"), &mut layer.output_norm)?;
         }
-        out.push(("pooler.dense.weight".into(), &self.pooler.weight));
-        out.push(("pooler.dense.bias".into(), &self.pooler.bias));
+        visit_linear(f, "pooler.dense", &mut self.pooler)
+    }
+
+    /// Build from a getter of canonical tensors in transformers' layout.
+    pub fn build(num_layers: usize, mut get: impl FnMut(&str) -> Result<Tensor>) -> Result<Self> {
+        let mut weights = Self::skeleton(num_layers)?;
+        weights.for_each_mut(&mut |name, stored, t| {
+            let hf = get(name)?;
+            *t = if stored == Stored::Transposed { hf.t()?.contiguous()? } else { hf };
+            Ok(())
+        })?;
+        Ok(weights)
+    }
+
+    /// Every tensor with its canonical name, in transformers' layout (views, no copies).
+    pub fn named(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        let mut copy = self.clone();
+        copy.for_each_mut(&mut |name, stored, t| {
+            out.push((name.to_string(), if stored == Stored::Transposed { t.t()? } else { t.clone() }));
+            Ok(())
+        })
+        .expect("transposing a 2-D weight cannot fail");
         out
     }
 
-    /// A copy where `f` decides each tensor (e.g. a trainable deep copy or the shared original).
-    pub fn map(&self, num_layers: usize, mut f: impl FnMut(&str, &Tensor) -> Result<Tensor>) -> Result<Self> {
-        let named: HashMap<String, &Tensor> = self.named().into_iter().collect();
-        Self::build(num_layers, |name| f(name, named[name]))
+    /// A copy where `f` decides each stored tensor (a trainable deep copy or the shared original).
+    pub fn map(&self, mut f: impl FnMut(&str, &Tensor) -> Result<Tensor>) -> Result<Self> {
+        let mut copy = self.clone();
+        copy.for_each_mut(&mut |name, _, t| {
+            *t = f(name, t)?;
+            Ok(())
+        })?;
+        Ok(copy)
     }
 }
 
@@ -176,10 +213,41 @@ pub struct EncoderOutput {
     pub last_hidden_state: Tensor,
     /// (batch, hidden): tanh(dense([CLS]))
     pub pooled: Tensor,
+    /// When the word embeddings train: the looked-up rows, whose gradient the optimizer applies.
+    pub word_rows: Option<SparseRows>,
+}
+
+/// Word-embedding rows looked up for a batch, as a leaf of the graph.
+///
+/// Why: through candle's `index_select` backward, the embedding gradient is a dense
+/// vocab×hidden tensor (zeros, then index_add, then an add) — three passes over 47 MB for
+/// MiniLM every step. Making the looked-up rows the leaf keeps the gradient at batch×seq rows;
+/// the optimizer folds them into its (still dense, torch-identical) Adam update.
+pub struct SparseRows {
+    pub leaf: Tensor,
+    pub ids: Vec<u32>,
+}
+
+impl SparseRows {
+    /// Gradient rows summed per distinct token id, sorted by id (None if no gradient flowed).
+    pub fn row_grads(&self, grads: &candle_core::backprop::GradStore) -> Result<Option<Vec<(u32, Vec<f32>)>>> {
+        let Some(grad) = grads.get(&self.leaf) else { return Ok(None) };
+        let rows = grad.to_vec2::<f32>()?;
+        let mut summed: std::collections::BTreeMap<u32, Vec<f32>> = std::collections::BTreeMap::new();
+        for (&id, row) in self.ids.iter().zip(rows) {
+            match summed.get_mut(&id) {
+                Some(acc) => acc.iter_mut().zip(&row).for_each(|(a, r)| *a += r),
+                None => {
+                    summed.insert(id, row);
+                }
+            }
+        }
+        Ok(Some(summed.into_iter().collect()))
+    }
 }
 
 impl BertWeights {
-    fn embed(&self, config: &BertConfig, batch: &Batch, rng: &mut DropoutRng<'_>) -> Result<Tensor> {
+    fn embed(&self, config: &BertConfig, batch: &Batch, rng: &mut DropoutRng<'_>) -> Result<(Tensor, Option<SparseRows>)> {
         let (b, l) = batch.input_ids.dims2()?;
         let h = config.hidden_size;
         if l > config.max_position_embeddings {
@@ -188,12 +256,20 @@ impl BertWeights {
                 config.max_position_embeddings
             )));
         }
-        let words = self.word_embeddings.index_select(&batch.input_ids.flatten_all()?, 0)?.reshape((b, l, h))?;
+        let ids = batch.input_ids.flatten_all()?;
+        let (words, word_rows) = if self.word_embeddings.is_variable() {
+            let rows = self.word_embeddings.detach().index_select(&ids, 0)?;
+            let leaf = Var::from_tensor(&rows)?.as_tensor().clone();
+            (leaf.clone(), Some(SparseRows { leaf, ids: ids.to_vec1::<u32>()? }))
+        } else {
+            (self.word_embeddings.index_select(&ids, 0)?, None)
+        };
+        let words = words.reshape((b, l, h))?;
         let positions = self.position_embeddings.narrow(0, 0, l)?;
         let token_type = self.token_type_embeddings.narrow(0, 0, 1)?;
         let sum = words.broadcast_add(&positions)?.broadcast_add(&token_type)?.reshape((b * l, h))?;
         let normed = self.embeddings_norm.forward(&sum, config.layer_norm_eps)?;
-        maybe_dropout(&normed, |d| d.hidden, rng)
+        Ok((maybe_dropout(&normed, |d| d.hidden, rng)?, word_rows))
     }
 
     pub fn encode(&self, config: &BertConfig, batch: &Batch, mut rng: DropoutRng<'_>) -> Result<EncoderOutput> {
@@ -202,14 +278,14 @@ impl BertWeights {
         // (1 - mask) * min, broadcast over heads and query positions, as transformers does.
         let additive_mask = ((batch.attention_mask.ones_like()? - &batch.attention_mask)? * f32::MIN as f64)?
             .reshape((b, 1, 1, l))?;
-        let mut hidden = self.embed(config, batch, &mut rng)?;
+        let (mut hidden, word_rows) = self.embed(config, batch, &mut rng)?;
         for layer in &self.layers {
             hidden = layer.forward(config, &hidden, &additive_mask, b, l, &mut rng)?;
         }
         let last_hidden_state = hidden.reshape((b, l, h))?;
         let cls = last_hidden_state.narrow(1, 0, 1)?.squeeze(1)?.contiguous()?;
         let pooled = self.pooler.forward(&cls)?.tanh()?;
-        Ok(EncoderOutput { last_hidden_state, pooled })
+        Ok(EncoderOutput { last_hidden_state, pooled, word_rows })
     }
 }
 
@@ -268,10 +344,7 @@ pub fn init_classifier(config: &BertConfig, num_labels: usize, seed: u64) -> Res
     let mut rng = rng::seeded(seed, 11);
     let h = config.hidden_size;
     let weight = rng::normal_vec(&mut rng, num_labels * h, 0.0, config.initializer_range as f32);
-    Ok(Linear {
-        weight: Tensor::from_vec(weight, (num_labels, h), &Device::Cpu)?,
-        bias: Tensor::zeros(num_labels, DType::F32, &Device::Cpu)?,
-    })
+    Linear::from_hf(&Tensor::from_vec(weight, (num_labels, h), &Device::Cpu)?, Tensor::zeros(num_labels, DType::F32, &Device::Cpu)?)
 }
 
 /// Make a tensor a trainable leaf: a deep copy wrapped in a `Var`.
@@ -359,10 +432,7 @@ fn load_head(tensors: &CheckpointTensors, config: &BertConfig, config_value: &Va
         Error::Model("the checkpoint has classifier.weight but config.json has no id2label to name its classes".into())
     })?;
     let h = config.hidden_size;
-    let head = Linear {
-        weight: tensors.get("classifier.weight", &[labels.len(), h], false)?,
-        bias: tensors.get("classifier.bias", &[labels.len()], false)?,
-    };
+    let head = Linear::from_hf(&tensors.get("classifier.weight", &[labels.len(), h], false)?, tensors.get("classifier.bias", &[labels.len()], false)?)?;
     Ok(Some((head, labels)))
 }
 

@@ -3,13 +3,17 @@
 //! Why by hand: candle-nn's AdamW allocates several temporaries per tensor per step (about a
 //! dozen passes over weight-sized memory); on a 22M-parameter model that is most of a step.
 //! Here the moments live in plain vectors and one loop reads the gradient and updates the
-//! parameter and both moments (`InplaceOp2` on the parameter's own storage).
+//! parameter and both moments, in the parameter's own storage (candle's in-place ops).
+//! The word embeddings get their gradient as rows (see [`crate::model::SparseRows`]); their
+//! update is still dense — rows without gradient decay their moments and move, exactly as
+//! torch's Adam does with a zero gradient.
 use std::cell::RefCell;
 
 use candle_core::backprop::GradStore;
-use candle_core::{CpuStorage, InplaceOp2, Layout, Tensor};
+use candle_core::{CpuStorage, InplaceOp1, InplaceOp2, Layout, Tensor};
 
-use crate::{Error, Result};
+use crate::model::SparseRows;
+use crate::Result;
 
 /// torch.optim.Adam defaults; `weight_decay` > 0 gives AdamW (decoupled).
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +37,8 @@ pub struct Param {
     pub tensor: Tensor,
     /// true for the classification head (and pooler), which may have its own learning rate.
     pub is_head: bool,
+    /// true for the word embeddings, whose gradient arrives as [`SparseRows`].
+    pub row_gradient: bool,
 }
 
 struct Moments {
@@ -47,9 +53,9 @@ pub struct Adam {
     step: u64,
 }
 
-/// The per-step constants of one fused update.
-struct AdamUpdate<'a> {
-    moments: RefCell<&'a mut Moments>,
+/// The constants of one step of one parameter.
+#[derive(Clone, Copy)]
+struct StepConsts {
     beta1: f32,
     beta2: f32,
     eps: f32,
@@ -60,42 +66,127 @@ struct AdamUpdate<'a> {
     grad_scale: f32,
 }
 
-fn contiguous<'a, T: candle_core::WithDType>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
-    let (start, end) = l.contiguous_offsets().ok_or_else(|| Error::Options("optimizer needs contiguous tensors".into()))?;
-    Ok(&s.as_slice::<T>()?[start..end])
+impl StepConsts {
+    /// Update a slice with its gradient (zipped equal-length slices: no bounds checks, vectorizes).
+    fn apply(&self, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+        let c = *self;
+        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+            let g = g * c.grad_scale;
+            *m = c.beta1 * *m + (1.0 - c.beta1) * g;
+            *v = c.beta2 * *v + (1.0 - c.beta2) * g * g;
+            *p = *p * c.decay - c.step_size * *m / (v.sqrt() * c.inv_sqrt_bias2 + c.eps);
+        }
+    }
+
+    /// Update a slice whose gradient is zero.
+    fn apply_zero_grad(&self, p: &mut [f32], m: &mut [f32], v: &mut [f32]) {
+        let c = *self;
+        for ((p, m), v) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()) {
+            *m *= c.beta1;
+            *v *= c.beta2;
+            *p = *p * c.decay - c.step_size * *m / (v.sqrt() * c.inv_sqrt_bias2 + c.eps);
+        }
+    }
 }
 
-impl InplaceOp2 for AdamUpdate<'_> {
+fn param_slice<'a>(param: &'a mut CpuStorage, layout: &Layout) -> candle_core::Result<&'a mut [f32]> {
+    let (start, end) = layout.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("adam: parameter not contiguous".into()))?;
+    match param {
+        CpuStorage::F32(values) => Ok(&mut values[start..end]),
+        _ => candle_core::bail!("adam: parameters must be f32"),
+    }
+}
+
+/// Dense update: the gradient is a tensor of the parameter's shape.
+struct DenseUpdate<'a> {
+    moments: RefCell<&'a mut Moments>,
+    consts: StepConsts,
+}
+
+impl InplaceOp2 for DenseUpdate<'_> {
     fn name(&self) -> &'static str {
         "webtune-adam"
     }
 
     fn cpu_fwd(&self, param: &mut CpuStorage, pl: &Layout, grad: &CpuStorage, gl: &Layout) -> candle_core::Result<()> {
-        let (start, end) = pl.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("adam: parameter not contiguous".into()))?;
-        let p = match param {
-            CpuStorage::F32(values) => &mut values[start..end],
-            _ => candle_core::bail!("adam: parameters must be f32"),
-        };
-        let g = contiguous::<f32>(grad, gl).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        let p = param_slice(param, pl)?;
+        let (start, end) = gl.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("adam: gradient not contiguous".into()))?;
+        let g = &grad.as_slice::<f32>()?[start..end];
         let mut moments = self.moments.borrow_mut();
         let Moments { m, v } = &mut **moments;
-        let (b1, b2) = (self.beta1, self.beta2);
-        for i in 0..p.len() {
-            let gi = g[i] * self.grad_scale;
-            let mi = b1 * m[i] + (1.0 - b1) * gi;
-            let vi = b2 * v[i] + (1.0 - b2) * gi * gi;
-            m[i] = mi;
-            v[i] = vi;
-            let denom = vi.sqrt() * self.inv_sqrt_bias2 + self.eps;
-            p[i] = p[i] * self.decay - self.step_size * mi / denom;
+        if g.len() != p.len() || m.len() != p.len() {
+            candle_core::bail!("adam: gradient/moment sizes do not match the parameter");
+        }
+        self.consts.apply(p, g, m, v);
+        Ok(())
+    }
+}
+
+/// Row update: gradient rows for some ids (sorted, distinct), zero elsewhere.
+struct RowUpdate<'a> {
+    moments: RefCell<&'a mut Moments>,
+    consts: StepConsts,
+    rows: &'a [(u32, Vec<f32>)],
+    width: usize,
+}
+
+impl InplaceOp1 for RowUpdate<'_> {
+    fn name(&self) -> &'static str {
+        "webtune-adam-rows"
+    }
+
+    fn cpu_fwd(&self, param: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
+        let p = param_slice(param, layout)?;
+        let mut moments = self.moments.borrow_mut();
+        let Moments { m, v } = &mut **moments;
+        let w = self.width;
+        let mut rows = self.rows.iter().peekable();
+        let chunks = p.chunks_exact_mut(w).zip(m.chunks_exact_mut(w)).zip(v.chunks_exact_mut(w));
+        for (r, ((p, m), v)) in chunks.enumerate() {
+            match rows.next_if(|(id, _)| *id as usize == r) {
+                Some((_, g)) => self.consts.apply(p, g, m, v),
+                None => self.consts.apply_zero_grad(p, m, v),
+            }
         }
         Ok(())
     }
 }
 
-/// Sum of squares of a gradient tensor.
-fn sum_of_squares(t: &Tensor) -> Result<f64> {
-    Ok(t.sqr()?.sum_all()?.to_scalar::<f32>()? as f64)
+fn sum_of_squares(values: impl IntoIterator<Item = f32>) -> f64 {
+    values.into_iter().map(|v| (v as f64) * (v as f64)).sum()
+}
+
+/// A parameter's gradient for this step, dense or as rows.
+enum Gradient {
+    Dense(Tensor),
+    Rows(Vec<(u32, Vec<f32>)>),
+}
+
+impl Gradient {
+    fn sum_of_squares(&self) -> Result<f64> {
+        Ok(match self {
+            Gradient::Dense(g) => g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64,
+            Gradient::Rows(rows) => rows.iter().map(|(_, r)| sum_of_squares(r.iter().copied())).sum(),
+        })
+    }
+}
+
+/// The gradient of `param` in this step, if it got one.
+fn gradient_of(param: &Param, grads: &GradStore, rows: Option<&SparseRows>) -> Result<Option<Gradient>> {
+    if param.row_gradient {
+        if let Some(rows) = rows {
+            return Ok(rows.row_grads(grads)?.map(Gradient::Rows));
+        }
+    }
+    Ok(grads.get(&param.tensor).map(|g| Gradient::Dense(g.clone())))
+}
+
+/// L2 norm of each parameter's gradient (0 when it got none), in parameter order.
+pub fn gradient_norms(params: &[Param], grads: &GradStore, rows: Option<&SparseRows>) -> Result<Vec<f64>> {
+    params
+        .iter()
+        .map(|p| Ok(gradient_of(p, grads, rows)?.map(|g| g.sum_of_squares()).transpose()?.unwrap_or(0.0).sqrt()))
+        .collect()
 }
 
 impl Adam {
@@ -111,38 +202,26 @@ impl Adam {
         &self.params
     }
 
-    /// Global L2 norm of the gradients of all parameters.
-    pub fn grad_norm(&self, grads: &GradStore) -> Result<f64> {
-        let mut total = 0.0;
-        for p in &self.params {
-            if let Some(g) = grads.get(&p.tensor) {
-                total += sum_of_squares(g)?;
-            }
-        }
-        Ok(total.sqrt())
-    }
-
-    /// One update. Parameters without a gradient are skipped, as torch does.
-    /// `max_grad_norm` clips the global gradient norm first. Returns the (unclipped) norm when
-    /// clipping was asked for.
-    pub fn step(&mut self, grads: &GradStore, lr: f64, head_lr: f64, max_grad_norm: Option<f64>) -> Result<Option<f64>> {
+    /// One update. Parameters without a gradient are skipped, as torch does. `max_grad_norm`
+    /// clips the global gradient norm first; the unclipped norm is returned when clipping.
+    pub fn step(&mut self, grads: &GradStore, rows: Option<&SparseRows>, lr: f64, head_lr: f64, max_grad_norm: Option<f64>) -> Result<Option<f64>> {
         self.step += 1;
         let t = self.step as i32;
+        let gradients: Vec<Option<Gradient>> = self.params.iter().map(|p| gradient_of(p, grads, rows)).collect::<Result<_>>()?;
         let (norm, grad_scale) = match max_grad_norm {
             Some(max) => {
-                let norm = self.grad_norm(grads)?;
+                let squares: f64 = gradients.iter().flatten().map(|g| g.sum_of_squares()).sum::<Result<f64>>()?;
+                let norm = squares.sqrt();
                 (Some(norm), if norm > max { (max / (norm + 1e-6)) as f32 } else { 1.0 })
             }
             None => (None, 1.0),
         };
         let bias1 = 1.0 - self.config.beta1.powi(t);
         let bias2 = 1.0 - self.config.beta2.powi(t);
-        for (param, moments) in self.params.iter().zip(self.moments.iter_mut()) {
-            let Some(grad) = grads.get(&param.tensor) else { continue };
-            let grad = grad.contiguous()?;
+        for ((param, moments), gradient) in self.params.iter().zip(self.moments.iter_mut()).zip(gradients) {
+            let Some(gradient) = gradient else { continue };
             let lr = if param.is_head { head_lr } else { lr };
-            let update = AdamUpdate {
-                moments: RefCell::new(moments),
+            let consts = StepConsts {
                 beta1: self.config.beta1 as f32,
                 beta2: self.config.beta2 as f32,
                 eps: self.config.eps as f32,
@@ -151,7 +230,14 @@ impl Adam {
                 decay: (1.0 - lr * self.config.weight_decay) as f32,
                 grad_scale,
             };
-            param.tensor.inplace_op2(&grad, &update)?;
+            let moments = RefCell::new(moments);
+            match gradient {
+                Gradient::Dense(grad) => param.tensor.inplace_op2(&grad.contiguous()?, &DenseUpdate { moments, consts })?,
+                Gradient::Rows(rows) => {
+                    let width = param.tensor.dims().last().copied().unwrap_or(1);
+                    param.tensor.inplace_op1(&RowUpdate { moments, consts, rows: &rows, width })?
+                }
+            }
         }
         Ok(norm)
     }

@@ -12,7 +12,7 @@ use web_time::Instant;
 
 use crate::data::Dataset;
 use crate::events::{ClassMetrics, Event};
-use crate::model::{self, argmax, BertWeights, Dropout, Linear, Pretrained};
+use crate::model::{self, argmax, BertWeights, Dropout, Linear, Pretrained, SparseRows};
 use crate::optim::{Adam, AdamConfig, Param};
 use crate::rng::{self, SeededRng};
 use crate::session::{ExportedModel, Prediction, Schedule, Session, Strategy, TrainOptions};
@@ -60,17 +60,22 @@ struct RunModel {
 fn build_run_model(pretrained: &Pretrained, strategy: Strategy, head: Linear) -> Result<RunModel> {
     let num_layers = pretrained.config.num_hidden_layers;
     let mut params = Vec::new();
-    let weights = pretrained.weights.map(num_layers, |name, t| {
+    let weights = pretrained.weights.map(|name, t| {
         if !is_trainable(strategy, name, num_layers) {
             return Ok(t.clone());
         }
         let copy = model::trainable_copy(t)?;
-        params.push(Param { name: format!("bert.{name}"), tensor: copy.clone(), is_head: name.starts_with("pooler.") });
+        params.push(Param {
+            name: format!("bert.{name}"),
+            tensor: copy.clone(),
+            is_head: name.starts_with("pooler."),
+            row_gradient: name == "embeddings.word_embeddings.weight",
+        });
         Ok(copy)
     })?;
-    let head = Linear { weight: model::trainable_copy(&head.weight)?, bias: model::trainable_copy(&head.bias)? };
-    params.push(Param { name: "classifier.weight".into(), tensor: head.weight.clone(), is_head: true });
-    params.push(Param { name: "classifier.bias".into(), tensor: head.bias.clone(), is_head: true });
+    let head = Linear { weight_t: model::trainable_copy(&head.weight_t)?, bias: model::trainable_copy(&head.bias)? };
+    params.push(Param { name: "classifier.weight".into(), tensor: head.weight_t.clone(), is_head: true, row_gradient: false });
+    params.push(Param { name: "classifier.bias".into(), tensor: head.bias.clone(), is_head: true, row_gradient: false });
     Ok(RunModel { weights, head, params })
 }
 
@@ -213,8 +218,8 @@ impl Run {
     /// Every tensor of the current model with its transformers name (`bert.…`, `classifier.…`).
     pub fn named_tensors(&self) -> Vec<(String, Tensor)> {
         let mut named: Vec<(String, Tensor)> =
-            self.model.weights.named().into_iter().map(|(n, t)| (format!("bert.{n}"), t.clone())).collect();
-        named.push(("classifier.weight".into(), self.model.head.weight.clone()));
+            self.model.weights.named().into_iter().map(|(n, t)| (format!("bert.{n}"), t)).collect();
+        named.push(("classifier.weight".into(), self.model.head.hf_weight().expect("2-D weight transposes")));
         named.push(("classifier.bias".into(), self.model.head.bias.clone()));
         named
     }
@@ -266,12 +271,12 @@ impl Run {
         let end = (self.position + self.options.batch_size).min(self.order.len());
         let indices: Vec<usize> = self.order[self.position..end].to_vec();
         let labels: Vec<usize> = indices.iter().map(|&i| self.train.labels[i]).collect();
-        let logits = self.training_logits(&indices)?;
+        let (logits, word_rows) = self.training_logits(&indices)?;
         let loss = model::cross_entropy(&logits, &labels)?;
         let grads = loss.backward()?;
         let (lr, head_lr) = self.learning_rates();
         let optimizer = self.optimizer.as_mut().ok_or_else(|| Error::Options("optimizer state was released".into()))?;
-        optimizer.step(&grads, lr, head_lr, self.options.max_grad_norm)?;
+        optimizer.step(&grads, word_rows.as_ref(), lr, head_lr, self.options.max_grad_norm)?;
         let loss = loss.to_scalar::<f32>()? as f64;
         if !loss.is_finite() {
             return Err(Error::Options(format!("the loss became {loss} at step {}: lower the learning rate", self.global_step + 1)));
@@ -286,21 +291,22 @@ impl Run {
         Ok(Event::Step { strategy: self.strategy.to_string(), epoch: self.epoch + 1, step: self.global_step, loss, lr, elapsed_ms: self.elapsed_ms() })
     }
 
-    /// Logits of a training batch, with dropout.
-    fn training_logits(&mut self, indices: &[usize]) -> Result<Tensor> {
-        let pooled = if self.strategy == Strategy::Frozen {
+    /// Logits of a training batch, with dropout, and the word-embedding rows when they train.
+    fn training_logits(&mut self, indices: &[usize]) -> Result<(Tensor, Option<SparseRows>)> {
+        let (pooled, word_rows) = if self.strategy == Strategy::Frozen {
             let cache = self.frozen_train_cache()?;
             let idx = Tensor::from_vec(indices.iter().map(|&i| i as u32).collect::<Vec<_>>(), indices.len(), &Device::Cpu)?;
-            cache.index_select(&idx, 0)?
+            (cache.index_select(&idx, 0)?, None)
         } else {
             let seqs: Vec<&[u32]> = indices.iter().map(|&i| self.train.ids[i].as_slice()).collect();
             let batch = self.encoder.batch(&seqs, self.options.pad_to_max_len, &Device::Cpu)?;
-            self.model.weights.encode(&self.pretrained_config, &batch, Some((&mut self.dropout_rng, self.dropout)))?.pooled
+            let out = self.model.weights.encode(&self.pretrained_config, &batch, Some((&mut self.dropout_rng, self.dropout)))?;
+            (out.pooled, out.word_rows)
         };
         let p = self.dropout.classifier;
         let mask = Tensor::from_vec(rng::dropout_mask(&mut self.dropout_rng, pooled.elem_count(), p), pooled.shape(), pooled.device())?;
         let dropped = if p > 0.0 { pooled.mul(&mask)? } else { pooled };
-        self.model.head.forward(&dropped)
+        Ok((self.model.head.forward(&dropped)?, word_rows))
     }
 
     fn frozen_train_cache(&mut self) -> Result<Tensor> {
@@ -459,18 +465,12 @@ pub fn gradient_norms(pretrained: &Pretrained, strategy: Strategy, head: Linear,
     let ids = encoder.encode_all(texts)?;
     let seqs: Vec<&[u32]> = ids.iter().map(|s| s.as_slice()).collect();
     let batch = encoder.batch(&seqs, pad_to_max_len.is_some(), &Device::Cpu)?;
-    let pooled = model.weights.encode(&pretrained.config, &batch, None)?.pooled;
-    let loss = model::cross_entropy(&model.head.forward(&pooled)?, labels)?;
+    let out = model.weights.encode(&pretrained.config, &batch, None)?;
+    let loss = model::cross_entropy(&model.head.forward(&out.pooled)?, labels)?;
     let grads = loss.backward()?;
-    let mut norms = Vec::with_capacity(model.params.len());
-    for p in &model.params {
-        let norm = match grads.get(&p.tensor) {
-            Some(g) => (g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64).sqrt(),
-            None => 0.0,
-        };
-        norms.push((p.name.clone(), norm));
-    }
-    Ok((loss.to_scalar::<f32>()? as f64, norms))
+    let norms = crate::optim::gradient_norms(&model.params, &grads, out.word_rows.as_ref())?;
+    let named = model.params.iter().map(|p| p.name.clone()).zip(norms).collect();
+    Ok((loss.to_scalar::<f32>()? as f64, named))
 }
 
 /// One `strategy` step's gradient norms on `texts`, with a seed-0 classifier (eval mode).
@@ -478,4 +478,81 @@ pub fn one_step_gradient_norms(session: &Session, strategy: Strategy, texts: &[S
     let num_labels = labels.iter().max().map_or(2, |m| (m + 1).max(2));
     let head = model::init_classifier(&session.inner.config, num_labels, 0)?;
     Ok(gradient_norms(&session.inner, strategy, head, texts, labels, None)?.1)
+}
+
+/// Median milliseconds of one training step and its parts.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StepTimings {
+    pub strategy: String,
+    pub seq_len: usize,
+    pub batch: usize,
+    pub step_ms: f64,
+    pub forward_ms: f64,
+    pub backward_ms: f64,
+    pub optimizer_ms: f64,
+    pub rounds: usize,
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    let n = values.len();
+    if n == 0 { 0.0 } else if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
+}
+
+/// Time `rounds` training steps (after 3 warm-up steps) on a random batch of 2 sentences of
+/// exactly `seq_len` tokens, in training mode (dropout on) — the same measurement as
+/// ../shared/bench/torch_reference.py. `frozen` runs the encoder forward every step here (what
+/// the first epoch of a frozen run costs; later epochs reuse the cached outputs).
+pub fn bench_steps(pretrained: &Pretrained, strategy: Strategy, seq_len: usize, rounds: usize) -> Result<StepTimings> {
+    let config = &pretrained.config;
+    let head = model::init_classifier(config, 2, 0)?;
+    let model = build_run_model(pretrained, strategy, head)?;
+    let mut optimizer = Adam::new(model.params.clone(), AdamConfig::default());
+    let mut rng = rng::seeded(0, 99);
+    let ids: Vec<u32> = (0..2 * seq_len)
+        .map(|i| match i % seq_len {
+            0 => 101,
+            p if p == seq_len - 1 => 102,
+            _ => 1000 + (rand::Rng::random_range(&mut rng, 0..(config.vocab_size as u32 - 1000))),
+        })
+        .collect();
+    let batch = crate::tokenize::Batch {
+        input_ids: Tensor::from_vec(ids, (2, seq_len), &Device::Cpu)?,
+        attention_mask: Tensor::ones((2, seq_len), candle_core::DType::F32, &Device::Cpu)?,
+        seq_len,
+    };
+    let dropout = Dropout { hidden: config.hidden_dropout_prob as f32, attention: config.attention_probs_dropout_prob as f32, classifier: config.classifier_dropout() as f32 };
+    let mut samples = Vec::new();
+    for round in 0..rounds + 3 {
+        let t0 = Instant::now();
+        let (pooled, word_rows) = if strategy == Strategy::Frozen {
+            (model.weights.encode(config, &batch, None)?.pooled.detach(), None)
+        } else {
+            let out = model.weights.encode(config, &batch, Some((&mut rng, dropout)))?;
+            (out.pooled, out.word_rows)
+        };
+        let mask = Tensor::from_vec(rng::dropout_mask(&mut rng, pooled.elem_count(), dropout.classifier), pooled.shape(), &Device::Cpu)?;
+        let loss = model::cross_entropy(&model.head.forward(&pooled.mul(&mask)?)?, &[0, 1])?;
+        loss.to_scalar::<f32>()?;
+        let t1 = Instant::now();
+        let grads = loss.backward()?;
+        let t2 = Instant::now();
+        optimizer.step(&grads, word_rows.as_ref(), 2e-5, 2e-5, None)?;
+        let t3 = Instant::now();
+        if round >= 3 {
+            let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1000.0;
+            samples.push((ms(t0, t3), ms(t0, t1), ms(t1, t2), ms(t2, t3)));
+        }
+    }
+    let pick = |f: fn(&(f64, f64, f64, f64)) -> f64| median(samples.iter().map(f).collect());
+    Ok(StepTimings {
+        strategy: strategy.to_string(),
+        seq_len,
+        batch: 2,
+        step_ms: pick(|s| s.0),
+        forward_ms: pick(|s| s.1),
+        backward_ms: pick(|s| s.2),
+        optimizer_ms: pick(|s| s.3),
+        rounds,
+    })
 }

@@ -47,7 +47,7 @@ fn golden_head(grads: &serde_json::Value) -> Linear {
     let hidden = rows[0].len();
     let weight = Tensor::from_vec(rows.concat(), (rows.len(), hidden), &Device::Cpu).unwrap();
     let bias = Tensor::from_vec(f32s(&init["bias"]), rows.len(), &Device::Cpu).unwrap();
-    Linear { weight, bias }
+    Linear::from_hf(&weight, bias).unwrap()
 }
 
 fn check_gradients(run: &str, pad_to_max_len: Option<usize>) {

@@ -1,15 +1,35 @@
-//! `webtune bench` and `webtune random-checkpoint`.
+//! `webtune bench` (median training-step times, split forward / backward / optimizer, and peak
+//! memory) and `webtune random-checkpoint` (a bert-base-uncased-shaped checkpoint to bench with).
 use std::path::PathBuf;
 
-use crate::CliResult;
+use webtune::train::bench_steps;
+use webtune::Strategy;
+
+use crate::{load_session, CliResult};
 
 #[derive(clap::Args)]
-pub struct BenchArgs {}
+pub struct BenchArgs {
+    /// Model folders to benchmark (each with config.json, tokenizer.json, model.safetensors).
+    #[arg(long = "model", default_values = ["models/all-MiniLM-L6-v2", "models/bert-base-random"])]
+    models: Vec<PathBuf>,
+    /// Sequence lengths (tokens per sentence; batch 2).
+    #[arg(long = "seq", default_values_t = [12, 128], value_delimiter = ',')]
+    seq_lens: Vec<usize>,
+    /// Strategies to time.
+    #[arg(long = "strategy", default_values = ["frozen", "full"], value_delimiter = ',')]
+    strategies: Vec<String>,
+    /// Timed steps per case (after 3 warm-up steps); the median is reported.
+    #[arg(long, default_value_t = 10)]
+    rounds: usize,
+    /// One JSON object per case on stdout.
+    #[arg(long)]
+    json: bool,
+}
 
 #[derive(clap::Args)]
 pub struct RandomCheckpointArgs {
     /// Output folder (config.json, tokenizer.json copied from --tokenizer-from, model.safetensors).
-    #[arg(long)]
+    #[arg(long, default_value = "models/bert-base-random")]
     out: PathBuf,
     /// Folder whose tokenizer.json to copy (the bert-base-uncased vocabulary).
     #[arg(long, default_value = "models/all-MiniLM-L6-v2")]
@@ -18,8 +38,39 @@ pub struct RandomCheckpointArgs {
     seed: u64,
 }
 
-pub fn run(_args: BenchArgs) -> CliResult {
-    Err("bench: not written yet".into())
+/// Peak resident set size of this process in MiB (Linux), from /proc/self/status VmHWM.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+pub fn run(args: BenchArgs) -> CliResult {
+    let strategies: Vec<Strategy> = args.strategies.iter().map(|s| s.parse().map_err(|e: webtune::Error| e.to_string())).collect::<CliResult<_>>()?;
+    if !args.json {
+        println!("single thread, batch 2, median of {} steps (ms); peak RSS so far (MiB)", args.rounds);
+        println!("{:<28} {:>8} {:>4} {:>9} {:>9} {:>9} {:>9} {:>9}", "model", "strategy", "seq", "step", "forward", "backward", "optim", "peak RSS");
+    }
+    for dir in &args.models {
+        let session = load_session(dir)?;
+        let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        for &seq in &args.seq_lens {
+            for &strategy in &strategies {
+                let t = bench_steps(session.pretrained(), strategy, seq, args.rounds).map_err(|e| e.to_string())?;
+                let rss = peak_rss_mib().unwrap_or(f64::NAN);
+                if args.json {
+                    let mut value = serde_json::to_value(&t).expect("timings serialize");
+                    value["model"] = name.clone().into();
+                    value["peak_rss_mib"] = rss.into();
+                    println!("{value}");
+                } else {
+                    println!("{:<28} {:>8} {:>4} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.0}", name, t.strategy, seq, t.step_ms, t.forward_ms, t.backward_ms, t.optimizer_ms, rss);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 pub fn random_checkpoint(args: RandomCheckpointArgs) -> CliResult {

@@ -219,7 +219,8 @@ fn mime_type(path: &Path) -> &'static str {
 }
 
 /// Percent-decodes the path part of a request target into segments, refusing anything that
-/// could leave the served directory (`.`/`..` segments, also when encoded, backslashes, NULs).
+/// could leave the served directory (`.`/`..` segments, also when encoded, backslashes) and
+/// control characters.
 fn path_segments(path: &str) -> Result<Vec<String>, &'static str> {
     let bytes = path.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
@@ -236,8 +237,9 @@ fn path_segments(path: &str) -> Result<Vec<String>, &'static str> {
         }
     }
     let decoded = String::from_utf8(decoded).map_err(|_| "path is not UTF-8")?;
-    if decoded.contains(['\\', '\0']) {
-        return Err("backslash or NUL in path");
+    if decoded.contains('\\') || decoded.chars().any(char::is_control) {
+        // Control characters would also let a decoded name split a header line (X-Error-Message).
+        return Err("backslash or control character in path");
     }
     let segments: Vec<String> = decoded.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
     if segments.iter().any(|s| s == "." || s == "..") {
