@@ -331,6 +331,10 @@ fn path_traversal_is_refused() {
         assert!(r.status == 400 || r.status == 404, "{path}: status {}", r.status);
         assert!(!r.text().contains(SECRET), "{path} leaked the secret");
     }
+    // A decoded CR LF must not become a header line.
+    let r = s.get("/hub/all-MiniLM-L6-v2/resolve/%0d%0aX-Injected:%20yes/config.json");
+    assert_eq!(r.status, 400);
+    assert_eq!(r.header("x-injected"), None);
     // Sanity: the secret is a real file one level above the root.
     assert_eq!(std::fs::read_to_string(Path::new(&root_abs)).unwrap(), SECRET);
 }
