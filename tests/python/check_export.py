@@ -19,7 +19,9 @@ with --build), then checks, in this order:
   load         BertForSequenceClassification.from_pretrained(DIR, output_loading_info=True)
                reports no missing / unexpected / mismatched keys and no error messages
   frozen       (top:K only) the weights top:K must not train are bit-identical to the source
-               checkpoint's, and the ones it trains changed
+               checkpoint's, and the ones it trains changed, by no more than Adam can move them
+               (10 × lr × steps: a weight written transposed or misplaced fails this even when
+               transformers and webtune agree on the file)
   labels       config.id2label / label2id / num_labels are consistent with each other, with the
                training data's labels and with the `labels` `webtune predict` reports
   tokenizer    AutoTokenizer.from_pretrained(DIR) and PreTrainedTokenizerFast(tokenizer_file=…)
@@ -115,7 +117,10 @@ def main() -> int:
     ap.add_argument("--webtune", type=Path, default=ROOT / "target/release/webtune", help="the webtune binary")
     ap.add_argument("--model", type=Path, default=ROOT / "models/all-MiniLM-L6-v2", help="source model folder")
     ap.add_argument("--data", type=Path, default=ROOT / "data/notebook.tsv")
-    ap.add_argument("--strategy", default="top:2")
+    ap.add_argument("--strategy", help="strategy to train with (default top:2); with --export, the strategy the "
+                    "export was trained with (enables the frozen-weights check)")
+    ap.add_argument("--steps", type=int, default=5, help="with --export: optimizer steps it was trained for (5)")
+    ap.add_argument("--lr", type=float, default=2e-5, help="with --export: its learning rate (2e-5)")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--export", type=Path, help="check this existing export instead of training one")
     ap.add_argument("--keep", type=Path, help="train into this folder and keep it (default: a temp folder)")
@@ -150,7 +155,7 @@ def check(args: argparse.Namespace, checks: Checks) -> int:
     cleanup = None
     if args.export is not None:
         export = args.export.resolve()
-        strategy = None  # unknown: skip the frozen-weights check
+        strategy = args.strategy  # None: unknown, the frozen-weights check is skipped
     else:
         if args.keep:
             export = args.keep.resolve()
@@ -159,11 +164,13 @@ def check(args: argparse.Namespace, checks: Checks) -> int:
         else:
             cleanup = tempfile.mkdtemp(prefix="webtune-export-")
             export = Path(cleanup) / "export"
-        strategy = args.strategy
+        strategy = args.strategy or "top:2"
         proc = run([str(webtune), "train", "--model", str(args.model), "--data", str(args.data),
                     "--strategy", strategy, "--epochs", str(args.epochs), "--json", "--export", str(export)], "train")
         events = json_lines(proc.stdout) if proc.returncode == 0 else []
         done = [e for e in events if e.get("type") == "done"]
+        args.steps = done[0]["steps"] if done else 0
+        args.lr = max([e["lr"] for e in events if e.get("type") == "step"] or [2e-5])
         detail = (f"{strategy}, {args.epochs} epoch(s): {done[0]['steps']} steps, train accuracy "
                   f"{done[0]['train_accuracy']:.2f}, {done[0]['elapsed_ms'] / 1000:.1f} s → {export}") if done else tail(proc.stderr + proc.stdout)
         if not checks.record("train + export (webtune CLI)", proc.returncode == 0 and len(done) == 1, detail):
@@ -220,7 +227,11 @@ def check_export(args, checks, webtune, export, strategy, np, torch, load_file,
         src = load_file(str(args.model / "model.safetensors"))
         out = load_file(str(export / "model.safetensors"))
         src = {(n[5:] if n.startswith("bert.") else n): v for n, v in src.items()}
-        unchanged_bad, changed_bad, compared_frozen, compared_trained = [], [], 0, 0
+        # Adam moves a weight by about lr per step: a trained tensor far from its source was
+        # written wrongly (e.g. transposed), even if transformers and webtune agree on the file.
+        bound = 10 * args.lr * max(1, args.steps)
+        unchanged_bad, changed_bad, moved_bad, compared_frozen, compared_trained = [], [], [], 0, 0
+        largest_move = 0.0
         for name, tensor in out.items():
             if not name.startswith("bert."):
                 continue
@@ -235,13 +246,22 @@ def check_export(args, checks, webtune, export, strategy, np, torch, load_file,
                 compared_trained += 1
                 if same:
                     changed_bad.append(canon)
+                elif src[canon].shape == tensor.shape:
+                    move = float(np.abs(src[canon].astype(np.float32) - tensor).max())
+                    largest_move = max(largest_move, move)
+                    if move > bound:
+                        moved_bad.append(f"{canon} by {move:.3g}")
+                else:
+                    moved_bad.append(f"{canon} shape {tensor.shape} vs source {src[canon].shape}")
             else:
                 compared_frozen += 1
                 if not same:
                     unchanged_bad.append(canon)
-        ok = not unchanged_bad and not changed_bad and compared_frozen > 0 and compared_trained > 0
-        detail = (f"{compared_frozen} frozen tensors bit-identical to the source, {compared_trained} trained tensors changed"
-                  if ok else f"frozen but changed: {unchanged_bad[:8]}; trained but unchanged: {changed_bad[:8]}")
+        ok = not unchanged_bad and not changed_bad and not moved_bad and compared_frozen > 0 and compared_trained > 0
+        detail = (f"{compared_frozen} frozen tensors bit-identical to the source, {compared_trained} trained tensors "
+                  f"changed by at most {largest_move:.2g} (bound 10 × lr × steps = {bound:.2g})"
+                  if ok else f"frozen but changed: {unchanged_bad[:8]}; trained but unchanged: {changed_bad[:8]}; "
+                  f"moved too far: {moved_bad[:8]}")
         checks.record(f"frozen: {strategy} left the other weights alone", ok, detail)
 
     # --- webtune's own view of the export -------------------------------------------------------
