@@ -24,6 +24,9 @@ pub struct BenchArgs {
     /// One JSON object per case on stdout.
     #[arg(long)]
     json: bool,
+    /// Threads for matmul and element-wise ops (1 = the PyTorch reference's setting).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
 }
 
 #[derive(clap::Args)]
@@ -47,9 +50,12 @@ fn peak_rss_mib() -> Option<f64> {
 }
 
 pub fn run(args: BenchArgs) -> CliResult {
+    // candle sizes its gemm threads and element-wise worker pool from these on first use.
+    std::env::set_var("RAYON_NUM_THREADS", args.threads.to_string());
+    std::env::set_var("CANDLE_NUM_THREADS", args.threads.to_string());
     let strategies: Vec<Strategy> = args.strategies.iter().map(|s| s.parse().map_err(|e: webtune::Error| e.to_string())).collect::<CliResult<_>>()?;
     if !args.json {
-        println!("single thread, batch 2, median of {} steps (ms); peak RSS so far (MiB)", args.rounds);
+        println!("{} thread(s), batch 2, median of {} steps (ms); peak RSS so far (MiB)", args.threads, args.rounds);
         println!("{:<28} {:>8} {:>4} {:>9} {:>9} {:>9} {:>9} {:>9}", "model", "strategy", "seq", "step", "forward", "backward", "optim", "peak RSS");
     }
     for dir in &args.models {
