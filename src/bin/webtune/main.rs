@@ -124,8 +124,18 @@ fn tune_allocator() {
     }
 }
 
+/// Die quietly on a closed pipe (`webtune train --json | head`), like other Unix tools,
+/// instead of panicking in println!.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() {
     tune_allocator();
+    restore_sigpipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => cli_train::run(args),
