@@ -171,20 +171,19 @@ pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
 
 struct GeluErf;
 
-const FRAC_1_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
+const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
 /// 1/sqrt(2π)
-const FRAC_1_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
+const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
 
+// f32 erf (libm's erff, ≈1 ulp): the f64 version cost ~15 % of a long-sequence training step.
 fn gelu(x: f32) -> f32 {
-    let x = x as f64;
-    (0.5 * x * (1.0 + libm::erf(x * FRAC_1_SQRT_2))) as f32
+    0.5 * x * (1.0 + libm::erff(x * FRAC_1_SQRT_2))
 }
 
 fn gelu_derivative(x: f32) -> f32 {
-    let x = x as f64;
-    let cdf = 0.5 * (1.0 + libm::erf(x * FRAC_1_SQRT_2));
+    let cdf = 0.5 * (1.0 + libm::erff(x * FRAC_1_SQRT_2));
     let pdf = FRAC_1_SQRT_2PI * (-0.5 * x * x).exp();
-    (cdf + x * pdf) as f32
+    cdf + x * pdf
 }
 
 impl CustomOp1 for GeluErf {

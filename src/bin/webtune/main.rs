@@ -23,9 +23,9 @@ enum Command {
     /// Fine-tune with one or more strategies from the same initial weights and compare them.
     Train(cli_train::TrainArgs),
     /// Classify texts with a fine-tuned model (e.g. one exported by `webtune train --export`).
-    Predict(PredictArgs),
+    Predict(ModelAndTexts),
     /// Print the encoder's outputs for texts (token ids, [CLS] and mean last hidden state, pooled).
-    Encode(EncodeArgs),
+    Encode(ModelAndTexts),
     /// Benchmark training steps (forward / backward / optimizer) and peak memory.
     Bench(bench::BenchArgs),
     /// Write a randomly initialised checkpoint with a given architecture (e.g. bert-base-uncased's).
@@ -34,28 +34,17 @@ enum Command {
     Serve(serve::ServeArgs),
 }
 
+/// The arguments `predict` and `encode` share.
 #[derive(clap::Args)]
-struct PredictArgs {
-    /// Model folder with config.json, tokenizer.json and model.safetensors (with a trained head).
+struct ModelAndTexts {
+    /// Model folder with config.json, tokenizer.json and model.safetensors (for predict: with a
+    /// trained head, e.g. from `webtune train --export`).
     #[arg(long)]
     model: PathBuf,
     /// One JSON object per text on stdout.
     #[arg(long)]
     json: bool,
-    /// Texts to classify.
-    #[arg(required = true)]
-    texts: Vec<String>,
-}
-
-#[derive(clap::Args)]
-struct EncodeArgs {
-    /// Model folder with config.json, tokenizer.json and model.safetensors.
-    #[arg(long)]
-    model: PathBuf,
-    /// One JSON object per text on stdout: input_ids, cls, mean, pooled.
-    #[arg(long)]
-    json: bool,
-    /// Texts to encode.
+    /// The texts.
     #[arg(required = true)]
     texts: Vec<String>,
 }
@@ -86,7 +75,7 @@ pub fn load_session(dir: &Path) -> CliResult<Session> {
     Session::load(&file("config.json")?, &file("tokenizer.json")?, &file("model.safetensors")?).map_err(|e| e.to_string())
 }
 
-fn predict(args: PredictArgs) -> CliResult {
+fn predict(args: ModelAndTexts) -> CliResult {
     let session = load_session(&args.model)?;
     let predictions = session.predict(&args.texts).map_err(|e| e.to_string())?;
     for p in predictions {
@@ -100,7 +89,7 @@ fn predict(args: PredictArgs) -> CliResult {
     Ok(())
 }
 
-fn encode(args: EncodeArgs) -> CliResult {
+fn encode(args: ModelAndTexts) -> CliResult {
     let session = load_session(&args.model)?;
     for text in &args.texts {
         let out = session.encode(text).map_err(|e| e.to_string())?;
