@@ -45,6 +45,11 @@ Usage: ./build.sh COMMAND
                native (cargo test --release), wasm-check (cargo check --lib, wasm32),
                browser (wasm-pack test, tests/wasm.rs in headless Chromium),
                e2e (tests/e2e against `webtune serve --test-faults`); GROUPs pick some
+  bench-browser [ARG...]
+               setup + model + build, then tests/e2e/bench.mjs against `webtune serve` on a free
+               port: browser vs native training step times and wasm memory (MiniLM notebook flow,
+               bert-base-shaped random checkpoint); a benchmark, not part of `test`. ARGs go to
+               bench.mjs (e.g. --only notebook,native --runs 5); see bench/README.md
   help         this text
 EOF
 }
@@ -296,6 +301,31 @@ prepare() {
   cmd_build
 }
 
+# --- benchmark -------------------------------------------------------------------------------
+
+# bench-browser [ARG...]: tests/e2e/bench.mjs against a fresh `webtune serve` on a free port.
+cmd_bench_browser() {
+  cmd_setup
+  cmd_model
+  cmd_build
+  local slog=target/bench-serve.log url="" pid i rc=0
+  target/release/webtune serve --port 0 --root www --models models 2>"$slog" &
+  pid=$!
+  # shellcheck disable=SC2064
+  trap "kill $pid 2>/dev/null || true" EXIT
+  for i in $(seq 1 100); do
+    url=$(grep -o 'http://[0-9.]*:[0-9]*' "$slog" | head -n 1 || true)
+    if [ -n "$url" ] && curl -fsS -o /dev/null "$url/"; then break; fi
+    kill -0 "$pid" 2>/dev/null || { cat "$slog" >&2; die "webtune serve exited"; }
+    url=""
+    sleep 0.1
+  done
+  [ -n "$url" ] || { cat "$slog" >&2; die "webtune serve did not answer"; }
+  log "bench-browser: server $url (log: $slog)"
+  node tests/e2e/bench.mjs "$url" "$@" || rc=$?
+  return "$rc"
+}
+
 # --- main ------------------------------------------------------------------------------------
 
 command=${1:-help}
@@ -308,6 +338,7 @@ case "$command" in
   build) cmd_build ;;
   serve) cmd_serve "$@" ;;
   test) cmd_test "$@" ;;
+  bench-browser) cmd_bench_browser "$@" ;;
   help | -h | --help) usage ;;
   *) usage >&2; die "unknown command '$command'" ;;
 esac
