@@ -72,11 +72,14 @@ impl CheckpointTensors {
         self.candidates(name, in_bert).iter().any(|n| self.tensors.contains_key(n))
     }
 
-    /// A BertModel tensor (`in_bert`) or a top-level one (`classifier.*`), with its shape checked.
-    pub fn get(&self, name: &str, expected: &[usize], in_bert: bool) -> Result<Tensor> {
+    /// Take a BertModel tensor (`in_bert`) or a top-level one (`classifier.*`) out, with its
+    /// shape checked. Taking (not cloning) lets the loader free each original as soon as the
+    /// model holds its own layout of it — in wasm, whose memory never shrinks, that is ~1/3 less
+    /// peak memory for loading bert-base.
+    pub fn take(&mut self, name: &str, expected: &[usize], in_bert: bool) -> Result<Tensor> {
         let candidates = self.candidates(name, in_bert);
-        let found = candidates.iter().find_map(|n| self.tensors.get(n).map(|t| (n, t)));
-        let Some((stored, tensor)) = found else {
+        let found = candidates.iter().find(|n| self.tensors.contains_key(*n)).cloned();
+        let Some((stored, tensor)) = found.and_then(|n| self.tensors.remove(&n).map(|t| (n, t))) else {
             return Err(Error::Model(format!(
                 "model.safetensors has no tensor '{}' (looked for {}); is this a BERT checkpoint matching config.json?",
                 candidates[0],
@@ -90,7 +93,7 @@ impl CheckpointTensors {
                 expected
             )));
         }
-        Ok(tensor.clone())
+        Ok(tensor)
     }
 }
 

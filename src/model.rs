@@ -370,7 +370,7 @@ impl Pretrained {
         let config_value: Value = serde_json::from_slice(config_json)
             .map_err(|e| Error::Model(format!("config.json is not valid JSON: {e}")))?;
         TextEncoder::from_bytes(tokenizer_json, DEFAULT_MAX_LEN)?; // fail early on a bad tokenizer
-        let tensors = CheckpointTensors::parse(model_safetensors, &Device::Cpu)?;
+        let mut tensors = CheckpointTensors::parse(model_safetensors, &Device::Cpu)?;
         let shapes: HashMap<String, Vec<usize>> = checkpoint::bert_tensor_shapes(&config).into_iter().collect();
         let mut notes = Vec::new();
         let has_pooler = tensors.contains("pooler.dense.weight", true);
@@ -379,12 +379,12 @@ impl Pretrained {
             if name.starts_with("pooler.") && !has_pooler {
                 return random_pooler_tensor(name, &shapes[name], &config, &mut pooler_init_rng);
             }
-            tensors.get(name, &shapes[name], true)
+            tensors.take(name, &shapes[name], true)
         })?;
         if !has_pooler {
             notes.push("The checkpoint has no pooler weights: the pooler was initialised randomly (normal(0, initializer_range)), as transformers does; train it with top:K or full.".into());
         }
-        let head = load_head(&tensors, &config, &config_value)?;
+        let head = load_head(&mut tensors, &config, &config_value)?;
         Ok(Pretrained { config, config_json: config_value, tokenizer_json: tokenizer_json.to_vec(), weights, head, has_pooler, notes })
     }
 
@@ -424,7 +424,7 @@ fn random_pooler_tensor(name: &str, shape: &[usize], config: &BertConfig, rng: &
 }
 
 /// `classifier.*` from a checkpoint we exported, with labels from config.json's id2label.
-fn load_head(tensors: &CheckpointTensors, config: &BertConfig, config_value: &Value) -> Result<Option<(Linear, Vec<String>)>> {
+fn load_head(tensors: &mut CheckpointTensors, config: &BertConfig, config_value: &Value) -> Result<Option<(Linear, Vec<String>)>> {
     if !tensors.contains("classifier.weight", false) {
         return Ok(None);
     }
@@ -432,7 +432,7 @@ fn load_head(tensors: &CheckpointTensors, config: &BertConfig, config_value: &Va
         Error::Model("the checkpoint has classifier.weight but config.json has no id2label to name its classes".into())
     })?;
     let h = config.hidden_size;
-    let head = Linear::from_hf(&tensors.get("classifier.weight", &[labels.len(), h], false)?, tensors.get("classifier.bias", &[labels.len()], false)?)?;
+    let head = Linear::from_hf(&tensors.take("classifier.weight", &[labels.len(), h], false)?, tensors.take("classifier.bias", &[labels.len()], false)?)?;
     Ok(Some((head, labels)))
 }
 
