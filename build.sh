@@ -42,7 +42,8 @@ Usage: ./build.sh COMMAND
   serve [PORT] setup + model + build, then serve the app on http://127.0.0.1:PORT/ (8080)
   test [GROUP...]
                setup + model + build, then every test group, stopping at the first failure:
-               native (cargo test --release), wasm-check (cargo check --lib, wasm32),
+               native (cargo test --release), python (transformers loads an export:
+               tests/python/check_export.py in a venv with torch), wasm-check (cargo check --lib, wasm32),
                browser (wasm-pack test, tests/wasm.rs in headless Chromium),
                e2e (tests/e2e against `webtune serve --test-faults`); GROUPs pick some
   bench-browser [ARG...]
@@ -241,6 +242,17 @@ group() {
 
 test_native() { cargo test --release; }
 
+# transformers loads our export (tests/python/check_export.py). torch + transformers live in a
+# venv under target/ (≈3 GB download, ≈2.5 min the first time; pip is quick once satisfied).
+PY_VENV=target/python-venv
+test_python() {
+  if [ ! -x "$PY_VENV/bin/python" ]; then
+    python3 -m venv "$PY_VENV"
+  fi
+  "$PY_VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+  "$PY_VENV/bin/python" tests/python/check_export.py
+}
+
 test_wasm_check() {
   env RUSTFLAGS="$WASM_RUSTFLAGS" cargo check --lib --target wasm32-unknown-unknown "${WASM_CARGO_ARGS[@]}"
 }
@@ -276,18 +288,19 @@ test_e2e() {
   SERVER_PID=""
 }
 
-# test [GROUP...]: every group by default; names pick some (native, wasm-check, browser, e2e).
+# test [GROUP...]: every group by default; names pick some (native, python, wasm-check, browser, e2e).
 cmd_test() {
   local groups=("$@") g
-  [ ${#groups[@]} -gt 0 ] || groups=(native wasm-check browser e2e)
+  [ ${#groups[@]} -gt 0 ] || groups=(native python wasm-check browser e2e)
   for g in "${groups[@]}"; do
-    case "$g" in native | wasm-check | browser | e2e) ;; *) die "unknown test group '$g'" ;; esac
+    case "$g" in native | python | wasm-check | browser | e2e) ;; *) die "unknown test group '$g'" ;; esac
   done
   trap summary EXIT
   group "prepare: setup + model + build" prepare
   for g in "${groups[@]}"; do
     case "$g" in
       native) group "native: cargo test --release" test_native ;;
+      python) group "python: transformers loads a webtune export (tests/python/check_export.py)" test_python ;;
       wasm-check) group "wasm32: cargo check --lib" test_wasm_check ;;
       browser) group "browser: wasm-pack test --headless --chrome (tests/wasm.rs)" test_wasm_browser ;;
       e2e) group "end-to-end: node tests/e2e/run.mjs" test_e2e ;;
