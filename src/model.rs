@@ -228,9 +228,12 @@ pub struct SparseRows {
     pub ids: Vec<u32>,
 }
 
+/// Gradient rows by token id: `(id, row)`, ids distinct and sorted.
+pub type RowGradients = Vec<(u32, Vec<f32>)>;
+
 impl SparseRows {
     /// Gradient rows summed per distinct token id, sorted by id (None if no gradient flowed).
-    pub fn row_grads(&self, grads: &candle_core::backprop::GradStore) -> Result<Option<Vec<(u32, Vec<f32>)>>> {
+    pub fn row_grads(&self, grads: &candle_core::backprop::GradStore) -> Result<Option<RowGradients>> {
         let Some(grad) = grads.get(&self.leaf) else { return Ok(None) };
         let rows = grad.to_vec2::<f32>()?;
         let mut summed: std::collections::BTreeMap<u32, Vec<f32>> = std::collections::BTreeMap::new();

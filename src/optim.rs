@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, InplaceOp1, InplaceOp2, Layout, Tensor};
 
-use crate::model::SparseRows;
+use crate::model::{RowGradients, SparseRows};
 use crate::Result;
 
 /// torch.optim.Adam defaults; `weight_decay` > 0 gives AdamW (decoupled).
@@ -159,7 +159,7 @@ fn sum_of_squares(values: impl IntoIterator<Item = f32>) -> f64 {
 /// A parameter's gradient for this step, dense or as rows.
 enum Gradient {
     Dense(Tensor),
-    Rows(Vec<(u32, Vec<f32>)>),
+    Rows(RowGradients),
 }
 
 impl Gradient {

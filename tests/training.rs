@@ -14,8 +14,11 @@ fn to_vec(t: &Tensor) -> Vec<f32> {
     t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
 }
 
-/// Tensor values by transformers name, before a run and after its first optimizer step.
-fn before_and_after_one_step(session: &Session, strategy: Strategy) -> (HashMap<String, Vec<f32>>, HashMap<String, Vec<f32>>, Vec<String>) {
+type Values = HashMap<String, Vec<f32>>;
+
+/// Tensor values by transformers name before a run and after its first optimizer step, and the
+/// names of the trainable ones.
+fn before_and_after_one_step(session: &Session, strategy: Strategy) -> (Values, Values, Vec<String>) {
     let data = parse_labelled_text(&notebook_text()).unwrap();
     let mut run = session.start_run(strategy, &data, None, &TrainOptions::default()).unwrap();
     let before: HashMap<_, _> = run.named_tensors().iter().map(|(n, t)| (n.clone(), to_vec(t))).collect();
