@@ -108,7 +108,8 @@ fn encode(args: ModelAndTexts) -> CliResult {
 fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+        // 32 MiB is glibc's maximum (a larger value is refused); per-step buffers are smaller.
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
     }
 }
