@@ -26,12 +26,14 @@ pub const DEFAULT_MAX_LEN: usize = 128;
 pub struct Linear {
     pub weight_t: Tensor,
     pub bias: Tensor,
+    /// Where the weight gradient accumulates when the weight trains (see [`ops::GradSlot`]).
+    pub grad_slot: Option<ops::GradSlot>,
 }
 
 impl Linear {
     /// From transformers' orientation: weight (out, in).
     pub fn from_hf(weight: &Tensor, bias: Tensor) -> Result<Self> {
-        Ok(Linear { weight_t: weight.t()?.contiguous()?, bias })
+        Ok(Linear { weight_t: weight.t()?.contiguous()?, bias, grad_slot: None })
     }
 
     /// The weight in transformers' orientation (out, in), as a view.
@@ -41,7 +43,7 @@ impl Linear {
 
     /// x: (n, in) → (n, out)
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(x.matmul(&self.weight_t)?.broadcast_add(&self.bias)?)
+        Ok(ops::linear(x, &self.weight_t, &self.bias, self.grad_slot.as_ref())?)
     }
 }
 
@@ -104,7 +106,7 @@ impl BertWeights {
     /// Placeholders with the right structure, filled by [`BertWeights::for_each_mut`].
     fn skeleton(num_layers: usize) -> Result<Self> {
         let t = Tensor::zeros((), DType::F32, &Device::Cpu)?;
-        let lin = Linear { weight_t: t.clone(), bias: t.clone() };
+        let lin = Linear { weight_t: t.clone(), bias: t.clone(), grad_slot: None };
         let norm = LayerNorm { weight: t.clone(), bias: t.clone() };
         let layer = EncoderLayer {
             query: lin.clone(),
@@ -147,6 +149,22 @@ impl BertWeights {
         visit_linear(f, "pooler.dense", &mut self.pooler)
     }
 
+    /// Every Linear with its canonical name prefix (`encoder.layer.0.attention.self.query`, …).
+    pub fn linears_mut(&mut self) -> Vec<(String, &mut Linear)> {
+        let mut out = Vec::new();
+        for (l, layer) in self.layers.iter_mut().enumerate() {
+            let p = format!("encoder.layer.{l}");
+            out.push((format!("{p}.attention.self.query"), &mut layer.query));
+            out.push((format!("{p}.attention.self.key"), &mut layer.key));
+            out.push((format!("{p}.attention.self.value"), &mut layer.value));
+            out.push((format!("{p}.attention.output.dense"), &mut layer.attention_output));
+            out.push((format!("{p}.intermediate.dense"), &mut layer.intermediate));
+            out.push((format!("{p}.output.dense"), &mut layer.output));
+        }
+        out.push(("pooler.dense".to_string(), &mut self.pooler));
+        out
+    }
+
     /// Build from a getter of canonical tensors in transformers' layout.
     pub fn build(num_layers: usize, mut get: impl FnMut(&str) -> Result<Tensor>) -> Result<Self> {
         let mut weights = Self::skeleton(num_layers)?;
@@ -156,6 +174,18 @@ impl BertWeights {
             Ok(())
         })?;
         Ok(weights)
+    }
+
+    /// Every tensor with its canonical name, in the stored layout (Linear weights transposed).
+    pub fn stored_named(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        let mut copy = self.clone();
+        copy.for_each_mut(&mut |name, _, t| {
+            out.push((name.to_string(), t.clone()));
+            Ok(())
+        })
+        .expect("listing cannot fail");
+        out
     }
 
     /// Every tensor with its canonical name, in transformers' layout (views, no copies).

@@ -13,6 +13,7 @@ use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, InplaceOp1, InplaceOp2, Layout, Tensor};
 
 use crate::model::{RowGradients, SparseRows};
+use crate::ops::GradSlot;
 use crate::Result;
 
 /// torch.optim.Adam defaults; `weight_decay` > 0 gives AdamW (decoupled).
@@ -39,6 +40,8 @@ pub struct Param {
     pub is_head: bool,
     /// true for the word embeddings, whose gradient arrives as [`SparseRows`].
     pub row_gradient: bool,
+    /// For Linear weights: the buffer the fused Linear backward accumulates the gradient in.
+    pub grad_slot: Option<GradSlot>,
 }
 
 struct Moments {
@@ -122,6 +125,29 @@ impl InplaceOp2 for DenseUpdate<'_> {
     }
 }
 
+/// Update from a Linear's gradient slot (consumed: the next backward overwrites it).
+struct SlotUpdate<'a> {
+    moments: RefCell<&'a mut Moments>,
+    consts: StepConsts,
+    slot: &'a GradSlot,
+}
+
+impl InplaceOp1 for SlotUpdate<'_> {
+    fn name(&self) -> &'static str {
+        "webtune-adam-slot"
+    }
+
+    fn cpu_fwd(&self, param: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
+        let p = param_slice(param, layout)?;
+        let mut moments = self.moments.borrow_mut();
+        let Moments { m, v } = &mut **moments;
+        if m.len() != p.len() {
+            candle_core::bail!("adam: moment sizes do not match the parameter");
+        }
+        self.slot.take(|g| self.consts.apply(p, g, m, v)).ok_or_else(|| candle_core::Error::Msg("adam: empty gradient slot".into()))
+    }
+}
+
 /// Row update: gradient rows for some ids (sorted, distinct), zero elsewhere.
 struct RowUpdate<'a> {
     moments: RefCell<&'a mut Moments>,
@@ -156,10 +182,11 @@ fn sum_of_squares(values: impl IntoIterator<Item = f32>) -> f64 {
     values.into_iter().map(|v| (v as f64) * (v as f64)).sum()
 }
 
-/// A parameter's gradient for this step, dense or as rows.
+/// A parameter's gradient for this step: a tensor, rows, or in the parameter's slot.
 enum Gradient {
     Dense(Tensor),
     Rows(RowGradients),
+    Slot(GradSlot),
 }
 
 impl Gradient {
@@ -167,12 +194,16 @@ impl Gradient {
         Ok(match self {
             Gradient::Dense(g) => g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64,
             Gradient::Rows(rows) => rows.iter().map(|(_, r)| sum_of_squares(r.iter().copied())).sum(),
+            Gradient::Slot(slot) => slot.peek(|g| sum_of_squares(g.iter().copied())).unwrap_or(0.0),
         })
     }
 }
 
 /// The gradient of `param` in this step, if it got one.
 fn gradient_of(param: &Param, grads: &GradStore, rows: Option<&SparseRows>) -> Result<Option<Gradient>> {
+    if let Some(slot) = &param.grad_slot {
+        return Ok(slot.peek(|_| ()).map(|_| Gradient::Slot(slot.clone())));
+    }
     if param.row_gradient {
         if let Some(rows) = rows {
             return Ok(rows.row_grads(grads)?.map(Gradient::Rows));
@@ -233,6 +264,10 @@ impl Adam {
             let moments = RefCell::new(moments);
             match gradient {
                 Gradient::Dense(grad) => param.tensor.inplace_op2(&grad.contiguous()?, &DenseUpdate { moments, consts })?,
+                Gradient::Slot(slot) => {
+                    let update = SlotUpdate { moments, consts, slot: &slot };
+                    param.tensor.inplace_op1(&update)?
+                }
                 Gradient::Rows(rows) => {
                     let width = param.tensor.dims().last().copied().unwrap_or(1);
                     param.tensor.inplace_op1(&RowUpdate { moments, consts, rows: &rows, width })?

@@ -13,7 +13,9 @@ use web_time::Instant;
 use crate::data::Dataset;
 use crate::events::{ClassMetrics, Event};
 use crate::model::{self, argmax, BertWeights, Dropout, Linear, Pretrained, SparseRows};
+use crate::ops::GradSlot;
 use crate::optim::{Adam, AdamConfig, Param};
+use std::collections::HashMap;
 use crate::rng::{self, SeededRng};
 use crate::session::{ExportedModel, Prediction, Schedule, Session, Strategy, TrainOptions};
 use crate::tokenize::TextEncoder;
@@ -60,22 +62,31 @@ struct RunModel {
 fn build_run_model(pretrained: &Pretrained, strategy: Strategy, head: Linear) -> Result<RunModel> {
     let num_layers = pretrained.config.num_hidden_layers;
     let mut params = Vec::new();
-    let weights = pretrained.weights.map(|name, t| {
-        if !is_trainable(strategy, name, num_layers) {
-            return Ok(t.clone());
+    let mut weights = pretrained.weights.map(|name, t| if is_trainable(strategy, name, num_layers) { model::trainable_copy(t) } else { Ok(t.clone()) })?;
+    let mut head = Linear { weight_t: model::trainable_copy(&head.weight_t)?, bias: model::trainable_copy(&head.bias)?, grad_slot: None };
+    let mut slots: HashMap<String, GradSlot> = HashMap::new();
+    let mut linears = weights.linears_mut();
+    linears.push(("classifier".to_string(), &mut head));
+    for (prefix, linear) in linears {
+        if linear.weight_t.is_variable() {
+            let slot = GradSlot::new(linear.weight_t.elem_count());
+            linear.grad_slot = Some(slot.clone());
+            slots.insert(format!("{prefix}.weight"), slot);
         }
-        let copy = model::trainable_copy(t)?;
+    }
+    let mut named: Vec<(String, Tensor)> = weights.stored_named().into_iter().map(|(n, t)| (format!("bert.{n}"), t)).collect();
+    named.push(("classifier.weight".into(), head.weight_t.clone()));
+    named.push(("classifier.bias".into(), head.bias.clone()));
+    for (name, tensor) in named.into_iter().filter(|(_, t)| t.is_variable()) {
+        let canonical = name.strip_prefix("bert.").unwrap_or(&name);
         params.push(Param {
-            name: format!("bert.{name}"),
-            tensor: copy.clone(),
-            is_head: name.starts_with("pooler."),
-            row_gradient: name == "embeddings.word_embeddings.weight",
+            grad_slot: slots.remove(canonical),
+            is_head: canonical.starts_with("pooler.") || canonical.starts_with("classifier."),
+            row_gradient: canonical == "embeddings.word_embeddings.weight",
+            name,
+            tensor,
         });
-        Ok(copy)
-    })?;
-    let head = Linear { weight_t: model::trainable_copy(&head.weight_t)?, bias: model::trainable_copy(&head.bias)? };
-    params.push(Param { name: "classifier.weight".into(), tensor: head.weight_t.clone(), is_head: true, row_gradient: false });
-    params.push(Param { name: "classifier.bias".into(), tensor: head.bias.clone(), is_head: true, row_gradient: false });
+    }
     Ok(RunModel { weights, head, params })
 }
 
