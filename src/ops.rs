@@ -1,5 +1,5 @@
-//! Custom candle ops with a real backward: LayerNorm, softmax over the last dimension and
-//! erf-GELU.
+//! Custom candle ops with a real backward: LayerNorm, softmax over the last dimension, erf-GELU
+//! and a fused Linear (whose weight gradient can go straight into a [`GradSlot`]).
 //!
 //! Why by hand: in candle 0.11, `candle_nn::LayerNorm` (fused path), `ops::layer_norm` and
 //! `softmax_last_dim` have no backward and silently drop gradients; composing them from
