@@ -263,29 +263,44 @@ test_wasm_browser() {
     -- "${WASM_CARGO_ARGS[@]}" --test wasm
 }
 
-test_e2e() {
-  [ -f tests/e2e/run.mjs ] || die "tests/e2e/run.mjs does not exist: the end-to-end tests are missing"
-  local slog=target/e2e-serve.log url=""
-  target/release/webtune serve --test-faults --port 0 --root www --models models 2>"$slog" &
+# start_server LOG [ARG...]: `webtune serve` on a free port in the background; sets SERVER_PID
+# and SERVER_URL once it answers (the caller stops it: summary() does for tests).
+start_server() {
+  local slog=$1 i
+  shift
+  target/release/webtune serve --port 0 --root www --models models "$@" 2>"$slog" &
   SERVER_PID=$!
-  local i
+  SERVER_URL=""
   for i in $(seq 1 100); do
-    url=$(grep -o 'http://[0-9.]*:[0-9]*' "$slog" | head -n 1 || true)
-    if [ -n "$url" ] && curl -fsS -o /dev/null "$url/"; then break; fi
+    SERVER_URL=$(grep -o 'http://[0-9.]*:[0-9]*' "$slog" | head -n 1 || true)
+    if [ -n "$SERVER_URL" ] && curl -fsS -o /dev/null "$SERVER_URL/"; then return 0; fi
     kill -0 "$SERVER_PID" 2>/dev/null || { cat "$slog" >&2; die "webtune serve exited"; }
-    url=""
+    SERVER_URL=""
     sleep 0.1
   done
-  [ -n "$url" ] || { cat "$slog" >&2; die "webtune serve did not answer"; }
-  echo "server: $url (log: $slog)"
-  if ! node tests/e2e/run.mjs "$url"; then
+  cat "$slog" >&2
+  die "webtune serve did not answer"
+}
+
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  SERVER_PID=""
+}
+
+test_e2e() {
+  [ -f tests/e2e/run.mjs ] || die "tests/e2e/run.mjs does not exist: the end-to-end tests are missing"
+  local slog=target/e2e-serve.log
+  start_server "$slog" --test-faults
+  echo "server: $SERVER_URL (log: $slog)"
+  if ! node tests/e2e/run.mjs "$SERVER_URL"; then
     echo "--- last lines of the server log ($slog) ---" >&2
     tail -n 40 "$slog" >&2
     return 1
   fi
-  kill "$SERVER_PID" 2>/dev/null || true
-  wait "$SERVER_PID" 2>/dev/null || true
-  SERVER_PID=""
+  stop_server
 }
 
 # test [GROUP...]: every group by default; names pick some (native, python, wasm-check, browser, e2e).
@@ -321,21 +336,11 @@ cmd_bench_browser() {
   cmd_setup
   cmd_model
   cmd_build
-  local slog=target/bench-serve.log url="" pid i rc=0
-  target/release/webtune serve --port 0 --root www --models models 2>"$slog" &
-  pid=$!
-  # shellcheck disable=SC2064
-  trap "kill $pid 2>/dev/null || true" EXIT
-  for i in $(seq 1 100); do
-    url=$(grep -o 'http://[0-9.]*:[0-9]*' "$slog" | head -n 1 || true)
-    if [ -n "$url" ] && curl -fsS -o /dev/null "$url/"; then break; fi
-    kill -0 "$pid" 2>/dev/null || { cat "$slog" >&2; die "webtune serve exited"; }
-    url=""
-    sleep 0.1
-  done
-  [ -n "$url" ] || { cat "$slog" >&2; die "webtune serve did not answer"; }
-  log "bench-browser: server $url (log: $slog)"
-  node tests/e2e/bench.mjs "$url" "$@" || rc=$?
+  local slog=target/bench-serve.log rc=0
+  trap stop_server EXIT
+  start_server "$slog"
+  log "bench-browser: server $SERVER_URL (log: $slog)"
+  node tests/e2e/bench.mjs "$SERVER_URL" "$@" || rc=$?
   return "$rc"
 }
 
