@@ -373,12 +373,15 @@ fn faults_cut_and_404_then_recover() {
         assert_eq!(r.status, 404);
         assert_eq!(r.content_length(), r.body.len());
     }
-    // 404-once: first request fails, the retry succeeds.
+    // 404-once: the first request under the repository fails (whichever file), then all succeed.
     let once = format!("/faulty-hub/404-once/{file}");
-    assert_eq!(s.get(&once).status, 404);
+    let config_once = once.replace("model.safetensors", "config.json");
+    assert_ne!(config_once, once, "the fault test file is model.safetensors");
+    assert_eq!(s.get(&config_once).status, 404);
     let r = s.get(&once);
     assert_eq!(r.status, 200);
     assert!(r.body == model);
+    assert_eq!(s.get(&config_once).status, 200);
     // A fault path on a missing file is a plain 404.
     assert_eq!(s.get("/faulty-hub/cut/all-MiniLM-L6-v2/resolve/main/missing.bin").status, 404);
     assert_eq!(s.get("/faulty-hub/bogus/all-MiniLM-L6-v2/resolve/main/config.json").status, 404);

@@ -290,8 +290,9 @@ export const tests = [
         await context.close();
       }
       // 404-once / cut-once: the first attempt fails, pressing Train again works and caches all
-      // three files. The server fails only the first request per URL over its lifetime, so on a
-      // reused server the second repo spelling is tried; when both are used up, restart the server.
+      // three files. The server fails only the first request per mode and repository over its
+      // lifetime, so on a reused server the second repo spelling is tried; when both are used up,
+      // restart the server.
       for (const mode of ['404-once', 'cut-once']) {
         let done = false;
         for (const repo of ['all-MiniLM-L6-v2', 'sentence-transformers/all-MiniLM-L6-v2']) {

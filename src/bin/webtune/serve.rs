@@ -8,8 +8,11 @@
 //!   `X-Error-Code` header. Files stream from disk with `Content-Length` (and single `Range`s).
 //! - With `--test-faults`: `/faulty-hub/{mode}/{repo}/resolve/main/{file}` where mode is `404`
 //!   (always 404), `cut` (full `Content-Length`, about half the bytes, then the connection
-//!   closes), `404-once` / `cut-once` (only the first request for that exact request target
-//!   fails; `cut-once` counts GET requests only, since a HEAD has no body to cut).
+//!   closes), `404-once` / `cut-once` (only the first request under that mode and repository
+//!   fails, whichever file it asks for; `cut-once` counts GET requests only, since a HEAD has no
+//!   body to cut). Per repository rather than per file: the worker fetches the three files in
+//!   parallel and aborts the others when one fails, so a per-file fault could still be pending
+//!   for a file whose first request never reached the server, and fail the user's retry.
 //!
 //! One thread per connection, keep-alive, one log line per request on stderr. The server is
 //! written on `std::net` rather than a framework because the `cut` fault needs to close the
@@ -91,7 +94,7 @@ struct Server {
     root: PathBuf,
     models: PathBuf,
     test_faults: bool,
-    /// Request targets that already had their `-once` fault.
+    /// `/faulty-hub/{mode}/{repo}` prefixes that already had their `-once` fault.
     faulted_once: Mutex<HashSet<String>>,
 }
 
@@ -444,7 +447,8 @@ impl Server {
         let Some(mode) = rest.first() else {
             return Response::text(404, "expected /faulty-hub/{404|cut|404-once|cut-once}/{repo}/resolve/main/{file}");
         };
-        let first_time = || self.faulted_once.lock().unwrap().insert(request.target.clone());
+        let fault_key = request.target.split("/resolve/").next().unwrap_or(&request.target).to_string();
+        let first_time = || self.faulted_once.lock().unwrap().insert(fault_key.clone());
         match mode.as_str() {
             "404" => Response::text(404, "Injected fault (404): this path always fails."),
             "404-once" if first_time() => Response::text(404, "Injected fault (404-once): the first request fails, retry."),
