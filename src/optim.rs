@@ -229,10 +229,6 @@ impl Adam {
         Adam { config, params, moments, step: 0 }
     }
 
-    pub fn params(&self) -> &[Param] {
-        &self.params
-    }
-
     /// One update. Parameters without a gradient are skipped, as torch does. `max_grad_norm`
     /// clips the global gradient norm first; the unclipped norm is returned when clipping.
     pub fn step(&mut self, grads: &GradStore, rows: Option<&SparseRows>, lr: f64, head_lr: f64, max_grad_norm: Option<f64>) -> Result<Option<f64>> {
