@@ -24,6 +24,14 @@ pub fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// Panics on purpose, which traps the WebAssembly instance (`RuntimeError: unreachable`), so
+/// the end-to-end tests can drive the worker's real crash path. Harmless in production: only
+/// a test sends the worker the message that calls it.
+#[wasm_bindgen]
+pub fn crash_for_tests() {
+    panic!("crash_for_tests: a deliberate panic requested by a test");
+}
+
 /// Plain JS objects (not `Map`s) and `null` for `None`, so the page can read fields directly.
 fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsError> {
     let serializer = serde_wasm_bindgen::Serializer::new()
