@@ -7,6 +7,8 @@
 //! The word embeddings get their gradient as rows (see [`crate::model::SparseRows`]); their
 //! update is still dense — rows without gradient decay their moments and move, exactly as
 //! torch's Adam does with a zero gradient.
+//!
+//! Also here: transformers' linear warm-up/decay schedule ([`schedule_factor`]).
 use std::cell::RefCell;
 
 use candle_core::backprop::GradStore;
@@ -14,6 +16,7 @@ use candle_core::{CpuStorage, InplaceOp1, InplaceOp2, Layout, Tensor};
 
 use crate::model::{RowGradients, SparseRows};
 use crate::ops::GradSlot;
+use crate::types::Schedule;
 use crate::Result;
 
 /// torch.optim.Adam defaults; `weight_decay` > 0 gives AdamW (decoupled).
@@ -44,16 +47,18 @@ pub struct Param {
     pub grad_slot: Option<GradSlot>,
 }
 
+/// A parameter's optimizer state. `steps` counts the updates it received: as in torch, a
+/// parameter without a gradient in a step is skipped and its bias corrections do not advance.
 struct Moments {
     m: Vec<f32>,
     v: Vec<f32>,
+    steps: u64,
 }
 
 pub struct Adam {
     config: AdamConfig,
     params: Vec<Param>,
     moments: Vec<Moments>,
-    step: u64,
 }
 
 /// The constants of one step of one parameter.
@@ -116,7 +121,7 @@ impl InplaceOp2 for DenseUpdate<'_> {
         let (start, end) = gl.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("adam: gradient not contiguous".into()))?;
         let g = &grad.as_slice::<f32>()?[start..end];
         let mut moments = self.moments.borrow_mut();
-        let Moments { m, v } = &mut **moments;
+        let Moments { m, v, .. } = &mut **moments;
         if g.len() != p.len() || m.len() != p.len() {
             candle_core::bail!("adam: gradient/moment sizes do not match the parameter");
         }
@@ -140,7 +145,7 @@ impl InplaceOp1 for SlotUpdate<'_> {
     fn cpu_fwd(&self, param: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
         let p = param_slice(param, layout)?;
         let mut moments = self.moments.borrow_mut();
-        let Moments { m, v } = &mut **moments;
+        let Moments { m, v, .. } = &mut **moments;
         if m.len() != p.len() {
             candle_core::bail!("adam: moment sizes do not match the parameter");
         }
@@ -164,7 +169,7 @@ impl InplaceOp1 for RowUpdate<'_> {
     fn cpu_fwd(&self, param: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
         let p = param_slice(param, layout)?;
         let mut moments = self.moments.borrow_mut();
-        let Moments { m, v } = &mut **moments;
+        let Moments { m, v, .. } = &mut **moments;
         let w = self.width;
         let mut rows = self.rows.iter().peekable();
         let chunks = p.chunks_exact_mut(w).zip(m.chunks_exact_mut(w)).zip(v.chunks_exact_mut(w));
@@ -224,29 +229,30 @@ impl Adam {
     pub fn new(params: Vec<Param>, config: AdamConfig) -> Self {
         let moments = params
             .iter()
-            .map(|p| Moments { m: vec![0.0; p.tensor.elem_count()], v: vec![0.0; p.tensor.elem_count()] })
+            .map(|p| Moments { m: vec![0.0; p.tensor.elem_count()], v: vec![0.0; p.tensor.elem_count()], steps: 0 })
             .collect();
-        Adam { config, params, moments, step: 0 }
+        Adam { config, params, moments }
     }
 
     /// One update. Parameters without a gradient are skipped, as torch does. `max_grad_norm`
     /// clips the global gradient norm first; the unclipped norm is returned when clipping.
     pub fn step(&mut self, grads: &GradStore, rows: Option<&SparseRows>, lr: f64, head_lr: f64, max_grad_norm: Option<f64>) -> Result<Option<f64>> {
-        self.step += 1;
-        let t = self.step as i32;
         let gradients: Vec<Option<Gradient>> = self.params.iter().map(|p| gradient_of(p, grads, rows)).collect::<Result<_>>()?;
         let (norm, grad_scale) = match max_grad_norm {
             Some(max) => {
                 let squares: f64 = gradients.iter().flatten().map(|g| g.sum_of_squares()).sum::<Result<f64>>()?;
                 let norm = squares.sqrt();
-                (Some(norm), if norm > max { (max / (norm + 1e-6)) as f32 } else { 1.0 })
+                // torch.nn.utils.clip_grad_norm_: scale by min(1, max / (norm + 1e-6)).
+                (Some(norm), (max / (norm + 1e-6)).min(1.0) as f32)
             }
             None => (None, 1.0),
         };
-        let bias1 = 1.0 - self.config.beta1.powi(t);
-        let bias2 = 1.0 - self.config.beta2.powi(t);
         for ((param, moments), gradient) in self.params.iter().zip(self.moments.iter_mut()).zip(gradients) {
             let Some(gradient) = gradient else { continue };
+            moments.steps += 1;
+            let t = moments.steps as i32;
+            let bias1 = 1.0 - self.config.beta1.powi(t);
+            let bias2 = 1.0 - self.config.beta2.powi(t);
             let lr = if param.is_head { head_lr } else { lr };
             let consts = StepConsts {
                 beta1: self.config.beta1 as f32,
@@ -271,5 +277,22 @@ impl Adam {
             }
         }
         Ok(norm)
+    }
+}
+
+/// Number of warm-up steps for a warm-up ratio, as transformers' `TrainingArguments` computes
+/// it: ceil(ratio × total steps).
+pub fn warmup_steps(warmup_ratio: f64, total_steps: usize) -> usize {
+    (warmup_ratio * total_steps as f64).ceil() as usize
+}
+
+/// The learning-rate multiplier of the optimizer step with 0-based index `step`, exactly as
+/// transformers' `get_linear_schedule_with_warmup` (a `LambdaLR` stepped after each optimizer
+/// step, so the first step uses factor(0) — zero when there is a warm-up).
+pub fn schedule_factor(schedule: Schedule, step: usize, total_steps: usize, warmup_steps: usize) -> f64 {
+    match schedule {
+        Schedule::Constant => 1.0,
+        Schedule::Linear if step < warmup_steps => step as f64 / warmup_steps.max(1) as f64,
+        Schedule::Linear => (total_steps.saturating_sub(step) as f64 / total_steps.saturating_sub(warmup_steps).max(1) as f64).max(0.0),
     }
 }
