@@ -11,6 +11,8 @@ use safetensors::{tensor::TensorView, Dtype, SafeTensors};
 
 use crate::config::BertConfig;
 use crate::rng;
+use crate::tokenize;
+use crate::types::ExportedModel;
 use crate::{Error, Result};
 
 /// The tensors of a checkpoint, looked up by their canonical (un-prefixed) BertModel name.
@@ -178,4 +180,24 @@ pub fn random_bert(config: &BertConfig, seed: u64) -> Vec<u8> {
         })
         .collect();
     serialize(&named).expect("f32 tensors always serialize")
+}
+
+/// A fine-tuned classifier as transformers' `BertForSequenceClassification` files: config.json
+/// with the labels (`id2label`, `label2id`, `num_labels`), tokenizer.json truncating at the
+/// `max_len` the model was trained with, and the tensors (`named`, transformers names/layout).
+pub fn export_classifier(config_json: &serde_json::Value, tokenizer_json: &[u8], labels: &[String], max_len: usize, named: &[(String, Tensor)]) -> Result<ExportedModel> {
+    let mut config = config_json.clone();
+    let obj = config.as_object_mut().ok_or_else(|| Error::Model("config.json is not a JSON object".into()))?;
+    let id2label: serde_json::Map<String, serde_json::Value> = labels.iter().enumerate().map(|(i, l)| (i.to_string(), l.clone().into())).collect();
+    let label2id: serde_json::Map<String, serde_json::Value> = labels.iter().enumerate().map(|(i, l)| (l.clone(), i.into())).collect();
+    obj.insert("architectures".into(), serde_json::json!(["BertForSequenceClassification"]));
+    obj.insert("id2label".into(), id2label.into());
+    obj.insert("label2id".into(), label2id.into());
+    obj.insert("num_labels".into(), labels.len().into());
+    obj.insert("problem_type".into(), "single_label_classification".into());
+    Ok(ExportedModel {
+        config_json: serde_json::to_vec_pretty(&config).map_err(|e| Error::Model(e.to_string()))?,
+        tokenizer_json: tokenize::with_declared_max_len(tokenizer_json, max_len)?,
+        model_safetensors: serialize(named)?,
+    })
 }

@@ -18,13 +18,16 @@ pub struct ClassMetrics {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Event {
-    /// One optimizer step. `step` counts from 1 over the whole run; `loss` is the batch loss.
+    /// One optimizer step. `step` counts from 1 over the whole run; `loss` is the batch loss;
+    /// `lr` and `head_lr` are the learning rates of the encoder and of the head (classifier and
+    /// pooler) in this step.
     Step {
         strategy: String,
         epoch: usize,
         step: usize,
         loss: f64,
         lr: f64,
+        head_lr: f64,
         elapsed_ms: f64,
     },
     /// End of an epoch: accuracies measured in eval mode over the whole set (as the notebook does).

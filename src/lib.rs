@@ -5,29 +5,41 @@
 //! back typed [`events::Event`]s, predictions and exported bytes. Two thin shells drive it:
 //! the native CLI (`src/bin/webtune`) and the wasm-bindgen API for the web worker (`web`).
 //!
-//! Map of the core:
-//! - [`data`]: labelled-sentence parsing with line-level diagnostics, stratified split.
-//! - [`config`]: `config.json` parsing; [`tokenize`]: tokenization and batching.
-//! - [`checkpoint`]: safetensors loading (both naming schemes) and transformers-compatible export.
-//! - [`model`]: the trainable `BertForSequenceClassification`, [`ops`]: custom ops with backward.
-//! - [`optim`]: Adam/AdamW with a fused in-place update; [`train`]: the step-wise training run.
-//! - [`session`]: the facade both shells use.
+//! Layers, top to bottom (a module only uses modules below it; `python3
+//! ../shared/tools/layering.py` checks):
+//! - [`session`]: the facade both shells use; [`bench`], [`probe`]: timed steps and gradient
+//!   probes for the benchmark and the golden tests.
+//! - [`train`]: the step-wise training run.
+//! - [`run_model`]: a run's weights (what a strategy trains); [`optim`]: Adam/AdamW and the
+//!   learning-rate schedule.
+//! - [`model`]: the trainable `BertForSequenceClassification`.
+//! - [`ops`]: custom ops with a hand-written backward; [`checkpoint`]: safetensors load and
+//!   transformers export; [`tokenize`]: tokenization and batching; [`data`]: labelled-sentence
+//!   parsing; [`metrics`]: accuracy, per-class metrics, confusion.
+//! - [`types`], [`events`], [`config`], [`rng`], [`error`]: shared value types.
+pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod error;
 pub mod events;
+pub mod metrics;
 pub mod model;
 pub mod ops;
 pub mod optim;
+pub mod probe;
 pub mod rng;
+pub mod run_model;
 pub mod session;
 pub mod tokenize;
 pub mod train;
+pub mod types;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 
 pub use error::{Error, Result};
 pub use events::Event;
-pub use session::{prepare_data, ExportedModel, ModelInfo, PreparedData, Prediction, Run, Session, Strategy, TrainOptions};
+pub use session::{prepare_data, PreparedData, Session};
+pub use train::Run;
+pub use types::{ExportedModel, ModelInfo, Prediction, Schedule, Strategy, TrainOptions};

@@ -1,9 +1,9 @@
 //! The trainable `BertForSequenceClassification`: embeddings, encoder, pooler, classifier.
 //!
 //! Built from differentiable candle ops plus the custom ops in [`crate::ops`] (LayerNorm,
-//! softmax, GELU, each with a real backward). Parameters are plain tensors; a training run turns
-//! the ones its strategy trains into `Var`s (deep copies), so frozen tensors are shared with the
-//! pre-trained weights and receive no gradient.
+//! softmax, GELU and the fused Linear, each with a hand-written backward). Parameters are plain
+//! tensors; a training run turns the ones its strategy trains into `Var`s (deep copies), so
+//! frozen tensors are shared with the pre-trained weights and receive no gradient.
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor, Var, D};
@@ -13,15 +13,14 @@ use crate::checkpoint::{self, CheckpointTensors};
 use crate::config::BertConfig;
 use crate::ops;
 use crate::rng::{self, SeededRng};
-use crate::session::{ModelInfo, Prediction};
-use crate::tokenize::{Batch, TextEncoder};
+use crate::tokenize::{self, Batch, TextEncoder};
+use crate::types::{ModelInfo, Prediction};
 use crate::{Error, Result};
 
-pub const DEFAULT_MAX_LEN: usize = 128;
-
-/// y = x Wᵀ + b. The weight is stored transposed, (in, out) and contiguous: candle's matmul
-/// backward then yields the weight gradient in the stored layout, instead of a transposed view
-/// that costs a strided pass over every weight per step.
+/// y = x Wᵀ + b, through the fused Linear op ([`ops::linear`]). The weight is stored
+/// transposed, (in, out) and contiguous, so the forward product and the weight gradient the
+/// op's backward writes (xᵀ·dy, into the [`ops::GradSlot`]) are both in the stored layout — no
+/// strided pass over a transposed weight per step.
 #[derive(Clone)]
 pub struct Linear {
     pub weight_t: Tensor,
@@ -211,7 +210,7 @@ impl BertWeights {
     }
 }
 
-/// Dropout probabilities; all zero in eval mode.
+/// Dropout probabilities of the training mode.
 #[derive(Clone, Copy)]
 pub struct Dropout {
     pub hidden: f32,
@@ -219,10 +218,22 @@ pub struct Dropout {
     pub classifier: f32,
 }
 
+impl Dropout {
+    /// The probabilities config.json declares (the classifier's falls back to the hidden one).
+    pub fn from_config(config: &BertConfig) -> Self {
+        Dropout {
+            hidden: config.hidden_dropout_prob as f32,
+            attention: config.attention_probs_dropout_prob as f32,
+            classifier: config.classifier_dropout() as f32,
+        }
+    }
+}
+
 /// Where dropout masks come from during a forward pass (None = eval mode).
 pub type DropoutRng<'a> = Option<(&'a mut SeededRng, Dropout)>;
 
-fn dropout(x: &Tensor, p: f32, rng: &mut SeededRng) -> Result<Tensor> {
+/// Inverted dropout with probability `p` (a mask drawn from `rng`); the identity for p = 0.
+pub fn dropout(x: &Tensor, p: f32, rng: &mut SeededRng) -> Result<Tensor> {
     if p <= 0.0 {
         return Ok(x.clone());
     }
@@ -395,6 +406,9 @@ pub struct Pretrained {
     pub head: Option<(Linear, Vec<String>)>,
     pub has_pooler: bool,
     pub notes: Vec<String>,
+    /// The tokenizer, parsed once, truncating at the length predictions use: the max length the
+    /// model was trained with when it is a webtune export (its tokenizer.json records it).
+    pub predict_encoder: TextEncoder,
 }
 
 impl Pretrained {
@@ -402,7 +416,10 @@ impl Pretrained {
         let config = BertConfig::from_json(config_json)?;
         let config_value: Value = serde_json::from_slice(config_json)
             .map_err(|e| Error::Model(format!("config.json is not valid JSON: {e}")))?;
-        TextEncoder::from_bytes(tokenizer_json, DEFAULT_MAX_LEN)?; // fail early on a bad tokenizer
+        let predict_max_len = tokenize::declared_max_len(tokenizer_json)
+            .unwrap_or(config.max_position_embeddings)
+            .clamp(2, config.max_position_embeddings);
+        let predict_encoder = TextEncoder::from_bytes(tokenizer_json, predict_max_len, config.pad_token_id)?;
         let mut tensors = CheckpointTensors::parse(model_safetensors, &Device::Cpu)?;
         let shapes: HashMap<String, Vec<usize>> = checkpoint::bert_tensor_shapes(&config).into_iter().collect();
         let mut notes = Vec::new();
@@ -418,11 +435,12 @@ impl Pretrained {
             notes.push("The checkpoint has no pooler weights: the pooler was initialised randomly (normal(0, initializer_range)), as transformers does; train it with top:K or full.".into());
         }
         let head = load_head(&mut tensors, &config, &config_value)?;
-        Ok(Pretrained { config, config_json: config_value, tokenizer_json: tokenizer_json.to_vec(), weights, head, has_pooler, notes })
+        Ok(Pretrained { config, config_json: config_value, tokenizer_json: tokenizer_json.to_vec(), weights, head, has_pooler, notes, predict_encoder })
     }
 
+    /// A tokenizer truncating at `max_len` tokens (for a training run).
     pub fn encoder(&self, max_len: usize) -> Result<TextEncoder> {
-        TextEncoder::from_bytes(&self.tokenizer_json, max_len)
+        TextEncoder::from_bytes(&self.tokenizer_json, max_len, self.config.pad_token_id)
     }
 
     pub fn info(&self) -> ModelInfo {
@@ -434,6 +452,7 @@ impl Pretrained {
             vocab_size: self.config.vocab_size,
             num_parameters,
             has_pooler: self.has_pooler,
+            max_len: self.predict_encoder.max_len(),
             labels: self.head.as_ref().map(|(_, labels)| labels.clone()),
             notes: self.notes.clone(),
         }
@@ -446,7 +465,7 @@ impl Pretrained {
                 "this checkpoint has no classification head (classifier.weight); train it first, or load a model exported by webtune".into(),
             ));
         };
-        predict_with(&self.config, &self.weights, head, labels, &self.encoder(DEFAULT_MAX_LEN)?, texts)
+        predict_with(&self.config, &self.weights, head, labels, &self.predict_encoder, texts)
     }
 }
 
@@ -489,13 +508,10 @@ pub fn predict_with(config: &BertConfig, weights: &BertWeights, head: &Linear, l
         let pooled = weights.encode(config, &batch, None)?.pooled;
         let probs = probabilities(&head.forward(&pooled)?)?;
         for (text, p) in chunk.iter().zip(probs) {
-            let best = argmax(&p);
+            let best = crate::metrics::argmax(&p);
             predictions.push(Prediction { text: text.clone(), label: labels[best].clone(), labels: labels.to_vec(), probabilities: p });
         }
     }
     Ok(predictions)
 }
 
-pub fn argmax(values: &[f64]) -> usize {
-    values.iter().enumerate().fold(0, |best, (i, v)| if *v > values[best] { i } else { best })
-}

@@ -297,11 +297,14 @@ impl CustomOp3 for LinearOp {
         Ok((CpuStorage::F32(y), Shape::from((n, out))))
     }
 
-    fn bwd(&self, x: &Tensor, w_t: &Tensor, _b: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    /// Only the gradients that are needed: a frozen weight or bias gets none (computing it would
+    /// cost a full product per step for nothing), nor does an input outside the graph.
+    fn bwd(&self, x: &Tensor, w_t: &Tensor, b: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
-        let dx = grad.matmul(&w_t.t()?)?;
-        let db = grad.sum(0)?;
+        let dx = if x.track_op() { Some(grad.matmul(&w_t.t()?)?) } else { None };
+        let db = if b.is_variable() { Some(grad.sum(0)?) } else { None };
         let dw = match &self.slot {
+            None if !w_t.is_variable() => None,
             None => Some(x.t()?.matmul(&grad)?),
             Some(slot) => {
                 let (n, input) = x.dims2()?;
@@ -318,7 +321,7 @@ impl CustomOp3 for LinearOp {
                 None
             }
         };
-        Ok((Some(dx), dw, Some(db)))
+        Ok((dx, dw, db))
     }
 }
 

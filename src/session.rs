@@ -4,159 +4,22 @@
 //! tensors are deep-copied, frozen ones shared), so several strategies can be compared from the
 //! same initial weights.
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
 use crate::data::Dataset;
-use crate::{Error, Result};
+use crate::model::Pretrained;
+use crate::train::Run;
+use crate::types::{ModelInfo, Prediction, Strategy, TrainOptions};
+use crate::Result;
 
-/// Which parameters train.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Strategy {
-    /// Encoder and pooler frozen: only the classifier head trains (transfer learning).
-    Frozen,
-    /// The top K encoder layers + pooler + classifier train.
-    Top(usize),
-    /// Every weight trains.
-    Full,
-}
-
-impl fmt::Display for Strategy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Strategy::Frozen => write!(f, "frozen"),
-            Strategy::Top(k) => write!(f, "top:{k}"),
-            Strategy::Full => write!(f, "full"),
-        }
-    }
-}
-
-impl FromStr for Strategy {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        let s = s.trim();
-        match s {
-            "frozen" => return Ok(Strategy::Frozen),
-            "full" => return Ok(Strategy::Full),
-            _ => {}
-        }
-        if let Some(k) = s.strip_prefix("top:") {
-            return match k.trim().parse::<usize>() {
-                Ok(k) if k >= 1 => Ok(Strategy::Top(k)),
-                _ => Err(Error::Options(format!(
-                    "strategy '{s}': K in top:K must be a whole number ≥ 1 (e.g. top:2)"
-                ))),
-            };
-        }
-        Err(Error::Options(format!(
-            "unknown strategy '{s}': use frozen, full or top:K (e.g. top:2)"
-        )))
-    }
-}
-
-/// Learning-rate schedule over the whole run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Schedule {
-    /// The notebook's: the same learning rate for every step.
-    #[default]
-    Constant,
-    /// Linear warm-up over `warmup_ratio` of the steps, then linear decay to zero.
-    Linear,
-}
-
-/// Hyper-parameters of a run. Defaults are the notebook's (Adam lr 2e-5, batch 2, 4 epochs).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct TrainOptions {
-    pub epochs: usize,
-    pub learning_rate: f64,
-    /// Learning rate of the classifier head (and pooler); `None` = `learning_rate`.
-    pub head_learning_rate: Option<f64>,
-    pub batch_size: usize,
-    pub max_len: usize,
-    /// Pad every batch to `max_len` (as the notebook does) instead of to its longest sentence.
-    pub pad_to_max_len: bool,
-    pub seed: u64,
-    /// AdamW decoupled weight decay; 0 = torch's plain Adam.
-    pub weight_decay: f64,
-    pub schedule: Schedule,
-    pub warmup_ratio: f64,
-    /// Clip the global gradient L2 norm to this value.
-    pub max_grad_norm: Option<f64>,
-}
-
-impl Default for TrainOptions {
-    fn default() -> Self {
-        TrainOptions {
-            epochs: 4,
-            learning_rate: 2e-5,
-            head_learning_rate: None,
-            batch_size: 2,
-            max_len: 128,
-            pad_to_max_len: false,
-            seed: 0,
-            weight_decay: 0.0,
-            schedule: Schedule::Constant,
-            warmup_ratio: 0.0,
-            max_grad_norm: None,
-        }
-    }
-}
-
-/// What the loaded model is, for the UI and the CLI.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ModelInfo {
-    pub num_layers: usize,
-    pub hidden_size: usize,
-    pub num_heads: usize,
-    pub vocab_size: usize,
-    pub num_parameters: usize,
-    pub has_pooler: bool,
-    /// `id2label` when the checkpoint is a fine-tuned classifier (e.g. our own export).
-    pub labels: Option<Vec<String>>,
-    /// Things the user should know (e.g. "no pooler weights: initialised randomly").
-    pub notes: Vec<String>,
-}
-
-/// Class probabilities for one text, in label-id order.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Prediction {
-    pub text: String,
-    pub label: String,
-    pub labels: Vec<String>,
-    pub probabilities: Vec<f64>,
-}
-
-/// The files of an exported model (loadable by transformers' `from_pretrained`).
-#[derive(Debug, Clone)]
-pub struct ExportedModel {
-    pub config_json: Vec<u8>,
-    pub tokenizer_json: Vec<u8>,
-    pub model_safetensors: Vec<u8>,
-}
-
-impl ExportedModel {
-    /// `(file name, bytes)` pairs, in the order a Hugging Face model folder lists them.
-    pub fn files(&self) -> [(&'static str, &[u8]); 3] {
-        [
-            ("config.json", &self.config_json),
-            ("tokenizer.json", &self.tokenizer_json),
-            ("model.safetensors", &self.model_safetensors),
-        ]
-    }
-}
-
-pub use crate::train::Run;
-
+/// A loaded pre-trained checkpoint, from which training runs start.
 pub struct Session {
-    pub(crate) inner: crate::model::Pretrained,
+    inner: Pretrained,
 }
 
 impl Session {
     /// Load the Hugging Face trio from bytes.
     pub fn load(config_json: &[u8], tokenizer_json: &[u8], model_safetensors: &[u8]) -> Result<Session> {
-        Ok(Session { inner: crate::model::Pretrained::load(config_json, tokenizer_json, model_safetensors)? })
+        Ok(Session { inner: Pretrained::load(config_json, tokenizer_json, model_safetensors)? })
     }
 
     pub fn info(&self) -> ModelInfo {
@@ -250,7 +113,7 @@ impl Session {
 
     /// As [`Session::encode`], optionally with every token's hidden state.
     pub fn encode_full(&self, text: &str, with_tokens: bool) -> Result<Encoding> {
-        let encoder = self.inner.encoder(crate::model::DEFAULT_MAX_LEN)?;
+        let encoder = &self.inner.predict_encoder;
         let ids = encoder.encode_ids(text)?;
         let batch = encoder.batch(&[&ids], false, &candle_core::Device::Cpu)?;
         let out = self.inner.weights.encode(&self.inner.config, &batch, None)?;
@@ -267,8 +130,8 @@ impl Session {
 }
 
 impl Session {
-    /// The loaded checkpoint, for diagnostics and tests that need the model itself.
-    pub fn pretrained(&self) -> &crate::model::Pretrained {
+    /// The loaded checkpoint, for diagnostics, benchmarks and tests that need the model itself.
+    pub fn pretrained(&self) -> &Pretrained {
         &self.inner
     }
 }

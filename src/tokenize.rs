@@ -2,8 +2,10 @@
 //!
 //! Padding is ours, not the tokenizer's: all-MiniLM's tokenizer.json switches fixed padding to
 //! 128 on, so we turn it off and pad each batch ourselves — to its longest sentence (dynamic
-//! padding, the default) or to `max_len` (what the notebook does).
+//! padding, the default) or to `max_len` (what the notebook does) — with the model's
+//! `pad_token_id` (config.json), as transformers' embeddings expect.
 use candle_core::{Device, Tensor};
+use serde_json::Value;
 use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::{Error, Result};
@@ -20,11 +22,10 @@ pub struct Batch {
     pub input_ids: Tensor,
     /// (batch, seq) f32: 1 for real tokens, 0 for padding
     pub attention_mask: Tensor,
-    pub seq_len: usize,
 }
 
 impl TextEncoder {
-    pub fn from_bytes(tokenizer_json: &[u8], max_len: usize) -> Result<Self> {
+    pub fn from_bytes(tokenizer_json: &[u8], max_len: usize, pad_id: u32) -> Result<Self> {
         if max_len < 2 {
             return Err(Error::Options(format!("max_len {max_len} is too small: at least 2 ([CLS] and [SEP])")));
         }
@@ -34,10 +35,10 @@ impl TextEncoder {
         tokenizer
             .with_truncation(Some(TruncationParams { max_length: max_len, ..Default::default() }))
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
-        let pad_id = tokenizer.token_to_id("[PAD]").unwrap_or(0);
         Ok(TextEncoder { tokenizer, max_len, pad_id })
     }
 
+    /// The longest sequence, in tokens ([CLS] and [SEP] included), this encoder produces.
     pub fn max_len(&self) -> usize {
         self.max_len
     }
@@ -68,10 +69,33 @@ impl TextEncoder {
             mask.extend(std::iter::repeat_n(0f32, seq_len - seq.len()));
         }
         let shape = (sequences.len(), seq_len);
-        Ok(Batch {
-            input_ids: Tensor::from_vec(ids, shape, device)?,
-            attention_mask: Tensor::from_vec(mask, shape, device)?,
-            seq_len,
-        })
+        Ok(Batch { input_ids: Tensor::from_vec(ids, shape, device)?, attention_mask: Tensor::from_vec(mask, shape, device)? })
     }
+}
+
+/// The truncation length a tokenizer.json declares (`truncation.max_length`), if any. A webtune
+/// export records the max length its model was trained with there.
+pub fn declared_max_len(tokenizer_json: &[u8]) -> Option<usize> {
+    let value: Value = serde_json::from_slice(tokenizer_json).ok()?;
+    value.get("truncation")?.get("max_length")?.as_u64().map(|n| n as usize)
+}
+
+/// tokenizer.json with truncation set to `max_len` (tokens), so that transformers and a later
+/// `webtune predict` cut inputs where training did.
+pub fn with_declared_max_len(tokenizer_json: &[u8], max_len: usize) -> Result<Vec<u8>> {
+    let mut value: Value =
+        serde_json::from_slice(tokenizer_json).map_err(|e| Error::Tokenizer(format!("tokenizer.json is not valid JSON: {e}")))?;
+    let object = value.as_object_mut().ok_or_else(|| Error::Tokenizer("tokenizer.json is not a JSON object".into()))?;
+    match object.get_mut("truncation").and_then(Value::as_object_mut) {
+        Some(truncation) => {
+            truncation.insert("max_length".into(), max_len.into());
+        }
+        None => {
+            object.insert(
+                "truncation".into(),
+                serde_json::json!({"direction": "Right", "max_length": max_len, "strategy": "LongestFirst", "stride": 0}),
+            );
+        }
+    }
+    serde_json::to_vec(&value).map_err(|e| Error::Tokenizer(e.to_string()))
 }

@@ -33,7 +33,7 @@ pub fn crash_for_tests() {
 }
 
 /// Plain JS objects (not `Map`s) and `null` for `None`, so the page can read fields directly.
-fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsError> {
+pub fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsError> {
     let serializer = serde_wasm_bindgen::Serializer::new()
         .serialize_maps_as_objects(true)
         .serialize_missing_as_null(true);

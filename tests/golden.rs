@@ -1,18 +1,19 @@
 //! webtune against PyTorch + transformers on all-MiniLM-L6-v2 (../shared/golden): token ids,
-//! hidden states, pooler output, loss and every gradient norm.
+//! hidden states, pooler output, logits, loss, every gradient norm, the classifier's weight
+//! gradient element by element and the word-embedding gradient per token.
 mod common;
 
 use candle_core::{Device, Tensor};
 use common::*;
 use webtune::model::Linear;
 use webtune::tokenize::TextEncoder;
-use webtune::train::gradient_norms;
+use webtune::probe;
 use webtune::Strategy;
 
 #[test]
 fn token_ids_equal_transformers() {
     let golden = golden("golden_minilm.json");
-    let encoder = TextEncoder::from_bytes(&read(minilm_dir().join("tokenizer.json")), 128).unwrap();
+    let encoder = TextEncoder::from_bytes(&read(minilm_dir().join("tokenizer.json")), 128, 0).unwrap();
     let cases = golden["tokenization"].as_array().unwrap();
     assert_eq!(cases.len(), 4);
     for case in cases {
@@ -50,27 +51,62 @@ fn golden_head(grads: &serde_json::Value) -> Linear {
     Linear::from_hf(&weight, bias).unwrap()
 }
 
+/// Relative difference, for values that are not near zero.
+fn rel(a: f64, b: f64) -> f64 {
+    (a - b).abs() / b.abs()
+}
+
 fn check_gradients(run: &str, pad_to_max_len: Option<usize>) {
     let grads = golden("golden_grads_minilm.json");
     let session = minilm();
     let texts: Vec<String> = grads["texts"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect();
     let labels: Vec<usize> = grads["labels"].as_array().unwrap().iter().map(|l| l.as_u64().unwrap() as usize).collect();
     let reference = &grads["runs"][run];
-    let (loss, norms) = gradient_norms(session.pretrained(), Strategy::Full, golden_head(&grads), &texts, &labels, pad_to_max_len).unwrap();
+    let got = probe::gradients(session.pretrained(), Strategy::Full, golden_head(&grads), &texts, &labels, pad_to_max_len).unwrap();
+
     let expected_loss = reference["loss"].as_f64().unwrap();
-    assert!(((loss - expected_loss) / expected_loss).abs() <= 1e-3, "{run}: loss {loss} vs {expected_loss}");
+    assert!(rel(got.loss, expected_loss) <= 1e-5, "{run}: loss {} vs {expected_loss} (relative {:.2e})", got.loss, rel(got.loss, expected_loss));
+
+    // Logits, element by element (they are ~1e-2: compare absolutely, at the hidden-state tolerance).
+    let expected_logits: Vec<Vec<f32>> = reference["logits"].as_array().unwrap().iter().map(f32s).collect();
+    for (i, (row, want)) in got.logits.iter().zip(&expected_logits).enumerate() {
+        let diff = max_abs_diff(row, want);
+        assert!(diff <= 1e-5, "{run}: logits of text {i} differ by {diff}: {row:?} vs {want:?}");
+    }
+
+    // The classifier's weight gradient, element by element.
+    let expected_w: Vec<Vec<f32>> = reference["classifier_weight_grad"].as_array().unwrap().iter().map(f32s).collect();
+    assert_eq!(got.classifier_weight_grad.len(), expected_w.len(), "{run}: classifier gradient rows");
+    let scale = expected_w.iter().flatten().fold(0f32, |m, v| m.max(v.abs()));
+    for (c, (row, want)) in got.classifier_weight_grad.iter().zip(&expected_w).enumerate() {
+        let diff = max_abs_diff(row, want);
+        assert!(diff <= 1e-4 * scale, "{run}: classifier.weight gradient row {c} differs by {diff} (largest element {scale})");
+    }
+
+    // The word-embedding gradient, row by row (one row per distinct token id in the batch).
+    let expected_rows = reference["word_embeddings_grad_row_norms"].as_object().unwrap();
+    let nonzero: Vec<(u32, f64)> = expected_rows.iter().map(|(id, n)| (id.parse().unwrap(), n.as_f64().unwrap())).filter(|(_, n)| *n > 0.0).collect();
+    assert_eq!(nonzero.len(), reference["word_embeddings_grad_nonzero_rows"].as_u64().unwrap() as usize);
+    for (id, want) in &nonzero {
+        let norm = got.word_embedding_row_norms.iter().find(|(i, _)| i == id).map(|(_, n)| *n);
+        let norm = norm.unwrap_or_else(|| panic!("{run}: no word-embedding gradient for token {id}"));
+        assert!(rel(norm, *want) <= 1e-3, "{run}: word-embedding gradient of token {id}: {norm} vs {want}");
+    }
+    // Padding ([PAD] = 0) gets no gradient: its row is absent or zero.
+    let extra: Vec<&(u32, f64)> = got.word_embedding_row_norms.iter().filter(|(id, n)| *n > 0.0 && !nonzero.iter().any(|(i, _)| i == id)).collect();
+    assert!(extra.is_empty(), "{run}: gradient on rows the reference leaves at zero: {extra:?}");
+
     let expected = reference["grad_norms_all_params"].as_object().unwrap();
-    assert_eq!(norms.len(), expected.len(), "{run}: one gradient per parameter");
+    assert_eq!(got.norms.len(), expected.len(), "{run}: one gradient per parameter");
     let mut compared = 0;
-    for (name, norm) in &norms {
+    for (name, norm) in &got.norms {
         let want = expected.get(name).unwrap_or_else(|| panic!("{run}: golden has no parameter {name}")).as_f64().unwrap();
         // Attention key biases have a true gradient of zero (softmax is shift-invariant).
         if name.ends_with("attention.self.key.bias") {
             assert!(*norm < 1e-6, "{run}: {name} should have ~0 gradient, got {norm}");
             continue;
         }
-        let rel = (norm - want).abs() / want.abs();
-        assert!(rel <= 1e-3, "{run}: gradient norm of {name}: {norm} vs {want} (relative {rel:.2e})");
+        assert!(rel(*norm, want) <= 1e-3, "{run}: gradient norm of {name}: {norm} vs {want} (relative {:.2e})", rel(*norm, want));
         compared += 1;
     }
     assert_eq!(compared, expected.len() - 6, "every parameter but the 6 key biases compared");

@@ -21,9 +21,9 @@ type Values = HashMap<String, Vec<f32>>;
 fn before_and_after_one_step(session: &Session, strategy: Strategy) -> (Values, Values, Vec<String>) {
     let data = parse_labelled_text(&notebook_text()).unwrap();
     let mut run = session.start_run(strategy, &data, None, &TrainOptions::default()).unwrap();
-    let before: HashMap<_, _> = run.named_tensors().iter().map(|(n, t)| (n.clone(), to_vec(t))).collect();
+    let before: HashMap<_, _> = run.named_tensors().unwrap().iter().map(|(n, t)| (n.clone(), to_vec(t))).collect();
     assert!(matches!(run.step(), Event::Step { .. }));
-    let after: HashMap<_, _> = run.named_tensors().iter().map(|(n, t)| (n.clone(), to_vec(t))).collect();
+    let after: HashMap<_, _> = run.named_tensors().unwrap().iter().map(|(n, t)| (n.clone(), to_vec(t))).collect();
     (before, after, run.trainable_names())
 }
 
@@ -37,7 +37,7 @@ fn changed(before: &HashMap<String, Vec<f32>>, after: &HashMap<String, Vec<f32>>
 fn full_gives_every_parameter_a_gradient_and_changes_it() {
     let session = minilm();
     let texts: Vec<String> = ["I love this product!", "Worst experience ever."].map(String::from).to_vec();
-    let norms = webtune::train::one_step_gradient_norms(&session, Strategy::Full, &texts, &[1, 0]).unwrap();
+    let norms = webtune::probe::one_step_gradient_norms(session.pretrained(), Strategy::Full, &texts, &[1, 0]).unwrap();
     assert_eq!(norms.len(), 6 * 16 + 5 + 2 + 2, "every BertModel tensor + classifier");
     for (name, norm) in &norms {
         assert!(norm.is_finite(), "{name}: gradient norm {norm}");
@@ -213,4 +213,149 @@ fn bert_base_naming_without_pooler_loads_with_a_note() {
     let info = session.info();
     assert!(!info.has_pooler);
     assert!(info.notes.iter().any(|n| n.contains("no pooler")), "{:?}", info.notes);
+}
+
+/// A session on all-MiniLM-L6-v2 whose config.json sets `classifier_dropout` (None: as shipped).
+fn minilm_with_classifier_dropout(p: f64) -> Session {
+    let dir = minilm_dir();
+    let mut config: serde_json::Value = serde_json::from_slice(&read(dir.join("config.json"))).unwrap();
+    config["classifier_dropout"] = p.into();
+    Session::load(&serde_json::to_vec(&config).unwrap(), &read(dir.join("tokenizer.json")), &read(dir.join("model.safetensors"))).unwrap()
+}
+
+fn mean_cross_entropy(logits: &[Vec<f64>], labels: &[usize]) -> f64 {
+    let per_example = logits.iter().zip(labels).map(|(row, &label)| {
+        let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let log_sum: f64 = row.iter().map(|v| (v - max).exp()).sum::<f64>().ln() + max;
+        log_sum - row[label]
+    });
+    per_example.sum::<f64>() / labels.len() as f64
+}
+
+#[test]
+fn frozen_trains_its_head_on_the_encoders_outputs() {
+    // One batch of all ten sentences and no classifier dropout: the epoch-1 loss is then exactly
+    // the cross-entropy of the initial head on the pre-trained encoder's pooled outputs, which
+    // this test computes independently (Session::encode, no cache).
+    let session = minilm_with_classifier_dropout(0.0);
+    let data = parse_labelled_text(&notebook_text()).unwrap();
+    let options = TrainOptions { batch_size: 10, head_learning_rate: Some(1e-2), ..TrainOptions::default() };
+    let mut run = session.start_run(Strategy::Frozen, &data, None, &options).unwrap();
+    let tensors: HashMap<String, Tensor> = run.named_tensors().unwrap().into_iter().collect();
+    let (w, b) = (tensors["classifier.weight"].to_vec2::<f32>().unwrap(), to_vec(&tensors["classifier.bias"]));
+    let logits: Vec<Vec<f64>> = data
+        .texts()
+        .iter()
+        .map(|text| {
+            let pooled = session.encode(text).unwrap().pooled;
+            w.iter().zip(&b).map(|(row, bias)| row.iter().zip(&pooled).map(|(a, x)| (*a as f64) * (*x as f64)).sum::<f64>() + *bias as f64).collect()
+        })
+        .collect();
+    let expected_loss = mean_cross_entropy(&logits, &data.label_ids());
+    let before = run.predict(&data.texts()).unwrap();
+
+    let epoch1 = loop {
+        match run.step() {
+            Event::Epoch { train_loss, train_accuracy, .. } => break (train_loss, train_accuracy),
+            Event::Error { message } => panic!("{message}"),
+            _ => {}
+        }
+    };
+    assert!(((epoch1.0 - expected_loss) / expected_loss).abs() <= 1e-5, "frozen epoch-1 loss {} vs the uncached computation {expected_loss}", epoch1.0);
+    // The head moved: the logits of every sentence changed.
+    let after = run.predict(&data.texts()).unwrap();
+    for (a, b) in after.iter().zip(&before) {
+        assert_ne!(a.probabilities, b.probabilities, "frozen: the head did not change the prediction of {:?}", a.text);
+    }
+    // The epoch's accuracy (cached outputs) is the accuracy of predictions through the encoder.
+    let correct = after.iter().zip(data.label_ids()).filter(|(p, l)| p.label == data.labels[*l]).count();
+    assert_eq!(epoch1.1, correct as f64 / data.len() as f64, "frozen: cached evaluation vs fresh predictions");
+}
+
+#[test]
+fn step_events_report_both_learning_rates() {
+    let session = minilm();
+    let data = parse_labelled_text(&notebook_text()).unwrap();
+    let options = TrainOptions { head_learning_rate: Some(1e-3), schedule: webtune::Schedule::Linear, warmup_ratio: 0.1, epochs: 1, ..TrainOptions::default() };
+    let mut run = session.start_run(Strategy::Top(1), &data, None, &options).unwrap();
+    let mut rates = Vec::new();
+    while let Event::Step { lr, head_lr, .. } = run.step() {
+        rates.push((lr, head_lr));
+    }
+    // 5 steps, warm-up ceil(0.5) = 1 step: factors 0, 1, 3/4, 2/4, 1/4 (transformers' schedule).
+    let factors = [0.0, 1.0, 0.75, 0.5, 0.25];
+    assert_eq!(rates.len(), factors.len());
+    for ((lr, head_lr), f) in rates.iter().zip(factors) {
+        assert!((lr - 2e-5 * f).abs() < 1e-15 && (head_lr - 1e-3 * f).abs() < 1e-15, "rates {lr}, {head_lr} for factor {f}");
+    }
+}
+
+#[test]
+fn a_non_finite_loss_stops_the_run_before_any_update() {
+    // A checkpoint whose embedding LayerNorm is NaN: the very first loss is NaN.
+    let config = webtune::config::BertConfig::tiny();
+    let bytes = webtune::checkpoint::random_bert(&config, 5);
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let named: Vec<(String, Tensor)> = st
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            let mut values: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+            if name == "bert.embeddings.LayerNorm.weight" {
+                values[0] = f32::NAN;
+            }
+            (name, Tensor::from_vec(values, view.shape(), &candle_core::Device::Cpu).unwrap())
+        })
+        .collect();
+    let session = Session::load(&serde_json::to_vec(&config).unwrap(), &read(minilm_dir().join("tokenizer.json")), &webtune::checkpoint::serialize(&named).unwrap()).unwrap();
+    let data = parse_labelled_text(&notebook_text()).unwrap();
+    let mut run = session.start_run(Strategy::Full, &data, None, &TrainOptions::default()).unwrap();
+    let before: HashMap<String, Vec<f32>> = run.named_tensors().unwrap().iter().map(|(n, t)| (n.clone(), to_vec(t))).collect();
+    match run.step() {
+        Event::Error { message } => assert!(message.contains("loss became NaN") && message.contains("step 1"), "{message}"),
+        other => panic!("expected an error, got {other:?}"),
+    }
+    for (name, tensor) in run.named_tensors().unwrap() {
+        let after = to_vec(&tensor);
+        let same = after.iter().zip(&before[&name]).all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same, "{name} was updated by the step whose loss was NaN");
+    }
+}
+
+/// The tiny random BERT of the cross-target determinism test (tests/wasm.rs runs the same).
+fn tiny_curve() -> (Vec<f64>, f64) {
+    let config = webtune::config::BertConfig::tiny();
+    let session = Session::load(&serde_json::to_vec(&config).unwrap(), &read(minilm_dir().join("tokenizer.json")), &webtune::checkpoint::random_bert(&config, 42)).unwrap();
+    let data = parse_labelled_text(&notebook_text()).unwrap();
+    let options = TrainOptions { epochs: 2, learning_rate: 1e-3, ..TrainOptions::default() };
+    let mut run = session.start_run(Strategy::Full, &data, None, &options).unwrap();
+    let mut losses = Vec::new();
+    loop {
+        match run.step() {
+            Event::Step { loss, .. } => losses.push(loss),
+            Event::Done { train_accuracy, .. } => return (losses, train_accuracy),
+            Event::Error { message } => panic!("{message}"),
+            _ => {}
+        }
+    }
+}
+
+/// Same seed, same curve, natively and in the browser: tests/data/tiny_curve.json holds the
+/// native per-step losses (`WEBTUNE_WRITE_CURVE=1 cargo test --release --test training tiny`
+/// rewrites it after a deliberate change of the maths); tests/wasm.rs compares the browser's
+/// losses with the same file.
+#[test]
+fn tiny_curve_matches_the_recorded_native_curve() {
+    let path = repo_path("tests/data/tiny_curve.json");
+    let (losses, accuracy) = tiny_curve();
+    assert_eq!(losses.len(), 10);
+    if std::env::var_os("WEBTUNE_WRITE_CURVE").is_some() {
+        std::fs::write(&path, serde_json::to_vec_pretty(&serde_json::json!({"losses": losses, "train_accuracy": accuracy})).unwrap()).unwrap();
+    }
+    let recorded: serde_json::Value = serde_json::from_slice(&read(path)).unwrap();
+    let want: Vec<f64> = recorded["losses"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    for (i, (got, want)) in losses.iter().zip(&want).enumerate() {
+        assert!(((got - want) / want).abs() <= 1e-5, "step {}: loss {got} vs recorded {want}", i + 1);
+    }
+    assert_eq!(accuracy, recorded["train_accuracy"].as_f64().unwrap());
 }

@@ -1,6 +1,7 @@
 //! The core, compiled to wasm32 and run in headless Chromium (`wasm-pack test --headless --chrome
 //! -- --test wasm`, see build.sh): tokenization against the golden ids, a full training step's
-//! gradients on a tiny random BERT, and the event wire format through serde-wasm-bindgen.
+//! gradients on a tiny random BERT, the event wire format through the web shell's converter,
+//! and the same per-step losses as the native run for the same seed.
 #![cfg(target_arch = "wasm32")]
 
 use wasm_bindgen::JsValue;
@@ -23,7 +24,7 @@ fn tokenization_matches_golden_ids() {
     let golden: serde_json::Value = serde_json::from_str(GOLDEN_MINILM).unwrap();
     let cases = golden["tokenization"].as_array().expect("golden 'tokenization' array");
     assert!(!cases.is_empty());
-    let encoder = TextEncoder::from_bytes(TOKENIZER_JSON, 512).unwrap();
+    let encoder = TextEncoder::from_bytes(TOKENIZER_JSON, 512, 0).unwrap();
     for case in cases {
         let text = case["text"].as_str().unwrap();
         let want: Vec<u32> = case["input_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
@@ -39,7 +40,7 @@ fn full_step_gives_every_parameter_a_gradient() {
     let config_json = serde_json::to_vec(&config).unwrap();
     let session = Session::load(&config_json, TOKENIZER_JSON, &weights).unwrap();
     let texts: Vec<String> = ["I love this product!", "Terrible, I hated it."].map(String::from).to_vec();
-    let norms = webtune::train::one_step_gradient_norms(&session, Strategy::Full, &texts, &[1, 0]).unwrap();
+    let norms = webtune::probe::one_step_gradient_norms(session.pretrained(), Strategy::Full, &texts, &[1, 0]).unwrap();
 
     // `full` trains every BertModel tensor plus the classifier head.
     let mut want: Vec<String> = bert_tensor_shapes(&config).into_iter().map(|(n, _)| format!("bert.{n}")).collect();
@@ -63,7 +64,7 @@ fn full_step_gives_every_parameter_a_gradient() {
 
 fn all_events() -> Vec<Event> {
     vec![
-        Event::Step { strategy: "full".into(), epoch: 1, step: 3, loss: 0.6931, lr: 2e-5, elapsed_ms: 123.5 },
+        Event::Step { strategy: "full".into(), epoch: 1, step: 3, loss: 0.6931, lr: 2e-5, head_lr: 1e-3, elapsed_ms: 123.5 },
         Event::Epoch {
             strategy: "top:2".into(),
             epoch: 2,
@@ -89,23 +90,69 @@ fn all_events() -> Vec<Event> {
     ]
 }
 
+fn get(value: &JsValue, key: &str) -> JsValue {
+    js_sys::Reflect::get(value, &JsValue::from_str(key)).unwrap()
+}
+
+/// The wire format through the production converter (`web::to_js`): plain objects (not `Map`s),
+/// `null` (not `undefined`) for absent values, the `type` tag, and back to the same event.
 #[wasm_bindgen_test]
-fn events_round_trip_through_serde_wasm_bindgen() {
+fn events_cross_the_wire_as_plain_objects() {
     for event in all_events() {
-        let value = serde_wasm_bindgen::to_value(&event).unwrap();
+        let value = webtune::web::to_js(&event).unwrap();
+        assert!(value.is_object() && !value.is_instance_of::<js_sys::Map>(), "{event:?} is not a plain object");
         let back: Event = serde_wasm_bindgen::from_value(value.clone()).unwrap();
         assert_eq!(back, event);
-        let ty = js_sys::Reflect::get(&value, &JsValue::from_str("type")).unwrap();
         let want = match event {
             Event::Step { .. } => "step",
             Event::Epoch { .. } => "epoch",
             Event::Done { .. } => "done",
             Event::Error { .. } => "error",
         };
-        assert_eq!(ty.as_string().as_deref(), Some(want));
+        assert_eq!(get(&value, "type").as_string().as_deref(), Some(want));
     }
-    // The page reads plain JS fields.
-    let step = serde_wasm_bindgen::to_value(&all_events()[0]).unwrap();
-    let loss = js_sys::Reflect::get(&step, &JsValue::from_str("loss")).unwrap();
-    assert_eq!(loss.as_f64(), Some(0.6931));
+    let events: Vec<JsValue> = all_events().iter().map(|e| webtune::web::to_js(e).unwrap()).collect();
+    assert_eq!(get(&events[0], "loss").as_f64(), Some(0.6931));
+    assert_eq!(get(&events[0], "head_lr").as_f64(), Some(1e-3));
+    // An absent validation accuracy is null, which the page tests with `=== null`.
+    assert!(get(&events[1], "val_accuracy").is_null(), "None must become null");
+    assert_eq!(get(&events[1], "val_loss").as_f64(), Some(0.5));
+    // Nested values are plain objects and arrays too.
+    let per_class = get(&events[2], "per_class");
+    assert!(js_sys::Array::is_array(&per_class));
+    let first = js_sys::Array::from(&per_class).get(0);
+    assert!(!first.is_instance_of::<js_sys::Map>());
+    assert_eq!(get(&first, "label").as_string().as_deref(), Some("neg"));
+    let confusion = js_sys::Array::from(&get(&events[2], "confusion"));
+    assert_eq!(js_sys::Array::from(&confusion.get(1)).get(0).as_f64(), Some(1.0));
+}
+
+const TINY_CURVE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/tiny_curve.json"));
+const NOTEBOOK_TSV: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/data/notebook.tsv"));
+
+/// Same seed, same curve in the browser as natively: the per-step losses of the tiny random BERT
+/// run that tests/training.rs records (tests/data/tiny_curve.json), within 1e-5 relative.
+#[wasm_bindgen_test]
+fn same_seed_gives_the_native_curve() {
+    let config = BertConfig::tiny();
+    let session = Session::load(&serde_json::to_vec(&config).unwrap(), TOKENIZER_JSON, &random_bert(&config, 42)).unwrap();
+    let data = webtune::data::parse_labelled_text(NOTEBOOK_TSV).unwrap();
+    let options = webtune::TrainOptions { epochs: 2, learning_rate: 1e-3, ..webtune::TrainOptions::default() };
+    let mut run = session.start_run(Strategy::Full, &data, None, &options).unwrap();
+    let mut losses = Vec::new();
+    let accuracy = loop {
+        match run.step() {
+            Event::Step { loss, .. } => losses.push(loss),
+            Event::Done { train_accuracy, .. } => break train_accuracy,
+            Event::Error { message } => panic!("{message}"),
+            _ => {}
+        }
+    };
+    let recorded: serde_json::Value = serde_json::from_str(TINY_CURVE).unwrap();
+    let want: Vec<f64> = recorded["losses"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert_eq!(losses.len(), want.len());
+    for (i, (got, want)) in losses.iter().zip(&want).enumerate() {
+        assert!(((got - want) / want).abs() <= 1e-5, "step {}: browser loss {got} vs native {want}", i + 1);
+    }
+    assert_eq!(accuracy, recorded["train_accuracy"].as_f64().unwrap());
 }

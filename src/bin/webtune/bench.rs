@@ -2,7 +2,7 @@
 //! memory) and `webtune random-checkpoint` (a bert-base-uncased-shaped checkpoint to bench with).
 use std::path::PathBuf;
 
-use webtune::train::bench_steps;
+use webtune::bench::bench_steps;
 use webtune::Strategy;
 
 use crate::{load_session, CliResult};
@@ -12,9 +12,12 @@ pub struct BenchArgs {
     /// Model folders to benchmark (each with config.json, tokenizer.json, model.safetensors).
     #[arg(long = "model", default_values = ["models/all-MiniLM-L6-v2", "models/bert-base-random"])]
     models: Vec<PathBuf>,
-    /// Sequence lengths (tokens per sentence; batch 2).
+    /// Sequence lengths (tokens per sentence, every batch padded to it).
     #[arg(long = "seq", default_values_t = [12, 128], value_delimiter = ',')]
     seq_lens: Vec<usize>,
+    /// Sentences per step (the notebook's 2; real data sets train with 8–32).
+    #[arg(long = "batch", default_values_t = [2], value_delimiter = ',')]
+    batches: Vec<usize>,
     /// Strategies to time.
     #[arg(long = "strategy", default_values = ["frozen", "full"], value_delimiter = ',')]
     strategies: Vec<String>,
@@ -55,24 +58,28 @@ pub fn run(args: BenchArgs) -> CliResult {
     std::env::set_var("CANDLE_NUM_THREADS", args.threads.to_string());
     let strategies: Vec<Strategy> = args.strategies.iter().map(|s| s.parse().map_err(|e: webtune::Error| e.to_string())).collect::<CliResult<_>>()?;
     if !args.json {
-        println!("{} thread(s), batch 2, median of {} steps (ms); peak RSS so far (MiB)", args.threads, args.rounds);
-        println!("{:<28} {:>8} {:>4} {:>9} {:>9} {:>9} {:>9} {:>9}", "model", "strategy", "seq", "step", "forward", "backward", "optim", "peak RSS");
+        println!("{} thread(s), median of {} steps (ms); peak RSS so far (MiB)", args.threads, args.rounds);
+        println!("{:<28} {:>8} {:>5} {:>4} {:>9} {:>9} {:>9} {:>9} {:>9}", "model", "strategy", "batch", "seq", "step", "forward", "backward", "optim", "peak RSS");
     }
     for dir in &args.models {
         let session = load_session(dir)?;
         let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-        for &seq in &args.seq_lens {
-            for &strategy in &strategies {
-                let t = bench_steps(session.pretrained(), strategy, seq, args.rounds).map_err(|e| e.to_string())?;
-                let rss = peak_rss_mib().unwrap_or(f64::NAN);
-                if args.json {
-                    let mut value = serde_json::to_value(&t).expect("timings serialize");
-                    value["model"] = name.clone().into();
-                    value["peak_rss_mib"] = rss.into();
-                    println!("{value}");
-                } else {
-                    println!("{:<28} {:>8} {:>4} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.0}", name, t.strategy, seq, t.step_ms, t.forward_ms, t.backward_ms, t.optimizer_ms, rss);
-                }
+        let mut cases = Vec::new();
+        for &batch in &args.batches {
+            for &seq in &args.seq_lens {
+                cases.extend(strategies.iter().map(|&strategy| (batch, seq, strategy)));
+            }
+        }
+        for (batch, seq, strategy) in cases {
+            let t = bench_steps(session.pretrained(), strategy, seq, batch, args.rounds).map_err(|e| e.to_string())?;
+            let rss = peak_rss_mib().unwrap_or(f64::NAN);
+            if args.json {
+                let mut value = serde_json::to_value(&t).expect("timings serialize");
+                value["model"] = name.clone().into();
+                value["peak_rss_mib"] = rss.into();
+                println!("{value}");
+            } else {
+                println!("{:<28} {:>8} {:>5} {:>4} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.0}", name, t.strategy, batch, seq, t.step_ms, t.forward_ms, t.backward_ms, t.optimizer_ms, rss);
             }
         }
     }

@@ -5,8 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use webtune::events::Event;
-use webtune::session::Schedule;
-use webtune::{prepare_data, PreparedData, Run, Strategy, TrainOptions};
+use webtune::{prepare_data, PreparedData, Run, Schedule, Strategy, TrainOptions};
 
 use crate::{load_session, read_text, CliResult};
 
@@ -90,6 +89,11 @@ impl TrainArgs {
     fn data(&self) -> CliResult<PreparedData> {
         let train_text = read_text(&self.data)?;
         let val_text = self.val_data.as_deref().map(read_text).transpose()?;
+        if let (Some(path), Some(text)) = (&self.val_data, &val_text) {
+            if text.trim().is_empty() {
+                return Err(format!("{} (--val-data) is empty: give it labelled sentences, or leave --val-data out to train without validation", path.display()));
+            }
+        }
         prepare_data(&train_text, val_text.as_deref(), self.val_fraction, self.seed).map_err(|diagnostics| {
             let lines: Vec<String> = diagnostics
                 .iter()
