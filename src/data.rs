@@ -666,7 +666,8 @@ impl<'a> RecordReader<'a> {
     /// the field met only paired quotes (`""`), and a run of an even number of quotes at the
     /// start of a field closes within that run, so re-reading them opens no field that spans
     /// lines. A field may span lines again only from the line of the failed field's closing
-    /// quote, over text no field has read yet; so every byte is read at most twice.
+    /// quote, over text no field has read yet; so every byte is read at most twice by quoted
+    /// fields, and reading stays linear.
     fn skip_to_line_after(&mut self, from: usize, line: usize) {
         if let Some(newline) = self.input[from..].find('\n') {
             self.pos = from + newline + 1;
@@ -696,13 +697,13 @@ impl<'a> RecordReader<'a> {
             ),
             QuoteProblem::TextAfterClosingQuote { line } if line == opened_on => format!(
                 "unexpected text after the closing quote of field {field_number}: a field that \
-                 starts with a quote ends at the next single quote, which must be followed by a \
-                 {separator} or the end of the line. {QUOTING_ADVICE}"
+                 starts with a quote ends at the next quote that is not doubled, which must be \
+                 followed by a {separator} or the end of the line. {QUOTING_ADVICE}"
             ),
             QuoteProblem::TextAfterClosingQuote { line } => format!(
                 "the quote that opens field {field_number} on this line is closed on line {line}, \
-                 and text follows it there, so this quote is most likely never closed: add the \
-                 closing quote on this line (the lines after it are checked as they are). \
+                 where text follows it, so this quote is most likely never closed: add the \
+                 closing quote on this line (the following lines are checked on their own). \
                  {QUOTING_ADVICE}"
             ),
         };
