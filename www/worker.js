@@ -438,6 +438,16 @@ async function handle(msg) {
       }
       break;
     }
+    case ToWorker.CRASH_FOR_TESTS: {
+      // Test only: a real trap of the instance (a Rust panic), handled like any other crash.
+      try {
+        const { api } = await ensureWasm();
+        api.crash_for_tests();
+      } catch (e) {
+        reportError(e);
+      }
+      break;
+    }
     default:
       post({ type: FromWorker.ERROR, message: `unknown request ${msg.type}` });
   }

@@ -43,6 +43,12 @@ export const ToWorker = Object.freeze({
    * Answer: `exported` with the same id, or `error` with `id` and `context: 'export'`.
    */
   EXPORT: 'export',
+  /**
+   * TEST ONLY (sent by tests/e2e, never by the page): `{type}` — call the wasm export
+   * `crash_for_tests()`, which panics and traps the WebAssembly instance, so that the worker's
+   * real crash path runs: `error` code 'crash', after which the page restarts the worker.
+   */
+  CRASH_FOR_TESTS: 'crash-for-tests',
 });
 
 /** Messages the worker sends to the page. */
