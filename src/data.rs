@@ -1,15 +1,32 @@
 //! Labelled-sentence parsing: turns the text a user pastes or uploads into a [`Dataset`], and
 //! splits a dataset into training and validation parts.
 //!
-//! Accepted input (blank lines are skipped, `\r\n` line ends and a UTF-8 BOM are tolerated):
+//! Accepted input (blank lines are skipped, `\r\n` line ends and a UTF-8 BOM are tolerated;
+//! a `\r\n` inside a quoted field becomes `\n`):
 //! - A TSV or CSV file whose first non-blank line is a header naming a `text` (or `sentence`)
 //!   column and a `label` column, in any order; other columns (e.g. `idx`) are ignored. The
-//!   delimiter is a tab if the header line contains one, else a comma. TSV fields are taken
-//!   literally (like GLUE's `QUOTE_NONE` reader), except that a field which is entirely one
-//!   well-formed quoted string (`"say ""hi"""`, as pandas writes texts containing quotes) is
-//!   unquoted; a TSV record never spans lines. CSV fields follow RFC 4180 quoting (quoted
-//!   fields may contain commas, doubled quotes and line breaks).
+//!   delimiter is a tab if the header line contains one, else a comma.
 //! - Header-less `label<TAB>text` lines, as a person pastes them.
+//!
+//! Quoting is the same in TSV and CSV, and the same as Python's `csv` module (default dialect,
+//! `doublequote=True`) and `pandas.read_csv` (checked on the edge cases below and on
+//! Banking77, whose texts both read identically): a field whose first character is a double
+//! quote is a quoted field. It may contain tabs, commas, line breaks and quotes written as two
+//! quotes (`""`), and ends at the closing quote, so a record spans lines only inside a quoted
+//! field (Banking77's `train.tsv` has such texts). A field that does not start with a quote is
+//! literal: a quote inside it, or after leading spaces, is an ordinary character. Where we
+//! differ from them, we report instead of guessing (as `csv`'s `strict=True` does), because
+//! both cases usually mean a stray quote:
+//! - Text after a closing quote (`"abc"def`; both read `abcdef`) is an error, reported on the
+//!   line where the quote opened. Spaces between the closing quote and the delimiter are
+//!   allowed (both keep them in the field; texts and labels are trimmed anyway).
+//! - A quote that is never closed (`csv` reads the rest of the input into the field, pandas
+//!   fails with "EOF inside string") is an error on the line where it opened.
+//!
+//! After either error, reading resumes on the line after the opening quote's line, so the
+//! lines the field would have swallowed are still read and every problem in them reported.
+//! An example's `line`, and every diagnostic's, is the 1-based physical line of the input
+//! where its record (or the faulty quoted field) starts.
 //!
 //! Labels are trimmed and may be integers or names. Texts are trimmed of surrounding
 //! whitespace. Nothing is ever silently dropped or guessed: every problem becomes a
@@ -341,7 +358,8 @@ enum Item {
         line: usize,
         fields: Vec<String>,
     },
-    /// A record that could not be read at all (CSV quoting problems).
+    /// A record that could not be read at all (a quoted field's quote is never closed, or
+    /// text follows its closing quote).
     Unreadable(Diagnostic),
 }
 
@@ -352,6 +370,13 @@ enum Delimiter {
 }
 
 impl Delimiter {
+    fn char(self) -> char {
+        match self {
+            Delimiter::Tab => '\t',
+            Delimiter::Comma => ',',
+        }
+    }
+
     fn symbol(self) -> &'static str {
         match self {
             Delimiter::Tab => "<TAB>",
@@ -393,12 +418,9 @@ fn read_raw_examples(input: &str) -> Result<Vec<RawExample>, ParseError> {
         ));
     };
     let (columns, items) = match detect_header(first_line) {
-        None => (Columns::headerless(), tsv_items(&input)),
+        None => (Columns::headerless(), read_items(&input, Delimiter::Tab)),
         Some(delimiter) => {
-            let mut items = match delimiter {
-                Delimiter::Tab => tsv_items(&input),
-                Delimiter::Comma => csv_items(&input),
-            };
+            let mut items = read_items(&input, delimiter);
             (columns_from_header(&mut items, delimiter)?, items)
         }
     };
@@ -414,13 +436,8 @@ fn detect_header(first_line: &str) -> Option<Delimiter> {
     } else {
         Delimiter::Comma
     };
-    let separator = if delimiter == Delimiter::Tab {
-        '\t'
-    } else {
-        ','
-    };
     let names_a_column = first_line
-        .split(separator)
+        .split(delimiter.char())
         .any(|cell| column_role(cell.trim().trim_matches('"')).is_some());
     names_a_column.then_some(delimiter)
 }
@@ -523,43 +540,12 @@ fn find_column(
     }
 }
 
-/// Splits TSV text into items, one per line, fields taken literally.
-fn tsv_items(input: &str) -> Vec<Item> {
-    input
-        .split('\n')
-        .enumerate()
-        .map(|(index, line)| {
-            let line_number = index + 1;
-            if line.trim().is_empty() {
-                Item::Blank { line: line_number }
-            } else {
-                Item::Record {
-                    line: line_number,
-                    fields: line.split('\t').map(unquote_whole_tsv_field).collect(),
-                }
-            }
-        })
-        .collect()
-}
-
-/// A TSV field is taken literally, except one that is entirely a single well-formed quoted
-/// string (`"…"` with every inner quote doubled), as pandas or a spreadsheet writes a text that
-/// contains quotes: that one is unquoted. TSV fields never span lines.
-fn unquote_whole_tsv_field(field: &str) -> String {
-    let trimmed = field.trim();
-    let inner = trimmed
-        .strip_prefix('"')
-        .and_then(|rest| rest.strip_suffix('"'));
-    match inner {
-        Some(inner) if !inner.replace("\"\"", "").contains('"') => inner.replace("\"\"", "\""),
-        _ => field.to_string(),
-    }
-}
-
-/// Splits CSV text into items following RFC 4180 quoting.
-fn csv_items(input: &str) -> Vec<Item> {
-    let mut reader = CsvReader {
+/// Splits TSV or CSV text into items, one per record. Both read quoted fields the same way
+/// (see the module doc): a record spans lines only inside a quoted field.
+fn read_items(input: &str, delimiter: Delimiter) -> Vec<Item> {
+    let mut reader = RecordReader {
         input,
+        delimiter: delimiter.char(),
         pos: 0,
         line: 1,
     };
@@ -570,118 +556,158 @@ fn csv_items(input: &str) -> Vec<Item> {
     items
 }
 
-/// A cursor over comma-separated text. Quotes, commas and newlines are ASCII, so byte
-/// positions found by scanning for them are always valid `str` boundaries.
-struct CsvReader<'a> {
+/// A cursor over delimited text: `pos` is a byte offset, `line` the 1-based line it is on.
+/// Quotes, delimiters and newlines are ASCII, so the byte positions found by scanning for them
+/// are always valid `str` boundaries. Every byte is scanned a bounded number of times (see
+/// [`RecordReader::skip_to_line_after`]), so reading is linear in the input.
+struct RecordReader<'a> {
     input: &'a str,
+    delimiter: char,
     pos: usize,
     line: usize,
 }
 
-/// How a field ended.
-enum FieldEnd {
-    Comma,
-    EndOfRecord,
+/// Why a quoted field could not be read.
+enum QuoteProblem {
+    /// No closing quote before the end of the input.
+    Unterminated,
+    /// The closing quote, on line `line`, is followed by something other than a delimiter or
+    /// the end of the line.
+    TextAfterClosingQuote { line: usize },
 }
 
-impl CsvReader<'_> {
+impl<'a> RecordReader<'a> {
+    fn rest(&self) -> &'a str {
+        &self.input[self.pos..]
+    }
+
     fn next_item(&mut self) -> Item {
-        let line = self.line;
+        let (start, line) = (self.pos, self.line);
         let mut fields = Vec::new();
         let mut quoted_any = false;
         loop {
-            let quoted = self.at_quoted_field();
-            quoted_any |= quoted;
-            let field = if quoted {
-                self.quoted_field()
+            let field = if self.rest().starts_with('"') {
+                quoted_any = true;
+                match self.quoted_field(fields.len() + 1) {
+                    Ok(value) => value,
+                    Err(diagnostic) => return Item::Unreadable(diagnostic),
+                }
             } else {
-                Ok(self.plain_field())
+                self.plain_field()
             };
-            match field.and_then(|value| Ok((value, self.field_end(fields.len() + 1)?))) {
-                Ok((value, end)) => {
-                    fields.push(value);
-                    if let FieldEnd::EndOfRecord = end {
-                        break;
-                    }
+            fields.push(field);
+            // A field ends at a delimiter, a line break or the end of the input.
+            match self.rest().chars().next() {
+                Some(c) if c == self.delimiter => self.pos += 1,
+                Some(_) => {
+                    self.advance(1);
+                    break;
                 }
-                Err(diagnostic) => {
-                    self.skip_rest_of_line();
-                    return Item::Unreadable(diagnostic);
-                }
+                None => break,
             }
         }
-        let blank = !quoted_any && fields.len() == 1 && fields[0].trim().is_empty();
-        if blank {
+        let whitespace_only = !quoted_any && self.input[start..self.pos].trim().is_empty();
+        if whitespace_only {
             Item::Blank { line }
         } else {
             Item::Record { line, fields }
         }
     }
 
-    /// Whether the next field starts with a quote (after optional spaces).
-    fn at_quoted_field(&mut self) -> bool {
-        let rest = &self.input[self.pos..];
-        let after_spaces = rest.trim_start_matches([' ', '\t']);
-        if after_spaces.starts_with('"') {
-            self.pos += rest.len() - after_spaces.len();
-            true
-        } else {
-            false
-        }
-    }
-
+    /// A field that does not start with a quote: everything up to the delimiter or line end.
     fn plain_field(&mut self) -> String {
-        let rest = &self.input[self.pos..];
-        let end = rest.find([',', '\n']).unwrap_or(rest.len());
+        let rest = self.rest();
+        let end = rest.find([self.delimiter, '\n']).unwrap_or(rest.len());
         self.pos += end;
         rest[..end].to_string()
     }
 
-    /// Reads a quoted field starting at its opening quote; `""` stands for one quote.
-    fn quoted_field(&mut self) -> Result<String, Diagnostic> {
-        let opened_on = self.line;
+    /// Reads the quoted field `field_number` (1-based) of a record, starting at its opening
+    /// quote; `""` stands for one quote. Spaces between the closing quote and the delimiter
+    /// are dropped. On a problem, returns its diagnostic, on the line where the quote opened,
+    /// and moves to the line after that one, so that the lines the field would have swallowed
+    /// are still read and checked.
+    fn quoted_field(&mut self, field_number: usize) -> Result<String, Diagnostic> {
+        let (opened_at, opened_on) = (self.pos, self.line);
         self.pos += 1;
         let mut value = String::new();
-        loop {
-            let rest = &self.input[self.pos..];
+        let problem = loop {
+            let rest = self.rest();
             let Some(quote) = rest.find('"') else {
-                self.advance(rest.len());
-                return Err(Diagnostic::new(opened_on, unterminated_quote_message()));
+                break QuoteProblem::Unterminated;
             };
             value.push_str(&rest[..quote]);
             self.advance(quote + 1);
-            if self.input[self.pos..].starts_with('"') {
+            if self.rest().starts_with('"') {
                 value.push('"');
                 self.pos += 1;
-            } else {
-                return Ok(value);
+                continue;
             }
+            let delimiter = self.delimiter;
+            let rest = self.rest();
+            let after_spaces =
+                rest.trim_start_matches(|c| c == ' ' || (c == '\t' && delimiter != '\t'));
+            match after_spaces.chars().next() {
+                None | Some('\n') => {}
+                Some(c) if c == delimiter => {}
+                Some(_) => break QuoteProblem::TextAfterClosingQuote { line: self.line },
+            }
+            self.pos += rest.len() - after_spaces.len();
+            return Ok(value);
+        };
+        self.skip_to_line_after(opened_at, opened_on);
+        Err(self.quote_diagnostic(&problem, opened_on, field_number))
+    }
+
+    /// Moves to the start of the line after the one holding byte `from` (on line `line`).
+    ///
+    /// Only called after a quoted-field problem, with `from` the opening quote. Re-reading the
+    /// lines the field ran over does not make reading quadratic: strictly inside those lines
+    /// the field met only paired quotes (`""`), and a run of an even number of quotes at the
+    /// start of a field closes within that run, so re-reading them opens no field that spans
+    /// lines. A field may span lines again only from the line of the failed field's closing
+    /// quote, over text no field has read yet; so every byte is read at most twice by quoted
+    /// fields, and reading stays linear.
+    fn skip_to_line_after(&mut self, from: usize, line: usize) {
+        if let Some(newline) = self.input[from..].find('\n') {
+            self.pos = from + newline + 1;
+            self.line = line + 1;
+        } else {
+            self.pos = self.input.len();
+            self.line = line;
         }
     }
 
-    /// Consumes the comma or line end after field number `field_number` (1-based).
-    fn field_end(&mut self, field_number: usize) -> Result<FieldEnd, Diagnostic> {
-        let rest = &self.input[self.pos..];
-        let after_spaces = rest.trim_start_matches([' ', '\t']);
-        self.pos += rest.len() - after_spaces.len();
-        match after_spaces.chars().next() {
-            None => Ok(FieldEnd::EndOfRecord),
-            Some('\n') => {
-                self.advance(1);
-                Ok(FieldEnd::EndOfRecord)
-            }
-            Some(',') => {
-                self.pos += 1;
-                Ok(FieldEnd::Comma)
-            }
-            Some(_) => Err(Diagnostic::new(
-                self.line,
-                format!(
-                    "unexpected text after the closing quote of field {field_number}: inside a quoted \
-                     field write a quote as two quotes (\"\"), and put the comma right after the closing quote"
-                ),
-            )),
-        }
+    fn quote_diagnostic(
+        &self,
+        problem: &QuoteProblem,
+        opened_on: usize,
+        field_number: usize,
+    ) -> Diagnostic {
+        let separator = if self.delimiter == '\t' {
+            "tab"
+        } else {
+            "comma"
+        };
+        let message = match *problem {
+            QuoteProblem::Unterminated => format!(
+                "the quote that opens field {field_number} on this line is never closed, so \
+                 everything after it would become part of that field: add the closing quote. \
+                 {QUOTING_ADVICE}"
+            ),
+            QuoteProblem::TextAfterClosingQuote { line } if line == opened_on => format!(
+                "unexpected text after the closing quote of field {field_number}: a field that \
+                 starts with a quote ends at the next quote that is not doubled, which must be \
+                 followed by a {separator} or the end of the line. {QUOTING_ADVICE}"
+            ),
+            QuoteProblem::TextAfterClosingQuote { line } => format!(
+                "the quote that opens field {field_number} on this line is closed on line {line}, \
+                 where text follows it, so this quote is most likely never closed: add the \
+                 closing quote on this line (the following lines are checked on their own). \
+                 {QUOTING_ADVICE}"
+            ),
+        };
+        Diagnostic::new(opened_on, message)
     }
 
     /// Moves forward `bytes` bytes, counting the line breaks passed.
@@ -690,19 +716,12 @@ impl CsvReader<'_> {
         self.line += passed.bytes().filter(|&b| b == b'\n').count();
         self.pos += bytes;
     }
-
-    fn skip_rest_of_line(&mut self) {
-        let rest = &self.input[self.pos..];
-        let end = rest.find('\n').map_or(rest.len(), |newline| newline + 1);
-        self.advance(end);
-    }
 }
 
-fn unterminated_quote_message() -> &'static str {
-    "the quote that opens a field on this line is never closed, so the rest of the input would \
-     become part of that field: close the quote, and inside a quoted field write a quote as two \
-     quotes (\"\")"
-}
+/// How to write quotes, for the quoting diagnostics.
+const QUOTING_ADVICE: &str = "Inside a quoted field write a quote as two quotes (\"\"); a text \
+     that starts with a quote must be quoted as a whole: write `\"Hi\" she said` as \
+     `\"\"\"Hi\"\" she said\"`";
 
 /// Turns records into raw examples, collecting every problem.
 ///
@@ -755,7 +774,7 @@ fn blank_line_in_broken_record(line: usize) -> Diagnostic {
     Diagnostic::new(
         line,
         "blank line inside a broken record (it follows a line with missing fields): a text seems to \
-         contain line breaks; put each example on a single line",
+         contain line breaks; put that text in double quotes, or put each example on a single line",
     )
 }
 
@@ -831,11 +850,12 @@ impl Columns {
     fn field_count_message(&self, fields: &[String]) -> String {
         match &self.header {
             None => headerless_field_count_message(fields),
-            Some(header) => self.header_field_count_message(header, fields.len()),
+            Some(header) => self.header_field_count_message(header, fields),
         }
     }
 
-    fn header_field_count_message(&self, header: &Header, found: usize) -> String {
+    fn header_field_count_message(&self, header: &Header, fields: &[String]) -> String {
+        let found = fields.len();
         let layout = header.names.join(header.delimiter.symbol());
         let intro = format!(
             "{found} field{}, expected {} ({layout}, as in the header on line {})",
@@ -845,19 +865,25 @@ impl Columns {
         );
         if found > self.count {
             let advice = match header.delimiter {
-                Delimiter::Tab => "is there a tab inside the text? Replace it with a space",
+                Delimiter::Tab => {
+                    "is there a tab inside the text? Replace it with a space or put the text in \
+                     double quotes"
+                }
                 Delimiter::Comma => {
                     "is there a comma inside the text? Put the text in double quotes"
                 }
             };
-            return format!("{intro}: {advice}");
+            return format!("{intro}: {advice}{}", space_before_quote_hint(fields));
         }
         let missing = match (found <= self.text, found <= self.label) {
             (true, true) => "the text and the label are missing",
             (true, false) => "the text is missing",
             _ => "the label is missing",
         };
-        format!("{intro}: {missing}; if a text spans several lines, join it onto one line")
+        format!(
+            "{intro}: {missing}; if a text spans several lines, put it in double quotes or join \
+             it onto one line"
+        )
     }
 }
 
@@ -887,14 +913,28 @@ fn headerless_field_count_message(fields: &[String]) -> String {
         };
         return format!(
             "no tab found: expected label<TAB>text, e.g. `1<TAB>I love this product!`{comma_hint}; \
-             if a text spans several lines, join it onto one line"
+             if a text spans several lines, put it in double quotes or join it onto one line"
         );
     }
     format!(
         "{} tab-separated fields, expected 2 (label<TAB>text): is there a tab inside the text? \
-         Replace it with a space",
-        fields.len()
+         Replace it with a space or put the text in double quotes{}",
+        fields.len(),
+        space_before_quote_hint(fields)
     )
+}
+
+/// A hint for a record with too many fields when a field has spaces before a quote: such a
+/// field is not a quoted field, so the delimiters inside its quotes split it.
+fn space_before_quote_hint(fields: &[String]) -> &'static str {
+    let spaced_quote = fields
+        .iter()
+        .any(|field| field.starts_with(' ') && field.trim_start().starts_with('"'));
+    if spaced_quote {
+        " (a quoted field must start with its quote: remove the space before it)"
+    } else {
+        ""
+    }
 }
 
 /// Whole-input checks once every line read cleanly.

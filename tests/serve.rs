@@ -74,14 +74,17 @@ struct Server {
 
 impl Server {
     fn start(f: &Fixture, test_faults: bool) -> Server {
+        Server::start_with(f, if test_faults { &["--test-faults"] } else { &[] })
+    }
+
+    /// With more `webtune serve` arguments (e.g. `--max-connections 3 --timeout 2`).
+    fn start_with(f: &Fixture, extra: &[&str]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_webtune"));
         cmd.args(["serve", "--port", "0", "--root"])
             .arg(f.path("www"))
             .arg("--models")
-            .arg(f.path("models"));
-        if test_faults {
-            cmd.arg("--test-faults");
-        }
+            .arg(f.path("models"))
+            .args(extra);
         let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start webtune serve");
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
         let mut first = String::new();
@@ -109,26 +112,19 @@ impl Server {
     }
 
     fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Resp {
-        let mut s = TcpStream::connect(&self.addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr);
         for (k, v) in headers {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
         req.push_str("\r\n");
-        s.write_all(req.as_bytes()).unwrap();
-        let mut raw = Vec::new();
-        // A cut connection may end in a reset; keep what arrived.
-        let mut buf = [0u8; 65536];
-        loop {
-            match s.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => raw.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
-                Err(e) => panic!("reading {path}: {e}"),
-            }
-        }
-        Resp::parse(&raw)
+        self.raw(req.as_bytes())
+    }
+
+    /// Sends `bytes` on a new connection and reads the response until the server closes it.
+    fn raw(&self, bytes: &[u8]) -> Resp {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        s.write_all(bytes).unwrap();
+        read_to_close(s, Duration::from_secs(20))
     }
 
     /// Waits (briefly) for a log line containing all of `parts`.
@@ -144,6 +140,23 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// Reads a response until the server closes the connection; panics after `timeout`.
+fn read_to_close(mut s: TcpStream, timeout: Duration) -> Resp {
+    s.set_read_timeout(Some(timeout)).unwrap();
+    let mut raw = Vec::new();
+    // A cut connection may end in a reset; keep what arrived.
+    let mut buf = [0u8; 65536];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("no complete response within {timeout:?} ({e}); so far: {:?}", String::from_utf8_lossy(&raw)),
+        }
+    }
+    Resp::parse(&raw)
 }
 
 impl Drop for Server {
@@ -444,4 +457,198 @@ fn a_big_download_does_not_block_other_requests() {
     let n = stalled.read(&mut head).unwrap();
     let head = String::from_utf8_lossy(&head[..n]);
     assert!(head.contains(&format!("Content-Length: {}", 64 << 20)), "{head}");
+}
+
+#[test]
+fn connections_beyond_the_cap_get_503() {
+    let f = Fixture::new();
+    let s = Server::start_with(&f, &["--max-connections", "3"]);
+    // Three idle connections take every slot (the server accepts in order, so before the rest).
+    let mut idle: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(&s.addr).unwrap()).collect();
+    // Further connections are answered at once, without a thread, and closed.
+    for i in 0..3 {
+        let r = read_to_close(TcpStream::connect(&s.addr).unwrap(), Duration::from_secs(5));
+        assert_eq!(r.status, 503, "extra connection {i}: {}", r.text());
+        assert!(r.header("retry-after").is_some(), "{r:?}");
+        assert_eq!(r.content_length(), r.body.len());
+        assert_isolation_headers(&r, "503");
+    }
+    s.wait_log(&["503", "--max-connections"]);
+    // The idle ones are still served.
+    let mut first = idle.remove(0);
+    write!(first, "GET /app.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let r = read_to_close(first, Duration::from_secs(5));
+    assert_eq!((r.status, r.text().as_str()), (200, "export const x = 1;"));
+    // Closing a connection gives its slot back.
+    drop(idle);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while s.get("/app.js").status != 200 {
+        assert!(Instant::now() < deadline, "the closed connections' slots did not come back");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_client_that_stops_reading_is_dropped_after_the_timeout() {
+    let f = Fixture::new();
+    // Bigger than the socket buffers, so the server's writes block on the unread connections.
+    f.write("models/big/model.safetensors", &big_bytes(64 << 20));
+    let s = Server::start_with(&f, &["--max-connections", "2", "--timeout", "3"]);
+    let stalled: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut c = TcpStream::connect(&s.addr).unwrap();
+            write!(c, "GET /hub/big/resolve/main/model.safetensors HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            c
+        })
+        .collect();
+    // Both slots are held by the stalled downloads…
+    assert_eq!(s.get("/index.html").status, 503);
+    // …until their writes time out, freeing the threads: then requests are served again.
+    let started = Instant::now();
+    while s.get("/index.html").status != 200 {
+        assert!(started.elapsed() < Duration::from_secs(20), "the stalled readers still hold their threads");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let line = s.wait_log(&["GET /hub/big/resolve/main/model.safetensors 200"]);
+    assert!(!line.contains(&format!(" {} bytes", 64 << 20)), "the stalled download cannot have completed: {line}");
+    drop(stalled);
+}
+
+#[test]
+fn a_request_trickling_in_is_cut_off_at_the_timeout() {
+    let f = Fixture::new();
+    let s = Server::start_with(&f, &["--timeout", "2"]);
+    let mut c = TcpStream::connect(&s.addr).unwrap();
+    c.write_all(b"GET /index.html HTTP/1.1\r\nX-Slow: ").unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let started = Instant::now();
+    // A byte every 300 ms never lets a single read wait 2 s, but the whole head is due in 2 s.
+    let closed = loop {
+        if c.write_all(b"a").is_err() {
+            break started.elapsed();
+        }
+        match c.read(&mut [0u8; 1024]) {
+            Ok(0) => break started.elapsed(),
+            Ok(n) => panic!("unexpected response ({n} bytes) to an unfinished request"),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => break started.elapsed(), // reset
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "the trickling request is still open after 10 s");
+    };
+    assert!(closed < Duration::from_secs(6), "closed after {closed:?}");
+}
+
+#[test]
+fn directory_redirects_use_the_normalised_path() {
+    let f = Fixture::new();
+    f.write("www/sp ace/index.html", b"space");
+    f.write("www/q?dir/index.html", b"question mark");
+    let s = Server::start(&f, false);
+    let cases = [
+        ("/pkg", "/pkg/"),
+        ("//pkg", "/pkg/"),
+        ("///pkg", "/pkg/"),
+        ("/%2Fpkg", "/pkg/"),
+        ("//sub?v=1&next=//evil.example", "/sub/?v=1&next=//evil.example"),
+        ("/sub//..%2F..%2F", "-"), // refused, no redirect at all
+        ("/img//", "-"),           // has its slash: no redirect (and no index.html: 404)
+        ("/sp%20ace", "/sp%20ace/"),
+        ("/q%3Fdir", "/q%3Fdir/"),
+    ];
+    for (path, want) in cases {
+        let r = s.get(path);
+        if want == "-" {
+            assert_ne!(r.status, 301, "{path}");
+            assert_eq!(r.header("location"), None, "{path}");
+            continue;
+        }
+        assert_eq!(r.status, 301, "{path}: {}", r.text());
+        let location = r.header("location").unwrap();
+        assert_eq!(location, want, "{path}");
+        assert!(!location.starts_with("//"), "{path} → {location}: a protocol-relative URL");
+    }
+    // And the redirects lead somewhere.
+    assert_eq!(s.get("/sp%20ace/").text(), "space");
+    assert_eq!(s.get("/q%3Fdir/").text(), "question mark");
+}
+
+/// Makes `rel` a file the server sees but cannot open: mode 000, or when permissions don't
+/// stop us (root), a link to a write-only sysfs attribute, which not even root can open for
+/// reading. None when neither works here.
+fn unreadable_file(f: &Fixture, rel: &str) -> Option<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let p = f.path(rel);
+        f.write(rel, b"locked");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o000)).unwrap();
+        if std::fs::File::open(&p).is_err() {
+            return Some(());
+        }
+        std::fs::remove_file(&p).unwrap();
+        let target = ["/sys/bus/pci/rescan", "/sys/class/zram-control/hot_remove", "/sys/bus/usb/drivers_probe"]
+            .into_iter()
+            .find(|t| Path::new(t).is_file() && std::fs::File::open(t).is_err())?;
+        std::os::unix::fs::symlink(target, &p).unwrap();
+        Some(())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (f, rel);
+        None
+    }
+}
+
+#[test]
+fn errors_do_not_reveal_server_side_paths() {
+    let f = Fixture::new();
+    let can_500 = unreadable_file(&f, "www/locked.bin").is_some();
+    let s = Server::start(&f, true);
+    // Every server-side path here is under the fixture folder, whose name is this.
+    let folder = f.dir.file_name().unwrap().to_str().unwrap().to_string();
+    let mut cases = vec![
+        ("/no/such/file.js", 404),
+        ("/hub/nobody/no-such-model/resolve/main/config.json", 404),
+        ("/hub/no-such-model/resolve/main/config.json", 404),
+        ("/hub/all-MiniLM-L6-v2/resolve/main/pytorch_model.bin", 404),
+        ("/hub/all-MiniLM-L6-v2/resolve/v1.0/config.json", 404),
+        ("/hub/all-MiniLM-L6-v2/config.json", 404),
+        ("/faulty-hub/cut/nobody/resolve/main/config.json", 404),
+        ("/../secret.txt", 400),
+    ];
+    if can_500 {
+        cases.push(("/locked.bin", 500));
+    } else {
+        eprintln!("note: cannot make an unreadable file here; the 500 case is not checked");
+    }
+    for (path, status) in cases {
+        let r = s.get(path);
+        assert_eq!(r.status, status, "{path}: {}", r.text());
+        assert!(!r.text().contains(&folder), "{path}: the body reveals a server-side path: {}", r.text());
+        for (name, value) in &r.headers {
+            assert!(!value.contains(&folder), "{path}: header {name} reveals a server-side path: {value}");
+        }
+        assert!(!r.text().contains("os error"), "{path}: the body shows an io error: {}", r.text());
+    }
+    if can_500 {
+        assert!(s.get("/locked.bin").text().contains("/locked.bin"), "the 500 should name the URL");
+        // The server-side details go to the log instead.
+        s.wait_log(&["cannot read", "locked.bin"]);
+    }
+}
+
+#[test]
+fn malformed_requests_are_refused() {
+    let f = Fixture::new();
+    let s = Server::start(&f, false);
+    let huge = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(70 * 1024));
+    assert_eq!(s.raw(huge.as_bytes()).status, 431);
+    // A request target must be printable ASCII (it ends up in the log and in redirects).
+    assert_eq!(s.raw(b"GET /sub\x01x HTTP/1.1\r\nHost: x\r\n\r\n").status, 400);
+    assert_eq!(s.raw("GET /caf\u{e9} HTTP/1.1\r\nHost: x\r\n\r\n".as_bytes()).status, 400);
+    // A body is read only when its length is known and small.
+    assert_eq!(s.raw(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: x12\r\n\r\n").status, 400);
+    assert_eq!(s.raw(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n").status, 413);
+    let r = s.raw(b"GET /app.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 3\r\n\r\nabc");
+    assert_eq!((r.status, r.text().as_str()), (200, "export const x = 1;"));
 }

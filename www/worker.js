@@ -2,27 +2,8 @@
 // training step by step and answers the page. No model math here: everything numeric is in
 // Rust (src/web.rs → webtune core).
 //
-// Page → worker messages:
-//   {type:'parse', id, train, val, valFraction, seed}
-//   {type:'train', source, strategies:[...], train, val, valFraction, options}
-//       source: {kind:'hub', hub, repo, revision} (hub = absolute base URL)
-//             | {kind:'files', files:[File, ...]}
-//   {type:'stop'}
-//   {type:'predict', id, text}
-//   {type:'export', id, strategy}
-// Worker → page messages:
-//   {type:'ready'} | {type:'parsed', id, result}
-//   {type:'progress', phase:'download', files:[{name, loaded, total, fromCache}], loaded, total, mbps}
-//   {type:'status', message}
-//   {type:'warning', message}
-//   {type:'model', info, label, fromCache}
-//   {type:'run-start', strategy, totalSteps}
-//   {type:'event', event, memory}            (memory: WebAssembly memory size in bytes)
-//   {type:'train-done', stopped, failed}
-//   {type:'predictions', id, results:[{strategy, prediction} | {strategy, error}]}
-//   {type:'exported', id, strategy, files:{name: Uint8Array}}
-//   {type:'error', message, code?, id?}     code: 'hub-unreachable' | 'hub-http' | 'download-cut'
-//                                             | 'crash' | 'busy' | undefined
+// The messages it receives and sends are described in js/protocol.js.
+import { CoreEvent, ErrorCode, FromWorker, ToWorker } from './js/protocol.js';
 
 const CACHE_NAME = 'webtune-models-v1';
 const MODEL_FILES = ['config.json', 'tokenizer.json', 'model.safetensors'];
@@ -54,7 +35,7 @@ let wasmPromise = null;
 let crashed = false;
 
 function ensureWasm() {
-  if (crashed) return Promise.reject(new UserError('The worker crashed and is being restarted; try again in a moment.', 'crash'));
+  if (crashed) return Promise.reject(new UserError('The worker crashed and is being restarted; try again in a moment.', ErrorCode.CRASH));
   if (!wasmPromise) {
     wasmPromise = (async () => {
       const api = await import('./pkg/webtune.js');
@@ -96,8 +77,8 @@ function reportError(e, extra = {}) {
   if (isCrash(e)) {
     markCrashed();
     post({
-      type: 'error',
-      code: 'crash',
+      type: FromWorker.ERROR,
+      code: ErrorCode.CRASH,
       message: `The WebAssembly code crashed (${errorMessage(e)}). The worker has been restarted: trained ` +
         'models were lost, and the next Train reloads the model (from the cache when possible). ' +
         'If this happened while training, the model may not fit in memory — try fewer layers, ' +
@@ -105,7 +86,7 @@ function reportError(e, extra = {}) {
       ...extra,
     });
   } else {
-    post({ type: 'error', code: e && e.code, message: errorMessage(e), ...extra });
+    post({ type: FromWorker.ERROR, code: e && e.code, message: errorMessage(e), ...extra });
   }
 }
 
@@ -163,7 +144,7 @@ async function downloadFile(f, signal, onProgress) {
     throw new UserError(
       `Could not reach the model hub at ${origin} (${errorMessage(e)}). You may be offline, or the ` +
       'hub is blocked from here. Choose "all-MiniLM-L6-v2 — local offline copy" under Model to ' +
-      'train without the network.', 'hub-unreachable');
+      'train without the network.', ErrorCode.HUB_UNREACHABLE);
   }
   if (!resp.ok) {
     const hint = resp.status === 404
@@ -171,7 +152,7 @@ async function downloadFile(f, signal, onProgress) {
       : resp.status === 401 || resp.status === 403
         ? ' The repository may be private or gated; download the files yourself and pick them with "Model files on this computer".'
         : '';
-    throw new UserError(`Downloading ${f.name} failed: the hub answered ${resp.status} ${resp.statusText} for ${f.url}.${hint}`, 'hub-http');
+    throw new UserError(`Downloading ${f.name} failed: the hub answered ${resp.status} ${resp.statusText} for ${f.url}.${hint}`, ErrorCode.HUB_HTTP);
   }
   const header = resp.headers.get('content-length');
   const expected = header !== null && /^\d+$/.test(header) ? Number(header) : null;
@@ -202,12 +183,12 @@ async function downloadFile(f, signal, onProgress) {
     if (signal.aborted) throw e;
     throw new UserError(
       `The download of ${f.name} was cut off after ${size(received)}${expected !== null ? ` of ${size(expected)}` : ''} ` +
-      `(${errorMessage(e)}). Nothing was saved; press Train to try again.`, 'download-cut');
+      `(${errorMessage(e)}). Nothing was saved; press Train to try again.`, ErrorCode.DOWNLOAD_CUT);
   }
   if (expected !== null && received < expected) {
     throw new UserError(
       `The download of ${f.name} ended early: ${received} of ${expected} bytes. Nothing was saved; ` +
-      'press Train to try again.', 'download-cut');
+      'press Train to try again.', ErrorCode.DOWNLOAD_CUT);
   }
   if (buffer) return received === buffer.byteLength ? buffer : buffer.slice(0, received);
   const out = new Uint8Array(received);
@@ -237,7 +218,7 @@ async function storeInCache(cache, url, bytes) {
       const why = e && e.name === 'QuotaExceededError'
         ? 'the browser\'s storage quota is used up'
         : `the browser refused to store it (${errorMessage(e)})`;
-      post({ type: 'warning', message: `The model could not be saved for next time: ${why}. It stays in memory for this visit, and will be downloaded again after a reload.` });
+      post({ type: FromWorker.WARNING, message: `The model could not be saved for next time: ${why}. It stays in memory for this visit, and will be downloaded again after a reload.` });
     }
   }
 }
@@ -254,7 +235,7 @@ async function fetchFromHub(source) {
     const downloaded = files.filter((f) => !f.fromCache).reduce((s, f) => s + f.loaded, 0);
     const seconds = (now - t0) / 1000;
     post({
-      type: 'progress',
+      type: FromWorker.PROGRESS,
       phase: 'download',
       files: files.map(({ name, loaded, total, fromCache }) => ({ name, loaded, total, fromCache })),
       loaded: files.reduce((s, f) => s + f.loaded, 0),
@@ -314,9 +295,9 @@ async function ensureSession(source) {
   if (session) session.free();
   session = null;
   sessionKey = null;
-  post({ type: 'status', message: source.kind === 'hub' ? `Fetching ${sourceLabel(source)}…` : 'Reading the model files…' });
+  post({ type: FromWorker.STATUS, message: source.kind === 'hub' ? `Fetching ${sourceLabel(source)}…` : 'Reading the model files…' });
   const got = source.kind === 'hub' ? await fetchFromHub(source) : await readLocalFiles(source);
-  post({ type: 'status', message: 'Loading the model into WebAssembly…' });
+  post({ type: FromWorker.STATUS, message: 'Loading the model into WebAssembly…' });
   await yieldToEventLoop();
   const { api } = await ensureWasm();
   try {
@@ -332,7 +313,7 @@ async function ensureSession(source) {
     throw new UserError(`The model could not be loaded: ${errorMessage(e)}`);
   }
   sessionKey = key;
-  post({ type: 'model', info: session.info(), label: sourceLabel(source), fromCache: got.fromCache, memory: memoryBytes() });
+  post({ type: FromWorker.MODEL, info: session.info(), label: sourceLabel(source), fromCache: got.fromCache, memory: memoryBytes() });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -342,7 +323,7 @@ const yieldToEventLoop = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 async function train(msg) {
   if (busy) {
-    post({ type: 'error', code: 'busy', message: 'Training is already running: press Stop first.' });
+    post({ type: FromWorker.ERROR, code: ErrorCode.BUSY, message: 'Training is already running: press Stop first.' });
     return;
   }
   busy = true;
@@ -366,13 +347,13 @@ async function train(msg) {
       }
       active = { run, status: 'running' };
       runs.set(strategy, active);
-      post({ type: 'run-start', strategy, totalSteps: run.total_steps(), memory: memoryBytes() });
+      post({ type: FromWorker.RUN_START, strategy, totalSteps: run.total_steps(), memory: memoryBytes() });
       await yieldToEventLoop();
       while (!run.finished()) {
         if (stopRequested) break;
         const event = run.step();
-        post({ type: 'event', event, memory: memoryBytes() });
-        if (event.type === 'error') {
+        post({ type: FromWorker.EVENT, event, memory: memoryBytes() });
+        if (event.type === CoreEvent.ERROR) {
           active.status = 'failed';
           failed = true;
           break;
@@ -385,7 +366,7 @@ async function train(msg) {
     }
   } catch (e) {
     if (stopRequested && e && e.name === 'AbortError') {
-      post({ type: 'status', message: 'Download stopped: nothing was saved.' });
+      post({ type: FromWorker.STATUS, message: 'Download stopped: nothing was saved.' });
     } else {
       failed = true;
       if (active) active.status = 'failed';
@@ -393,7 +374,7 @@ async function train(msg) {
     }
   } finally {
     busy = false;
-    post({ type: 'train-done', stopped: stopRequested && !failed, failed });
+    post({ type: FromWorker.TRAIN_DONE, stopped: stopRequested && !failed, failed });
   }
 }
 
@@ -402,24 +383,24 @@ async function train(msg) {
 // ---------------------------------------------------------------------------------------------
 async function handle(msg) {
   switch (msg.type) {
-    case 'parse': {
+    case ToWorker.PARSE: {
       try {
         const { api } = await ensureWasm();
         const result = api.parse_data(msg.train, msg.val ?? undefined, msg.valFraction ?? undefined, BigInt(Math.max(0, Math.trunc(Number(msg.seed) || 0))));
-        post({ type: 'parsed', id: msg.id, result });
+        post({ type: FromWorker.PARSED, id: msg.id, result });
       } catch (e) {
-        reportError(e, { id: msg.id, context: 'parse' });
+        reportError(e, { id: msg.id, context: ToWorker.PARSE });
       }
       break;
     }
-    case 'train':
+    case ToWorker.TRAIN:
       await train(msg);
       break;
-    case 'stop':
+    case ToWorker.STOP:
       stopRequested = true;
       if (activeDownload) activeDownload.abort();
       break;
-    case 'predict': {
+    case ToWorker.PREDICT: {
       const results = [];
       try {
         for (const [strategy, entry] of runs) {
@@ -432,13 +413,13 @@ async function handle(msg) {
             results.push({ strategy, status: entry.status, error: errorMessage(e) });
           }
         }
-        post({ type: 'predictions', id: msg.id, results });
+        post({ type: FromWorker.PREDICTIONS, id: msg.id, results });
       } catch (e) {
-        reportError(e, { id: msg.id, context: 'predict' });
+        reportError(e, { id: msg.id, context: ToWorker.PREDICT });
       }
       break;
     }
-    case 'export': {
+    case ToWorker.EXPORT: {
       try {
         const entry = runs.get(msg.strategy);
         if (!entry || entry.status === 'running' || entry.status === 'failed') {
@@ -451,14 +432,24 @@ async function handle(msg) {
           files[name] = exported[name];
           transfer.push(exported[name].buffer);
         }
-        post({ type: 'exported', id: msg.id, strategy: msg.strategy, files }, transfer);
+        post({ type: FromWorker.EXPORTED, id: msg.id, strategy: msg.strategy, files }, transfer);
       } catch (e) {
-        reportError(e, { id: msg.id, context: 'export' });
+        reportError(e, { id: msg.id, context: ToWorker.EXPORT });
+      }
+      break;
+    }
+    case ToWorker.CRASH_FOR_TESTS: {
+      // Test only: a real trap of the instance (a Rust panic), handled like any other crash.
+      try {
+        const { api } = await ensureWasm();
+        api.crash_for_tests();
+      } catch (e) {
+        reportError(e);
       }
       break;
     }
     default:
-      post({ type: 'error', message: `unknown request ${msg.type}` });
+      post({ type: FromWorker.ERROR, message: `unknown request ${msg.type}` });
   }
 }
 
@@ -473,5 +464,5 @@ self.addEventListener('unhandledrejection', (e) => {
 });
 
 ensureWasm()
-  .then(() => post({ type: 'ready', memory: memoryBytes() }))
-  .catch((e) => post({ type: 'error', code: 'init', message: `The WebAssembly module could not be loaded: ${errorMessage(e)}. Build it with ./build.sh wasm.` }));
+  .then(() => post({ type: FromWorker.READY, memory: memoryBytes() }))
+  .catch((e) => post({ type: FromWorker.ERROR, code: ErrorCode.INIT, message: `The WebAssembly module could not be loaded: ${errorMessage(e)}. Build it with ./build.sh wasm.` }));

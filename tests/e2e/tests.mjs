@@ -4,8 +4,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { ErrorCode, FromWorker, ToWorker } from '../../www/js/protocol.js';
 import {
-  assert, assertEq, byRole, cacheEntries, configure, newContext, NOTEBOOK_SENTENCES, NOTEBOOK_TSV,
+  AssertionError, assert, assertEq, byRole, cacheEntries, configure, newContext, NOTEBOOK_SENTENCES, NOTEBOOK_TSV,
   openApp, readTar, setTrainingData, sleep, statusText, trainAndWait, waitTrainEnabled,
 } from './helpers.mjs';
 
@@ -229,17 +230,17 @@ export const tests = [
       assert((await reason()).includes('at most 6'), `reason: ${await reason()}`);
 
       // The worker refuses bad data itself too (a request that bypasses the page's checks).
-      const refused = await page.evaluate((hub) => new Promise((resolve) => {
+      const refused = await page.evaluate(({ hub, train, error }) => new Promise((resolve) => {
         const w = window.__webtune.worker;
         const onMessage = (e) => {
-          if (e.data.type === 'error') {
+          if (e.data.type === error) {
             w.removeEventListener('message', onMessage);
             resolve(e.data.message);
           }
         };
         w.addEventListener('message', onMessage);
-        w.postMessage({ type: 'train', source: { kind: 'hub', hub, repo: 'all-MiniLM-L6-v2', revision: 'main' }, strategies: ['frozen'], train: 'no tab on this line', val: null, valFraction: null, options: { epochs: 1 } });
-      }), new URL('/hub', t.base).href);
+        w.postMessage({ type: train, source: { kind: 'hub', hub, repo: 'all-MiniLM-L6-v2', revision: 'main' }, strategies: ['frozen'], train: 'no tab on this line', val: null, valFraction: null, options: { epochs: 1 } });
+      }), { hub: new URL('/hub', t.base).href, train: ToWorker.TRAIN, error: FromWorker.ERROR });
       t.log(`worker refused: ${refused}`);
       assert(/line 1/.test(refused), `the worker's refusal should name the line: ${refused}`);
       await page.waitForFunction(() => !window.__webtune.state.running);
@@ -385,12 +386,47 @@ export const tests = [
       await configure(page, { model: 'local', frozen: true, full: false, epochs: 1 });
       const first = await trainAndWait(page);
       assert(!first.lastError, `first run: ${first.lastError && first.lastError.message}`);
-      // What the worker posts after a WebAssembly trap (Rust panic, out of memory).
-      await page.evaluate(() => window.__webtune.worker.dispatchEvent(new MessageEvent('message', {
-        data: { type: 'error', code: 'crash', message: 'The WebAssembly code crashed (unreachable) [simulated].' },
-      })));
-      await page.waitForFunction(() => window.__webtune.state.workerStarts === 2 && window.__webtune.state.ready, null, { timeout: 60_000 });
-      assert((await page.locator('#error-text').textContent()).includes('crashed'), 'crash message not shown');
+      // A real crash: the worker calls the wasm export crash_for_tests(), a Rust panic that traps
+      // the instance (RuntimeError: unreachable), and its own crash path reports it.
+      await page.evaluate((type) => window.__webtune.worker.postMessage({ type }), ToWorker.CRASH_FOR_TESTS);
+      try {
+        await page.waitForFunction(() => window.__webtune.state.workerStarts === 2 && window.__webtune.state.ready, null, { timeout: 60_000 });
+      } catch {
+        const s = await page.evaluate(() => ({ starts: window.__webtune.state.workerStarts, error: window.__webtune.state.lastError }));
+        throw new AssertionError(`the worker was not restarted within 60 s (worker starts: ${s.starts}, last error: ${JSON.stringify(s.error)})`);
+      }
+      const shown = await page.locator('#error-text').textContent();
+      t.log(`crash → ${shown}`);
+      assert(shown.includes('crashed'), 'crash message not shown');
+      assert(/crashed \(.*unreachable.*\)/.test(shown), `the message should name the trap: ${shown}`);
+      assertEq(await page.evaluate(() => window.__webtune.state.lastError.code), ErrorCode.CRASH, 'error code');
+      // console_error_panic_hook in the worker logged the Rust panic (Playwright forwards worker consoles).
+      const panic = t.console.find((line) => line.includes('crash_for_tests: a deliberate panic'));
+      assert(panic, 'the Rust panic message is not in the console');
+      t.log(`worker console: ${panic.split('\n').slice(0, 2).join(' ')}`);
+      // The crashed worker itself refuses further work (it must not touch the trapped instance):
+      // checked on a worker of our own, which no page logic terminates after the crash.
+      const refusal = await page.evaluate(({ crash, parse, error }) => new Promise((resolve, reject) => {
+        const w = new Worker(new URL('/worker.js', location.href), { type: 'module' });
+        const timer = setTimeout(() => { w.terminate(); reject(new Error('no answer from the crashed worker')); }, 60_000);
+        let crashed = null;
+        w.onmessage = (e) => {
+          const m = e.data;
+          if (!crashed && m.type === error) {
+            crashed = m;
+            w.postMessage({ type: parse, id: 1, train: '1\tgood\n0\tbad\n', val: null, valFraction: null, seed: 0 });
+          } else if (crashed && m.id === 1) {
+            clearTimeout(timer);
+            w.terminate();
+            resolve({ crash: crashed, answer: m });
+          }
+        };
+        w.postMessage({ type: crash });
+      }), { crash: ToWorker.CRASH_FOR_TESTS, parse: ToWorker.PARSE, error: FromWorker.ERROR });
+      t.log(`own worker: crash → ${refusal.crash.code}; then parse → ${refusal.answer.type} ${refusal.answer.code || ''} ${refusal.answer.message || ''}`);
+      assertEq(refusal.crash.code, ErrorCode.CRASH, 'the crashed worker\'s error code');
+      assertEq(refusal.answer.type, FromWorker.ERROR, 'answer of the crashed worker to a parse request');
+      assertEq(refusal.answer.code, ErrorCode.CRASH, 'code of the crashed worker\'s refusal');
       const mark = t.requests.length;
       const again = await trainAndWait(page);
       assert(!again.lastError, `run after the restart: ${again.lastError && again.lastError.message}`);

@@ -17,11 +17,26 @@
 //! One thread per connection, keep-alive, one log line per request on stderr. The server is
 //! written on `std::net` rather than a framework because the `cut` fault needs to close the
 //! socket in the middle of a body, which tiny_http's API cannot do.
+//!
+//! It is meant for 127.0.0.1 but holds up against a misbehaving client all the same:
+//! - at most `--max-connections` connections (threads) at once; beyond that a connection gets
+//!   `503` with `Retry-After` from the accept loop and is closed;
+//! - every request (head and any body, or the idle wait before it) must arrive within
+//!   `--timeout`, however slowly it trickles in, and every write to a client that stopped reading
+//!   gives up after `--timeout`, so no client pins a thread;
+//! - the request head is limited to 64 KiB, its target to printable ASCII, a request body (to a
+//!   GET or HEAD) to 64 KiB;
+//! - paths are percent-decoded into plain file names only (no `.`, `..`, separators, control
+//!   characters), and responses speak in URL terms: no error reveals a server-side path, and a
+//!   directory redirect is built from the decoded path, so `//pkg` goes to `/pkg/`, never to the
+//!   protocol-relative `//pkg/`.
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::num::{NonZeroU64, NonZeroUsize};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -44,12 +59,18 @@ pub struct ServeArgs {
     /// Enable /faulty-hub/{404,cut,404-once,cut-once}/... (for the end-to-end tests).
     #[arg(long)]
     pub test_faults: bool,
+    /// Most connections served at once; further ones are answered 503 (with Retry-After) and
+    /// closed. Each connection has its own thread.
+    #[arg(long, default_value = "64")]
+    pub max_connections: NonZeroUsize,
+    /// Seconds a connection may take to send a whole request (or idle between requests), and
+    /// may leave a response unread, before it is closed.
+    #[arg(long, default_value = "30")]
+    pub timeout: NonZeroU64,
 }
 
-/// Longest request head (request line + headers) accepted.
+/// Longest request head (request line + headers) accepted, and longest request body.
 const MAX_HEAD: u64 = 64 * 1024;
-/// How long an idle keep-alive connection (or a slow request head) may take.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn run(args: ServeArgs) -> Result<(), String> {
     let listener = TcpListener::bind((args.host.as_str(), args.port))
@@ -72,31 +93,100 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         root: args.root,
         models: args.models,
         test_faults: args.test_faults,
+        timeout: Duration::from_secs(args.timeout.get()),
         faulted_once: Mutex::new(HashSet::new()),
     });
+    let open = Arc::new(AtomicUsize::new(0));
     for conn in listener.incoming() {
-        match conn {
-            Ok(stream) => {
-                let server = Arc::clone(&server);
-                std::thread::spawn(move || server.connection(stream));
-            }
+        let stream = match conn {
+            Ok(stream) => stream,
             Err(e) => {
                 // e.g. out of file descriptors: don't spin.
                 eprintln!("accept failed: {e}");
                 std::thread::sleep(Duration::from_millis(50));
+                continue;
             }
+        };
+        // Only this thread takes slots (the others only give theirs back), so the count cannot
+        // pass the cap between the check and the take.
+        if open.load(Ordering::SeqCst) >= args.max_connections.get() {
+            refuse(&stream);
+            continue;
+        }
+        let slot = Slot::take(&open);
+        let server = Arc::clone(&server);
+        // On failure the closure is dropped, and with it the slot and the connection.
+        if let Err(e) = std::thread::Builder::new().spawn(move || {
+            let _slot = slot;
+            server.connection(stream)
+        }) {
+            eprintln!("cannot start a connection thread: {e}");
         }
     }
     Ok(())
+}
+
+/// One of the `--max-connections` slots, given back when its connection's thread ends (also by
+/// a panic).
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(open: &Arc<AtomicUsize>) -> Slot {
+        open.fetch_add(1, Ordering::SeqCst);
+        Slot(Arc::clone(open))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Answers a connection over the cap with 503 on the accept loop's thread. The response fits
+/// in the new socket's empty send buffer, so the write doesn't block (and has a timeout anyway).
+fn refuse(stream: &TcpStream) {
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let mut response = Response::closing(503, "too many connections at once; retry in a moment").header("Retry-After", "1");
+    let (_, result) = write_response(&mut &*stream, &Request::unknown(), &mut response, false);
+    eprintln!("- - 503 (over --max-connections){}", if result.is_err() { " (write failed)" } else { "" });
+    // Read what the client already sent, without waiting, so that closing sends a FIN rather
+    // than a reset that could destroy the 503 before the client reads it.
+    if stream.set_nonblocking(true).is_ok() {
+        let _ = io::copy(&mut stream.take(MAX_HEAD), &mut io::sink());
+    }
+    let _ = stream.shutdown(Shutdown::Write);
 }
 
 struct Server {
     root: PathBuf,
     models: PathBuf,
     test_faults: bool,
+    /// `--timeout`: for a whole request, and for each write of a response.
+    timeout: Duration,
     /// `/faulty-hub/{mode}/{repo}` prefixes that already had their `-once` fault.
     faulted_once: Mutex<HashSet<String>>,
 }
+
+/// The read side of a connection, with a deadline for the whole request rather than for each
+/// read, so that a client sending a byte now and then cannot hold a connection open for ever.
+struct Deadline {
+    stream: TcpStream,
+    until: Instant,
+}
+
+impl Read for Deadline {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        self.stream.read(buf)
+    }
+}
+
+type Reader = BufReader<Deadline>;
 
 struct Request {
     method: String,
@@ -106,6 +196,11 @@ struct Request {
 }
 
 impl Request {
+    /// Stands in for a request that could not be read (for the log and the response head).
+    fn unknown() -> Request {
+        Request { method: "-".into(), target: "-".into(), http11: true, headers: vec![] }
+    }
+
     fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
@@ -162,6 +257,11 @@ impl Response {
         Response::new(status, "text/plain; charset=utf-8", Body::Text(message))
     }
 
+    /// A text response after which the connection closes (e.g. because a body was not read).
+    fn closing(status: u16, message: impl Into<String>) -> Response {
+        Response { close: true, ..Response::text(status, message) }
+    }
+
     /// A 404 the way the hub reports it: text body plus `X-Error-Code`.
     fn hub_error(code: &'static str, message: String) -> Response {
         let mut r = Response::text(404, message.clone());
@@ -188,10 +288,12 @@ fn reason(status: u16) -> &'static str {
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        413 => "Content Too Large",
         416 => "Range Not Satisfiable",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         501 => "Not Implemented",
+        503 => "Service Unavailable",
         505 => "HTTP Version Not Supported",
         _ => "Unknown",
     }
@@ -222,8 +324,8 @@ fn mime_type(path: &Path) -> &'static str {
 }
 
 /// Percent-decodes the path part of a request target into segments, refusing anything that
-/// could leave the served directory (`.`/`..` segments, also when encoded, backslashes) and
-/// control characters.
+/// could leave the served directory (`.`/`..` segments, also when encoded, backslashes, or
+/// anything else the platform would not read as one plain file name) and control characters.
 fn path_segments(path: &str) -> Result<Vec<String>, &'static str> {
     let bytes = path.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
@@ -245,10 +347,20 @@ fn path_segments(path: &str) -> Result<Vec<String>, &'static str> {
         return Err("backslash or control character in path");
     }
     let segments: Vec<String> = decoded.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
-    if segments.iter().any(|s| s == "." || s == "..") {
+    let plain = |s: &String| {
+        let mut parts = Path::new(s).components();
+        matches!((parts.next(), parts.next()), (Some(Component::Normal(_)), None))
+    };
+    if !segments.iter().all(plain) {
         return Err("'.' or '..' in path");
     }
     Ok(segments)
+}
+
+/// Percent-encodes a decoded path segment for a URL (what is left as is can't end a segment).
+fn encode_segment(segment: &str) -> String {
+    let keep = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&b);
+    segment.bytes().map(|b| if keep(b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
 }
 
 /// A single `Range: bytes=…` → `Some(Ok((start, len)))`; `Some(Err(()))` when unsatisfiable;
@@ -280,18 +392,24 @@ fn parse_range(header: Option<&str>, size: u64) -> Option<Result<(u64, u64), ()>
     Some(Ok((start, end - start + 1)))
 }
 
-fn serve_file(path: &Path, range: Option<&str>) -> Response {
+/// Serves the file at `path`, which the client knows as `url`: errors name only the latter
+/// (the server-side path and the error go to the log).
+fn serve_file(path: &Path, url: &str, range: Option<&str>) -> Response {
+    let failed = |e: io::Error| {
+        eprintln!("cannot read {}: {e}", path.display());
+        Response::text(500, format!("500 Internal Server Error: {url} exists but cannot be read"))
+    };
     let opened = File::open(path).and_then(|f| f.metadata().map(|m| (f, m.len())));
     let (mut file, size) = match opened {
         Ok(x) => x,
-        Err(e) => return Response::text(500, format!("cannot read {}: {e}", path.display())),
+        Err(e) => return failed(e),
     };
     let mime = mime_type(path);
     match parse_range(range, size) {
         None => Response::new(200, mime, Body::File { file, len: size }),
         Some(Ok((start, len))) => {
             if let Err(e) = file.seek(SeekFrom::Start(start)) {
-                return Response::text(500, format!("cannot read {}: {e}", path.display()));
+                return failed(e);
             }
             Response::new(206, mime, Body::File { file, len })
                 .header("Content-Range", format!("bytes {start}-{}/{size}", start + len - 1))
@@ -303,27 +421,26 @@ fn serve_file(path: &Path, range: Option<&str>) -> Response {
 
 impl Server {
     fn connection(&self, stream: TcpStream) {
+        // Reads time out through `Deadline`; a write that the client doesn't take times out here.
+        if stream.set_write_timeout(Some(self.timeout)).is_err() {
+            return;
+        }
         let _ = stream.set_nodelay(true);
-        let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
         let mut reader = match stream.try_clone() {
-            Ok(s) => BufReader::new(s),
+            Ok(s) => BufReader::new(Deadline { stream: s, until: Instant::now() }),
             Err(_) => return,
         };
         let mut writer = &stream;
         loop {
             let started = Instant::now();
+            reader.get_mut().until = started + self.timeout;
             let (request, mut response) = match read_request(&mut reader) {
                 Ok(Some(Ok(request))) => {
                     let response = self.respond(&request, &mut reader);
                     (request, response)
                 }
-                Ok(Some(Err(bad))) => {
-                    let mut r = bad;
-                    r.close = true;
-                    let unknown = Request { method: "-".into(), target: "-".into(), http11: true, headers: vec![] };
-                    (unknown, r)
-                }
-                Ok(None) | Err(_) => return, // closed, idle timeout or I/O error
+                Ok(Some(Err(bad))) => (Request::unknown(), Response { close: true, ..bad }),
+                Ok(None) | Err(_) => return, // closed, timed out or I/O error
             };
             if !request.keep_alive() {
                 response.close = true;
@@ -346,27 +463,31 @@ impl Server {
         }
     }
 
-    fn respond(&self, request: &Request, reader: &mut BufReader<TcpStream>) -> Response {
+    fn respond(&self, request: &Request, reader: &mut Reader) -> Response {
         if request.method != "GET" && request.method != "HEAD" {
-            let mut r = Response::text(405, format!("method {} not allowed: this server only serves GET and HEAD", request.method))
+            // Closing: its body (if any) is not read.
+            return Response::closing(405, format!("method {} not allowed: this server only serves GET and HEAD", request.method))
                 .header("Allow", "GET, HEAD");
-            r.close = true; // its body (if any) was not read
-            return r;
         }
         if request.header("transfer-encoding").is_some() {
-            let mut r = Response::text(501, "request bodies with Transfer-Encoding are not supported");
-            r.close = true;
-            return r;
+            return Response::closing(501, "request bodies with Transfer-Encoding are not supported");
         }
         // A GET with a body: read and drop it so the connection stays usable.
-        if let Some(n) = request.header("content-length").and_then(|v| v.trim().parse::<u64>().ok()) {
+        if let Some(length) = request.header("content-length") {
+            let n = match length.parse::<u64>() {
+                Ok(n) if n <= MAX_HEAD => n,
+                Ok(_) => return Response::closing(413, "request body too large (GET and HEAD need none)"),
+                Err(_) => return Response::closing(400, format!("bad Content-Length '{length}'")),
+            };
             if io::copy(&mut reader.by_ref().take(n), &mut io::sink()).map(|c| c != n).unwrap_or(true) {
-                let mut r = Response::text(400, "incomplete request body");
-                r.close = true;
-                return r;
+                return Response::closing(400, "incomplete request body");
             }
         }
-        let path = request.target.split(['?', '#']).next().unwrap_or("");
+        let target = request.target.split('#').next().unwrap_or("");
+        let (path, query) = match target.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (target, None),
+        };
         if !path.starts_with('/') {
             return Response::text(400, format!("bad request target '{}': expected an absolute path", request.target));
         }
@@ -379,21 +500,28 @@ impl Server {
             Some("hub") => self.hub(&segments[1..], range),
             Some("faulty-hub") if self.test_faults => self.faulty_hub(request, &segments[1..], range),
             Some("faulty-hub") => Response::text(404, "fault injection is off: start `webtune serve --test-faults` to use /faulty-hub/"),
-            _ => self.static_file(path, &segments, range),
+            _ => self.static_file(path, query, &segments, range),
         }
     }
 
-    fn static_file(&self, path: &str, segments: &[String], range: Option<&str>) -> Response {
+    fn static_file(&self, path: &str, query: Option<&str>, segments: &[String], range: Option<&str>) -> Response {
         let mut file = self.root.clone();
         file.extend(segments);
         if file.is_dir() {
             if !path.ends_with('/') {
-                return Response::text(301, format!("moved to {path}/")).header("Location", format!("{path}/"));
+                // From the decoded segments, not the raw path: `//pkg` + `/` would be a URL of
+                // host `pkg`. Segments are never empty, so this never starts with `//`.
+                let mut location: String = segments.iter().map(|s| format!("/{}", encode_segment(s))).collect();
+                location.push('/');
+                if let Some(query) = query {
+                    location = format!("{location}?{query}");
+                }
+                return Response::text(301, format!("moved to {location}")).header("Location", location);
             }
             file.push("index.html");
         }
         if file.is_file() {
-            serve_file(&file, range)
+            serve_file(&file, path, range)
         } else {
             Response::text(404, format!("404 Not Found: {path}"))
         }
@@ -423,17 +551,18 @@ impl Server {
         }
         let dirs: Vec<&PathBuf> = candidates.iter().filter(|d| d.is_dir()).collect();
         if dirs.is_empty() {
-            let looked: Vec<String> = candidates.iter().map(|d| d.display().to_string()).collect();
+            let tried = if i == 2 { format!("'{repo}' or '{}'", rest[1]) } else { format!("'{repo}'") };
             return Response::hub_error(
                 "RepoNotFound",
-                format!("Repository Not Found: '{repo}' is not in the local mirror (looked for {}).", looked.join(" and ")),
+                format!("Repository Not Found: '{repo}' is not in the local mirror (it has no folder {tried})."),
             );
         }
+        let url = format!("/hub/{}", rest.join("/"));
         for dir in dirs {
             let mut path = dir.clone();
             path.extend(file);
             if path.is_file() {
-                return serve_file(&path, range);
+                return serve_file(&path, &url, range);
             }
         }
         Response::hub_error(
@@ -467,7 +596,7 @@ impl Server {
 
 /// Reads one request head. `Ok(None)`: the connection closed (or idled out) between requests;
 /// `Ok(Some(Err(response)))`: a malformed request to answer with `response` and close.
-fn read_request(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Result<Request, Response>>> {
+fn read_request(reader: &mut Reader) -> io::Result<Option<Result<Request, Response>>> {
     let mut lines: Vec<String> = Vec::new();
     let mut budget = MAX_HEAD;
     loop {
@@ -500,6 +629,9 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Result<R
     let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Ok(Some(Err(Response::text(400, format!("malformed request line '{}'", lines[0])))));
     };
+    if !target.bytes().all(|b| b.is_ascii_graphic()) {
+        return Ok(Some(Err(Response::text(400, "the request target must be printable ASCII (percent-encode the rest)"))));
+    }
     let http11 = match version {
         "HTTP/1.1" => true,
         "HTTP/1.0" => false,

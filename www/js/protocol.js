@@ -1,0 +1,135 @@
+// The page ↔ worker message protocol, in one place: the message type names and what every
+// message carries. The page modules and the worker (worker.js) spell message types only
+// through these constants; the end-to-end tests (tests/e2e) import them too.
+//
+// Every message is a plain object with a `type` field. Requests that expect an answer carry a
+// numeric `id` chosen by the page; the answer (or an `error`) repeats it. Fields that are
+// `null` in a request mean "not given". Nothing here may depend on the DOM or the worker
+// scope: this module is loaded in both, and by Node in the tests.
+
+/** Messages the page sends to the worker. */
+export const ToWorker = Object.freeze({
+  /**
+   * Check the data as the user types.
+   * `{type, id, train, val, valFraction, seed}` — `train`: the training text; `val`: the
+   * validation text, or null; `valFraction`: the fraction of the training data to hold out,
+   * in (0, 1), or null; `seed`: whole number ≥ 0 for the held-out split.
+   * Answer: `parsed` with the same id, or `error` with `id` and `context: 'parse'`.
+   */
+  PARSE: 'parse',
+  /**
+   * Load the model (cache, hub or local files) and train the strategies one after another.
+   * `{type, source, strategies, train, val, valFraction, seed, options}` —
+   * `source`: `{kind: 'hub', hub, repo, revision}` (`hub`: absolute base URL)
+   *         | `{kind: 'files', files: [File, ...]}`;
+   * `strategies`: `['frozen' | 'top:K' | 'full', ...]`; `train`, `val`, `valFraction` as in
+   * `parse` (`seed` is sent too but unused: `options.seed` is the one the core uses);
+   * `options`: `{epochs, learning_rate, head_learning_rate (null = same as learning_rate),
+   * batch_size, max_len, pad_to_max_len, seed}` (snake_case `TrainOptions` fields, src/session.rs).
+   * No id: the worker answers with `status`, `progress`, `warning`, `model`, then per strategy
+   * `run-start` and `event`s, and always ends with one `train-done`. Refused with
+   * `error` code 'busy' while a Train is running.
+   */
+  TRAIN: 'train',
+  /** `{type}` — stop the Train after the current step, or abort the model download. */
+  STOP: 'stop',
+  /**
+   * Classify a sentence with every finished run. `{type, id, text}`.
+   * Answer: `predictions` with the same id, or `error` with `id` and `context: 'predict'`.
+   */
+  PREDICT: 'predict',
+  /**
+   * The files of one trained strategy. `{type, id, strategy}`.
+   * Answer: `exported` with the same id, or `error` with `id` and `context: 'export'`.
+   */
+  EXPORT: 'export',
+  /**
+   * TEST ONLY (sent by tests/e2e, never by the page): `{type}` — call the wasm export
+   * `crash_for_tests()`, which panics and traps the WebAssembly instance, so that the worker's
+   * real crash path runs: `error` code 'crash', after which the page restarts the worker.
+   */
+  CRASH_FOR_TESTS: 'crash-for-tests',
+});
+
+/** Messages the worker sends to the page. */
+export const FromWorker = Object.freeze({
+  /** `{type, memory}` — the WebAssembly module is loaded (`memory`: its size in bytes). */
+  READY: 'ready',
+  /**
+   * Answer to `parse`. `{type, id, result}` — `result`: `{ok, labels, class_counts,
+   * train_count, val_count, diagnostics: [{field: 'train' | 'validation', line, message}]}`
+   * (`line` 0: not about one line).
+   */
+  PARSED: 'parsed',
+  /**
+   * Model download progress, at most every 150 ms.
+   * `{type, phase: 'download', files: [{name, loaded, total, fromCache}], loaded, total, mbps}`
+   * — bytes per file and in all (`total` null while a size is unknown); `mbps`: MB/s so far.
+   */
+  PROGRESS: 'progress',
+  /** `{type, message}` — a line for the status bar. */
+  STATUS: 'status',
+  /** `{type, message}` — something the user should know that does not stop the work. */
+  WARNING: 'warning',
+  /**
+   * The model is loaded. `{type, info, label, fromCache, memory}` — `info`: `ModelInfo`
+   * (src/session.rs: `num_layers, hidden_size, num_heads, vocab_size, num_parameters,
+   * has_pooler, labels, notes`); `label`: where it came from, for display; `fromCache`: every
+   * file came from the browser's cache.
+   */
+  MODEL: 'model',
+  /** `{type, strategy, totalSteps, memory}` — a strategy's run starts. */
+  RUN_START: 'run-start',
+  /**
+   * `{type, event, memory}` — one event of the core (`CoreEvent` below, fields as in
+   * README "Events"); `memory`: WebAssembly memory size in bytes after it.
+   */
+  EVENT: 'event',
+  /** `{type, stopped, failed}` — the Train has ended (exactly one per `train`). */
+  TRAIN_DONE: 'train-done',
+  /**
+   * Answer to `predict`. `{type, id, results}` — per finished run, in run order:
+   * `{strategy, status: 'done' | 'stopped', prediction: {text, label, labels, probabilities}}`
+   * or `{strategy, status, error}`. Empty when nothing has been trained.
+   */
+  PREDICTIONS: 'predictions',
+  /**
+   * Answer to `export`. `{type, id, strategy, files}` — `files`: `{'config.json',
+   * 'tokenizer.json', 'model.safetensors'}` → Uint8Array (buffers transferred).
+   */
+  EXPORTED: 'exported',
+  /**
+   * `{type, message, code?, id?, context?}` — `message`: for the user; `code`: an `ErrorCode`
+   * or undefined; `id` and `context` (the type of the request, e.g. 'parse') when it answers
+   * a request. After code 'crash' the worker refuses all work: the page must restart it.
+   */
+  ERROR: 'error',
+});
+
+/** `code` of an `error` message. */
+export const ErrorCode = Object.freeze({
+  /** The hub could not be reached (offline, blocked, no DNS). */
+  HUB_UNREACHABLE: 'hub-unreachable',
+  /** The hub answered with an HTTP error (404, 401, …). */
+  HUB_HTTP: 'hub-http',
+  /** A model file download was cut off or ended early. */
+  DOWNLOAD_CUT: 'download-cut',
+  /** The WebAssembly instance trapped (Rust panic, out of memory): restart the worker. */
+  CRASH: 'crash',
+  /** A `train` arrived while a Train was running. */
+  BUSY: 'busy',
+  /** The WebAssembly module could not be loaded at all. */
+  INIT: 'init',
+});
+
+/** `event.type` of an `event` message: the core's events (src/events.rs, README "Events"). */
+export const CoreEvent = Object.freeze({
+  /** `{strategy, epoch, step, loss, lr, elapsed_ms}` — one optimizer step. */
+  STEP: 'step',
+  /** `{strategy, epoch, train_loss, train_accuracy, val_loss, val_accuracy, elapsed_ms}`. */
+  EPOCH: 'epoch',
+  /** `{strategy, train_accuracy, val_accuracy, per_class, confusion, steps, elapsed_ms}`. */
+  DONE: 'done',
+  /** `{message}` — the run failed. */
+  ERROR: 'error',
+});

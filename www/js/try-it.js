@@ -1,0 +1,42 @@
+// Try it: classify a sentence with every finished run and show each run's label and class
+// probabilities as bars.
+import { ToWorker } from './protocol.js';
+import { $, el } from './dom.js';
+import { colorOf, pct, strategyName } from './format.js';
+import { state } from './state.js';
+import { request } from './worker-client.js';
+
+/** Submit handler of the Try it form. */
+export async function classify(e) {
+  e.preventDefault();
+  const text = $('try-text').value;
+  const out = $('predictions');
+  if (!text.trim()) {
+    out.replaceChildren(el('p', { class: 'reason' }, 'Type a sentence first.'));
+    return;
+  }
+  out.replaceChildren(el('p', {}, 'Classifying…'));
+  try {
+    const { results } = await request(ToWorker.PREDICT, { text });
+    state.predictions = { text, results };
+    if (!results.length) {
+      out.replaceChildren(el('p', { class: 'reason' }, 'Train a strategy first.'));
+      return;
+    }
+    out.replaceChildren(
+      el('p', { class: 'quoted' }, '“', text, '”'),
+      ...results.map((r) => {
+        const title = strategyName(r.strategy) + (r.status === 'stopped' ? ' (stopped early)' : '');
+        if (r.error) return el('div', { class: 'pred' }, el('h3', {}, title), el('p', { class: 'reason' }, r.error));
+        const p = r.prediction;
+        return el('div', { class: 'pred', 'data-strategy': r.strategy },
+          el('h3', {}, el('span', { class: 'swatch', style: { background: colorOf(r.strategy) }, 'aria-hidden': 'true' }), title, ' → ', el('strong', {}, p.label)),
+          el('ul', { class: 'probs' }, ...p.labels.map((label, i) => el('li', { class: label === p.label ? 'top' : '' },
+            el('span', { class: 'plabel' }, label),
+            el('span', { class: 'bar', 'aria-hidden': 'true' }, el('span', { style: { width: `${(p.probabilities[i] * 100).toFixed(1)}%`, background: colorOf(r.strategy) } })),
+            el('span', { class: 'num' }, pct(p.probabilities[i]))))));
+      }));
+  } catch (err) {
+    out.replaceChildren(el('p', { class: 'reason' }, `Could not classify: ${err.message}`));
+  }
+}
