@@ -135,9 +135,11 @@ fn same_seed_same_curve_other_seed_other_curve() {
 fn export_round_trip_gives_the_same_predictions() {
     let session = minilm();
     let data = parse_labelled_text("label\ttext\npositive\tI love this product!\nnegative\tTerrible, I hated it.\npositive\tAbsolutely wonderful service.\nnegative\tWorst experience ever.\n").unwrap();
-    let mut run = session.start_run(Strategy::Top(1), &data, None, &TrainOptions { epochs: 2, ..TrainOptions::default() }).unwrap();
+    // Trained on inputs cut at 16 tokens: the export must predict with the same cut.
+    let mut run = session.start_run(Strategy::Top(1), &data, None, &TrainOptions { epochs: 2, max_len: 16, ..TrainOptions::default() }).unwrap();
     while !run.step().is_done() {}
-    let texts: Vec<String> = ["a great day", "an awful mess", "<img src=x onerror=alert(1)>"].map(String::from).to_vec();
+    let long = "a great day, ".repeat(20) + "but in the end a terrible, awful, disappointing mess";
+    let texts: Vec<String> = vec!["a great day".into(), "an awful mess".into(), "<img src=x onerror=alert(1)>".into(), long];
     let expected = run.predict(&texts).unwrap();
     let exported = run.export().unwrap();
     let config: serde_json::Value = serde_json::from_slice(&exported.config_json).unwrap();
@@ -147,6 +149,7 @@ fn export_round_trip_gives_the_same_predictions() {
     assert_eq!(config["num_labels"], 2);
     let reloaded = Session::load(&exported.config_json, &exported.tokenizer_json, &exported.model_safetensors).unwrap();
     assert_eq!(reloaded.info().labels, Some(vec!["negative".to_string(), "positive".to_string()]));
+    assert_eq!(reloaded.info().max_len, 16, "the export records the max length it was trained with");
     let got = reloaded.predict(&texts).unwrap();
     for (g, e) in got.iter().zip(&expected) {
         assert_eq!(g.label, e.label);
