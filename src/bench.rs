@@ -10,7 +10,7 @@
 use web_time::Instant;
 
 use crate::data::{Dataset, Example};
-use crate::events::Event;
+use crate::events::{Event, Phase};
 use crate::model::Pretrained;
 use crate::train::Run;
 use crate::types::{Strategy, TrainOptions};
@@ -61,28 +61,29 @@ pub fn bench_steps(pretrained: &Pretrained, strategy: Strategy, seq_len: usize, 
     let steps = rounds + WARM_UP;
     let data = synthetic_dataset(steps * batch, seq_len);
     let options = TrainOptions { epochs: 1, batch_size: batch, max_len: seq_len, pad_to_max_len: true, ..TrainOptions::default() };
-    let mut run = Run::start(pretrained, strategy, &data, None, &options)?;
+    let mut run = Run::start(pretrained, strategy, &data, None, &options, None)?;
     let mut samples = Vec::with_capacity(rounds);
-    let mut first_step_ms = 0.0;
-    for i in 0..steps {
+    let (mut steps_done, mut encode_ms) = (0, 0.0);
+    while steps_done < steps {
         let t0 = Instant::now();
         match run.step() {
-            Event::Step { .. } => {}
+            Event::Step { .. } => {
+                if steps_done >= WARM_UP {
+                    samples.push(run.last_step_timing());
+                }
+                steps_done += 1;
+            }
+            Event::Progress { phase: Phase::Cache, .. } => encode_ms += t0.elapsed().as_secs_f64() * 1000.0,
+            Event::Start { .. } => {}
             Event::Error { message } => return Err(Error::Options(message)),
-            other => return Err(Error::Options(format!("bench: expected a training step, got {other:?}"))),
-        }
-        if i == 0 {
-            first_step_ms = t0.elapsed().as_secs_f64() * 1000.0;
-        }
-        if i >= WARM_UP {
-            samples.push(run.last_step_timing());
+            other => return Err(Error::Options(format!("bench: unexpected event before the last timed step: {other:?}"))),
         }
     }
     let forward = median(samples.iter().map(|t| t.forward_ms).collect());
     let backward = median(samples.iter().map(|t| t.backward_ms).collect());
     let optimizer = median(samples.iter().map(|t| t.optimizer_ms).collect());
-    // A frozen run's first step encodes every sentence; spread that over the batches.
-    let encode_ms_per_batch = (strategy == Strategy::Frozen).then(|| (first_step_ms - forward - backward - optimizer).max(0.0) / steps as f64);
+    // A frozen run encodes every sentence once; spread that over the batches.
+    let encode_ms_per_batch = (strategy == Strategy::Frozen).then(|| encode_ms / steps as f64);
     let encode = encode_ms_per_batch.unwrap_or(0.0);
     Ok(StepTimings {
         strategy: strategy.to_string(),

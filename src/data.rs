@@ -304,6 +304,40 @@ fn choose_validation(ds: &Dataset, fraction: f64, seed: u64) -> Result<Vec<bool>
     }
 }
 
+/// A fixed, seeded, stratified sample of at most `limit` example indices (all of them when the
+/// set is no larger), in ascending order: each class gets its share of `limit` (largest
+/// remainders first), so small classes stay represented. Used to bound the cost of measuring
+/// training accuracy on large sets.
+#[must_use]
+pub fn stratified_sample(ds: &Dataset, limit: usize, seed: u64) -> Vec<usize> {
+    if ds.len() <= limit {
+        return (0..ds.len()).collect();
+    }
+    let by_class = indices_by_class(ds);
+    let exact: Vec<f64> = by_class.iter().map(|m| share(m.len(), limit, ds.len())).collect();
+    let mut counts: Vec<usize> = exact.iter().map(|e| e.floor() as usize).collect();
+    let mut by_remainder: Vec<usize> = (0..by_class.len()).collect();
+    by_remainder.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())).then(a.cmp(&b)));
+    let missing = limit - counts.iter().sum::<usize>();
+    for &class in by_remainder.iter().take(missing) {
+        counts[class] += 1;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut chosen: Vec<usize> = Vec::with_capacity(limit);
+    for (mut members, count) in by_class.into_iter().zip(counts) {
+        members.shuffle(&mut rng);
+        chosen.extend_from_slice(&members[..count.min(members.len())]);
+    }
+    chosen.sort_unstable();
+    chosen
+}
+
+/// A class's exact share of a sample: `count / total × limit`.
+#[allow(clippy::cast_precision_loss)]
+fn share(count: usize, limit: usize, total: usize) -> f64 {
+    count as f64 * limit as f64 / total as f64
+}
+
 /// How many of a class's `count` examples go to validation: `count * fraction`, rounded.
 /// With `0 < fraction < 1` the result lies in `0..=count`, so the casts are exact enough.
 #[allow(

@@ -10,13 +10,15 @@
 //! - [`session`]: the facade both shells use; [`bench`], [`probe`]: timed steps and gradient
 //!   probes for the benchmark and the golden tests.
 //! - [`train`]: the step-wise training run.
-//! - [`run_model`]: a run's weights (what a strategy trains); [`optim`]: Adam/AdamW and the
-//!   learning-rate schedule.
+//! - [`plan`]: a run's estimated steps, compute and memory; [`run_model`]: a run's weights (what a
+//!   strategy trains); [`optim`]: Adam/AdamW and the learning-rate schedule.
 //! - [`model`]: the trainable `BertForSequenceClassification`.
 //! - [`ops`]: custom ops with a hand-written backward; [`checkpoint`]: safetensors load and
 //!   transformers export; [`tokenize`]: tokenization and batching; [`data`]: labelled-sentence
 //!   parsing; [`metrics`]: accuracy, per-class metrics, confusion.
-//! - [`types`], [`events`], [`config`], [`rng`], [`error`]: shared value types.
+//! - [`types`], [`events`], [`config`], [`rng`], [`error`]: shared value types;
+//!   [`alloc_stats`]: the counting allocator.
+pub mod alloc_stats;
 pub mod bench;
 pub mod checkpoint;
 pub mod config;
@@ -27,6 +29,7 @@ pub mod metrics;
 pub mod model;
 pub mod ops;
 pub mod optim;
+pub mod plan;
 pub mod probe;
 pub mod rng;
 pub mod run_model;
@@ -37,6 +40,10 @@ pub mod types;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;
+
+/// Every allocation is counted (see [`alloc_stats`]): runs report their own peak memory.
+#[global_allocator]
+static ALLOCATOR: alloc_stats::CountingAllocator = alloc_stats::CountingAllocator;
 
 pub use error::{Error, Result};
 pub use events::Event;

@@ -2,8 +2,15 @@
 use crate::events::ClassMetrics;
 
 /// Index of the largest value (the first one on ties).
-pub fn argmax(values: &[f64]) -> usize {
+pub fn argmax<T: PartialOrd>(values: &[T]) -> usize {
     values.iter().enumerate().fold(0, |best, (i, v)| if *v > values[best] { i } else { best })
+}
+
+/// Cross-entropy of one row of logits against its label, computed in f64.
+pub fn cross_entropy(logits: &[f32], label: usize) -> f64 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let log_sum = logits.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln() + max;
+    log_sum - logits[label] as f64
 }
 
 /// Fraction of predictions equal to the truth (0 for no examples).

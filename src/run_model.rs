@@ -74,6 +74,17 @@ impl RunModel {
         Ok(RunModel { weights, head, params })
     }
 
+    /// Drop the gradient buffers (training is over): the weights stay, the slots are freed.
+    pub fn release_gradients(&mut self) {
+        for (_, linear) in self.weights.linears_mut() {
+            linear.grad_slot = None;
+        }
+        self.head.grad_slot = None;
+        for param in &mut self.params {
+            param.grad_slot = None;
+        }
+    }
+
     /// Every tensor with its transformers name (`bert.…`, `classifier.…`), in transformers'
     /// layout.
     pub fn named_tensors(&self) -> Result<Vec<(String, Tensor)>> {

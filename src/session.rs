@@ -5,8 +5,11 @@
 //! same initial weights.
 use serde::{Deserialize, Serialize};
 
-use crate::data::Dataset;
+use crate::config::BertConfig;
+use crate::data::{self, Dataset};
 use crate::model::Pretrained;
+use crate::plan::{self, DataShape, RunPlan};
+use crate::tokenize::TextEncoder;
 use crate::train::Run;
 use crate::types::{ModelInfo, Prediction, Strategy, TrainOptions};
 use crate::Result;
@@ -14,12 +17,13 @@ use crate::Result;
 /// A loaded pre-trained checkpoint, from which training runs start.
 pub struct Session {
     inner: Pretrained,
+    memory_limit: Option<u64>,
 }
 
 impl Session {
     /// Load the Hugging Face trio from bytes.
     pub fn load(config_json: &[u8], tokenizer_json: &[u8], model_safetensors: &[u8]) -> Result<Session> {
-        Ok(Session { inner: Pretrained::load(config_json, tokenizer_json, model_safetensors)? })
+        Ok(Session { inner: Pretrained::load(config_json, tokenizer_json, model_safetensors)?, memory_limit: None })
     }
 
     pub fn info(&self) -> ModelInfo {
@@ -27,9 +31,22 @@ impl Session {
     }
 
     /// Start a training run. `val` is optional; labels of both sets must come from the same
-    /// parse (see [`crate::data`]).
+    /// parse (see [`crate::data`]). With a memory limit set, a run whose estimated peak does
+    /// not fit what is left is refused before it allocates anything.
     pub fn start_run(&self, strategy: Strategy, train: &Dataset, val: Option<&Dataset>, options: &TrainOptions) -> Result<Run> {
-        Run::start(&self.inner, strategy, train, val, options)
+        Run::start(&self.inner, strategy, train, val, options, self.memory_limit)
+    }
+
+    /// Refuse runs whose estimated peak would take the heap past `bytes` (the web shell sets
+    /// the 4 GiB of wasm32, less a margin); `None`: no limit (native).
+    pub fn set_memory_limit(&mut self, bytes: Option<u64>) {
+        self.memory_limit = bytes;
+    }
+
+    /// The estimated steps, compute and memory of each strategy on this data, in order — for
+    /// time-left estimates over a whole Train and to refuse a Train that cannot fit.
+    pub fn plan(&self, strategies: &[Strategy], train: &Dataset, val: Option<&Dataset>, options: &TrainOptions) -> Result<Vec<RunPlan>> {
+        plan_train(&self.inner.config, &self.inner.tokenizer_json, strategies, train, val, options)
     }
 
     /// Predict with the loaded checkpoint itself (only for fine-tuned classifiers, e.g. an export).
@@ -134,4 +151,18 @@ impl Session {
     pub fn pretrained(&self) -> &Pretrained {
         &self.inner
     }
+}
+
+/// Plan a Train from config.json and tokenizer.json alone (before the weights are downloaded):
+/// fails on a checkpoint that is not a BERT webtune can train, and gives each strategy's
+/// estimated steps, compute and memory.
+pub fn plan_train(config: &BertConfig, tokenizer_json: &[u8], strategies: &[Strategy], train: &Dataset, val: Option<&Dataset>, options: &TrainOptions) -> Result<Vec<RunPlan>> {
+    let encoder = TextEncoder::from_bytes(tokenizer_json, options.max_len.max(2), config.pad_token_id)?;
+    let lengths = |ds: &Dataset| -> Result<Vec<usize>> { Ok(encoder.encode_all(&ds.texts())?.iter().map(Vec::len).collect()) };
+    let train_lengths = lengths(train)?;
+    let val_lengths = val.map(lengths).transpose()?.unwrap_or_default();
+    let limit = if options.train_eval_sample == 0 { usize::MAX } else { options.train_eval_sample };
+    let train_eval_size = data::stratified_sample(train, limit, options.seed).len();
+    let shape = DataShape { train_lengths: &train_lengths, val_lengths: &val_lengths, train_eval_size };
+    Ok(strategies.iter().map(|&s| plan::plan_run(config, s, options, train.labels.len(), &shape)).collect())
 }

@@ -1,20 +1,28 @@
-//! A step-wise training run: one call to [`Run::step`] does one optimizer step (or an epoch's
-//! evaluation, or the final report) and returns the [`Event`] describing it, so a driver (CLI
-//! loop, web worker) can report progress and cancel between steps.
+//! A step-wise training run: each call to [`Run::step`] does one bounded unit of work — one
+//! optimizer step, or one chunk of encoding or evaluation — and returns the [`Event`] that
+//! describes it, so a driver (CLI loop, web worker) can report progress and stop between calls.
+//!
+//! A run goes: `start` → (frozen only: encode every sentence once, in chunks, into a cache) →
+//! for each epoch: training steps, then an evaluation of a fixed training sample and the whole
+//! validation set, in chunks → `done`, whose per-class metrics reuse the last evaluation.
 //!
 //! Strategies: `frozen` trains only the classifier — the encoder and pooler are frozen, so their
-//! outputs are computed once (in eval mode, i.e. without dropout) and cached, and a frozen run
-//! costs about one forward pass over the data; `top:K` trains the top K encoder layers + pooler +
-//! classifier; `full` trains everything (see [`crate::run_model`]).
+//! outputs are computed once (in eval mode, i.e. without dropout) and a frozen run costs about
+//! one forward pass over the data; `top:K` trains the top K encoder layers + pooler +
+//! classifier; `full` trains everything (see [`crate::run_model`]). When a run ends (done or
+//! stopped) it frees its gradient buffers, optimizer state and cache and keeps only what
+//! predictions and export need.
 use candle_core::{Device, Tensor};
 use web_time::Instant;
 
+use crate::alloc_stats;
 use crate::config::BertConfig;
-use crate::data::Dataset;
-use crate::events::Event;
-use crate::metrics::{self, argmax};
+use crate::data::{self, Dataset};
+use crate::events::{Event, Phase as ProgressPhase};
+use crate::metrics;
 use crate::model::{self, Dropout, Pretrained, SparseRows};
 use crate::optim::{self, Adam, AdamConfig};
+use crate::plan::{self, DataShape, RunPlan};
 use crate::rng::{self, SeededRng};
 use crate::run_model::RunModel;
 use crate::tokenize::TextEncoder;
@@ -31,10 +39,20 @@ fn encode_set(encoder: &TextEncoder, ds: &Dataset) -> Result<EncodedSet> {
     Ok(EncodedSet { ids: encoder.encode_all(&ds.texts())?, labels: ds.label_ids() })
 }
 
+impl EncodedSet {
+    fn lengths(&self) -> Vec<usize> {
+        self.ids.iter().map(Vec::len).collect()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Phase {
+    Start,
+    /// Frozen: encoding sentence `next` of the train-then-validation list into the cache.
+    Caching { next: usize },
     Training,
-    EpochEnd,
+    /// Evaluating item `next` of `eval_items` after the current epoch.
+    Evaluating { next: usize },
     Report,
     Finished,
 }
@@ -47,6 +65,24 @@ pub struct StepTiming {
     pub backward_ms: f64,
     pub optimizer_ms: f64,
 }
+
+/// One sentence an evaluation covers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum EvalItem {
+    Train(usize),
+    Val(usize),
+}
+
+/// The outcome of one evaluation pass, in `eval_items` order.
+#[derive(Default)]
+struct Evaluation {
+    /// Eval-mode logits, one row per item.
+    logits: Vec<Vec<f32>>,
+}
+
+/// Floating-point work (FLOPs) one chunk of encoding or evaluation aims at: about a quarter of a
+/// second single-threaded in the browser, so a Stop is honoured quickly even on bert-base.
+const CHUNK_FLOPS: f64 = 4e9;
 
 fn validate(strategy: Strategy, options: &TrainOptions, config: &BertConfig, train: &Dataset, val: Option<&Dataset>) -> Result<()> {
     let num_layers = config.num_hidden_layers;
@@ -90,10 +126,18 @@ pub struct Run {
     labels: Vec<String>,
     train: EncodedSet,
     val: Option<EncodedSet>,
+    /// The training sentences each epoch's training accuracy is measured on, then every
+    /// validation sentence.
+    eval_items: Vec<EvalItem>,
+    train_eval_size: usize,
+    plan: RunPlan,
     model: RunModel,
     optimizer: Option<Adam>,
-    /// Frozen strategy: pooled outputs of the (frozen) encoder for the train and val sets.
-    frozen_cache: Option<(Tensor, Option<Tensor>)>,
+    /// Frozen strategy: pooled outputs of the (frozen) encoder, train rows then validation rows.
+    cache: Vec<Vec<f32>>,
+    cached_train: Option<Tensor>,
+    evaluation: Evaluation,
+    last_evaluation: Option<Evaluation>,
     shuffle_rng: SeededRng,
     dropout_rng: SeededRng,
     dropout: Dropout,
@@ -107,6 +151,10 @@ pub struct Run {
     last_train_accuracy: f64,
     last_val_accuracy: Option<f64>,
     last_timing: StepTiming,
+    /// Estimated GFLOP done so far (the unit of the plan's `work_total`).
+    work_done: f64,
+    /// Heap allocated when the run started (its peak is measured beyond it).
+    baseline_bytes: usize,
     started: Instant,
     done_event: Option<Event>,
 }
@@ -114,10 +162,25 @@ pub struct Run {
 impl Run {
     /// A run of `strategy` from the pre-trained weights. `val` must be parsed with the training
     /// labels (see [`crate::data`]).
-    pub fn start(pretrained: &Pretrained, strategy: Strategy, train: &Dataset, val: Option<&Dataset>, options: &TrainOptions) -> Result<Run> {
+    /// With a `memory_limit`, a run whose estimated peak would not fit is refused before it
+    /// allocates its weights.
+    pub fn start(pretrained: &Pretrained, strategy: Strategy, train: &Dataset, val: Option<&Dataset>, options: &TrainOptions, memory_limit: Option<u64>) -> Result<Run> {
         let config = &pretrained.config;
         validate(strategy, options, config, train, val)?;
+        let baseline_bytes = alloc_stats::allocated_bytes();
+        alloc_stats::reset_peak();
         let encoder = pretrained.encoder(options.max_len)?;
+        let train_set = encode_set(&encoder, train)?;
+        let val_set = val.map(|v| encode_set(&encoder, v)).transpose()?;
+        let limit = if options.train_eval_sample == 0 { usize::MAX } else { options.train_eval_sample };
+        let sample = data::stratified_sample(train, limit, options.seed);
+        let train_eval_size = sample.len();
+        let mut eval_items: Vec<EvalItem> = sample.into_iter().map(EvalItem::Train).collect();
+        eval_items.extend((0..val_set.as_ref().map_or(0, |v| v.ids.len())).map(EvalItem::Val));
+        let plan = run_plan(config, strategy, options, train.labels.len(), &train_set, val_set.as_ref(), train_eval_size);
+        if let Some(limit) = memory_limit {
+            plan::check_fits(&plan, alloc_stats::allocated_bytes() as u64, limit)?;
+        }
         let head = model::init_classifier(config, train.labels.len(), options.seed)?;
         let model = RunModel::build(pretrained, strategy, head)?;
         let adam = AdamConfig { weight_decay: options.weight_decay, ..AdamConfig::default() };
@@ -129,17 +192,23 @@ impl Run {
             config: config.clone(),
             config_json: pretrained.config_json.clone(),
             tokenizer_json: pretrained.tokenizer_json.clone(),
-            train: encode_set(&encoder, train)?,
-            val: val.map(|v| encode_set(&encoder, v)).transpose()?,
+            train: train_set,
+            val: val_set,
+            eval_items,
+            train_eval_size,
+            plan,
             encoder,
             labels: train.labels.clone(),
             optimizer: Some(Adam::new(model.params.clone(), adam)),
             model,
-            frozen_cache: None,
+            cache: Vec::new(),
+            cached_train: None,
+            evaluation: Evaluation::default(),
+            last_evaluation: None,
             shuffle_rng,
             dropout_rng: rng::seeded(options.seed, 2),
             dropout: Dropout::from_config(config),
-            phase: Phase::Training,
+            phase: Phase::Start,
             epoch: 0,
             order,
             position: 0,
@@ -149,6 +218,8 @@ impl Run {
             last_train_accuracy: 0.0,
             last_val_accuracy: None,
             last_timing: StepTiming::default(),
+            work_done: 0.0,
+            baseline_bytes,
             started: Instant::now(),
             done_event: None,
         })
@@ -164,6 +235,11 @@ impl Run {
 
     pub fn total_steps(&self) -> usize {
         self.steps_per_epoch() * self.options.epochs
+    }
+
+    /// The run's estimated steps, compute and memory.
+    pub fn plan(&self) -> &RunPlan {
+        &self.plan
     }
 
     pub fn finished(&self) -> bool {
@@ -189,6 +265,10 @@ impl Run {
         self.started.elapsed().as_secs_f64() * 1000.0
     }
 
+    fn name(&self) -> String {
+        self.strategy.to_string()
+    }
+
     /// Learning rates (body, head) for the step about to run.
     fn learning_rates(&self) -> (f64, f64) {
         let total = self.total_steps();
@@ -198,24 +278,105 @@ impl Run {
         (self.options.learning_rate * factor, head * factor)
     }
 
-    /// Advance by one unit of work and describe it.
+    /// Advance by one bounded unit of work and describe it.
     pub fn step(&mut self) -> Event {
         match self.try_step() {
             Ok(event) => event,
             Err(e) => {
+                self.release_training_state();
                 self.phase = Phase::Finished;
                 Event::Error { message: format!("{} run failed: {e}", self.strategy) }
             }
         }
     }
 
+    /// End the run early (the driver's Stop): free what only training needs and keep the model
+    /// so far for predictions and export.
+    pub fn stop(&mut self) -> Event {
+        if let Some(done) = &self.done_event {
+            return done.clone();
+        }
+        self.release_training_state();
+        self.phase = Phase::Finished;
+        let event = Event::Stopped { strategy: self.name(), steps: self.global_step, retained_bytes: self.retained_bytes(), elapsed_ms: self.elapsed_ms() };
+        self.done_event = Some(event.clone());
+        event
+    }
+
     fn try_step(&mut self) -> Result<Event> {
         match self.phase {
+            Phase::Start => Ok(self.start_event()),
+            Phase::Caching { next } => self.cache_chunk(next),
             Phase::Training => self.train_step(),
-            Phase::EpochEnd => self.end_epoch(),
-            Phase::Report => self.report(),
+            Phase::Evaluating { next } => self.evaluate_chunk(next),
+            Phase::Report => Ok(self.report()),
             Phase::Finished => Ok(self.done_event.clone().unwrap_or(Event::Error { message: "the run has finished".into() })),
         }
+    }
+
+    fn start_event(&mut self) -> Event {
+        self.phase = if self.strategy == Strategy::Frozen { Phase::Caching { next: 0 } } else { Phase::Training };
+        Event::Start {
+            strategy: self.name(),
+            epochs: self.options.epochs,
+            total_steps: self.total_steps(),
+            train_size: self.train.ids.len(),
+            val_size: self.val.as_ref().map_or(0, |v| v.ids.len()),
+            train_eval_size: self.train_eval_size,
+            labels: self.labels.clone(),
+            threads: rayon::current_num_threads(),
+            trainable_parameters: self.plan.trainable_parameters,
+            estimated_peak_bytes: self.plan.peak_bytes,
+            work_total: self.plan.work_total,
+        }
+    }
+
+    /// The end of the next chunk of `sentences` from `start`: as many as fit [`CHUNK_FLOPS`]
+    /// when padded to the chunk's longest, at least one. Depends only on the data and the
+    /// model, so the same data always gives the same chunks (and the same floating-point sums).
+    fn chunk_end(&self, start: usize, len_of: impl Fn(usize) -> usize, count: usize) -> (usize, f64) {
+        let per_token = self.config.num_hidden_layers as f64 * {
+            let (h, i) = (self.config.hidden_size as f64, self.config.intermediate_size as f64);
+            8.0 * h * h + 4.0 * h * i
+        };
+        let (mut end, mut longest) = (start, 0);
+        while end < count {
+            let candidate = longest.max(len_of(end));
+            if end > start && ((end + 1 - start) * candidate) as f64 * per_token > CHUNK_FLOPS {
+                break;
+            }
+            longest = candidate;
+            end += 1;
+        }
+        (end, ((end - start) * longest) as f64 * per_token / 1e9)
+    }
+
+    /// Pooled outputs in eval mode, (n, hidden), of already-tokenized sentences.
+    fn pooled_eval(&self, seqs: &[&[u32]]) -> Result<Tensor> {
+        let batch = self.encoder.batch(seqs, self.options.pad_to_max_len, &Device::Cpu)?;
+        Ok(self.model.weights.encode(&self.config, &batch, None)?.pooled.detach())
+    }
+
+    fn cached_ids(&self, i: usize) -> &[u32] {
+        let n = self.train.ids.len();
+        if i < n { &self.train.ids[i] } else { &self.val.as_ref().expect("validation rows follow training rows").ids[i - n] }
+    }
+
+    /// Frozen: encode the next chunk of sentences into the cache.
+    fn cache_chunk(&mut self, next: usize) -> Result<Event> {
+        let total = self.train.ids.len() + self.val.as_ref().map_or(0, |v| v.ids.len());
+        let (end, work) = self.chunk_end(next, |i| self.cached_ids(i).len(), total);
+        let seqs: Vec<&[u32]> = (next..end).map(|i| self.cached_ids(i)).collect();
+        let pooled = self.pooled_eval(&seqs)?;
+        self.cache.extend(pooled.to_vec2::<f32>()?);
+        self.work_done += work;
+        self.phase = if end < total { Phase::Caching { next: end } } else { Phase::Training };
+        if end == total {
+            let n = self.train.ids.len();
+            let rows: Vec<f32> = self.cache[..n].concat();
+            self.cached_train = Some(Tensor::from_vec(rows, (n, self.config.hidden_size), &Device::Cpu)?);
+        }
+        Ok(Event::Progress { strategy: self.name(), phase: ProgressPhase::Cache, epoch: 0, done: end, total, work_done: self.work_done, elapsed_ms: self.elapsed_ms() })
     }
 
     fn train_step(&mut self) -> Result<Event> {
@@ -241,90 +402,117 @@ impl Run {
         self.position = end;
         self.epoch_loss_sum += loss;
         self.epoch_batches += 1;
-        if self.position >= self.order.len() {
-            self.phase = Phase::EpochEnd;
+        if self.strategy != Strategy::Frozen {
+            self.work_done += self.plan.work_per_step;
         }
-        Ok(Event::Step { strategy: self.strategy.to_string(), epoch: self.epoch + 1, step: self.global_step, loss, lr, head_lr, elapsed_ms: self.elapsed_ms() })
+        if self.position >= self.order.len() {
+            self.phase = Phase::Evaluating { next: 0 };
+        }
+        Ok(Event::Step { strategy: self.name(), epoch: self.epoch + 1, step: self.global_step, loss, lr, head_lr, work_done: self.work_done, elapsed_ms: self.elapsed_ms() })
     }
 
     /// Logits of a training batch, with dropout, and the word-embedding rows when they train.
     fn training_logits(&mut self, indices: &[usize]) -> Result<(Tensor, Option<SparseRows>)> {
-        let (pooled, word_rows) = if self.strategy == Strategy::Frozen {
-            let cache = self.frozen_train_cache()?;
-            let idx = Tensor::from_vec(indices.iter().map(|&i| i as u32).collect::<Vec<_>>(), indices.len(), &Device::Cpu)?;
-            (cache.index_select(&idx, 0)?, None)
-        } else {
-            let seqs: Vec<&[u32]> = indices.iter().map(|&i| self.train.ids[i].as_slice()).collect();
-            let batch = self.encoder.batch(&seqs, self.options.pad_to_max_len, &Device::Cpu)?;
-            let out = self.model.weights.encode(&self.config, &batch, Some((&mut self.dropout_rng, self.dropout)))?;
-            (out.pooled, out.word_rows)
+        let (pooled, word_rows) = match &self.cached_train {
+            Some(cache) => {
+                let idx = Tensor::from_vec(indices.iter().map(|&i| i as u32).collect::<Vec<_>>(), indices.len(), &Device::Cpu)?;
+                (cache.index_select(&idx, 0)?, None)
+            }
+            None => {
+                let seqs: Vec<&[u32]> = indices.iter().map(|&i| self.train.ids[i].as_slice()).collect();
+                let batch = self.encoder.batch(&seqs, self.options.pad_to_max_len, &Device::Cpu)?;
+                let out = self.model.weights.encode(&self.config, &batch, Some((&mut self.dropout_rng, self.dropout)))?;
+                (out.pooled, out.word_rows)
+            }
         };
         let dropped = model::dropout(&pooled, self.dropout.classifier, &mut self.dropout_rng)?;
         Ok((self.model.head.forward(&dropped)?, word_rows))
     }
 
-    fn frozen_train_cache(&mut self) -> Result<Tensor> {
-        if self.frozen_cache.is_none() {
-            let train = self.pooled_eval(&self.train.ids)?;
-            let val = self.val.as_ref().map(|v| self.pooled_eval(&v.ids)).transpose()?;
-            self.frozen_cache = Some((train, val));
+    fn eval_ids(&self, item: EvalItem) -> &[u32] {
+        match item {
+            EvalItem::Train(i) => &self.train.ids[i],
+            EvalItem::Val(i) => &self.val.as_ref().expect("validation items exist only with validation data").ids[i],
         }
-        Ok(self.frozen_cache.as_ref().map(|(t, _)| t.clone()).expect("just filled"))
     }
 
-    /// Pooled outputs in eval mode, (n, hidden), detached.
-    fn pooled_eval(&self, ids: &[Vec<u32>]) -> Result<Tensor> {
-        let mut chunks = Vec::new();
-        for chunk in ids.chunks(16) {
-            let seqs: Vec<&[u32]> = chunk.iter().map(|s| s.as_slice()).collect();
-            let batch = self.encoder.batch(&seqs, self.options.pad_to_max_len, &Device::Cpu)?;
-            chunks.push(self.model.weights.encode(&self.config, &batch, None)?.pooled.detach());
+    fn eval_label(&self, item: EvalItem) -> usize {
+        match item {
+            EvalItem::Train(i) => self.train.labels[i],
+            EvalItem::Val(i) => self.val.as_ref().expect("validation items exist only with validation data").labels[i],
         }
-        Ok(Tensor::cat(&chunks, 0)?)
     }
 
-    /// Eval-mode logits of a whole set (`is_val` picks the frozen cache).
-    fn eval_logits(&mut self, is_val: bool) -> Result<Tensor> {
-        let pooled = if self.strategy == Strategy::Frozen {
-            self.frozen_train_cache()?;
-            let (train, val) = self.frozen_cache.as_ref().expect("filled above");
-            if is_val { val.clone().expect("val cache exists when val does") } else { train.clone() }
+    /// Pooled eval-mode outputs of eval items `start..end`: from the cache (frozen) or encoded.
+    fn eval_pooled(&self, start: usize, end: usize) -> Result<Tensor> {
+        if self.strategy == Strategy::Frozen {
+            let n = self.train.ids.len();
+            let rows: Vec<f32> = self.eval_items[start..end]
+                .iter()
+                .flat_map(|item| match *item {
+                    EvalItem::Train(i) => self.cache[i].iter().copied(),
+                    EvalItem::Val(i) => self.cache[n + i].iter().copied(),
+                })
+                .collect();
+            return Ok(Tensor::from_vec(rows, (end - start, self.config.hidden_size), &Device::Cpu)?);
+        }
+        let seqs: Vec<&[u32]> = self.eval_items[start..end].iter().map(|&item| self.eval_ids(item)).collect();
+        self.pooled_eval(&seqs)
+    }
+
+    /// Evaluate the next chunk; after the last one, the epoch's event.
+    fn evaluate_chunk(&mut self, next: usize) -> Result<Event> {
+        let total = self.eval_items.len();
+        let (end, work) = if self.strategy == Strategy::Frozen {
+            (total, 0.0) // cached outputs: only the head runs, one product for the whole set
         } else {
-            let set = if is_val { self.val.as_ref().expect("checked by caller") } else { &self.train };
-            self.pooled_eval(&set.ids)?
+            self.chunk_end(next, |i| self.eval_ids(self.eval_items[i]).len(), total)
         };
-        Ok(self.model.head.forward(&pooled)?.detach())
+        let logits = self.model.head.forward(&self.eval_pooled(next, end)?)?.detach();
+        self.evaluation.logits.extend(logits.to_vec2::<f32>()?);
+        self.work_done += work;
+        if end < total {
+            self.phase = Phase::Evaluating { next: end };
+            return Ok(Event::Progress { strategy: self.name(), phase: ProgressPhase::Evaluate, epoch: self.epoch + 1, done: end, total, work_done: self.work_done, elapsed_ms: self.elapsed_ms() });
+        }
+        Ok(self.end_epoch())
     }
 
-    /// (loss, accuracy, predictions) of a set in eval mode.
-    fn evaluate(&mut self, is_val: bool) -> Result<(f64, f64, Vec<usize>)> {
-        let logits = self.eval_logits(is_val)?;
-        let labels = if is_val { self.val.as_ref().expect("checked").labels.clone() } else { self.train.labels.clone() };
-        let loss = model::cross_entropy(&logits, &labels)?.to_scalar::<f32>()? as f64;
-        let predictions: Vec<usize> = model::probabilities(&logits)?.iter().map(|p| argmax(p)).collect();
-        Ok((loss, metrics::accuracy(&labels, &predictions), predictions))
+    /// (loss, accuracy, predictions) of the items of one set in the finished evaluation.
+    fn set_metrics(&self, evaluation: &Evaluation, is_val: bool) -> Option<(f64, f64, Vec<usize>, Vec<usize>)> {
+        let rows: Vec<(usize, &Vec<f32>)> = self
+            .eval_items
+            .iter()
+            .zip(&evaluation.logits)
+            .filter(|(item, _)| matches!(item, EvalItem::Val(_)) == is_val)
+            .map(|(&item, logits)| (self.eval_label(item), logits))
+            .collect();
+        if rows.is_empty() {
+            return None;
+        }
+        let truth: Vec<usize> = rows.iter().map(|(label, _)| *label).collect();
+        let losses: f64 = rows.iter().map(|(label, logits)| metrics::cross_entropy(logits, *label)).sum();
+        let predicted: Vec<usize> = rows.iter().map(|(_, logits)| metrics::argmax(logits)).collect();
+        Some((losses / rows.len() as f64, metrics::accuracy(&truth, &predicted), truth, predicted))
     }
 
-    fn end_epoch(&mut self) -> Result<Event> {
-        let (_, train_accuracy, _) = self.evaluate(false)?;
-        let (val_loss, val_accuracy) = match self.val.is_some() {
-            true => {
-                let (loss, acc, _) = self.evaluate(true)?;
-                (Some(loss), Some(acc))
-            }
-            false => (None, None),
-        };
+    fn end_epoch(&mut self) -> Event {
+        let evaluation = std::mem::take(&mut self.evaluation);
+        let (_, train_accuracy, _, _) = self.set_metrics(&evaluation, false).expect("the training sample is never empty");
+        let val = self.set_metrics(&evaluation, true);
         let event = Event::Epoch {
-            strategy: self.strategy.to_string(),
+            strategy: self.name(),
             epoch: self.epoch + 1,
             train_loss: self.epoch_loss_sum / self.epoch_batches.max(1) as f64,
             train_accuracy,
-            val_loss,
-            val_accuracy,
+            train_eval_size: self.train_eval_size,
+            val_loss: val.as_ref().map(|v| v.0),
+            val_accuracy: val.as_ref().map(|v| v.1),
             elapsed_ms: self.elapsed_ms(),
         };
         self.last_train_accuracy = train_accuracy;
-        self.last_val_accuracy = val_accuracy;
+        self.last_val_accuracy = val.map(|v| v.1);
+        self.last_evaluation = Some(evaluation);
         self.epoch += 1;
         self.epoch_loss_sum = 0.0;
         self.epoch_batches = 0;
@@ -335,30 +523,51 @@ impl Run {
             self.order = rng::permutation(&mut self.shuffle_rng, self.order.len());
             self.phase = Phase::Training;
         }
-        Ok(event)
+        event
     }
 
-    /// The final report: per-class metrics and confusion on validation (or training) data.
-    fn report(&mut self) -> Result<Event> {
+    /// The final report from the last evaluation: per-class metrics and confusion on the
+    /// validation data, or on the training sample when there is none.
+    fn report(&mut self) -> Event {
+        let evaluation = self.last_evaluation.take().expect("the report follows an evaluation");
         let is_val = self.val.is_some();
-        let (_, _, predictions) = self.evaluate(is_val)?;
-        let truth = if is_val { self.val.as_ref().expect("checked").labels.clone() } else { self.train.labels.clone() };
-        let (per_class, confusion) = metrics::class_metrics(&self.labels, &truth, &predictions);
+        let (_, _, truth, predicted) = self.set_metrics(&evaluation, is_val).expect("the evaluated set is not empty");
+        let (per_class, confusion) = metrics::class_metrics(&self.labels, &truth, &predicted);
+        let evaluated_on = if is_val { "validation" } else if self.train_eval_size < self.train.ids.len() { "training sample" } else { "training" };
+        let peak_bytes = alloc_stats::peak_bytes().saturating_sub(self.baseline_bytes) as u64;
+        self.release_training_state();
         let event = Event::Done {
-            strategy: self.strategy.to_string(),
+            strategy: self.name(),
             train_accuracy: self.last_train_accuracy,
             val_accuracy: self.last_val_accuracy,
             per_class,
             confusion,
+            evaluated_on: evaluated_on.into(),
             steps: self.global_step,
+            threads: rayon::current_num_threads(),
+            peak_bytes,
+            retained_bytes: self.retained_bytes(),
             elapsed_ms: self.elapsed_ms(),
         };
-        // Training is over: release the optimizer's moments (2× the trainable weights).
-        self.optimizer = None;
-        self.frozen_cache = None;
         self.phase = Phase::Finished;
         self.done_event = Some(event.clone());
-        Ok(event)
+        event
+    }
+
+    /// Free what only training needs: the optimizer's moments, the gradient buffers, the
+    /// frozen cache and any pending evaluation. The weights stay for predictions and export.
+    fn release_training_state(&mut self) {
+        self.optimizer = None;
+        self.model.release_gradients();
+        self.cache = Vec::new();
+        self.cached_train = None;
+        self.evaluation = Evaluation::default();
+        self.last_evaluation = None;
+    }
+
+    /// Bytes this run holds beyond the shared pre-trained weights (its trainable copies).
+    fn retained_bytes(&self) -> u64 {
+        self.model.params.iter().map(|p| p.tensor.elem_count() as u64 * 4).sum()
     }
 
     /// Class probabilities of new texts with the current weights (eval mode), truncated at the
@@ -371,4 +580,11 @@ impl Run {
     pub fn export(&self) -> Result<ExportedModel> {
         crate::checkpoint::export_classifier(&self.config_json, &self.tokenizer_json, &self.labels, self.options.max_len, &self.named_tensors()?)
     }
+}
+
+/// The plan of a run over already-tokenized sets.
+fn run_plan(config: &BertConfig, strategy: Strategy, options: &TrainOptions, num_labels: usize, train: &EncodedSet, val: Option<&EncodedSet>, train_eval_size: usize) -> RunPlan {
+    let train_lengths = train.lengths();
+    let val_lengths = val.map(EncodedSet::lengths).unwrap_or_default();
+    plan::plan_run(config, strategy, options, num_labels, &DataShape { train_lengths: &train_lengths, val_lengths: &val_lengths, train_eval_size })
 }

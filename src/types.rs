@@ -81,6 +81,9 @@ pub struct TrainOptions {
     pub warmup_ratio: f64,
     /// Clip the global gradient L2 norm to this value.
     pub max_grad_norm: Option<f64>,
+    /// Measure each epoch's training accuracy on a fixed stratified sample of at most this many
+    /// training sentences (0 = all of them). Validation data is always evaluated whole.
+    pub train_eval_sample: usize,
 }
 
 impl Default for TrainOptions {
@@ -97,6 +100,7 @@ impl Default for TrainOptions {
             schedule: Schedule::Constant,
             warmup_ratio: 0.0,
             max_grad_norm: None,
+            train_eval_sample: 1000,
         }
     }
 }

@@ -7,17 +7,25 @@
 //!   val_count, class_counts, diagnostics: [{ field: "train" | "validation", line, message }] }`
 //!   (`class_counts[i]` = training examples of `labels[i]`, after any split; `line` is 1-based,
 //!   0 = the input as a whole). Parsing and splitting are the core's `prepare_data`.
+//! - `plan_train(config, tokenizer, strategies, train_text, val_text?, val_fraction?, options,
+//!   loaded)` → `RunPlan[]` (`{ strategy, total_steps, trainable_parameters, work_total,
+//!   work_per_step, peak_bytes, retained_bytes }`), or an error when config.json is not a
+//!   trainable BERT or the Train cannot fit the tab's memory — before the weights download.
+//! - `allocated_bytes()` → live heap bytes.
 //! - `new WebSession(config, tokenizer, model)` (three `Uint8Array`s), `.info()`,
-//!   `.start_run(strategy, train_text, val_text?, val_fraction?, options)` → `WebRun`.
-//! - `WebRun`: `.step()` → the core `Event` as a plain object, `.finished()`, `.strategy()`,
-//!   `.total_steps()`, `.predict(texts)` → `Prediction[]`, `.export()` → `{ "config.json":
-//!   Uint8Array, "tokenizer.json": …, "model.safetensors": … }`.
+//!   `.start_run(strategy, train_text, val_text?, val_fraction?, options)` → `WebRun` (refused
+//!   when its estimated peak does not fit the 4 GiB heap beside what is loaded).
+//! - `WebRun`: `.step()` → the core `Event` as a plain object, `.stop()` → the `stopped` event
+//!   (frees gradients and optimizer state), `.finished()`, `.strategy()`, `.total_steps()`,
+//!   `.predict(texts)` → `Prediction[]`, `.export()` → `{ "config.json": Uint8Array,
+//!   "tokenizer.json": …, "model.safetensors": … }`.
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
+use crate::config::BertConfig;
 use crate::data::Dataset;
-use crate::session::{DataField, FieldDiagnostic};
-use crate::{prepare_data, Run, Session, Strategy, TrainOptions};
+use crate::session::{self, DataField, FieldDiagnostic};
+use crate::{alloc_stats, plan, prepare_data, Run, Session, Strategy, TrainOptions};
 
 #[wasm_bindgen(start)]
 pub fn start() {
@@ -111,13 +119,62 @@ pub struct WebSession {
     inner: Session,
 }
 
+/// The most heap runs may take: wasm32's 4 GiB address space, less a margin for the
+/// allocator's fragmentation and the buffers JS hands in and out (model bytes, exports).
+const HEAP_LIMIT: u64 = (4 << 30) - (384 << 20);
+
+fn parse_options(options: JsValue) -> Result<TrainOptions, JsError> {
+    if options.is_undefined() || options.is_null() {
+        return Ok(TrainOptions::default());
+    }
+    serde_wasm_bindgen::from_value(options).map_err(|e| JsError::new(&format!("options: {e}")))
+}
+
+fn parse_strategies(strategies: &[String]) -> Result<Vec<Strategy>, JsError> {
+    strategies.iter().map(|s| s.parse::<Strategy>().map_err(js_err)).collect()
+}
+
+/// Plan a Train before the weights are downloaded (fail fast): checks config.json (a BERT
+/// webtune can train), tokenizes the data, estimates each strategy's steps, compute and peak
+/// memory, and refuses the Train when the runs cannot fit beside the model in this tab.
+/// `loaded`: whether this model is already in memory (its weights then count as in use).
+/// Returns `RunPlan[]`.
+#[wasm_bindgen]
+#[allow(clippy::too_many_arguments)]
+pub fn plan_train(
+    config: &[u8],
+    tokenizer: &[u8],
+    strategies: Vec<String>,
+    train_text: &str,
+    val_text: Option<String>,
+    val_fraction: Option<f64>,
+    options: JsValue,
+    loaded: bool,
+) -> Result<JsValue, JsError> {
+    let config = BertConfig::from_json(config).map_err(js_err)?;
+    let options = parse_options(options)?;
+    let strategies = parse_strategies(&strategies)?;
+    let data = prepare_data(train_text, val_text.as_deref(), val_fraction, options.seed)
+        .map_err(|d| JsError::new(&diagnostics_message(&d)))?;
+    let plans = session::plan_train(&config, tokenizer, &strategies, &data.train, data.validation.as_ref(), &options).map_err(js_err)?;
+    let weights = if loaded { 0 } else { plan::model_bytes(&config) };
+    plan::check_train_fits(&plans, alloc_stats::allocated_bytes() as u64 + weights, HEAP_LIMIT).map_err(js_err)?;
+    to_js(&plans)
+}
+
+/// Bytes the wasm heap holds now (live allocations, not the memory's high-water mark).
+#[wasm_bindgen]
+pub fn allocated_bytes() -> f64 {
+    alloc_stats::allocated_bytes() as f64
+}
+
 #[wasm_bindgen]
 impl WebSession {
     #[wasm_bindgen(constructor)]
     pub fn new(config: &[u8], tokenizer: &[u8], model: &[u8]) -> Result<WebSession, JsError> {
-        Ok(WebSession {
-            inner: Session::load(config, tokenizer, model).map_err(js_err)?,
-        })
+        let mut inner = Session::load(config, tokenizer, model).map_err(js_err)?;
+        inner.set_memory_limit(Some(HEAP_LIMIT));
+        Ok(WebSession { inner })
     }
 
     /// `ModelInfo` as a plain object.
@@ -136,12 +193,7 @@ impl WebSession {
         options: JsValue,
     ) -> Result<WebRun, JsError> {
         let strategy: Strategy = strategy.parse().map_err(js_err)?;
-        let options: TrainOptions = if options.is_undefined() || options.is_null() {
-            TrainOptions::default()
-        } else {
-            serde_wasm_bindgen::from_value(options)
-                .map_err(|e| JsError::new(&format!("options: {e}")))?
-        };
+        let options = parse_options(options)?;
         let data = prepare_data(train_text, val_text.as_deref(), val_fraction, options.seed)
             .map_err(|d| JsError::new(&diagnostics_message(&d)))?;
         let run = self
@@ -160,10 +212,17 @@ pub struct WebRun {
 
 #[wasm_bindgen]
 impl WebRun {
-    /// One optimizer step, an epoch evaluation, or Done; failures come back as
+    /// One bounded unit of work (start, a chunk of encoding or evaluation, an optimizer step,
+    /// the epoch's or the final report) as its event; failures come back as
     /// `{ type: "error", message }`.
     pub fn step(&mut self) -> Result<JsValue, JsError> {
         to_js(&self.inner.step())
+    }
+
+    /// Stop early: frees the gradients and optimizer state, keeps the model for predict and
+    /// export; returns the `stopped` event.
+    pub fn stop(&mut self) -> Result<JsValue, JsError> {
+        to_js(&self.inner.stop())
     }
 
     pub fn finished(&self) -> bool {

@@ -16,8 +16,11 @@ fn floats(v: &Value) -> Vec<f32> {
     v.as_array().expect("array").iter().map(|x| x.as_f64().expect("number") as f32).collect()
 }
 
-/// Replays one scenario; returns (final parameters by name, learning rates per step).
-fn replay(sc: &Value) -> (Vec<(String, Vec<f32>)>, Vec<(f64, f64)>) {
+/// Parameter values by name.
+type NamedValues = Vec<(String, Vec<f32>)>;
+
+/// Replays one scenario; returns (final parameters, (body, head) learning rate of each step).
+fn replay(sc: &Value) -> (NamedValues, Vec<(f64, f64)>) {
     let params: Vec<Param> = sc["params"]
         .as_array()
         .unwrap()

@@ -22,9 +22,20 @@ fn before_and_after_one_step(session: &Session, strategy: Strategy) -> (Values, 
     let data = parse_labelled_text(&notebook_text()).unwrap();
     let mut run = session.start_run(strategy, &data, None, &TrainOptions::default()).unwrap();
     let before: HashMap<_, _> = run.named_tensors().unwrap().iter().map(|(n, t)| (n.clone(), to_vec(t))).collect();
-    assert!(matches!(run.step(), Event::Step { .. }));
+    next_step(&mut run);
     let after: HashMap<_, _> = run.named_tensors().unwrap().iter().map(|(n, t)| (n.clone(), to_vec(t))).collect();
     (before, after, run.trainable_names())
+}
+
+/// Step the run up to and including its next optimizer step (past start and progress events).
+fn next_step(run: &mut webtune::Run) -> Event {
+    loop {
+        match run.step() {
+            event @ Event::Step { .. } => return event,
+            Event::Start { .. } | Event::Progress { .. } => {}
+            other => panic!("expected a training step, got {other:?}"),
+        }
+    }
 }
 
 fn changed(before: &HashMap<String, Vec<f32>>, after: &HashMap<String, Vec<f32>>) -> Vec<String> {
@@ -95,6 +106,7 @@ fn run_to_end(session: &Session, strategy: Strategy, options: &TrainOptions) -> 
             Event::Epoch { train_accuracy, .. } => accuracies.push(train_accuracy),
             Event::Done { .. } => return (accuracies, losses),
             Event::Error { message } => panic!("{message}"),
+            Event::Start { .. } | Event::Progress { .. } | Event::Stopped { .. } => {}
         }
     }
 }
@@ -282,8 +294,10 @@ fn step_events_report_both_learning_rates() {
     let options = TrainOptions { head_learning_rate: Some(1e-3), schedule: webtune::Schedule::Linear, warmup_ratio: 0.1, epochs: 1, ..TrainOptions::default() };
     let mut run = session.start_run(Strategy::Top(1), &data, None, &options).unwrap();
     let mut rates = Vec::new();
-    while let Event::Step { lr, head_lr, .. } = run.step() {
-        rates.push((lr, head_lr));
+    for _ in 0..run.total_steps() {
+        if let Event::Step { lr, head_lr, .. } = next_step(&mut run) {
+            rates.push((lr, head_lr));
+        }
     }
     // 5 steps, warm-up ceil(0.5) = 1 step: factors 0, 1, 3/4, 2/4, 1/4 (transformers' schedule).
     let factors = [0.0, 1.0, 0.75, 0.5, 0.25];
@@ -314,6 +328,7 @@ fn a_non_finite_loss_stops_the_run_before_any_update() {
     let data = parse_labelled_text(&notebook_text()).unwrap();
     let mut run = session.start_run(Strategy::Full, &data, None, &TrainOptions::default()).unwrap();
     let before: HashMap<String, Vec<f32>> = run.named_tensors().unwrap().iter().map(|(n, t)| (n.clone(), to_vec(t))).collect();
+    assert!(matches!(run.step(), Event::Start { .. }));
     match run.step() {
         Event::Error { message } => assert!(message.contains("loss became NaN") && message.contains("step 1"), "{message}"),
         other => panic!("expected an error, got {other:?}"),

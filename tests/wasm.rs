@@ -4,12 +4,12 @@
 //! and the same per-step losses as the native run for the same seed.
 #![cfg(target_arch = "wasm32")]
 
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 
 use webtune::checkpoint::{bert_tensor_shapes, random_bert};
 use webtune::config::BertConfig;
-use webtune::events::{ClassMetrics, Event};
+use webtune::events::{ClassMetrics, Event, Phase};
 use webtune::tokenize::TextEncoder;
 use webtune::{Session, Strategy};
 
@@ -64,12 +64,13 @@ fn full_step_gives_every_parameter_a_gradient() {
 
 fn all_events() -> Vec<Event> {
     vec![
-        Event::Step { strategy: "full".into(), epoch: 1, step: 3, loss: 0.6931, lr: 2e-5, head_lr: 1e-3, elapsed_ms: 123.5 },
+        Event::Step { strategy: "full".into(), epoch: 1, step: 3, loss: 0.6931, lr: 2e-5, head_lr: 1e-3, work_done: 1.5, elapsed_ms: 123.5 },
         Event::Epoch {
             strategy: "top:2".into(),
             epoch: 2,
             train_loss: 0.25,
             train_accuracy: 0.875,
+            train_eval_size: 8,
             val_loss: Some(0.5),
             val_accuracy: None,
             elapsed_ms: 1e4,
@@ -83,9 +84,28 @@ fn all_events() -> Vec<Event> {
                 ClassMetrics { label: "pos".into(), precision: 1.0, recall: 0.5, f1: 2.0 / 3.0, support: 2 },
             ],
             confusion: vec![vec![2, 0], vec![1, 1]],
+            evaluated_on: "validation".into(),
             steps: 16,
+            threads: 1,
+            peak_bytes: 1 << 20,
+            retained_bytes: 3072,
             elapsed_ms: 4567.25,
         },
+        Event::Start {
+            strategy: "full".into(),
+            epochs: 4,
+            total_steps: 20,
+            train_size: 10,
+            val_size: 0,
+            train_eval_size: 10,
+            labels: vec!["0".into(), "1".into()],
+            threads: 1,
+            trainable_parameters: 22_000_000,
+            estimated_peak_bytes: 400 << 20,
+            work_total: 12.5,
+        },
+        Event::Progress { strategy: "frozen".into(), phase: Phase::Cache, epoch: 0, done: 16, total: 80, work_done: 0.5, elapsed_ms: 90.0 },
+        Event::Stopped { strategy: "full".into(), steps: 3, retained_bytes: 1024, elapsed_ms: 500.0 },
         Event::Error { message: "data: line 3 has no label".into() },
     ]
 }
@@ -104,9 +124,12 @@ fn events_cross_the_wire_as_plain_objects() {
         let back: Event = serde_wasm_bindgen::from_value(value.clone()).unwrap();
         assert_eq!(back, event);
         let want = match event {
+            Event::Start { .. } => "start",
+            Event::Progress { .. } => "progress",
             Event::Step { .. } => "step",
             Event::Epoch { .. } => "epoch",
             Event::Done { .. } => "done",
+            Event::Stopped { .. } => "stopped",
             Event::Error { .. } => "error",
         };
         assert_eq!(get(&value, "type").as_string().as_deref(), Some(want));
@@ -125,6 +148,7 @@ fn events_cross_the_wire_as_plain_objects() {
     assert_eq!(get(&first, "label").as_string().as_deref(), Some("neg"));
     let confusion = js_sys::Array::from(&get(&events[2], "confusion"));
     assert_eq!(js_sys::Array::from(&confusion.get(1)).get(0).as_f64(), Some(1.0));
+    assert_eq!(get(&events[4], "phase").as_string().as_deref(), Some("cache"));
 }
 
 const TINY_CURVE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/tiny_curve.json"));

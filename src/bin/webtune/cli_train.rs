@@ -1,12 +1,12 @@
 //! `webtune train`: run strategies one after another from the same initial weights, print a
 //! live progress line (stderr) and a final comparison table — or, with `--json`, the event
 //! stream, one JSON object per line on stdout.
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use webtune::events::Event;
 use webtune::{prepare_data, PreparedData, Run, Schedule, Strategy, TrainOptions};
 
+use crate::progress::ProgressLine;
 use crate::{load_session, read_text, CliResult};
 
 #[derive(clap::Args)]
@@ -56,6 +56,10 @@ pub struct TrainArgs {
     /// Clip the global gradient norm to this value.
     #[arg(long)]
     max_grad_norm: Option<f64>,
+    /// Measure each epoch's training accuracy on a fixed stratified sample of at most this
+    /// many training sentences (0 = all); validation data is always evaluated whole.
+    #[arg(long, default_value_t = 1000)]
+    train_eval_sample: usize,
     /// Export each trained model here (one strategy: DIR itself; several: DIR/<strategy>).
     #[arg(long)]
     export: Option<PathBuf>,
@@ -83,6 +87,7 @@ impl TrainArgs {
             schedule,
             warmup_ratio: self.warmup_ratio,
             max_grad_norm: self.max_grad_norm,
+            train_eval_sample: self.train_eval_sample,
         })
     }
 
@@ -134,20 +139,6 @@ fn export(run: &Run, dir: &Path) -> CliResult {
     Ok(())
 }
 
-fn progress(event: &Event, total_steps: usize) {
-    let mut err = std::io::stderr();
-    match event {
-        Event::Step { strategy, epoch, step, loss, .. } => {
-            let _ = write!(err, "\r[{strategy}] epoch {epoch} step {step}/{total_steps} loss {loss:.4}   ");
-        }
-        Event::Epoch { strategy, epoch, train_loss, train_accuracy, val_accuracy, elapsed_ms, .. } => {
-            let val = val_accuracy.map(|v| format!(" val acc {:.1}%", v * 100.0)).unwrap_or_default();
-            let _ = writeln!(err, "\r[{strategy}] epoch {epoch}: train loss {train_loss:.4} train acc {:.1}%{val} ({:.1}s)", train_accuracy * 100.0, elapsed_ms / 1000.0);
-        }
-        _ => {}
-    }
-}
-
 fn print_table(summaries: &[Summary]) {
     println!("\n{:<10} {:>9} {:>9} {:>7} {:>9} {:>9}  train acc per epoch", "strategy", "train acc", "val acc", "steps", "time (s)", "steps/s");
     for s in summaries {
@@ -168,6 +159,8 @@ pub fn run(args: TrainArgs) -> CliResult {
             eprintln!("note: {note}");
         }
     }
+    let plans = session.plan(&strategies, &data.train, data.validation.as_ref(), &options).map_err(|e| e.to_string())?;
+    let mut progress = ProgressLine::new(plans.iter().map(|p| p.work_total).collect());
     let mut summaries = Vec::new();
     for &strategy in &strategies {
         let mut run = session.start_run(strategy, &data.train, data.validation.as_ref(), &options).map_err(|e| e.to_string())?;
@@ -177,7 +170,7 @@ pub fn run(args: TrainArgs) -> CliResult {
             if args.json {
                 println!("{}", serde_json::to_string(&event).expect("events serialize"));
             } else {
-                progress(&event, run.total_steps());
+                progress.on_event(&event);
             }
             match event {
                 Event::Epoch { train_accuracy, .. } => accuracy_per_epoch.push(train_accuracy),
@@ -186,7 +179,7 @@ pub fn run(args: TrainArgs) -> CliResult {
                     break;
                 }
                 Event::Error { message } => return Err(message),
-                Event::Step { .. } => {}
+                Event::Start { .. } | Event::Progress { .. } | Event::Step { .. } | Event::Stopped { .. } => {}
             }
         }
         if let Some(base) = &args.export {
