@@ -42,6 +42,16 @@ pub struct DataShape<'a> {
 }
 
 const F32: u64 = 4;
+
+/// Floating-point work (FLOPs) one chunk of encoding or evaluation aims at: about a quarter of a
+/// second single-threaded in the browser, so a Stop is honoured quickly even on bert-base.
+pub const CHUNK_FLOPS: f64 = 4e9;
+
+/// FLOPs of the encoder's matrix products per token (all layers, forward).
+pub fn encoder_flops_per_token(config: &BertConfig) -> f64 {
+    let (h, i) = (config.hidden_size as f64, config.intermediate_size as f64);
+    config.num_hidden_layers as f64 * (8.0 * h * h + 4.0 * h * i)
+}
 /// Activation floats the backward pass keeps per token of a trained layer: ACT_H per hidden
 /// unit, ACT_I per feed-forward unit and ACT_S per attention score (heads × padded length).
 const ACT_H: u64 = 24;
@@ -135,11 +145,18 @@ pub fn plan_run(config: &BertConfig, strategy: Strategy, options: &TrainOptions,
     let padded = if options.pad_to_max_len { options.max_len } else { longest } as u64;
     let tokens = options.batch_size as u64 * padded;
     let (h, i, heads) = (config.hidden_size as u64, config.intermediate_size as u64, config.num_attention_heads as u64);
-    let activations = F32 * tokens * (layers - lowest) as u64 * (ACT_H * h + ACT_I * i + ACT_S * heads * padded);
+    // The trained layers keep their activations for the backward pass; one more layer's worth
+    // is live at the peak (the backward's own gradient tensors, or a frozen layer's forward).
+    let activations = F32 * tokens * (layers - lowest + 1) as u64 * (ACT_H * h + ACT_I * i + ACT_S * heads * padded);
     let weights = F32 * trainable.all as u64;
     let dense_gradients = F32 * (trainable.all - trainable.linear - trainable.word_embeddings) as u64;
+    // An eval-mode forward pass keeps no activations: about half a layer's worth of a chunk is
+    // live at once.
+    let chunk_tokens = (CHUNK_FLOPS / encoder_flops_per_token(config)).max(padded as f64) as u64;
+    let chunk = F32 * chunk_tokens * (ACT_H * h + ACT_I * i + ACT_S * heads * padded) / 2;
     let peak = match strategy {
-        Strategy::Frozen => F32 * h * (data.train_lengths.len() + data.val_lengths.len()) as u64 + weights * 4,
+        // The cache, as rows and as the tensor the head trains on.
+        Strategy::Frozen => 2 * F32 * h * (data.train_lengths.len() + data.val_lengths.len()) as u64 + chunk + weights * 4,
         _ => weights /* copies */ + F32 * trainable.linear as u64 /* gradient slots */ + 2 * weights /* Adam moments */
             + dense_gradients + activations,
     };

@@ -80,10 +80,6 @@ struct Evaluation {
     logits: Vec<Vec<f32>>,
 }
 
-/// Floating-point work (FLOPs) one chunk of encoding or evaluation aims at: about a quarter of a
-/// second single-threaded in the browser, so a Stop is honoured quickly even on bert-base.
-const CHUNK_FLOPS: f64 = 4e9;
-
 fn validate(strategy: Strategy, options: &TrainOptions, config: &BertConfig, train: &Dataset, val: Option<&Dataset>) -> Result<()> {
     let num_layers = config.num_hidden_layers;
     if let Strategy::Top(k) = strategy {
@@ -331,18 +327,16 @@ impl Run {
         }
     }
 
-    /// The end of the next chunk of `sentences` from `start`: as many as fit [`CHUNK_FLOPS`]
-    /// when padded to the chunk's longest, at least one. Depends only on the data and the
-    /// model, so the same data always gives the same chunks (and the same floating-point sums).
+    /// The end of the next chunk of sentences from `start`: as many as fit
+    /// [`plan::CHUNK_FLOPS`] when padded to the chunk's longest, at least one. Depends only on
+    /// the data and the model, so the same data always gives the same chunks (and the same
+    /// floating-point sums). Returns the chunk's work in GFLOP too.
     fn chunk_end(&self, start: usize, len_of: impl Fn(usize) -> usize, count: usize) -> (usize, f64) {
-        let per_token = self.config.num_hidden_layers as f64 * {
-            let (h, i) = (self.config.hidden_size as f64, self.config.intermediate_size as f64);
-            8.0 * h * h + 4.0 * h * i
-        };
+        let per_token = plan::encoder_flops_per_token(&self.config);
         let (mut end, mut longest) = (start, 0);
         while end < count {
             let candidate = longest.max(len_of(end));
-            if end > start && ((end + 1 - start) * candidate) as f64 * per_token > CHUNK_FLOPS {
+            if end > start && ((end + 1 - start) * candidate) as f64 * per_token > plan::CHUNK_FLOPS {
                 break;
             }
             longest = candidate;
