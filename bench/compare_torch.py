@@ -2,11 +2,14 @@
 machines are noisy: only ratios measured together mean something).
 
 Usage (needs a venv with torch + transformers, see tests/python/requirements.txt):
-  python bench/compare_torch.py [--rounds N] [--cases minilm:12:full,...]
-Runs `target/release/webtune bench` and ../shared/bench/torch_reference.py for each case,
-alternating them, and prints both medians and the ratio webtune / PyTorch.
+  python bench/compare_torch.py [--rounds N] [--batch B] [--threads T] [--repeat R]
+                                [--cases minilm:12:full,bert-base:128:full:8,...]
+A case is MODEL:SEQ:STRATEGY[:BATCH] (BATCH defaults to --batch). For each case it runs
+`target/release/webtune bench` and ../shared/bench/torch_reference.py alternately, R times, and
+prints both medians (over the repeats of each side's per-run median), the spread, and the ratio
+webtune / PyTorch.
 """
-import argparse, json, os, subprocess, sys
+import argparse, json, os, statistics, subprocess, sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TORCH_REF = os.path.join(ROOT, "..", "shared", "bench", "torch_reference.py")
@@ -17,30 +20,42 @@ MODELS = {
 DEFAULT_CASES = [f"{m}:{s}:{t}" for m in MODELS for s in (12, 128) for t in ("frozen", "full")]
 
 
-def run_json(cmd):
-    out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+def run_json(cmd, env=None):
+    out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--batch", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=1, help="alternate the two sides this many times per case")
     ap.add_argument("--cases", default=",".join(DEFAULT_CASES))
     args = ap.parse_args()
+    env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads))
     rows = []
     for case in args.cases.split(","):
-        model, seq, strategy = case.split(":")
+        parts = case.split(":")
+        model, seq, strategy = parts[:3]
+        batch = parts[3] if len(parts) > 3 else str(args.batch)
         ours_dir, torch_src = MODELS[model]
-        ours = run_json([os.path.join(ROOT, "target/release/webtune"), "bench", "--json", "--model", ours_dir,
-                         "--seq", seq, "--strategy", strategy, "--rounds", str(args.rounds)])
-        theirs = run_json([sys.executable, TORCH_REF, torch_src, seq, strategy, str(args.rounds)])
-        rows.append((case, ours, theirs))
-        print(json.dumps({"case": case, "webtune": ours, "torch": theirs}), file=sys.stderr)
-    print(f"{'case':<22} {'webtune ms':>10} {'(fwd/bwd/opt)':>20} {'torch ms':>9} {'(fwd/bwd/opt)':>20} {'ratio':>6} {'RSS MiB':>8}")
-    for case, o, t in rows:
-        split = lambda r: f"{r['forward_ms']:.0f}/{r['backward_ms']:.0f}/{r['optimizer_ms']:.0f}"
-        print(f"{case:<22} {o['step_ms']:>10.1f} {split(o):>20} {t['step_ms']:>9.1f} {split(t):>20} "
-              f"{o['step_ms'] / t['step_ms']:>6.2f} {o['peak_rss_mib']:>8.0f}")
+        ours_runs, theirs_runs = [], []
+        for _ in range(args.repeat):
+            ours_runs.append(run_json([os.path.join(ROOT, "target/release/webtune"), "bench", "--json", "--model", ours_dir, "--seq", seq,
+                                       "--batch", batch, "--strategy", strategy, "--rounds", str(args.rounds), "--threads", str(args.threads)], env))
+            theirs_runs.append(run_json([sys.executable, TORCH_REF, torch_src, seq, strategy, str(args.rounds), batch, str(args.threads)], env))
+            print(json.dumps({"case": case, "batch": batch, "webtune": ours_runs[-1], "torch": theirs_runs[-1]}), file=sys.stderr)
+        rows.append((f"{model}:{batch}x{seq}:{strategy}", ours_runs, theirs_runs))
+    print(f"{args.threads} thread(s), {args.repeat} alternating run(s) per case, median ms per step (min–max over runs)")
+    print(f"{'case':<26} {'webtune ms':>18} {'(fwd/bwd/opt)':>16} {'torch ms':>18} {'(fwd/bwd/opt)':>16} {'ratio':>6} {'RSS MiB':>8}")
+    for case, ours, theirs in rows:
+        med = lambda runs, k: statistics.median(r[k] for r in runs)
+        spread = lambda runs: f"{med(runs, 'step_ms'):.1f} ({min(r['step_ms'] for r in runs):.0f}–{max(r['step_ms'] for r in runs):.0f})"
+        split = lambda runs: f"{med(runs, 'forward_ms'):.0f}/{med(runs, 'backward_ms'):.0f}/{med(runs, 'optimizer_ms'):.0f}"
+        ratios = [o["step_ms"] / t["step_ms"] for o, t in zip(ours, theirs)]
+        print(f"{case:<26} {spread(ours):>18} {split(ours):>16} {spread(theirs):>18} {split(theirs):>16} "
+              f"{statistics.median(ratios):>6.2f} {max(r['peak_rss_mib'] for r in ours):>8.0f}")
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ pub fn bench_steps(pretrained: &Pretrained, strategy: Strategy, seq_len: usize, 
     const WARM_UP: usize = 3;
     let steps = rounds + WARM_UP;
     let data = synthetic_dataset(steps * batch, seq_len);
-    let options = TrainOptions { epochs: 1, batch_size: batch, max_len: seq_len, pad_to_max_len: true, ..TrainOptions::default() };
+    let options = TrainOptions { epochs: 1, batch_size: batch, max_len: seq_len, pad_to_max_len: true, train_eval_sample: 1, ..TrainOptions::default() };
     let mut run = Run::start(pretrained, strategy, &data, None, &options, None)?;
     let mut samples = Vec::with_capacity(rounds);
     let (mut steps_done, mut encode_ms) = (0, 0.0);
@@ -74,7 +74,8 @@ pub fn bench_steps(pretrained: &Pretrained, strategy: Strategy, seq_len: usize, 
                 steps_done += 1;
             }
             Event::Progress { phase: Phase::Cache, .. } => encode_ms += t0.elapsed().as_secs_f64() * 1000.0,
-            Event::Start { .. } => {}
+            // The evaluation before training (one sentence: see train_eval_sample below).
+            Event::Start { .. } | Event::Progress { phase: Phase::Evaluate, .. } | Event::Embedding { .. } => {}
             Event::Error { message } => return Err(Error::Options(message)),
             other => return Err(Error::Options(format!("bench: unexpected event before the last timed step: {other:?}"))),
         }

@@ -2,9 +2,10 @@
 //!
 //! This is the single wire format of webtune: the CLI prints it with `--json` (one object per
 //! line) and the web shell hands the same objects to the page through serde-wasm-bindgen.
-//! A run's stream is: `start`, then `progress` (encoding the frozen cache, evaluating) and
-//! `step` events, an `epoch` event after each epoch's evaluation, and `done` — or `stopped`
-//! when the driver stops it, or `error`.
+//! A run's stream is: `start`; `progress` events while a frozen run encodes its cache and
+//! while the model is evaluated before training; an `embedding` snapshot (epoch 0); then per
+//! epoch `step` events, `progress` of the evaluation, and `epoch`, `embedding` and `layers`;
+//! finally `done` — or `stopped` when the driver stops it, or `error`.
 use serde::{Deserialize, Serialize};
 
 /// Per-class precision/recall/F1 and support, measured on the validation set when there is one,
@@ -28,8 +29,34 @@ pub enum Phase {
     Evaluate,
 }
 
+/// One set's sentences on the embedding map (parallel arrays, one entry per point).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MapPoints {
+    /// Position of the sentence in its data set (training or validation, as parsed).
+    pub index: Vec<usize>,
+    pub label: Vec<usize>,
+    pub predicted: Vec<usize>,
+    pub x: Vec<f64>,
+    pub y: Vec<f64>,
+    /// The sentences themselves, in the snapshot before training only (later snapshots of the
+    /// same run list the same points in the same order).
+    pub text: Vec<String>,
+}
+
+/// How much one block of weights moved since the pre-trained model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockChange {
+    /// "embeddings", "layer 0" … "layer N-1", "pooler", "classifier".
+    pub name: String,
+    /// ‖W − W₀‖ / ‖W₀‖ over the block's tensors; for the new classifier head, which has no
+    /// pre-trained W₀, its norm ‖W‖ (`relative` false).
+    pub change: f64,
+    pub relative: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
+#[allow(clippy::large_enum_variant)] // a few events per epoch; boxing would only add noise
 pub enum Event {
     /// The run begins. Sizes are in sentences; `train_eval_size` is how many training
     /// sentences each epoch's training accuracy is measured on (a fixed stratified sample when
@@ -84,6 +111,29 @@ pub enum Event {
         val_loss: Option<f64>,
         val_accuracy: Option<f64>,
         elapsed_ms: f64,
+    },
+    /// A snapshot of the sentence space, once before training (`epoch` 0) and after each
+    /// epoch: each sentence's pooled vector (what the classifier reads) projected on the map's
+    /// plane — the top two principal components of the pre-trained model's pooled vectors of
+    /// the training sentences, the same plane for every run and epoch. At most 2,000 training
+    /// and 2,000 validation sentences (fixed stratified samples). `separation`: between-class
+    /// over within-class variance in the full space (training points; `val_separation` for the
+    /// validation points). `decision_line` [a, b, c]: for two classes, where the classifier is
+    /// undecided on the map's plane (a·x + b·y + c = 0).
+    Embedding {
+        strategy: String,
+        epoch: usize,
+        train: MapPoints,
+        validation: Option<MapPoints>,
+        separation: f64,
+        val_separation: Option<f64>,
+        decision_line: Option<[f64; 3]>,
+    },
+    /// After each epoch: how far each block of weights moved from the pre-trained model.
+    Layers {
+        strategy: String,
+        epoch: usize,
+        blocks: Vec<BlockChange>,
     },
     /// The run finished. `confusion[true][predicted]` counts, on the same set as `per_class`
     /// (`evaluated_on`: "validation", "training" or "training sample"). `peak_bytes` is the

@@ -12,8 +12,9 @@
 //! - [`train`]: the step-wise training run.
 //! - [`plan`]: a run's estimated steps, compute and memory; [`run_model`]: a run's weights (what a
 //!   strategy trains); [`optim`]: Adam/AdamW and the learning-rate schedule.
-//! - [`model`]: the trainable `BertForSequenceClassification`.
-//! - [`ops`]: custom ops with a hand-written backward; [`checkpoint`]: safetensors load and
+//! - [`model`]: the `BertForSequenceClassification` parameters; [`encoder`]: its forward and
+//!   backward passes by hand, on [`kernels`] (gemm, LayerNorm, softmax, GELU, dropout).
+//! - [`checkpoint`]: safetensors load and
 //!   transformers export; [`tokenize`]: tokenization and batching; [`data`]: labelled-sentence
 //!   parsing; [`metrics`]: accuracy, per-class metrics, confusion.
 //! - [`types`], [`events`], [`config`], [`rng`], [`error`]: shared value types;
@@ -23,11 +24,13 @@ pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod encoder;
 pub mod error;
 pub mod events;
+pub mod insight;
+pub mod kernels;
 pub mod metrics;
 pub mod model;
-pub mod ops;
 pub mod optim;
 pub mod plan;
 pub mod probe;

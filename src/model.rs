@@ -1,112 +1,141 @@
-//! The trainable `BertForSequenceClassification`: embeddings, encoder, pooler, classifier.
+//! The `BertForSequenceClassification` model: its parameters (embeddings, encoder layers,
+//! pooler, classifier head) as loaded from a Hugging Face checkpoint, and predictions with it.
+//! The arithmetic — forward and backward — is in [`crate::encoder`].
 //!
-//! Built from differentiable candle ops plus the custom ops in [`crate::ops`] (LayerNorm,
-//! softmax, GELU and the fused Linear, each with a hand-written backward). Parameters are plain
-//! tensors; a training run turns the ones its strategy trains into `Var`s (deep copies), so
-//! frozen tensors are shared with the pre-trained weights and receive no gradient.
+//! Parameters are candle tensors (their storage is shared, reference-counted); a training run
+//! turns the ones its strategy trains into deep copies, so frozen tensors are shared with the
+//! pre-trained weights. The same structure, [`BertParams`], also holds each parameter's
+//! gradient buffer during training (`BertParams<Option<GradSlot>>`).
 use std::collections::HashMap;
 
-use candle_core::{DType, Device, Tensor, Var, D};
+use candle_core::{DType, Device, Tensor, Var};
 use serde_json::Value;
 
 use crate::checkpoint::{self, CheckpointTensors};
 use crate::config::BertConfig;
-use crate::ops;
+use crate::encoder;
+use crate::metrics;
 use crate::rng::{self, SeededRng};
-use crate::tokenize::{self, Batch, TextEncoder};
+use crate::tokenize::{self, TextEncoder};
 use crate::types::{ModelInfo, Prediction};
 use crate::{Error, Result};
 
-/// y = x Wᵀ + b, through the fused Linear op ([`ops::linear`]). The weight is stored
-/// transposed, (in, out) and contiguous, so the forward product and the weight gradient the
-/// op's backward writes (xᵀ·dy, into the [`ops::GradSlot`]) are both in the stored layout — no
-/// strided pass over a transposed weight per step.
-#[derive(Clone)]
-pub struct Linear {
-    pub weight_t: Tensor,
-    pub bias: Tensor,
-    /// Where the weight gradient accumulates when the weight trains (see [`ops::GradSlot`]).
-    pub grad_slot: Option<ops::GradSlot>,
+/// y = x Wᵀ + b. The weight is stored transposed, (in, out) and contiguous, so the forward
+/// product and the weight gradient (xᵀ·dy) are both in the stored layout — no strided pass over
+/// a transposed weight per step.
+#[derive(Clone, Debug)]
+pub struct Linear<T = Tensor> {
+    pub weight_t: T,
+    pub bias: T,
 }
 
 impl Linear {
     /// From transformers' orientation: weight (out, in).
     pub fn from_hf(weight: &Tensor, bias: Tensor) -> Result<Self> {
-        Ok(Linear { weight_t: weight.t()?.contiguous()?, bias, grad_slot: None })
+        Ok(Linear { weight_t: weight.t()?.contiguous()?, bias })
     }
 
     /// The weight in transformers' orientation (out, in), as a view.
     pub fn hf_weight(&self) -> Result<Tensor> {
         Ok(self.weight_t.t()?)
     }
-
-    /// x: (n, in) → (n, out)
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(ops::linear(x, &self.weight_t, &self.bias, self.grad_slot.as_ref())?)
-    }
 }
 
-#[derive(Clone)]
-pub struct LayerNorm {
-    pub weight: Tensor,
-    pub bias: Tensor,
+#[derive(Clone, Debug)]
+pub struct LayerNorm<T = Tensor> {
+    pub weight: T,
+    pub bias: T,
 }
 
-impl LayerNorm {
-    pub fn forward(&self, x: &Tensor, eps: f64) -> Result<Tensor> {
-        Ok(ops::layer_norm(x, &self.weight, &self.bias, eps)?)
-    }
+#[derive(Clone, Debug)]
+pub struct EncoderLayer<T = Tensor> {
+    pub query: Linear<T>,
+    pub key: Linear<T>,
+    pub value: Linear<T>,
+    pub attention_output: Linear<T>,
+    pub attention_norm: LayerNorm<T>,
+    pub intermediate: Linear<T>,
+    pub output: Linear<T>,
+    pub output_norm: LayerNorm<T>,
 }
 
-#[derive(Clone)]
-pub struct EncoderLayer {
-    pub query: Linear,
-    pub key: Linear,
-    pub value: Linear,
-    pub attention_output: Linear,
-    pub attention_norm: LayerNorm,
-    pub intermediate: Linear,
-    pub output: Linear,
-    pub output_norm: LayerNorm,
+/// The BertModel part (embeddings, encoder, pooler), one `T` per tensor.
+#[derive(Clone, Debug)]
+pub struct BertParams<T = Tensor> {
+    pub word_embeddings: T,
+    pub position_embeddings: T,
+    pub token_type_embeddings: T,
+    pub embeddings_norm: LayerNorm<T>,
+    pub layers: Vec<EncoderLayer<T>>,
+    pub pooler: Linear<T>,
 }
 
-/// The BertModel part (embeddings, encoder, pooler).
-#[derive(Clone)]
-pub struct BertWeights {
-    pub word_embeddings: Tensor,
-    pub position_embeddings: Tensor,
-    pub token_type_embeddings: Tensor,
-    pub embeddings_norm: LayerNorm,
-    pub layers: Vec<EncoderLayer>,
-    pub pooler: Linear,
-}
+pub type BertWeights = BertParams<Tensor>;
 
 /// How a tensor is stored relative to transformers' layout.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Stored {
     AsIs,
     /// A Linear weight, stored transposed.
     Transposed,
 }
 
-type Visitor<'a> = dyn FnMut(&str, Stored, &mut Tensor) -> Result<()> + 'a;
+/// The visitor [`BertParams::map`] calls: (canonical name, layout, value) → counterpart.
+type Mapper<'a, T, U> = dyn FnMut(&str, Stored, &T) -> Result<U> + 'a;
 
-fn visit_linear(f: &mut Visitor<'_>, prefix: &str, lin: &mut Linear) -> Result<()> {
-    f(&format!("{prefix}.weight"), Stored::Transposed, &mut lin.weight_t)?;
-    f(&format!("{prefix}.bias"), Stored::AsIs, &mut lin.bias)
+fn map_linear<T, U>(f: &mut Mapper<'_, T, U>, prefix: &str, l: &Linear<T>) -> Result<Linear<U>> {
+    Ok(Linear { weight_t: f(&format!("{prefix}.weight"), Stored::Transposed, &l.weight_t)?, bias: f(&format!("{prefix}.bias"), Stored::AsIs, &l.bias)? })
 }
 
-fn visit_norm(f: &mut Visitor<'_>, prefix: &str, norm: &mut LayerNorm) -> Result<()> {
-    f(&format!("{prefix}.weight"), Stored::AsIs, &mut norm.weight)?;
-    f(&format!("{prefix}.bias"), Stored::AsIs, &mut norm.bias)
+fn map_norm<T, U>(f: &mut Mapper<'_, T, U>, prefix: &str, n: &LayerNorm<T>) -> Result<LayerNorm<U>> {
+    Ok(LayerNorm { weight: f(&format!("{prefix}.weight"), Stored::AsIs, &n.weight)?, bias: f(&format!("{prefix}.bias"), Stored::AsIs, &n.bias)? })
 }
 
-impl BertWeights {
-    /// Placeholders with the right structure, filled by [`BertWeights::for_each_mut`].
-    fn skeleton(num_layers: usize) -> Result<Self> {
-        let t = Tensor::zeros((), DType::F32, &Device::Cpu)?;
-        let lin = Linear { weight_t: t.clone(), bias: t.clone(), grad_slot: None };
-        let norm = LayerNorm { weight: t.clone(), bias: t.clone() };
+impl<T> BertParams<T> {
+    /// A copy where `f` gives each tensor's counterpart, called with its canonical (un-prefixed
+    /// transformers) name in checkpoint order. The one listing of the model's tensors: loading,
+    /// export, strategies and gradient buffers all go through it.
+    pub fn map<U>(&self, f: &mut impl FnMut(&str, Stored, &T) -> Result<U>) -> Result<BertParams<U>> {
+        let f: &mut Mapper<'_, T, U> = f;
+        let word_embeddings = f("embeddings.word_embeddings.weight", Stored::AsIs, &self.word_embeddings)?;
+        let position_embeddings = f("embeddings.position_embeddings.weight", Stored::AsIs, &self.position_embeddings)?;
+        let token_type_embeddings = f("embeddings.token_type_embeddings.weight", Stored::AsIs, &self.token_type_embeddings)?;
+        let embeddings_norm = map_norm(f, "embeddings.LayerNorm", &self.embeddings_norm)?;
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for (l, layer) in self.layers.iter().enumerate() {
+            let p = format!("encoder.layer.{l}");
+            layers.push(EncoderLayer {
+                query: map_linear(f, &format!("{p}.attention.self.query"), &layer.query)?,
+                key: map_linear(f, &format!("{p}.attention.self.key"), &layer.key)?,
+                value: map_linear(f, &format!("{p}.attention.self.value"), &layer.value)?,
+                attention_output: map_linear(f, &format!("{p}.attention.output.dense"), &layer.attention_output)?,
+                attention_norm: map_norm(f, &format!("{p}.attention.output.LayerNorm"), &layer.attention_norm)?,
+                intermediate: map_linear(f, &format!("{p}.intermediate.dense"), &layer.intermediate)?,
+                output: map_linear(f, &format!("{p}.output.dense"), &layer.output)?,
+                output_norm: map_norm(f, &format!("{p}.output.LayerNorm"), &layer.output_norm)?,
+            });
+        }
+        let pooler = map_linear(f, "pooler.dense", &self.pooler)?;
+        Ok(BertParams { word_embeddings, position_embeddings, token_type_embeddings, embeddings_norm, layers, pooler })
+    }
+
+    /// Every tensor's counterpart with its canonical name, in checkpoint order.
+    pub fn named_values<U>(&self, mut f: impl FnMut(&str, Stored, &T) -> U) -> Vec<(String, U)> {
+        let mut out = Vec::new();
+        self.map(&mut |name, stored, t| {
+            out.push((name.to_string(), f(name, stored, t)));
+            Ok(())
+        })
+        .expect("listing cannot fail");
+        out
+    }
+}
+
+impl BertParams<()> {
+    /// The structure of a model with `num_layers` layers, to fill with [`BertParams::map`].
+    pub fn skeleton(num_layers: usize) -> Self {
+        let lin = Linear { weight_t: (), bias: () };
+        let norm = LayerNorm { weight: (), bias: () };
         let layer = EncoderLayer {
             query: lin.clone(),
             key: lin.clone(),
@@ -117,101 +146,32 @@ impl BertWeights {
             output: lin.clone(),
             output_norm: norm.clone(),
         };
-        Ok(BertWeights {
-            word_embeddings: t.clone(),
-            position_embeddings: t.clone(),
-            token_type_embeddings: t,
-            embeddings_norm: norm,
-            layers: vec![layer; num_layers],
-            pooler: lin,
-        })
+        BertParams { word_embeddings: (), position_embeddings: (), token_type_embeddings: (), embeddings_norm: norm, layers: vec![layer; num_layers], pooler: lin }
     }
+}
 
-    /// Visit every tensor with its canonical (un-prefixed transformers) name, in checkpoint
-    /// order. The one list of the model's tensors: loading, export and strategies go through it.
-    pub fn for_each_mut(&mut self, f: &mut Visitor<'_>) -> Result<()> {
-        f("embeddings.word_embeddings.weight", Stored::AsIs, &mut self.word_embeddings)?;
-        f("embeddings.position_embeddings.weight", Stored::AsIs, &mut self.position_embeddings)?;
-        f("embeddings.token_type_embeddings.weight", Stored::AsIs, &mut self.token_type_embeddings)?;
-        visit_norm(f, "embeddings.LayerNorm", &mut self.embeddings_norm)?;
-        for (l, layer) in self.layers.iter_mut().enumerate() {
-            let p = format!("encoder.layer.{l}");
-            visit_linear(f, &format!("{p}.attention.self.query"), &mut layer.query)?;
-            visit_linear(f, &format!("{p}.attention.self.key"), &mut layer.key)?;
-            visit_linear(f, &format!("{p}.attention.self.value"), &mut layer.value)?;
-            visit_linear(f, &format!("{p}.attention.output.dense"), &mut layer.attention_output)?;
-            visit_norm(f, &format!("{p}.attention.output.LayerNorm"), &mut layer.attention_norm)?;
-            visit_linear(f, &format!("{p}.intermediate.dense"), &mut layer.intermediate)?;
-            visit_linear(f, &format!("{p}.output.dense"), &mut layer.output)?;
-            visit_norm(f, &format!("{p}.output.LayerNorm"), &mut layer.output_norm)?;
-        }
-        visit_linear(f, "pooler.dense", &mut self.pooler)
-    }
-
-    /// Every Linear with its canonical name prefix (`encoder.layer.0.attention.self.query`, …).
-    pub fn linears_mut(&mut self) -> Vec<(String, &mut Linear)> {
-        let mut out = Vec::new();
-        for (l, layer) in self.layers.iter_mut().enumerate() {
-            let p = format!("encoder.layer.{l}");
-            out.push((format!("{p}.attention.self.query"), &mut layer.query));
-            out.push((format!("{p}.attention.self.key"), &mut layer.key));
-            out.push((format!("{p}.attention.self.value"), &mut layer.value));
-            out.push((format!("{p}.attention.output.dense"), &mut layer.attention_output));
-            out.push((format!("{p}.intermediate.dense"), &mut layer.intermediate));
-            out.push((format!("{p}.output.dense"), &mut layer.output));
-        }
-        out.push(("pooler.dense".to_string(), &mut self.pooler));
-        out
-    }
-
+impl BertWeights {
     /// Build from a getter of canonical tensors in transformers' layout.
     pub fn build(num_layers: usize, mut get: impl FnMut(&str) -> Result<Tensor>) -> Result<Self> {
-        let mut weights = Self::skeleton(num_layers)?;
-        weights.for_each_mut(&mut |name, stored, t| {
+        BertParams::skeleton(num_layers).map(&mut |name, stored, _| {
             let hf = get(name)?;
-            *t = if stored == Stored::Transposed { hf.t()?.contiguous()? } else { hf };
-            Ok(())
-        })?;
-        Ok(weights)
+            Ok(if stored == Stored::Transposed { hf.t()?.contiguous()? } else { hf })
+        })
     }
 
     /// Every tensor with its canonical name, in the stored layout (Linear weights transposed).
     pub fn stored_named(&self) -> Vec<(String, Tensor)> {
-        let mut out = Vec::new();
-        let mut copy = self.clone();
-        copy.for_each_mut(&mut |name, _, t| {
-            out.push((name.to_string(), t.clone()));
-            Ok(())
-        })
-        .expect("listing cannot fail");
-        out
+        self.named_values(|_, _, t| t.clone())
     }
 
     /// Every tensor with its canonical name, in transformers' layout (views, no copies).
     pub fn named(&self) -> Vec<(String, Tensor)> {
-        let mut out = Vec::new();
-        let mut copy = self.clone();
-        copy.for_each_mut(&mut |name, stored, t| {
-            out.push((name.to_string(), if stored == Stored::Transposed { t.t()? } else { t.clone() }));
-            Ok(())
-        })
-        .expect("transposing a 2-D weight cannot fail");
-        out
-    }
-
-    /// A copy where `f` decides each stored tensor (a trainable deep copy or the shared original).
-    pub fn map(&self, mut f: impl FnMut(&str, &Tensor) -> Result<Tensor>) -> Result<Self> {
-        let mut copy = self.clone();
-        copy.for_each_mut(&mut |name, _, t| {
-            *t = f(name, t)?;
-            Ok(())
-        })?;
-        Ok(copy)
+        self.named_values(|_, stored, t| if stored == Stored::Transposed { t.t().expect("a 2-D weight transposes") } else { t.clone() })
     }
 }
 
 /// Dropout probabilities of the training mode.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub struct Dropout {
     pub hidden: f32,
     pub attention: f32,
@@ -229,157 +189,17 @@ impl Dropout {
     }
 }
 
-/// Where dropout masks come from during a forward pass (None = eval mode).
-pub type DropoutRng<'a> = Option<(&'a mut SeededRng, Dropout)>;
-
-/// Inverted dropout with probability `p` (a mask drawn from `rng`); the identity for p = 0.
-pub fn dropout(x: &Tensor, p: f32, rng: &mut SeededRng) -> Result<Tensor> {
-    if p <= 0.0 {
-        return Ok(x.clone());
-    }
-    let mask = Tensor::from_vec(rng::dropout_mask(rng, x.elem_count(), p), x.shape(), x.device())?;
-    Ok(x.mul(&mask)?)
-}
-
-fn maybe_dropout(x: &Tensor, which: impl Fn(&Dropout) -> f32, rng: &mut DropoutRng<'_>) -> Result<Tensor> {
-    match rng {
-        Some((rng, probs)) => dropout(x, which(probs), rng),
-        None => Ok(x.clone()),
-    }
-}
-
-/// Outputs of the BertModel part for one batch.
-pub struct EncoderOutput {
-    /// (batch, seq, hidden)
-    pub last_hidden_state: Tensor,
-    /// (batch, hidden): tanh(dense([CLS]))
-    pub pooled: Tensor,
-    /// When the word embeddings train: the looked-up rows, whose gradient the optimizer applies.
-    pub word_rows: Option<SparseRows>,
-}
-
-/// Word-embedding rows looked up for a batch, as a leaf of the graph.
-///
-/// Why: through candle's `index_select` backward, the embedding gradient is a dense
-/// vocab×hidden tensor (zeros, then index_add, then an add) — three passes over 47 MB for
-/// MiniLM every step. Making the looked-up rows the leaf keeps the gradient at batch×seq rows;
-/// the optimizer folds them into its (still dense, torch-identical) Adam update.
-pub struct SparseRows {
-    pub leaf: Tensor,
-    pub ids: Vec<u32>,
-}
-
-/// Gradient rows by token id: `(id, row)`, ids distinct and sorted.
-pub type RowGradients = Vec<(u32, Vec<f32>)>;
-
-impl SparseRows {
-    /// Gradient rows summed per distinct token id, sorted by id (None if no gradient flowed).
-    pub fn row_grads(&self, grads: &candle_core::backprop::GradStore) -> Result<Option<RowGradients>> {
-        let Some(grad) = grads.get(&self.leaf) else { return Ok(None) };
-        let rows = grad.to_vec2::<f32>()?;
-        let mut summed: std::collections::BTreeMap<u32, Vec<f32>> = std::collections::BTreeMap::new();
-        for (&id, row) in self.ids.iter().zip(rows) {
-            match summed.get_mut(&id) {
-                Some(acc) => acc.iter_mut().zip(&row).for_each(|(a, r)| *a += r),
-                None => {
-                    summed.insert(id, row);
-                }
-            }
-        }
-        Ok(Some(summed.into_iter().collect()))
-    }
-}
-
-impl BertWeights {
-    fn embed(&self, config: &BertConfig, batch: &Batch, rng: &mut DropoutRng<'_>) -> Result<(Tensor, Option<SparseRows>)> {
-        let (b, l) = batch.input_ids.dims2()?;
-        let h = config.hidden_size;
-        if l > config.max_position_embeddings {
-            return Err(Error::Options(format!(
-                "sequence length {l} exceeds the model's max_position_embeddings {}",
-                config.max_position_embeddings
-            )));
-        }
-        let ids = batch.input_ids.flatten_all()?;
-        let (words, word_rows) = if self.word_embeddings.is_variable() {
-            let rows = self.word_embeddings.detach().index_select(&ids, 0)?;
-            let leaf = Var::from_tensor(&rows)?.as_tensor().clone();
-            (leaf.clone(), Some(SparseRows { leaf, ids: ids.to_vec1::<u32>()? }))
-        } else {
-            (self.word_embeddings.index_select(&ids, 0)?, None)
-        };
-        let words = words.reshape((b, l, h))?;
-        let positions = self.position_embeddings.narrow(0, 0, l)?;
-        let token_type = self.token_type_embeddings.narrow(0, 0, 1)?;
-        let sum = words.broadcast_add(&positions)?.broadcast_add(&token_type)?.reshape((b * l, h))?;
-        let normed = self.embeddings_norm.forward(&sum, config.layer_norm_eps)?;
-        Ok((maybe_dropout(&normed, |d| d.hidden, rng)?, word_rows))
-    }
-
-    pub fn encode(&self, config: &BertConfig, batch: &Batch, mut rng: DropoutRng<'_>) -> Result<EncoderOutput> {
-        let (b, l) = batch.input_ids.dims2()?;
-        let h = config.hidden_size;
-        // (1 - mask) * min, broadcast over heads and query positions, as transformers does.
-        let additive_mask = ((batch.attention_mask.ones_like()? - &batch.attention_mask)? * f32::MIN as f64)?
-            .reshape((b, 1, 1, l))?;
-        let (mut hidden, word_rows) = self.embed(config, batch, &mut rng)?;
-        for layer in &self.layers {
-            hidden = layer.forward(config, &hidden, &additive_mask, b, l, &mut rng)?;
-        }
-        let last_hidden_state = hidden.reshape((b, l, h))?;
-        let cls = last_hidden_state.narrow(1, 0, 1)?.squeeze(1)?.contiguous()?;
-        let pooled = self.pooler.forward(&cls)?.tanh()?;
-        Ok(EncoderOutput { last_hidden_state, pooled, word_rows })
-    }
-}
-
-impl EncoderLayer {
-    /// x: (b*l, hidden) → (b*l, hidden)
-    fn forward(&self, config: &BertConfig, x: &Tensor, additive_mask: &Tensor, b: usize, l: usize, rng: &mut DropoutRng<'_>) -> Result<Tensor> {
-        let eps = config.layer_norm_eps;
-        let context = self.self_attention(config, x, additive_mask, b, l, rng)?;
-        let attended = maybe_dropout(&self.attention_output.forward(&context)?, |d| d.hidden, rng)?;
-        let attended = self.attention_norm.forward(&(attended + x)?, eps)?;
-        let inner = ops::gelu_erf(&self.intermediate.forward(&attended)?)?;
-        let out = maybe_dropout(&self.output.forward(&inner)?, |d| d.hidden, rng)?;
-        self.output_norm.forward(&(out + attended)?, eps)
-    }
-
-    fn self_attention(&self, config: &BertConfig, x: &Tensor, additive_mask: &Tensor, b: usize, l: usize, rng: &mut DropoutRng<'_>) -> Result<Tensor> {
-        let (heads, head_dim) = (config.num_attention_heads, config.head_dim());
-        let split_heads = |t: Tensor| -> Result<Tensor> {
-            Ok(t.reshape((b, l, heads, head_dim))?.transpose(1, 2)?.contiguous()?)
-        };
-        let scale = 1.0 / (head_dim as f64).sqrt();
-        let q = split_heads(self.query.forward(x)?)?;
-        let k = split_heads(self.key.forward(x)?)?;
-        let v = split_heads(self.value.forward(x)?)?;
-        let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(additive_mask)?;
-        let probs = maybe_dropout(&ops::softmax_last_dim(&scores)?, |d| d.attention, rng)?;
-        let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((b * l, heads * head_dim))?;
-        Ok(context)
-    }
-}
-
-/// Mean cross-entropy of logits (n, classes) against integer labels; differentiable.
-pub fn cross_entropy(logits: &Tensor, labels: &[usize]) -> Result<Tensor> {
-    let (n, classes) = logits.dims2()?;
-    let max = logits.max_keepdim(D::Minus1)?.detach();
-    let shifted = logits.broadcast_sub(&max)?;
-    let log_sum_exp = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
-    let log_probs = shifted.broadcast_sub(&log_sum_exp)?;
-    let mut one_hot = vec![0f32; n * classes];
-    for (i, &label) in labels.iter().enumerate() {
-        one_hot[i * classes + label] = 1.0;
-    }
-    let one_hot = Tensor::from_vec(one_hot, (n, classes), logits.device())?;
-    Ok((log_probs.mul(&one_hot)?.sum_all()? * (-1.0 / n as f64))?)
-}
-
-/// Softmax probabilities of logits, row by row, as f64.
-pub fn probabilities(logits: &Tensor) -> Result<Vec<Vec<f64>>> {
-    let rows = ops::softmax_last_dim(&logits.detach())?.to_vec2::<f32>()?;
-    Ok(rows.into_iter().map(|r| r.into_iter().map(f64::from).collect()).collect())
+/// Softmax probabilities of rows of logits, as f64.
+pub fn probabilities(logits: &[Vec<f32>]) -> Vec<Vec<f64>> {
+    logits
+        .iter()
+        .map(|row| {
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+            let exps: Vec<f64> = row.iter().map(|v| (*v as f64 - max).exp()).collect();
+            let sum: f64 = exps.iter().sum();
+            exps.into_iter().map(|e| e / sum).collect()
+        })
+        .collect()
 }
 
 /// A classification head: `classifier.weight` (labels, hidden) and bias, initialised like
@@ -504,14 +324,13 @@ pub fn predict_with(config: &BertConfig, weights: &BertWeights, head: &Linear, l
     for chunk in texts.chunks(16) {
         let ids = encoder.encode_all(chunk)?;
         let refs: Vec<&[u32]> = ids.iter().map(|v| v.as_slice()).collect();
-        let batch = encoder.batch(&refs, false, &Device::Cpu)?;
-        let pooled = weights.encode(config, &batch, None)?.pooled;
-        let probs = probabilities(&head.forward(&pooled)?)?;
-        for (text, p) in chunk.iter().zip(probs) {
-            let best = crate::metrics::argmax(&p);
+        let batch = encoder.batch(&refs, false);
+        let pooled = encoder::encode_eval(config, weights, &batch, false)?.pooled;
+        let logits = encoder::head_logits(head, &pooled, config.hidden_size)?;
+        for (text, p) in chunk.iter().zip(probabilities(&logits)) {
+            let best = metrics::argmax(&p);
             predictions.push(Prediction { text: text.clone(), label: labels[best].clone(), labels: labels.to_vec(), probabilities: p });
         }
     }
     Ok(predictions)
 }
-

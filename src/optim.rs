@@ -4,18 +4,16 @@
 //! dozen passes over weight-sized memory); on a 22M-parameter model that is most of a step.
 //! Here the moments live in plain vectors and one loop reads the gradient and updates the
 //! parameter and both moments, in the parameter's own storage (candle's in-place ops).
-//! The word embeddings get their gradient as rows (see [`crate::model::SparseRows`]); their
+//! The word embeddings get their gradient as rows (see [`crate::encoder::RowGradients`]); their
 //! update is still dense — rows without gradient decay their moments and move, exactly as
 //! torch's Adam does with a zero gradient.
 //!
 //! Also here: transformers' linear warm-up/decay schedule ([`schedule_factor`]).
 use std::cell::RefCell;
 
-use candle_core::backprop::GradStore;
-use candle_core::{CpuStorage, InplaceOp1, InplaceOp2, Layout, Tensor};
+use candle_core::{CpuStorage, InplaceOp1, Layout, Tensor};
 
-use crate::model::{RowGradients, SparseRows};
-use crate::ops::GradSlot;
+use crate::encoder::{GradSlot, RowGradients};
 use crate::types::Schedule;
 use crate::Result;
 
@@ -41,10 +39,19 @@ pub struct Param {
     pub tensor: Tensor,
     /// true for the classification head (and pooler), which may have its own learning rate.
     pub is_head: bool,
-    /// true for the word embeddings, whose gradient arrives as [`SparseRows`].
+    /// true for the word embeddings, whose gradient arrives as rows ([`RowGradients`]).
     pub row_gradient: bool,
-    /// For Linear weights: the buffer the fused Linear backward accumulates the gradient in.
+    /// The buffer the backward pass accumulates this parameter's gradient in (every parameter
+    /// but the word embeddings).
     pub grad_slot: Option<GradSlot>,
+}
+
+impl Param {
+    /// A parameter named as transformers names it (`bert.…`, `classifier.…`).
+    pub fn new(name: String, tensor: Tensor, is_head: bool, grad_slot: Option<GradSlot>) -> Self {
+        let row_gradient = name.ends_with("word_embeddings.weight");
+        Param { name, tensor, is_head, row_gradient, grad_slot }
+    }
 }
 
 /// A parameter's optimizer state. `steps` counts the updates it received: as in torch, a
@@ -105,32 +112,7 @@ fn param_slice<'a>(param: &'a mut CpuStorage, layout: &Layout) -> candle_core::R
     }
 }
 
-/// Dense update: the gradient is a tensor of the parameter's shape.
-struct DenseUpdate<'a> {
-    moments: RefCell<&'a mut Moments>,
-    consts: StepConsts,
-}
-
-impl InplaceOp2 for DenseUpdate<'_> {
-    fn name(&self) -> &'static str {
-        "webtune-adam"
-    }
-
-    fn cpu_fwd(&self, param: &mut CpuStorage, pl: &Layout, grad: &CpuStorage, gl: &Layout) -> candle_core::Result<()> {
-        let p = param_slice(param, pl)?;
-        let (start, end) = gl.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("adam: gradient not contiguous".into()))?;
-        let g = &grad.as_slice::<f32>()?[start..end];
-        let mut moments = self.moments.borrow_mut();
-        let Moments { m, v, .. } = &mut **moments;
-        if g.len() != p.len() || m.len() != p.len() {
-            candle_core::bail!("adam: gradient/moment sizes do not match the parameter");
-        }
-        self.consts.apply(p, g, m, v);
-        Ok(())
-    }
-}
-
-/// Update from a Linear's gradient slot (consumed: the next backward overwrites it).
+/// Update from a parameter's gradient slot (consumed: the next backward overwrites it).
 struct SlotUpdate<'a> {
     moments: RefCell<&'a mut Moments>,
     consts: StepConsts,
@@ -187,42 +169,33 @@ fn sum_of_squares(values: impl IntoIterator<Item = f32>) -> f64 {
     values.into_iter().map(|v| (v as f64) * (v as f64)).sum()
 }
 
-/// A parameter's gradient for this step: a tensor, rows, or in the parameter's slot.
-enum Gradient {
-    Dense(Tensor),
-    Rows(RowGradients),
+/// A parameter's gradient for this step: rows, or in the parameter's slot.
+enum Gradient<'a> {
+    Rows(&'a RowGradients),
     Slot(GradSlot),
 }
 
-impl Gradient {
-    fn sum_of_squares(&self) -> Result<f64> {
-        Ok(match self {
-            Gradient::Dense(g) => g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64,
+impl Gradient<'_> {
+    fn sum_of_squares(&self) -> f64 {
+        match self {
             Gradient::Rows(rows) => rows.iter().map(|(_, r)| sum_of_squares(r.iter().copied())).sum(),
             Gradient::Slot(slot) => slot.peek(|g| sum_of_squares(g.iter().copied())).unwrap_or(0.0),
-        })
+        }
     }
 }
 
 /// The gradient of `param` in this step, if it got one.
-fn gradient_of(param: &Param, grads: &GradStore, rows: Option<&SparseRows>) -> Result<Option<Gradient>> {
-    if let Some(slot) = &param.grad_slot {
-        return Ok(slot.peek(|_| ()).map(|_| Gradient::Slot(slot.clone())));
-    }
+fn gradient_of<'a>(param: &Param, rows: Option<&'a RowGradients>) -> Option<Gradient<'a>> {
     if param.row_gradient {
-        if let Some(rows) = rows {
-            return Ok(rows.row_grads(grads)?.map(Gradient::Rows));
-        }
+        return rows.map(Gradient::Rows);
     }
-    Ok(grads.get(&param.tensor).map(|g| Gradient::Dense(g.clone())))
+    let slot = param.grad_slot.as_ref()?;
+    slot.peek(|_| ()).map(|_| Gradient::Slot(slot.clone()))
 }
 
 /// L2 norm of each parameter's gradient (0 when it got none), in parameter order.
-pub fn gradient_norms(params: &[Param], grads: &GradStore, rows: Option<&SparseRows>) -> Result<Vec<f64>> {
-    params
-        .iter()
-        .map(|p| Ok(gradient_of(p, grads, rows)?.map(|g| g.sum_of_squares()).transpose()?.unwrap_or(0.0).sqrt()))
-        .collect()
+pub fn gradient_norms(params: &[Param], rows: Option<&RowGradients>) -> Vec<f64> {
+    params.iter().map(|p| gradient_of(p, rows).map_or(0.0, |g| g.sum_of_squares()).sqrt()).collect()
 }
 
 impl Adam {
@@ -236,11 +209,11 @@ impl Adam {
 
     /// One update. Parameters without a gradient are skipped, as torch does. `max_grad_norm`
     /// clips the global gradient norm first; the unclipped norm is returned when clipping.
-    pub fn step(&mut self, grads: &GradStore, rows: Option<&SparseRows>, lr: f64, head_lr: f64, max_grad_norm: Option<f64>) -> Result<Option<f64>> {
-        let gradients: Vec<Option<Gradient>> = self.params.iter().map(|p| gradient_of(p, grads, rows)).collect::<Result<_>>()?;
+    pub fn step(&mut self, rows: Option<&RowGradients>, lr: f64, head_lr: f64, max_grad_norm: Option<f64>) -> Result<Option<f64>> {
+        let gradients: Vec<Option<Gradient<'_>>> = self.params.iter().map(|p| gradient_of(p, rows)).collect();
         let (norm, grad_scale) = match max_grad_norm {
             Some(max) => {
-                let squares: f64 = gradients.iter().flatten().map(|g| g.sum_of_squares()).sum::<Result<f64>>()?;
+                let squares: f64 = gradients.iter().flatten().map(Gradient::sum_of_squares).sum();
                 let norm = squares.sqrt();
                 // torch.nn.utils.clip_grad_norm_: scale by min(1, max / (norm + 1e-6)).
                 (Some(norm), (max / (norm + 1e-6)).min(1.0) as f32)
@@ -265,14 +238,10 @@ impl Adam {
             };
             let moments = RefCell::new(moments);
             match gradient {
-                Gradient::Dense(grad) => param.tensor.inplace_op2(&grad.contiguous()?, &DenseUpdate { moments, consts })?,
-                Gradient::Slot(slot) => {
-                    let update = SlotUpdate { moments, consts, slot: &slot };
-                    param.tensor.inplace_op1(&update)?
-                }
+                Gradient::Slot(slot) => param.tensor.inplace_op1(&SlotUpdate { moments, consts, slot: &slot })?,
                 Gradient::Rows(rows) => {
                     let width = param.tensor.dims().last().copied().unwrap_or(1);
-                    param.tensor.inplace_op1(&RowUpdate { moments, consts, rows: &rows, width })?
+                    param.tensor.inplace_op1(&RowUpdate { moments, consts, rows, width })?
                 }
             }
         }

@@ -52,11 +52,19 @@ pub fn encoder_flops_per_token(config: &BertConfig) -> f64 {
     let (h, i) = (config.hidden_size as f64, config.intermediate_size as f64);
     config.num_hidden_layers as f64 * (8.0 * h * h + 4.0 * h * i)
 }
-/// Activation floats the backward pass keeps per token of a trained layer: ACT_H per hidden
-/// unit, ACT_I per feed-forward unit and ACT_S per attention score (heads × padded length).
-const ACT_H: u64 = 24;
-const ACT_I: u64 = 3;
-const ACT_S: u64 = 6;
+/// Activation floats the backward pass keeps per token of a trained layer (src/encoder.rs's
+/// LayerTape): ACT_H per hidden unit (input, Q, K, V, context, the two LayerNorms' normalised
+/// inputs, the attention block's output, two dropout masks), ACT_I per feed-forward unit
+/// (before and after GELU) and ACT_S per attention score (probabilities and their dropout mask).
+const ACT_H: u64 = 10;
+const ACT_I: u64 = 2;
+const ACT_S: u64 = 2;
+/// What an eval-mode forward pass holds per token of the layer it is in (its input, Q, K, V,
+/// context and four more hidden-sized buffers, the feed-forward activations, the attention
+/// probabilities).
+const EVAL_H: u64 = 9;
+const EVAL_I: u64 = 2;
+const EVAL_S: u64 = 2;
 
 /// Which layers a strategy trains: the index of the lowest one (num_layers when none).
 fn lowest_trained_layer(strategy: Strategy, num_layers: usize) -> usize {
@@ -150,11 +158,13 @@ pub fn plan_run(config: &BertConfig, strategy: Strategy, options: &TrainOptions,
     let activations = F32 * tokens * (layers - lowest + 1) as u64 * (ACT_H * h + ACT_I * i + ACT_S * heads * padded);
     let weights = F32 * trainable.all as u64;
     let dense_gradients = F32 * (trainable.all - trainable.linear - trainable.word_embeddings) as u64;
-    // An eval-mode forward pass keeps no activations: about half a layer's worth of a chunk is
-    // live at once.
+    // An eval-mode forward pass keeps no activations: one layer's buffers for a chunk.
     let chunk_tokens = (CHUNK_FLOPS / encoder_flops_per_token(config)).max(padded as f64) as u64;
-    let chunk = F32 * chunk_tokens * (ACT_H * h + ACT_I * i + ACT_S * heads * padded) / 2;
-    let peak = match strategy {
+    let chunk = F32 * chunk_tokens * (EVAL_H * h + EVAL_I * i + EVAL_S * heads * padded);
+    // The embedding map keeps the pooled vectors of up to 2,000 training and 2,000 validation
+    // sentences per evaluation, and a snapshot copies them by set (and once more for the PCA).
+    let map = 3 * F32 * h * (data.train_eval_size.min(2000) + data.val_lengths.len().min(2000)) as u64;
+    let peak = map + match strategy {
         // The cache, as rows and as the tensor the head trains on.
         Strategy::Frozen => 2 * F32 * h * (data.train_lengths.len() + data.val_lengths.len()) as u64 + chunk + weights * 4,
         _ => weights /* copies */ + F32 * trainable.linear as u64 /* gradient slots */ + 2 * weights /* Adam moments */

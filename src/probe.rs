@@ -2,8 +2,7 @@
 //! transformers (`tests/golden.rs`) and for diagnostics: the loss, the logits, every
 //! parameter's gradient norm, the classifier's weight gradient and the word-embedding gradient
 //! per token id. Eval mode (no dropout), mean cross-entropy, as the reference computes it.
-use candle_core::Device;
-
+use crate::encoder;
 use crate::model::{self, Linear, Pretrained};
 use crate::optim;
 use crate::run_model::RunModel;
@@ -32,29 +31,23 @@ pub fn gradients(pretrained: &Pretrained, strategy: Strategy, head: Linear, text
     let model = RunModel::build(pretrained, strategy, head)?;
     let ids = encoder.encode_all(texts)?;
     let seqs: Vec<&[u32]> = ids.iter().map(|s| s.as_slice()).collect();
-    let batch = encoder.batch(&seqs, pad_to_max_len.is_some(), &Device::Cpu)?;
-    let out = model.weights.encode(&pretrained.config, &batch, None)?;
-    let logits = model.head.forward(&out.pooled)?;
-    let loss = model::cross_entropy(&logits, labels)?;
-    let grads = loss.backward()?;
-    let norms = optim::gradient_norms(&model.params, &grads, out.word_rows.as_ref())?;
-    let classifier_slot = model.head.grad_slot.as_ref().expect("the classifier always trains");
+    let batch = encoder.batch(&seqs, pad_to_max_len.is_some());
+    let out = encoder::train_step(&pretrained.config, model.train_model(), &batch, labels, None, |_| Ok(()))?;
+    let norms = optim::gradient_norms(&model.params, out.word_rows.as_ref());
+    let classifier_slot = model.head_grads.weight_t.as_ref().expect("the classifier always trains");
     let (hidden, num_labels) = model.head.weight_t.dims2()?;
     let classifier_weight_grad = classifier_slot
         .peek(|g| (0..num_labels).map(|c| (0..hidden).map(|i| g[i * num_labels + c]).collect()).collect())
         .unwrap_or_default();
-    let word_embedding_row_norms = match &out.word_rows {
-        Some(rows) => rows
-            .row_grads(&grads)?
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(id, row)| (id, row.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt()))
-            .collect(),
-        None => Vec::new(),
-    };
+    let word_embedding_row_norms = out
+        .word_rows
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(id, row)| (id, row.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt()))
+        .collect();
     Ok(GradientProbe {
-        loss: loss.to_scalar::<f32>()? as f64,
-        logits: logits.to_vec2()?,
+        loss: out.loss,
+        logits: out.logits,
         norms: model.params.iter().map(|p| p.name.clone()).zip(norms).collect(),
         classifier_weight_grad,
         word_embedding_row_norms,

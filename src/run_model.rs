@@ -1,15 +1,14 @@
 //! The weights of one training run: which tensors a strategy trains, and the run's own copy of
 //! the model in which exactly those are trainable.
 //!
-//! Trainable tensors are deep copies wrapped in `Var`s (the optimizer updates them in place);
-//! frozen ones are the pre-trained tensors themselves, shared, with no gradient and no optimizer
-//! state. Each trainable Linear weight gets a [`GradSlot`] its fused op writes the gradient into.
-use std::collections::HashMap;
-
+//! Trainable tensors are deep copies (the optimizer updates them in place) with a gradient
+//! buffer ([`GradSlot`]) the backward pass writes into; frozen ones are the pre-trained tensors
+//! themselves, shared, with no gradient and no optimizer state.
 use candle_core::Tensor;
 
+use crate::encoder::{BertGrads, GradSlot, TrainModel, Values};
+use crate::events::BlockChange;
 use crate::model::{self, BertWeights, Linear, Pretrained};
-use crate::ops::GradSlot;
 use crate::optim::Param;
 use crate::types::Strategy;
 use crate::Result;
@@ -31,58 +30,85 @@ pub fn is_trainable(strategy: Strategy, name: &str, num_layers: usize) -> bool {
     }
 }
 
-/// A run's model: encoder weights (some trainable), the classifier head, and the trainable
-/// parameters in checkpoint order.
+/// A run's model: encoder weights (some trainable), their gradient buffers, the classifier
+/// head, and the trainable parameters in checkpoint order (for the optimizer).
 pub struct RunModel {
     pub weights: BertWeights,
+    pub grads: BertGrads,
     pub head: Linear,
+    pub head_grads: Linear<Option<GradSlot>>,
     pub params: Vec<Param>,
 }
 
 impl RunModel {
     pub fn build(pretrained: &Pretrained, strategy: Strategy, head: Linear) -> Result<RunModel> {
         let num_layers = pretrained.config.num_hidden_layers;
-        let mut weights = pretrained.weights.map(|name, t| if is_trainable(strategy, name, num_layers) { model::trainable_copy(t) } else { Ok(t.clone()) })?;
-        let mut head = Linear { weight_t: model::trainable_copy(&head.weight_t)?, bias: model::trainable_copy(&head.bias)?, grad_slot: None };
-        let mut slots: HashMap<String, GradSlot> = HashMap::new();
-        let mut linears = weights.linears_mut();
-        linears.push(("classifier".to_string(), &mut head));
-        for (prefix, linear) in linears {
-            if linear.weight_t.is_variable() {
-                let slot = GradSlot::new(linear.weight_t.elem_count());
-                linear.grad_slot = Some(slot.clone());
-                slots.insert(format!("{prefix}.weight"), slot);
+        let trains = |name: &str| is_trainable(strategy, name, num_layers);
+        let weights = pretrained.weights.map(&mut |name, _, t| if trains(name) { model::trainable_copy(t) } else { Ok(t.clone()) })?;
+        // Word embeddings: their gradient comes as rows (see encoder::RowGradients), no slot.
+        let grads = weights.map(&mut |name, _, t| Ok((trains(name) && name != "embeddings.word_embeddings.weight").then(|| GradSlot::new(t.elem_count()))))?;
+        let head = Linear { weight_t: model::trainable_copy(&head.weight_t)?, bias: model::trainable_copy(&head.bias)? };
+        let head_grads = Linear { weight_t: Some(GradSlot::new(head.weight_t.elem_count())), bias: Some(GradSlot::new(head.bias.elem_count())) };
+        let mut params: Vec<Param> = Vec::new();
+        let slots = grads.named_values(|_, _, slot| slot.clone());
+        for ((name, tensor), (_, slot)) in weights.stored_named().into_iter().zip(slots) {
+            if trains(&name) {
+                params.push(Param::new(format!("bert.{name}"), tensor, name.starts_with("pooler."), slot));
             }
         }
-        let mut named: Vec<(String, Tensor)> = weights.stored_named().into_iter().map(|(n, t)| (format!("bert.{n}"), t)).collect();
-        named.push(("classifier.weight".into(), head.weight_t.clone()));
-        named.push(("classifier.bias".into(), head.bias.clone()));
-        let params = named
-            .into_iter()
-            .filter(|(_, t)| t.is_variable())
-            .map(|(name, tensor)| {
-                let canonical = name.strip_prefix("bert.").unwrap_or(&name).to_string();
-                Param {
-                    grad_slot: slots.remove(&canonical),
-                    is_head: canonical.starts_with("pooler.") || canonical.starts_with("classifier."),
-                    row_gradient: canonical == "embeddings.word_embeddings.weight",
-                    name,
-                    tensor,
-                }
-            })
-            .collect();
-        Ok(RunModel { weights, head, params })
+        params.push(Param::new("classifier.weight".into(), head.weight_t.clone(), true, head_grads.weight_t.clone()));
+        params.push(Param::new("classifier.bias".into(), head.bias.clone(), true, head_grads.bias.clone()));
+        Ok(RunModel { weights, grads, head, head_grads, params })
+    }
+
+    /// The model as a training step sees it.
+    pub fn train_model(&self) -> TrainModel<'_> {
+        TrainModel {
+            weights: &self.weights,
+            grads: &self.grads,
+            head: &self.head,
+            head_grads: &self.head_grads,
+            word_embeddings_train: self.params.iter().any(|p| p.row_gradient),
+        }
     }
 
     /// Drop the gradient buffers (training is over): the weights stay, the slots are freed.
     pub fn release_gradients(&mut self) {
-        for (_, linear) in self.weights.linears_mut() {
-            linear.grad_slot = None;
-        }
-        self.head.grad_slot = None;
+        self.grads = self.grads.map(&mut |_, _, _| Ok(None)).expect("mapping to None cannot fail");
+        self.head_grads = Linear { weight_t: None, bias: None };
         for param in &mut self.params {
             param.grad_slot = None;
         }
+    }
+
+    /// How far each block (embeddings, each layer, pooler) moved from `original`, and the
+    /// classifier's norm. Shared (frozen) tensors are the originals themselves: exactly 0.
+    pub fn block_changes(&self, original: &BertWeights) -> Result<Vec<BlockChange>> {
+        let now = self.weights.stored_named();
+        let then = original.stored_named();
+        let mut blocks: Vec<(String, f64, f64)> = Vec::new();
+        for ((name, current), (_, first)) in now.iter().zip(&then) {
+            let block = block_of(name);
+            if blocks.last().is_none_or(|(b, _, _)| *b != block) {
+                blocks.push((block, 0.0, 0.0));
+            }
+            let entry = blocks.last_mut().expect("pushed above");
+            let first_values = Values::of(first)?;
+            let base: f64 = first_values.get().iter().map(|v| (*v as f64).powi(2)).sum();
+            let diff: f64 = if current.id() == first.id() {
+                0.0
+            } else {
+                Values::of(current)?.get().iter().zip(first_values.get()).map(|(a, b)| (*a as f64 - *b as f64).powi(2)).sum()
+            };
+            entry.1 += diff;
+            entry.2 += base;
+        }
+        let mut changes: Vec<BlockChange> =
+            blocks.into_iter().map(|(name, diff, base)| BlockChange { name, change: if base > 0.0 { (diff / base).sqrt() } else { diff.sqrt() }, relative: true }).collect();
+        let norm = |t: &Tensor| -> Result<f64> { Ok(Values::of(t)?.get().iter().map(|v| (*v as f64).powi(2)).sum()) };
+        let head = norm(&self.head.weight_t)? + norm(&self.head.bias)?;
+        changes.push(BlockChange { name: "classifier".into(), change: head.sqrt(), relative: false });
+        Ok(changes)
     }
 
     /// Every tensor with its transformers name (`bert.…`, `classifier.…`), in transformers'
@@ -94,3 +120,12 @@ impl RunModel {
         Ok(named)
     }
 }
+
+/// The block a canonical tensor name belongs to: "embeddings", "layer N" or "pooler".
+fn block_of(name: &str) -> String {
+    match name.strip_prefix("encoder.layer.").and_then(|rest| rest.split('.').next()) {
+        Some(layer) => format!("layer {layer}"),
+        None => name.split('.').next().unwrap_or(name).to_string(),
+    }
+}
+

@@ -132,16 +132,18 @@ impl Session {
     pub fn encode_full(&self, text: &str, with_tokens: bool) -> Result<Encoding> {
         let encoder = &self.inner.predict_encoder;
         let ids = encoder.encode_ids(text)?;
-        let batch = encoder.batch(&[&ids], false, &candle_core::Device::Cpu)?;
-        let out = self.inner.weights.encode(&self.inner.config, &batch, None)?;
-        let hidden = out.last_hidden_state.squeeze(0)?;
+        let batch = encoder.batch(&[&ids], false);
+        let out = crate::encoder::encode_eval(&self.inner.config, &self.inner.weights, &batch, true)?;
+        let h = self.inner.config.hidden_size;
+        let rows: Vec<Vec<f32>> = out.last_hidden.unwrap_or_default().chunks(h).map(<[f32]>::to_vec).collect();
+        let mean = (0..h).map(|j| rows.iter().map(|r| r[j]).sum::<f32>() / rows.len() as f32).collect();
         Ok(Encoding {
             text: text.to_string(),
             input_ids: ids,
-            cls: hidden.get(0)?.to_vec1()?,
-            mean: hidden.mean(0)?.to_vec1()?,
-            pooled: out.pooled.squeeze(0)?.to_vec1()?,
-            last_hidden_state: if with_tokens { Some(hidden.to_vec2()?) } else { None },
+            cls: rows[0].clone(),
+            mean,
+            pooled: out.pooled,
+            last_hidden_state: with_tokens.then_some(rows),
         })
     }
 }

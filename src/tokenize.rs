@@ -4,7 +4,6 @@
 //! 128 on, so we turn it off and pad each batch ourselves — to its longest sentence (dynamic
 //! padding, the default) or to `max_len` (what the notebook does) — with the model's
 //! `pad_token_id` (config.json), as transformers' embeddings expect.
-use candle_core::{Device, Tensor};
 use serde_json::Value;
 use tokenizers::{Tokenizer, TruncationParams};
 
@@ -18,10 +17,12 @@ pub struct TextEncoder {
 
 /// Token ids of one batch, padded to a common length, ready for the model.
 pub struct Batch {
-    /// (batch, seq) u32
-    pub input_ids: Tensor,
-    /// (batch, seq) f32: 1 for real tokens, 0 for padding
-    pub attention_mask: Tensor,
+    /// (batch × seq) token ids, row-major.
+    pub ids: Vec<u32>,
+    /// (batch × seq): 1 for real tokens, 0 for padding.
+    pub mask: Vec<f32>,
+    pub size: usize,
+    pub seq_len: usize,
 }
 
 impl TextEncoder {
@@ -57,7 +58,7 @@ impl TextEncoder {
     }
 
     /// Pad already-encoded sentences into one batch: to the longest one, or to `max_len`.
-    pub fn batch(&self, sequences: &[&[u32]], pad_to_max_len: bool, device: &Device) -> Result<Batch> {
+    pub fn batch(&self, sequences: &[&[u32]], pad_to_max_len: bool) -> Batch {
         let longest = sequences.iter().map(|s| s.len()).max().unwrap_or(0);
         let seq_len = if pad_to_max_len { self.max_len } else { longest };
         let mut ids = Vec::with_capacity(sequences.len() * seq_len);
@@ -68,8 +69,7 @@ impl TextEncoder {
             mask.extend(std::iter::repeat_n(1f32, seq.len()));
             mask.extend(std::iter::repeat_n(0f32, seq_len - seq.len()));
         }
-        let shape = (sequences.len(), seq_len);
-        Ok(Batch { input_ids: Tensor::from_vec(ids, shape, device)?, attention_mask: Tensor::from_vec(mask, shape, device)? })
+        Batch { ids, mask, size: sequences.len(), seq_len }
     }
 }
 

@@ -3,8 +3,10 @@
 //! describes it, so a driver (CLI loop, web worker) can report progress and stop between calls.
 //!
 //! A run goes: `start` → (frozen only: encode every sentence once, in chunks, into a cache) →
-//! for each epoch: training steps, then an evaluation of a fixed training sample and the whole
-//! validation set, in chunks → `done`, whose per-class metrics reuse the last evaluation.
+//! an evaluation before training (the map's first snapshot) → for each epoch: training steps,
+//! then an evaluation of a fixed training sample and the whole validation set, in chunks →
+//! `done`, whose per-class metrics reuse the last evaluation. Each evaluation also gives the
+//! embedding map's snapshot and (after an epoch) how far each block of weights moved.
 //!
 //! Strategies: `frozen` trains only the classifier — the encoder and pooler are frozen, so their
 //! outputs are computed once (in eval mode, i.e. without dropout) and a frozen run costs about
@@ -12,15 +14,19 @@
 //! classifier; `full` trains everything (see [`crate::run_model`]). When a run ends (done or
 //! stopped) it frees its gradient buffers, optimizer state and cache and keeps only what
 //! predictions and export need.
-use candle_core::{Device, Tensor};
+use std::collections::VecDeque;
+
+use candle_core::Tensor;
 use web_time::Instant;
 
 use crate::alloc_stats;
 use crate::config::BertConfig;
 use crate::data::{self, Dataset};
-use crate::events::{Event, Phase as ProgressPhase};
+use crate::events::{Event, MapPoints, Phase as ProgressPhase};
+use crate::insight::{self, Projection};
 use crate::metrics;
-use crate::model::{self, Dropout, Pretrained, SparseRows};
+use crate::encoder::{self, DropoutSource};
+use crate::model::{self, BertWeights, Dropout, Pretrained};
 use crate::optim::{self, Adam, AdamConfig};
 use crate::plan::{self, DataShape, RunPlan};
 use crate::rng::{self, SeededRng};
@@ -51,7 +57,7 @@ enum Phase {
     /// Frozen: encoding sentence `next` of the train-then-validation list into the cache.
     Caching { next: usize },
     Training,
-    /// Evaluating item `next` of `eval_items` after the current epoch.
+    /// Evaluating item `next` of `eval_items` after `epoch` epochs of training (0: before).
     Evaluating { next: usize },
     Report,
     Finished,
@@ -78,7 +84,12 @@ enum EvalItem {
 struct Evaluation {
     /// Eval-mode logits, one row per item.
     logits: Vec<Vec<f32>>,
+    /// Pooled vectors of the items on the embedding map, in `map_items` order.
+    pooled: Vec<Vec<f32>>,
 }
+
+/// At most this many training and this many validation sentences appear on the embedding map.
+const MAP_SAMPLE: usize = 2000;
 
 fn validate(strategy: Strategy, options: &TrainOptions, config: &BertConfig, train: &Dataset, val: Option<&Dataset>) -> Result<()> {
     let num_layers = config.num_hidden_layers;
@@ -126,18 +137,29 @@ pub struct Run {
     /// validation sentence.
     eval_items: Vec<EvalItem>,
     train_eval_size: usize,
+    /// Positions in `eval_items` of the sentences on the embedding map (ascending), and their
+    /// texts.
+    map_items: Vec<usize>,
+    map_texts: Vec<String>,
+    projection: Option<Projection>,
+    /// The pre-trained weights, to measure how far each block moved.
+    original: BertWeights,
+    /// Events produced by the last unit of work beyond the one it returned.
+    pending: VecDeque<Event>,
     plan: RunPlan,
     model: RunModel,
     optimizer: Option<Adam>,
     /// Frozen strategy: pooled outputs of the (frozen) encoder, train rows then validation rows.
     cache: Vec<Vec<f32>>,
-    cached_train: Option<Tensor>,
+    /// Frozen: the training rows of `cache`, contiguous (n × hidden), once encoding is done.
+    cached_train: Option<Vec<f32>>,
     evaluation: Evaluation,
     last_evaluation: Option<Evaluation>,
     shuffle_rng: SeededRng,
     dropout_rng: SeededRng,
     dropout: Dropout,
     phase: Phase,
+    /// Epochs whose training steps are done.
     epoch: usize,
     order: Vec<usize>,
     position: usize,
@@ -171,8 +193,9 @@ impl Run {
         let limit = if options.train_eval_sample == 0 { usize::MAX } else { options.train_eval_sample };
         let sample = data::stratified_sample(train, limit, options.seed);
         let train_eval_size = sample.len();
-        let mut eval_items: Vec<EvalItem> = sample.into_iter().map(EvalItem::Train).collect();
+        let mut eval_items: Vec<EvalItem> = sample.iter().map(|&i| EvalItem::Train(i)).collect();
         eval_items.extend((0..val_set.as_ref().map_or(0, |v| v.ids.len())).map(EvalItem::Val));
+        let (map_items, map_texts) = map_sample(&eval_items, train, val, options.seed);
         let plan = run_plan(config, strategy, options, train.labels.len(), &train_set, val_set.as_ref(), train_eval_size);
         if let Some(limit) = memory_limit {
             plan::check_fits(&plan, alloc_stats::allocated_bytes() as u64, limit)?;
@@ -192,6 +215,11 @@ impl Run {
             val: val_set,
             eval_items,
             train_eval_size,
+            map_items,
+            map_texts,
+            projection: None,
+            original: pretrained.weights.clone(),
+            pending: VecDeque::new(),
             plan,
             encoder,
             labels: train.labels.clone(),
@@ -276,6 +304,9 @@ impl Run {
 
     /// Advance by one bounded unit of work and describe it.
     pub fn step(&mut self) -> Event {
+        if let Some(event) = self.pending.pop_front() {
+            return event;
+        }
         match self.try_step() {
             Ok(event) => event,
             Err(e) => {
@@ -311,7 +342,7 @@ impl Run {
     }
 
     fn start_event(&mut self) -> Event {
-        self.phase = if self.strategy == Strategy::Frozen { Phase::Caching { next: 0 } } else { Phase::Training };
+        self.phase = if self.strategy == Strategy::Frozen { Phase::Caching { next: 0 } } else { Phase::Evaluating { next: 0 } };
         Event::Start {
             strategy: self.name(),
             epochs: self.options.epochs,
@@ -345,10 +376,10 @@ impl Run {
         (end, ((end - start) * longest) as f64 * per_token / 1e9)
     }
 
-    /// Pooled outputs in eval mode, (n, hidden), of already-tokenized sentences.
-    fn pooled_eval(&self, seqs: &[&[u32]]) -> Result<Tensor> {
-        let batch = self.encoder.batch(seqs, self.options.pad_to_max_len, &Device::Cpu)?;
-        Ok(self.model.weights.encode(&self.config, &batch, None)?.pooled.detach())
+    /// Pooled outputs in eval mode, (n × hidden), of already-tokenized sentences.
+    fn pooled_eval(&self, seqs: &[&[u32]]) -> Result<Vec<f32>> {
+        let batch = self.encoder.batch(seqs, self.options.pad_to_max_len);
+        Ok(encoder::encode_eval(&self.config, &self.model.weights, &batch, false)?.pooled)
     }
 
     fn cached_ids(&self, i: usize) -> &[u32] {
@@ -362,13 +393,12 @@ impl Run {
         let (end, work) = self.chunk_end(next, |i| self.cached_ids(i).len(), total);
         let seqs: Vec<&[u32]> = (next..end).map(|i| self.cached_ids(i)).collect();
         let pooled = self.pooled_eval(&seqs)?;
-        self.cache.extend(pooled.to_vec2::<f32>()?);
+        self.cache.extend(pooled.chunks(self.config.hidden_size).map(<[f32]>::to_vec));
         self.work_done += work;
-        self.phase = if end < total { Phase::Caching { next: end } } else { Phase::Training };
+        self.phase = if end < total { Phase::Caching { next: end } } else { Phase::Evaluating { next: 0 } };
         if end == total {
             let n = self.train.ids.len();
-            let rows: Vec<f32> = self.cache[..n].concat();
-            self.cached_train = Some(Tensor::from_vec(rows, (n, self.config.hidden_size), &Device::Cpu)?);
+            self.cached_train = Some(self.cache[..n].concat());
         }
         Ok(Event::Progress { strategy: self.name(), phase: ProgressPhase::Cache, epoch: 0, done: end, total, work_done: self.work_done, elapsed_ms: self.elapsed_ms() })
     }
@@ -378,49 +408,43 @@ impl Run {
         let end = (self.position + self.options.batch_size).min(self.order.len());
         let indices: Vec<usize> = self.order[self.position..end].to_vec();
         let labels: Vec<usize> = indices.iter().map(|&i| self.train.labels[i]).collect();
-        let (logits, word_rows) = self.training_logits(&indices)?;
-        let loss_tensor = model::cross_entropy(&logits, &labels)?;
-        let loss = loss_tensor.to_scalar::<f32>()? as f64;
-        if !loss.is_finite() {
-            return Err(Error::Options(format!("the loss became {loss} at step {}: lower the learning rate", self.global_step + 1)));
-        }
+        let step = self.global_step + 1;
+        // A non-finite loss stops the run before any gradient is written.
+        let check = |loss: f64| if loss.is_finite() { Ok(()) } else { Err(Error::Options(format!("the loss became {loss} at step {step}: lower the learning rate"))) };
+        let dropout = Some(DropoutSource { rng: &mut self.dropout_rng, p: self.dropout });
+        let model = &self.model;
+        let output = match &self.cached_train {
+            Some(cache) => {
+                let h = self.config.hidden_size;
+                let pooled: Vec<f32> = indices.iter().flat_map(|&i| cache[i * h..(i + 1) * h].iter().copied()).collect();
+                encoder::train_head(&model.head, &model.head_grads, &pooled, &labels, dropout, h, check)?
+            }
+            None => {
+                let seqs: Vec<&[u32]> = indices.iter().map(|&i| self.train.ids[i].as_slice()).collect();
+                let batch = self.encoder.batch(&seqs, self.options.pad_to_max_len);
+                encoder::train_step(&self.config, model.train_model(), &batch, &labels, dropout, check)?
+            }
+        };
         let t1 = Instant::now();
-        let grads = loss_tensor.backward()?;
-        let t2 = Instant::now();
         let (lr, head_lr) = self.learning_rates();
         let optimizer = self.optimizer.as_mut().ok_or_else(|| Error::Options("optimizer state was released".into()))?;
-        optimizer.step(&grads, word_rows.as_ref(), lr, head_lr, self.options.max_grad_norm)?;
+        optimizer.step(output.word_rows.as_ref(), lr, head_lr, self.options.max_grad_norm)?;
         let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1000.0;
-        self.last_timing = StepTiming { forward_ms: ms(t0, t1), backward_ms: ms(t1, t2), optimizer_ms: ms(t2, Instant::now()) };
+        let forward_ms = output.forward_ms.min(ms(t0, t1));
+        self.last_timing = StepTiming { forward_ms, backward_ms: ms(t0, t1) - forward_ms, optimizer_ms: ms(t1, Instant::now()) };
         self.global_step += 1;
         self.position = end;
-        self.epoch_loss_sum += loss;
+        self.epoch_loss_sum += output.loss;
         self.epoch_batches += 1;
         if self.strategy != Strategy::Frozen {
             self.work_done += self.plan.work_per_step;
         }
         if self.position >= self.order.len() {
+            self.epoch += 1;
             self.phase = Phase::Evaluating { next: 0 };
         }
-        Ok(Event::Step { strategy: self.name(), epoch: self.epoch + 1, step: self.global_step, loss, lr, head_lr, work_done: self.work_done, elapsed_ms: self.elapsed_ms() })
-    }
-
-    /// Logits of a training batch, with dropout, and the word-embedding rows when they train.
-    fn training_logits(&mut self, indices: &[usize]) -> Result<(Tensor, Option<SparseRows>)> {
-        let (pooled, word_rows) = match &self.cached_train {
-            Some(cache) => {
-                let idx = Tensor::from_vec(indices.iter().map(|&i| i as u32).collect::<Vec<_>>(), indices.len(), &Device::Cpu)?;
-                (cache.index_select(&idx, 0)?, None)
-            }
-            None => {
-                let seqs: Vec<&[u32]> = indices.iter().map(|&i| self.train.ids[i].as_slice()).collect();
-                let batch = self.encoder.batch(&seqs, self.options.pad_to_max_len, &Device::Cpu)?;
-                let out = self.model.weights.encode(&self.config, &batch, Some((&mut self.dropout_rng, self.dropout)))?;
-                (out.pooled, out.word_rows)
-            }
-        };
-        let dropped = model::dropout(&pooled, self.dropout.classifier, &mut self.dropout_rng)?;
-        Ok((self.model.head.forward(&dropped)?, word_rows))
+        let epoch = if self.phase == Phase::Training { self.epoch + 1 } else { self.epoch };
+        Ok(Event::Step { strategy: self.name(), epoch, step: self.global_step, loss: output.loss, lr, head_lr, work_done: self.work_done, elapsed_ms: self.elapsed_ms() })
     }
 
     fn eval_ids(&self, item: EvalItem) -> &[u32] {
@@ -437,8 +461,9 @@ impl Run {
         }
     }
 
-    /// Pooled eval-mode outputs of eval items `start..end`: from the cache (frozen) or encoded.
-    fn eval_pooled(&self, start: usize, end: usize) -> Result<Tensor> {
+    /// Pooled eval-mode outputs of eval items `start..end` (rows × hidden): from the cache
+    /// (frozen) or encoded.
+    fn eval_pooled(&self, start: usize, end: usize) -> Result<Vec<f32>> {
         if self.strategy == Strategy::Frozen {
             let n = self.train.ids.len();
             let rows: Vec<f32> = self.eval_items[start..end]
@@ -448,13 +473,13 @@ impl Run {
                     EvalItem::Val(i) => self.cache[n + i].iter().copied(),
                 })
                 .collect();
-            return Ok(Tensor::from_vec(rows, (end - start, self.config.hidden_size), &Device::Cpu)?);
+            return Ok(rows);
         }
         let seqs: Vec<&[u32]> = self.eval_items[start..end].iter().map(|&item| self.eval_ids(item)).collect();
         self.pooled_eval(&seqs)
     }
 
-    /// Evaluate the next chunk; after the last one, the epoch's event.
+    /// Evaluate the next chunk; after the last one, the snapshot (and the epoch's events).
     fn evaluate_chunk(&mut self, next: usize) -> Result<Event> {
         let total = self.eval_items.len();
         let (end, work) = if self.strategy == Strategy::Frozen {
@@ -462,14 +487,67 @@ impl Run {
         } else {
             self.chunk_end(next, |i| self.eval_ids(self.eval_items[i]).len(), total)
         };
-        let logits = self.model.head.forward(&self.eval_pooled(next, end)?)?.detach();
-        self.evaluation.logits.extend(logits.to_vec2::<f32>()?);
+        let h = self.config.hidden_size;
+        let pooled = self.eval_pooled(next, end)?;
+        self.evaluation.logits.extend(encoder::head_logits(&self.model.head, &pooled, h)?);
+        let on_map = self.map_items.partition_point(|&i| i < next)..self.map_items.partition_point(|&i| i < end);
+        self.evaluation.pooled.extend(self.map_items[on_map].iter().map(|&i| pooled[(i - next) * h..(i - next + 1) * h].to_vec()));
         self.work_done += work;
         if end < total {
             self.phase = Phase::Evaluating { next: end };
-            return Ok(Event::Progress { strategy: self.name(), phase: ProgressPhase::Evaluate, epoch: self.epoch + 1, done: end, total, work_done: self.work_done, elapsed_ms: self.elapsed_ms() });
+            return Ok(Event::Progress { strategy: self.name(), phase: ProgressPhase::Evaluate, epoch: self.epoch, done: end, total, work_done: self.work_done, elapsed_ms: self.elapsed_ms() });
         }
-        Ok(self.end_epoch())
+        if self.epoch == 0 {
+            let evaluation = std::mem::take(&mut self.evaluation);
+            self.phase = Phase::Training;
+            return self.snapshot(&evaluation);
+        }
+        self.end_epoch()
+    }
+
+    /// The embedding map's snapshot of a finished evaluation; the first one fixes the plane.
+    fn snapshot(&mut self, evaluation: &Evaluation) -> Result<Event> {
+        let is_val: Vec<bool> = self.map_items.iter().map(|&i| matches!(self.eval_items[i], EvalItem::Val(_))).collect();
+        if self.projection.is_none() {
+            let train_rows: Vec<Vec<f32>> = evaluation.pooled.iter().zip(&is_val).filter(|(_, v)| !**v).map(|(r, _)| r.clone()).collect();
+            self.projection = Some(Projection::principal_components(&train_rows));
+        }
+        let projection = self.projection.as_ref().expect("set above");
+        let with_texts = self.epoch == 0;
+        let mut sets = [MapPoints::default(), MapPoints::default()];
+        let mut rows: [(Vec<Vec<f32>>, Vec<usize>); 2] = Default::default();
+        for (k, &position) in self.map_items.iter().enumerate() {
+            let item = self.eval_items[position];
+            let (set, index) = match item {
+                EvalItem::Train(i) => (0, i),
+                EvalItem::Val(i) => (1, i),
+            };
+            let (x, y) = projection.project(&evaluation.pooled[k]);
+            let points = &mut sets[set];
+            points.index.push(index);
+            points.label.push(self.eval_label(item));
+            points.predicted.push(metrics::argmax(&evaluation.logits[position]));
+            points.x.push(x);
+            points.y.push(y);
+            if with_texts {
+                points.text.push(self.map_texts[k].clone());
+            }
+            rows[set].0.push(evaluation.pooled[k].clone());
+            rows[set].1.push(self.eval_label(item));
+        }
+        let [train, validation] = sets;
+        let [(train_rows, train_labels), (val_rows, val_labels)] = rows;
+        let head = self.model.head.hf_weight()?.to_vec2::<f32>()?;
+        let bias = self.model.head.bias.to_vec1::<f32>()?;
+        Ok(Event::Embedding {
+            strategy: self.name(),
+            epoch: self.epoch,
+            train,
+            validation: self.val.is_some().then_some(validation),
+            separation: insight::separation(&train_rows, &train_labels),
+            val_separation: self.val.is_some().then(|| insight::separation(&val_rows, &val_labels)),
+            decision_line: projection.decision_line(&head, &bias),
+        })
     }
 
     /// (loss, accuracy, predictions) of the items of one set in the finished evaluation.
@@ -490,13 +568,13 @@ impl Run {
         Some((losses / rows.len() as f64, metrics::accuracy(&truth, &predicted), truth, predicted))
     }
 
-    fn end_epoch(&mut self) -> Event {
+    fn end_epoch(&mut self) -> Result<Event> {
         let evaluation = std::mem::take(&mut self.evaluation);
         let (_, train_accuracy, _, _) = self.set_metrics(&evaluation, false).expect("the training sample is never empty");
         let val = self.set_metrics(&evaluation, true);
         let event = Event::Epoch {
             strategy: self.name(),
-            epoch: self.epoch + 1,
+            epoch: self.epoch,
             train_loss: self.epoch_loss_sum / self.epoch_batches.max(1) as f64,
             train_accuracy,
             train_eval_size: self.train_eval_size,
@@ -506,8 +584,10 @@ impl Run {
         };
         self.last_train_accuracy = train_accuracy;
         self.last_val_accuracy = val.map(|v| v.1);
+        let snapshot = self.snapshot(&evaluation)?;
+        self.pending.push_back(snapshot);
+        self.pending.push_back(Event::Layers { strategy: self.name(), epoch: self.epoch, blocks: self.model.block_changes(&self.original)? });
         self.last_evaluation = Some(evaluation);
-        self.epoch += 1;
         self.epoch_loss_sum = 0.0;
         self.epoch_batches = 0;
         self.position = 0;
@@ -517,7 +597,7 @@ impl Run {
             self.order = rng::permutation(&mut self.shuffle_rng, self.order.len());
             self.phase = Phase::Training;
         }
-        event
+        Ok(event)
     }
 
     /// The final report from the last evaluation: per-class metrics and confusion on the
@@ -581,4 +661,31 @@ fn run_plan(config: &BertConfig, strategy: Strategy, options: &TrainOptions, num
     let train_lengths = train.lengths();
     let val_lengths = val.map(EncodedSet::lengths).unwrap_or_default();
     plan::plan_run(config, strategy, options, num_labels, &DataShape { train_lengths: &train_lengths, val_lengths: &val_lengths, train_eval_size })
+}
+
+/// The sentences on the embedding map: fixed stratified samples of at most [`MAP_SAMPLE`] of
+/// the evaluated training sentences and of the validation sentences. Returns their positions in
+/// `eval_items` (ascending) and their texts.
+fn map_sample(eval_items: &[EvalItem], train: &Dataset, val: Option<&Dataset>, seed: u64) -> (Vec<usize>, Vec<String>) {
+    let mut positions = Vec::new();
+    for want_val in [false, true] {
+        let (set, members): (Option<&Dataset>, Vec<(usize, usize)>) = (
+            if want_val { val } else { Some(train) },
+            eval_items.iter().enumerate().filter_map(|(p, item)| match (item, want_val) {
+                (EvalItem::Train(i), false) | (EvalItem::Val(i), true) => Some((p, *i)),
+                _ => None,
+            }).collect(),
+        );
+        let Some(set) = set else { continue };
+        let subset = Dataset { examples: members.iter().map(|&(_, i)| set.examples[i].clone()).collect(), labels: set.labels.clone() };
+        positions.extend(data::stratified_sample(&subset, MAP_SAMPLE, seed).into_iter().map(|k| members[k].0));
+    }
+    let texts = positions
+        .iter()
+        .map(|&p| match eval_items[p] {
+            EvalItem::Train(i) => train.examples[i].text.clone(),
+            EvalItem::Val(i) => val.expect("validation items come with validation data").examples[i].text.clone(),
+        })
+        .collect();
+    (positions, texts)
 }

@@ -4,6 +4,7 @@
 mod common;
 
 use candle_core::{Device, Tensor};
+
 use common::*;
 use webtune::model::Linear;
 use webtune::tokenize::TextEncoder;
@@ -132,9 +133,9 @@ fn padding_does_not_change_logits() {
     let texts = ["I love this product!", "Terrible, I hated it.", "unaffable xunaffable xunaffable xtokenization of REALLY long words"];
     let ids: Vec<Vec<u32>> = texts.iter().map(|t| encoder.encode_ids(t).unwrap()).collect();
     let logits = |seqs: &[&[u32]], pad: bool| -> Vec<Vec<f32>> {
-        let batch = encoder.batch(seqs, pad, &Device::Cpu).unwrap();
-        let pooled = pretrained.weights.encode(&pretrained.config, &batch, None).unwrap().pooled;
-        head.forward(&pooled).unwrap().to_vec2::<f32>().unwrap()
+        let batch = encoder.batch(seqs, pad);
+        let pooled = webtune::encoder::encode_eval(&pretrained.config, &pretrained.weights, &batch, false).unwrap().pooled;
+        webtune::encoder::head_logits(&head, &pooled, pretrained.config.hidden_size).unwrap()
     };
     for (i, seq) in ids.iter().enumerate() {
         let alone = logits(&[seq], false);

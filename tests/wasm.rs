@@ -9,7 +9,7 @@ use wasm_bindgen_test::*;
 
 use webtune::checkpoint::{bert_tensor_shapes, random_bert};
 use webtune::config::BertConfig;
-use webtune::events::{ClassMetrics, Event, Phase};
+use webtune::events::{BlockChange, ClassMetrics, Event, MapPoints, Phase};
 use webtune::tokenize::TextEncoder;
 use webtune::{Session, Strategy};
 
@@ -106,6 +106,16 @@ fn all_events() -> Vec<Event> {
         },
         Event::Progress { strategy: "frozen".into(), phase: Phase::Cache, epoch: 0, done: 16, total: 80, work_done: 0.5, elapsed_ms: 90.0 },
         Event::Stopped { strategy: "full".into(), steps: 3, retained_bytes: 1024, elapsed_ms: 500.0 },
+        Event::Embedding {
+            strategy: "full".into(),
+            epoch: 0,
+            train: MapPoints { index: vec![0, 1], label: vec![1, 0], predicted: vec![1, 1], x: vec![0.5, -0.5], y: vec![0.25, 0.0], text: vec!["a <b>".into(), "c".into()] },
+            validation: None,
+            separation: 0.5,
+            val_separation: None,
+            decision_line: Some([1.0, -2.0, 0.5]),
+        },
+        Event::Layers { strategy: "top:1".into(), epoch: 1, blocks: vec![BlockChange { name: "layer 5".into(), change: 1e-3, relative: true }] },
         Event::Error { message: "data: line 3 has no label".into() },
     ]
 }
@@ -130,6 +140,8 @@ fn events_cross_the_wire_as_plain_objects() {
             Event::Epoch { .. } => "epoch",
             Event::Done { .. } => "done",
             Event::Stopped { .. } => "stopped",
+            Event::Embedding { .. } => "embedding",
+            Event::Layers { .. } => "layers",
             Event::Error { .. } => "error",
         };
         assert_eq!(get(&value, "type").as_string().as_deref(), Some(want));

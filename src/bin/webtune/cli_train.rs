@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use webtune::events::Event;
 use webtune::{prepare_data, PreparedData, Run, Schedule, Strategy, TrainOptions};
 
+use crate::map_csv::MapCsv;
 use crate::progress::ProgressLine;
 use crate::{load_session, read_text, CliResult};
 
@@ -66,6 +67,10 @@ pub struct TrainArgs {
     /// Print the event stream as JSON lines on stdout instead of progress and a table.
     #[arg(long)]
     json: bool,
+    /// Write the embedding map (every snapshot of every strategy) to this CSV file: strategy,
+    /// epoch, set, index, label, predicted, x, y.
+    #[arg(long)]
+    map: Option<PathBuf>,
 }
 
 impl TrainArgs {
@@ -161,6 +166,7 @@ pub fn run(args: TrainArgs) -> CliResult {
     }
     let plans = session.plan(&strategies, &data.train, data.validation.as_ref(), &options).map_err(|e| e.to_string())?;
     let mut progress = ProgressLine::new(plans.iter().map(|p| p.work_total).collect());
+    let mut map = args.map.as_deref().map(MapCsv::create).transpose()?;
     let mut summaries = Vec::new();
     for &strategy in &strategies {
         let mut run = session.start_run(strategy, &data.train, data.validation.as_ref(), &options).map_err(|e| e.to_string())?;
@@ -179,7 +185,17 @@ pub fn run(args: TrainArgs) -> CliResult {
                     break;
                 }
                 Event::Error { message } => return Err(message),
-                Event::Start { .. } | Event::Progress { .. } | Event::Step { .. } | Event::Stopped { .. } => {}
+                Event::Start { ref labels, .. } => {
+                    if let Some(map) = map.as_mut() {
+                        map.set_labels(labels);
+                    }
+                }
+                Event::Embedding { epoch, train, validation, .. } => {
+                    if let Some(map) = map.as_mut() {
+                        map.write_snapshot(&strategy.to_string(), epoch, &train, validation.as_ref())?;
+                    }
+                }
+                _ => {}
             }
         }
         if let Some(base) = &args.export {

@@ -4,6 +4,7 @@
 //! progress, tables and JSON. The work itself is in the library.
 mod bench;
 mod cli_train;
+mod map_csv;
 mod progress;
 mod serve;
 

@@ -87,7 +87,11 @@ impl ProgressLine {
                     true,
                 );
             }
-            Event::Done { .. } | Event::Stopped { .. } | Event::Error { .. } => {}
+            Event::Embedding { strategy, epoch, separation, val_separation, .. } => {
+                let val = val_separation.map(|v| format!(", validation {v:.3}")).unwrap_or_default();
+                self.draw(format!("[{strategy}] class separation after epoch {epoch}: {separation:.3}{val}"), true);
+            }
+            Event::Layers { .. } | Event::Done { .. } | Event::Stopped { .. } | Event::Error { .. } => {}
         }
     }
 }

@@ -1,0 +1,758 @@
+//! BERT's forward and backward passes, written out by hand over plain buffers with the
+//! kernels of [`crate::kernels`]: embeddings, self-attention, feed-forward, LayerNorms,
+//! dropout, pooler, classifier and the cross-entropy loss.
+//!
+//! Why by hand: candle 0.11's autograd drops gradients through its LayerNorm and softmax, and
+//! costs a fresh zero-filled gradient tensor plus an add for every node, transposed copies for
+//! batched attention products, and a separate pass per element-wise op — about half of a
+//! training step (measured with perf). Here each product writes into its destination, weight
+//! gradients go straight into the gradient buffers the optimizer reads ([`GradSlot`]), the
+//! attention runs per (sentence, head) on strided views of Q, K and V, and the loops split
+//! across threads (see [`crate::kernels`]). The maths is transformers' `BertModel` +
+//! `BertForSequenceClassification`; `tests/golden.rs` checks it against PyTorch and
+//! `tests/kernels_gradcheck.rs` checks the backward against finite differences.
+//!
+//! Dropout masks are drawn in the order of the forward pass (embeddings; per layer: attention
+//! probabilities, attention output, feed-forward output; classifier) from the run's seeded RNG,
+//! so the same seed gives the same masks on every target and thread count.
+use std::ops::Deref;
+
+use candle_core::{CpuStorage, Storage, Tensor};
+use rayon::prelude::*;
+
+use crate::config::BertConfig;
+use crate::kernels::{self, Mat};
+use crate::model::{BertParams, BertWeights, Dropout, EncoderLayer, Linear};
+use crate::rng::{self, SeededRng};
+use crate::tokenize::Batch;
+use crate::{Error, Result};
+
+/// A parameter's gradient buffer: the backward pass accumulates into it, the optimizer reads it
+/// in place (stored layout, e.g. (in, out) for a Linear weight).
+#[derive(Clone)]
+pub struct GradSlot(std::sync::Arc<std::sync::Mutex<SlotState>>);
+
+pub struct SlotState {
+    pub values: Vec<f32>,
+    /// Whether `values` holds a gradient of the current step (else it is stale, not zeroed).
+    pub filled: bool,
+}
+
+impl GradSlot {
+    pub fn new(len: usize) -> Self {
+        GradSlot(std::sync::Arc::new(std::sync::Mutex::new(SlotState { values: vec![0.0; len], filled: false })))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Add to this step's gradient: `f(values, accumulate)` must overwrite `values` when
+    /// `accumulate` is false (the first contribution of a step) and add to them otherwise.
+    pub fn write(&self, f: impl FnOnce(&mut [f32], bool)) {
+        let mut state = self.lock();
+        let accumulate = state.filled;
+        f(&mut state.values, accumulate);
+        state.filled = true;
+    }
+
+    /// The gradient of this step, if the backward pass reached the parameter; marks the slot
+    /// consumed.
+    pub fn take<R>(&self, f: impl FnOnce(&[f32]) -> R) -> Option<R> {
+        let mut state = self.lock();
+        if !state.filled {
+            return None;
+        }
+        state.filled = false;
+        Some(f(&state.values))
+    }
+
+    /// Read the gradient of this step without consuming it.
+    pub fn peek<R>(&self, f: impl FnOnce(&[f32]) -> R) -> Option<R> {
+        let state = self.lock();
+        state.filled.then(|| f(&state.values))
+    }
+}
+
+/// Gradient buffers of the encoder's parameters; `None` for frozen ones.
+pub type BertGrads = BertParams<Option<GradSlot>>;
+
+/// Word-embedding gradient rows by token id: `(id, row)`, ids distinct and sorted. (The
+/// optimizer folds them into its dense update; a vocab × hidden gradient would cost three
+/// passes over 47 MB for MiniLM every step.)
+pub type RowGradients = Vec<(u32, Vec<f32>)>;
+
+/// Read access to a tensor's values for the duration of a pass (no copy).
+pub struct Values<'a> {
+    guard: Box<dyn Deref<Target = Storage> + 'a>,
+    start: usize,
+    end: usize,
+}
+
+impl<'a> Values<'a> {
+    pub fn of(t: &'a Tensor) -> Result<Self> {
+        let (guard, layout) = t.storage_and_layout();
+        let (start, end) = layout.contiguous_offsets().ok_or_else(|| Error::Model("a parameter is not contiguous".into()))?;
+        match &*guard {
+            Storage::Cpu(CpuStorage::F32(_)) => Ok(Values { guard: Box::new(guard), start, end }),
+            _ => Err(Error::Model("webtune runs f32 parameters on the CPU device".into())),
+        }
+    }
+
+    pub fn get(&self) -> &[f32] {
+        match &**self.guard {
+            Storage::Cpu(CpuStorage::F32(v)) => &v[self.start..self.end],
+            _ => unreachable!("checked in Values::of"),
+        }
+    }
+}
+
+/// The values of one Linear.
+struct LinearValues<'a> {
+    w: Values<'a>,
+    b: Values<'a>,
+}
+
+impl<'a> LinearValues<'a> {
+    fn of(l: &'a Linear) -> Result<Self> {
+        Ok(LinearValues { w: Values::of(&l.weight_t)?, b: Values::of(&l.bias)? })
+    }
+
+    fn outputs(&self) -> usize {
+        self.b.get().len()
+    }
+
+    /// y (rows × out) = x (rows × in) · W + b.
+    fn forward(&self, y: &mut [f32], x: &[f32], rows: usize) {
+        let input = self.w.get().len() / self.outputs();
+        kernels::linear(y, x, self.w.get(), self.b.get(), rows, input);
+    }
+
+    /// Backward of y = x·W + b given dy: the weight and bias gradients into their slots (when
+    /// they train) and, when wanted, dx (overwritten, or added to with `add_dx`).
+    fn backward(&self, grads: &Linear<Option<GradSlot>>, x: &[f32], dy: &[f32], rows: usize, dx: Option<(&mut [f32], bool)>) {
+        let out = self.outputs();
+        let input = self.w.get().len() / out;
+        if let Some(slot) = &grads.weight_t {
+            // dWᵀ (in × out) [+]= xᵀ (in × rows) · dy (rows × out)
+            slot.write(|g, acc| kernels::gemm(g, out, acc, input, out, rows, Mat::transposed(x, input), Mat::rows(dy, out), true));
+        }
+        if let Some(slot) = &grads.bias {
+            slot.write(|g, acc| {
+                if !acc {
+                    g.fill(0.0);
+                }
+                kernels::add_column_sums(g, &dy[..rows * out]);
+            });
+        }
+        if let Some((dx, accumulate)) = dx {
+            // dx (rows × in) [+]= dy (rows × out) · Wᵀ (out × in)
+            kernels::gemm(dx, input, accumulate, rows, input, out, Mat::rows(dy, out), Mat::transposed(self.w.get(), out), true);
+        }
+    }
+}
+
+struct NormValues<'a> {
+    gamma: Values<'a>,
+    beta: Values<'a>,
+}
+
+struct LayerValues<'a> {
+    query: LinearValues<'a>,
+    key: LinearValues<'a>,
+    value: LinearValues<'a>,
+    attention_output: LinearValues<'a>,
+    attention_norm: NormValues<'a>,
+    intermediate: LinearValues<'a>,
+    output: LinearValues<'a>,
+    output_norm: NormValues<'a>,
+}
+
+impl<'a> LayerValues<'a> {
+    fn of(l: &'a EncoderLayer) -> Result<Self> {
+        let norm = |n: &'a crate::model::LayerNorm| -> Result<NormValues<'a>> { Ok(NormValues { gamma: Values::of(&n.weight)?, beta: Values::of(&n.bias)? }) };
+        Ok(LayerValues {
+            query: LinearValues::of(&l.query)?,
+            key: LinearValues::of(&l.key)?,
+            value: LinearValues::of(&l.value)?,
+            attention_output: LinearValues::of(&l.attention_output)?,
+            attention_norm: norm(&l.attention_norm)?,
+            intermediate: LinearValues::of(&l.intermediate)?,
+            output: LinearValues::of(&l.output)?,
+            output_norm: norm(&l.output_norm)?,
+        })
+    }
+}
+
+/// The shape of one batch.
+#[derive(Clone, Copy)]
+struct Shape {
+    batch: usize,
+    len: usize,
+    hidden: usize,
+    heads: usize,
+    head_dim: usize,
+    intermediate: usize,
+    eps: f32,
+}
+
+impl Shape {
+    fn of(config: &BertConfig, batch: &Batch) -> Self {
+        Shape {
+            batch: batch.size,
+            len: batch.seq_len,
+            hidden: config.hidden_size,
+            heads: config.num_attention_heads,
+            head_dim: config.head_dim(),
+            intermediate: config.intermediate_size,
+            eps: config.layer_norm_eps as f32,
+        }
+    }
+
+    fn tokens(&self) -> usize {
+        self.batch * self.len
+    }
+
+    fn scores(&self) -> usize {
+        self.batch * self.heads * self.len * self.len
+    }
+}
+
+/// Dropout masks come from here during a training forward pass (None: eval mode).
+pub struct DropoutSource<'a> {
+    pub rng: &'a mut SeededRng,
+    pub p: Dropout,
+}
+
+/// An inverted-dropout mask of `n` values for probability `p`, or None when p is 0.
+fn draw_mask(source: &mut Option<DropoutSource<'_>>, n: usize, p: impl Fn(&Dropout) -> f32) -> Option<Vec<f32>> {
+    let source = source.as_mut()?;
+    let p = p(&source.p);
+    (p > 0.0).then(|| rng::dropout_mask(source.rng, n, p))
+}
+
+fn apply(x: &mut [f32], mask: &Option<Vec<f32>>) {
+    if let Some(mask) = mask {
+        kernels::multiply_inplace(x, mask);
+    }
+}
+
+/// A pointer the attention's parallel loop writes through: each (sentence, head) task writes
+/// only its own block of rows × head columns.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f32);
+// SAFETY: the tasks that share it write disjoint elements (see `attention_forward`/`_backward`).
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+/// dst block (len × head_dim, row stride `hidden`) = [dst +] scale · lhs · rhs, through gemm's
+/// raw-pointer interface (the block interleaves with other tasks' blocks in memory).
+///
+/// # Safety
+/// `dst` must point at the block's first element, valid for (len−1)·hidden + head_dim values,
+/// and no other task may write those elements concurrently.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_block(dst: *mut f32, dst_rs: usize, accumulate: bool, m: usize, n: usize, k: usize, lhs: Mat<'_>, rhs: Mat<'_>, scale: f32) {
+    gemm::gemm(
+        m, n, k, dst, 1, dst_rs as isize, accumulate,
+        lhs.data.as_ptr(), lhs.col_stride as isize, lhs.row_stride as isize,
+        rhs.data.as_ptr(), rhs.col_stride as isize, rhs.row_stride as isize,
+        1.0, scale, false, false, false, gemm::Parallelism::None,
+    );
+}
+
+/// Run `f(sentence, head, scores_block)` for every (sentence, head), in parallel when large.
+fn for_heads(scores: &mut [f32], s: Shape, f: impl Fn(usize, usize, &mut [f32]) + Sync + Send) {
+    let block = s.len * s.len;
+    let work = s.scores() * s.head_dim;
+    if work >= 1 << 18 && rayon::current_num_threads() > 1 {
+        scores.par_chunks_mut(block).enumerate().for_each(|(i, sc)| f(i / s.heads, i % s.heads, sc));
+    } else {
+        scores.chunks_mut(block).enumerate().for_each(|(i, sc)| f(i / s.heads, i % s.heads, sc));
+    }
+}
+
+/// Self-attention forward: `probs` (softmax of the masked, scaled scores; per sentence and
+/// head, len × len) and `context` (tokens × hidden) from q, k, v (tokens × hidden).
+#[allow(clippy::too_many_arguments)] // the attention block's inputs and outputs, all distinct
+fn attention_forward(q: &[f32], k: &[f32], v: &[f32], mask: &[f32], s: Shape, probs: &mut [f32], drop: &Option<Vec<f32>>, context: &mut [f32]) {
+    let (l, h, d) = (s.len, s.hidden, s.head_dim);
+    let scale = 1.0 / (d as f32).sqrt();
+    let out = SharedOut(context.as_mut_ptr());
+    for_heads(probs, s, |b, hd, p| {
+        // Capture the Send wrapper itself, not its raw-pointer field (edition 2021 closures
+        // capture disjoint fields, and a bare pointer is not Send).
+        #[allow(clippy::redundant_locals)]
+        let out = out;
+        // SAFETY: p is this task's own (len × len) block; the context block written below is
+        // rows b·l.. of columns hd·d.., disjoint from every other task's.
+        unsafe {
+            gemm_block(p.as_mut_ptr(), l, false, l, l, d, Mat::block(q, h, b * l, hd * d), Mat::block_transposed(k, h, b * l, hd * d), scale);
+        }
+        let key_mask = &mask[b * l..(b + 1) * l];
+        for row in p.chunks_exact_mut(l) {
+            masked_softmax(row, key_mask);
+        }
+        let base = (b * s.heads + hd) * l * l;
+        with_dropped(p, drop.as_ref().map(|m| &m[base..base + l * l]), |weights| unsafe {
+            gemm_block(out.0.add(b * l * h + hd * d), h, false, l, d, l, Mat::rows(weights, l), Mat::block(v, h, b * l, hd * d), 1.0);
+        });
+    });
+}
+
+thread_local! {
+    /// Each thread's buffer for one head's dropped-out attention probabilities.
+    static DROPPED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Run `f` on the probabilities after attention dropout (`probs ⊙ mask`, in a reused
+/// per-thread buffer), or on `probs` themselves without dropout.
+fn with_dropped(probs: &[f32], mask: Option<&[f32]>, f: impl FnOnce(&[f32])) {
+    let Some(mask) = mask else { return f(probs) };
+    DROPPED.with(|buffer| {
+        let mut buffer = buffer.borrow_mut();
+        buffer.clear();
+        buffer.extend(probs.iter().zip(mask).map(|(p, m)| p * m));
+        f(&buffer);
+    });
+}
+
+/// Softmax over the keys that are real tokens (mask 1); padding keys get probability 0, as
+/// transformers' additive mask of the dtype's minimum gives.
+fn masked_softmax(row: &mut [f32], key_mask: &[f32]) {
+    let mut max = f32::NEG_INFINITY;
+    for (v, m) in row.iter().zip(key_mask) {
+        if *m > 0.0 && *v > max {
+            max = *v;
+        }
+    }
+    let mut sum = 0f32;
+    for (v, m) in row.iter_mut().zip(key_mask) {
+        *v = if *m > 0.0 { kernels::exp(*v - max) } else { 0.0 };
+        sum += *v;
+    }
+    let inv = 1.0 / sum;
+    row.iter_mut().for_each(|v| *v *= inv);
+}
+
+/// Self-attention backward: dq, dk, dv (tokens × hidden, overwritten) from dcontext.
+#[allow(clippy::too_many_arguments)]
+fn attention_backward(dcontext: &[f32], q: &[f32], k: &[f32], v: &[f32], probs: &[f32], drop: &Option<Vec<f32>>, s: Shape, dq: &mut [f32], dk: &mut [f32], dv: &mut [f32]) {
+    let (l, h, d) = (s.len, s.hidden, s.head_dim);
+    let scale = 1.0 / (d as f32).sqrt();
+    let (oq, ok, ov) = (SharedOut(dq.as_mut_ptr()), SharedOut(dk.as_mut_ptr()), SharedOut(dv.as_mut_ptr()));
+    let mut scratch = vec![0f32; s.scores()];
+    for_heads(&mut scratch, s, |b, hd, ds| {
+        let (oq, ok, ov) = (oq, ok, ov);
+        let base = (b * s.heads + hd) * l * l;
+        let p = &probs[base..base + l * l];
+        let block = b * l * h + hd * d;
+        // SAFETY: `ds` is this task's scratch block; the dq, dk, dv blocks (rows b·l.., columns
+        // hd·d..) are disjoint from every other task's.
+        with_dropped(p, drop.as_ref().map(|m| &m[base..base + l * l]), |dropped| unsafe {
+            // dV = dropped_probsᵀ · dcontext
+            gemm_block(ov.0.add(block), h, false, l, d, l, Mat::transposed(dropped, l), Mat::block(dcontext, h, b * l, hd * d), 1.0);
+        });
+        unsafe {
+            // d(dropped probs) = dcontext · Vᵀ
+            gemm_block(ds.as_mut_ptr(), l, false, l, l, d, Mat::block(dcontext, h, b * l, hd * d), Mat::block_transposed(v, h, b * l, hd * d), 1.0);
+        }
+        if let Some(m) = drop {
+            ds.iter_mut().zip(&m[base..base + l * l]).for_each(|(g, m)| *g *= m);
+        }
+        kernels::softmax_backward_rows(ds, p, l);
+        unsafe {
+            // dQ = scale · dscores · K ; dK = scale · dscoresᵀ · Q
+            gemm_block(oq.0.add(block), h, false, l, d, l, Mat::rows(ds, l), Mat::block(k, h, b * l, hd * d), scale);
+            gemm_block(ok.0.add(block), h, false, l, d, l, Mat::transposed(ds, l), Mat::block(q, h, b * l, hd * d), scale);
+        }
+    });
+}
+
+/// What a trained layer's forward pass keeps for its backward pass.
+struct LayerTape {
+    input: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    probs: Vec<f32>,
+    attention_drop: Option<Vec<f32>>,
+    context: Vec<f32>,
+    drop1: Option<Vec<f32>>,
+    xhat1: Vec<f32>,
+    rstd1: Vec<f32>,
+    /// The attention block's output (LayerNorm 1), input of the feed-forward block.
+    attended: Vec<f32>,
+    /// The intermediate product before GELU, and after.
+    inner: Vec<f32>,
+    activated: Vec<f32>,
+    drop2: Option<Vec<f32>>,
+    xhat2: Vec<f32>,
+    rstd2: Vec<f32>,
+}
+
+/// One encoder layer forward; returns its output and, when `keep`, what the backward needs.
+fn layer_forward(w: &LayerValues<'_>, x: Vec<f32>, mask: &[f32], s: Shape, dropout: &mut Option<DropoutSource<'_>>, keep: bool) -> (Vec<f32>, Option<LayerTape>) {
+    let (t, h, i) = (s.tokens(), s.hidden, s.intermediate);
+    let mut q = vec![0f32; t * h];
+    let mut k = vec![0f32; t * h];
+    let mut v = vec![0f32; t * h];
+    w.query.forward(&mut q, &x, t);
+    w.key.forward(&mut k, &x, t);
+    w.value.forward(&mut v, &x, t);
+    let mut probs = vec![0f32; s.scores()];
+    let attention_drop = draw_mask(dropout, s.scores(), |p| p.attention);
+    let mut context = vec![0f32; t * h];
+    attention_forward(&q, &k, &v, mask, s, &mut probs, &attention_drop, &mut context);
+    let mut attn = vec![0f32; t * h];
+    w.attention_output.forward(&mut attn, &context, t);
+    let drop1 = draw_mask(dropout, t * h, |p| p.hidden);
+    apply(&mut attn, &drop1);
+    kernels::add_inplace(&mut attn, &x);
+    let mut attended = vec![0f32; t * h];
+    let (mut xhat1, mut rstd1) = if keep { (vec![0f32; t * h], vec![0f32; t]) } else { (Vec::new(), Vec::new()) };
+    kernels::layer_norm(&mut attended, &attn, w.attention_norm.gamma.get(), w.attention_norm.beta.get(), s.eps, keep.then_some((&mut xhat1[..], &mut rstd1[..])));
+    drop(attn);
+    let mut inner = vec![0f32; t * i];
+    w.intermediate.forward(&mut inner, &attended, t);
+    let mut activated = vec![0f32; t * i];
+    kernels::gelu_forward(&mut activated, &inner);
+    let mut out = vec![0f32; t * h];
+    w.output.forward(&mut out, &activated, t);
+    let drop2 = draw_mask(dropout, t * h, |p| p.hidden);
+    apply(&mut out, &drop2);
+    kernels::add_inplace(&mut out, &attended);
+    let mut y = vec![0f32; t * h];
+    let (mut xhat2, mut rstd2) = if keep { (vec![0f32; t * h], vec![0f32; t]) } else { (Vec::new(), Vec::new()) };
+    kernels::layer_norm(&mut y, &out, w.output_norm.gamma.get(), w.output_norm.beta.get(), s.eps, keep.then_some((&mut xhat2[..], &mut rstd2[..])));
+    let tape = keep.then_some(LayerTape { input: x, q, k, v, probs, attention_drop, context, drop1, xhat1, rstd1, attended, inner, activated, drop2, xhat2, rstd2 });
+    (y, tape)
+}
+
+/// One encoder layer backward: parameter gradients into `g`, and dx when `want_dx`.
+fn layer_backward(w: &LayerValues<'_>, g: &EncoderLayer<Option<GradSlot>>, tape: LayerTape, dy: Vec<f32>, s: Shape, want_dx: bool) -> Option<Vec<f32>> {
+    let (t, h, i) = (s.tokens(), s.hidden, s.intermediate);
+    // Output LayerNorm.
+    let mut dout = vec![0f32; t * h];
+    kernels::layer_norm_backward(&mut dout, &dy, &tape.xhat2, &tape.rstd2, w.output_norm.gamma.get());
+    norm_grads(g.output_norm.weight.as_ref(), g.output_norm.bias.as_ref(), &dy, &tape.xhat2);
+    drop(dy);
+    // dout is also the residual's gradient (d attended); the branch gets dout ⊙ dropout mask.
+    let mut dbranch = dout.clone();
+    apply(&mut dbranch, &tape.drop2);
+    let mut dactivated = vec![0f32; t * i];
+    w.output.backward(&g.output, &tape.activated, &dbranch, t, Some((&mut dactivated, false)));
+    drop(dbranch);
+    kernels::gelu_backward_inplace(&mut dactivated, &tape.inner);
+    let mut dattended = dout;
+    w.intermediate.backward(&g.intermediate, &tape.attended, &dactivated, t, Some((&mut dattended, true)));
+    drop(dactivated);
+    // Attention LayerNorm.
+    let mut dsum = vec![0f32; t * h];
+    kernels::layer_norm_backward(&mut dsum, &dattended, &tape.xhat1, &tape.rstd1, w.attention_norm.gamma.get());
+    norm_grads(g.attention_norm.weight.as_ref(), g.attention_norm.bias.as_ref(), &dattended, &tape.xhat1);
+    drop(dattended);
+    let mut dbranch = dsum.clone();
+    apply(&mut dbranch, &tape.drop1);
+    let mut dcontext = vec![0f32; t * h];
+    w.attention_output.backward(&g.attention_output, &tape.context, &dbranch, t, Some((&mut dcontext, false)));
+    drop(dbranch);
+    let mut dq = vec![0f32; t * h];
+    let mut dk = vec![0f32; t * h];
+    let mut dv = vec![0f32; t * h];
+    attention_backward(&dcontext, &tape.q, &tape.k, &tape.v, &tape.probs, &tape.attention_drop, s, &mut dq, &mut dk, &mut dv);
+    drop(dcontext);
+    let mut dx = dsum; // the residual's gradient
+    for (linear, grads, d) in [(&w.query, &g.query, &dq), (&w.key, &g.key, &dk), (&w.value, &g.value, &dv)] {
+        linear.backward(grads, &tape.input, d, t, want_dx.then_some((&mut dx[..], true)));
+    }
+    want_dx.then_some(dx)
+}
+
+/// dgamma += Σ dy ⊙ xhat, dbeta += Σ dy over rows, into their slots when they train.
+fn norm_grads(gamma: Option<&GradSlot>, beta: Option<&GradSlot>, dy: &[f32], xhat: &[f32]) {
+    if let Some(slot) = gamma {
+        let products: Vec<f32> = dy.iter().zip(xhat).map(|(a, b)| a * b).collect();
+        slot.write(|g, acc| {
+            if !acc {
+                g.fill(0.0);
+            }
+            kernels::add_column_sums(g, &products);
+        });
+    }
+    if let Some(slot) = beta {
+        slot.write(|g, acc| {
+            if !acc {
+                g.fill(0.0);
+            }
+            kernels::add_column_sums(g, dy);
+        });
+    }
+}
+
+// ------------------------------------------------------------------------------- embeddings
+
+struct EmbeddingValues<'a> {
+    word: Values<'a>,
+    position: Values<'a>,
+    token_type: Values<'a>,
+    norm: NormValues<'a>,
+}
+
+struct EmbeddingTape {
+    xhat: Vec<f32>,
+    rstd: Vec<f32>,
+    drop: Option<Vec<f32>>,
+}
+
+/// Word + position + token-type (0) embeddings, LayerNorm, dropout: (tokens × hidden).
+fn embed(w: &EmbeddingValues<'_>, ids: &[u32], s: Shape, dropout: &mut Option<DropoutSource<'_>>, keep: bool, vocab: usize) -> Result<(Vec<f32>, Option<EmbeddingTape>)> {
+    let (t, h, l) = (s.tokens(), s.hidden, s.len);
+    let (word, position, token_type) = (w.word.get(), w.position.get(), &w.token_type.get()[..h]);
+    if let Some(bad) = ids.iter().find(|&&id| id as usize >= vocab) {
+        return Err(Error::Model(format!("token id {bad} is outside the vocabulary of {vocab} words: tokenizer.json does not match the model")));
+    }
+    let mut sum = vec![0f32; t * h];
+    kernels::for_rows(&mut sum, h, |r, row| {
+        let (word, pos) = (&word[ids[r] as usize * h..][..h], &position[(r % l) * h..][..h]);
+        for j in 0..h {
+            row[j] = word[j] + pos[j] + token_type[j];
+        }
+    });
+    let mut out = vec![0f32; t * h];
+    let (mut xhat, mut rstd) = if keep { (vec![0f32; t * h], vec![0f32; t]) } else { (Vec::new(), Vec::new()) };
+    kernels::layer_norm(&mut out, &sum, w.norm.gamma.get(), w.norm.beta.get(), s.eps, keep.then_some((&mut xhat[..], &mut rstd[..])));
+    let drop = draw_mask(dropout, t * h, |p| p.hidden);
+    apply(&mut out, &drop);
+    Ok((out, keep.then_some(EmbeddingTape { xhat, rstd, drop })))
+}
+
+/// Embeddings backward: LayerNorm, position and token-type gradients into their slots; the word
+/// embeddings' gradient as rows by token id.
+fn embed_backward(w: &EmbeddingValues<'_>, g: &BertGrads, tape: EmbeddingTape, mut dy: Vec<f32>, ids: &[u32], s: Shape, word_rows: bool) -> Option<RowGradients> {
+    let (t, h, l) = (s.tokens(), s.hidden, s.len);
+    apply(&mut dy, &tape.drop);
+    let mut dsum = vec![0f32; t * h];
+    kernels::layer_norm_backward(&mut dsum, &dy, &tape.xhat, &tape.rstd, w.norm.gamma.get());
+    norm_grads(g.embeddings_norm.weight.as_ref(), g.embeddings_norm.bias.as_ref(), &dy, &tape.xhat);
+    if let Some(slot) = &g.position_embeddings {
+        slot.write(|buf, acc| {
+            if !acc {
+                buf.fill(0.0);
+            }
+            for (r, row) in dsum.chunks_exact(h).enumerate() {
+                buf[(r % l) * h..][..h].iter_mut().zip(row).for_each(|(a, v)| *a += v);
+            }
+        });
+    }
+    if let Some(slot) = &g.token_type_embeddings {
+        slot.write(|buf, acc| {
+            if !acc {
+                buf.fill(0.0);
+            }
+            kernels::add_column_sums(&mut buf[..h], &dsum);
+        });
+    }
+    if !word_rows {
+        return None;
+    }
+    let mut rows: std::collections::BTreeMap<u32, Vec<f32>> = std::collections::BTreeMap::new();
+    for (&id, row) in ids.iter().zip(dsum.chunks_exact(h)) {
+        let acc = rows.entry(id).or_insert_with(|| vec![0f32; h]);
+        acc.iter_mut().zip(row).for_each(|(a, v)| *a += v);
+    }
+    Some(rows.into_iter().collect())
+}
+
+// ------------------------------------------------------------------------------- the model
+
+/// Eval-mode outputs for one batch.
+pub struct EvalOutput {
+    /// (batch × hidden): tanh(dense([CLS])).
+    pub pooled: Vec<f32>,
+    /// (tokens × hidden), when asked for.
+    pub last_hidden: Option<Vec<f32>>,
+}
+
+fn embedding_values(w: &BertWeights) -> Result<EmbeddingValues<'_>> {
+    Ok(EmbeddingValues {
+        word: Values::of(&w.word_embeddings)?,
+        position: Values::of(&w.position_embeddings)?,
+        token_type: Values::of(&w.token_type_embeddings)?,
+        norm: NormValues { gamma: Values::of(&w.embeddings_norm.weight)?, beta: Values::of(&w.embeddings_norm.bias)? },
+    })
+}
+
+fn check_length(config: &BertConfig, batch: &Batch) -> Result<()> {
+    if batch.seq_len > config.max_position_embeddings {
+        return Err(Error::Options(format!("sequence length {} exceeds the model's max_position_embeddings {}", batch.seq_len, config.max_position_embeddings)));
+    }
+    Ok(())
+}
+
+/// The [CLS] rows of the last hidden state (batch × hidden).
+fn cls_rows(hidden_state: &[f32], s: Shape) -> Vec<f32> {
+    (0..s.batch).flat_map(|b| hidden_state[b * s.len * s.hidden..][..s.hidden].iter().copied()).collect()
+}
+
+/// The BertModel part in eval mode (no dropout): pooled outputs, and the last hidden state
+/// when `keep_hidden`.
+pub fn encode_eval(config: &BertConfig, weights: &BertWeights, batch: &Batch, keep_hidden: bool) -> Result<EvalOutput> {
+    check_length(config, batch)?;
+    let s = Shape::of(config, batch);
+    let (mut hidden, _) = embed(&embedding_values(weights)?, &batch.ids, s, &mut None, false, config.vocab_size)?;
+    for layer in &weights.layers {
+        hidden = layer_forward(&LayerValues::of(layer)?, hidden, &batch.mask, s, &mut None, false).0;
+    }
+    let pooler = LinearValues::of(&weights.pooler)?;
+    let mut pooled = vec![0f32; s.batch * s.hidden];
+    pooler.forward(&mut pooled, &cls_rows(&hidden, s), s.batch);
+    pooled.iter_mut().for_each(|v| *v = v.tanh());
+    Ok(EvalOutput { pooled, last_hidden: keep_hidden.then_some(hidden) })
+}
+
+/// Logits (rows × labels) of pooled vectors (rows × hidden) through a classifier head.
+pub fn head_logits(head: &Linear, pooled: &[f32], hidden: usize) -> Result<Vec<Vec<f32>>> {
+    let head = LinearValues::of(head)?;
+    let rows = pooled.len() / hidden;
+    let mut logits = vec![0f32; rows * head.outputs()];
+    head.forward(&mut logits, pooled, rows);
+    Ok(logits.chunks(head.outputs()).map(<[f32]>::to_vec).collect())
+}
+
+/// Mean cross-entropy of logits (rows × classes) against labels, and its gradient.
+fn cross_entropy(logits: &[f32], classes: usize, labels: &[usize]) -> (f64, Vec<f32>) {
+    let n = labels.len() as f64;
+    let mut grad = vec![0f32; logits.len()];
+    let mut loss = 0f64;
+    for ((row, g), &label) in logits.chunks(classes).zip(grad.chunks_mut(classes)).zip(labels) {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+        let exps: Vec<f64> = row.iter().map(|v| (*v as f64 - max).exp()).collect();
+        let sum: f64 = exps.iter().sum();
+        loss += sum.ln() + max - row[label] as f64;
+        for (c, (gc, e)) in g.iter_mut().zip(&exps).enumerate() {
+            *gc = ((e / sum - if c == label { 1.0 } else { 0.0 }) / n) as f32;
+        }
+    }
+    (loss / n, grad)
+}
+
+/// What one training step produced.
+pub struct StepOutput {
+    /// Mean cross-entropy of the batch (training mode).
+    pub loss: f64,
+    /// (batch × labels)
+    pub logits: Vec<Vec<f32>>,
+    /// The word embeddings' gradient, when they train.
+    pub word_rows: Option<RowGradients>,
+    /// Time of the forward pass and the loss, milliseconds (the rest of the call is backward).
+    pub forward_ms: f64,
+}
+
+/// The classifier head of a training step: logits of `pooled` (rows × hidden) after classifier
+/// dropout, the loss, and — when `check` accepts the loss — its gradients (into the head's
+/// slots) and d pooled.
+fn head_step(head: &Linear, grads: &Linear<Option<GradSlot>>, pooled: &[f32], labels: &[usize], dropout: &mut Option<DropoutSource<'_>>, hidden: usize, check: impl Fn(f64) -> Result<()>) -> Result<(StepOutput, Vec<f32>)> {
+    let values = LinearValues::of(head)?;
+    let rows = labels.len();
+    let mut dropped = pooled.to_vec();
+    let drop = draw_mask(dropout, dropped.len(), |p| p.classifier);
+    apply(&mut dropped, &drop);
+    let classes = values.outputs();
+    let mut logits = vec![0f32; rows * classes];
+    values.forward(&mut logits, &dropped, rows);
+    let (loss, dlogits) = cross_entropy(&logits, classes, labels);
+    check(loss)?;
+    let mut dpooled = vec![0f32; rows * hidden];
+    values.backward(grads, &dropped, &dlogits, rows, Some((&mut dpooled, false)));
+    apply(&mut dpooled, &drop);
+    let logits = logits.chunks(classes).map(<[f32]>::to_vec).collect();
+    Ok((StepOutput { loss, logits, word_rows: None, forward_ms: 0.0 }, dpooled))
+}
+
+/// A training step of the classifier head alone, on pooled vectors computed before (the frozen
+/// strategy's cache). The loss is checked by `check` before any gradient is written.
+pub fn train_head(head: &Linear, grads: &Linear<Option<GradSlot>>, pooled: &[f32], labels: &[usize], dropout: Option<DropoutSource<'_>>, hidden: usize, check: impl Fn(f64) -> Result<()>) -> Result<StepOutput> {
+    Ok(head_step(head, grads, pooled, labels, &mut { dropout }, hidden, check)?.0)
+}
+
+/// Which parts of the model take part in the backward pass.
+fn lowest_trained_layer(grads: &BertGrads) -> Option<usize> {
+    let any = |l: &EncoderLayer<Option<GradSlot>>| {
+        [&l.query, &l.key, &l.value, &l.attention_output, &l.intermediate, &l.output].iter().any(|x| x.weight_t.is_some() || x.bias.is_some())
+            || [&l.attention_norm, &l.output_norm].iter().any(|n| n.weight.is_some() || n.bias.is_some())
+    };
+    grads.layers.iter().position(any)
+}
+
+fn embeddings_train(grads: &BertGrads) -> bool {
+    grads.position_embeddings.is_some() || grads.token_type_embeddings.is_some() || grads.embeddings_norm.weight.is_some() || grads.embeddings_norm.bias.is_some()
+}
+
+/// The model of a training step: the weights, the gradient slots of those that train, and
+/// whether the word embeddings train (their gradient comes back as rows, not in a slot).
+#[derive(Clone, Copy)]
+pub struct TrainModel<'a> {
+    pub weights: &'a BertWeights,
+    pub grads: &'a BertGrads,
+    pub head: &'a Linear,
+    pub head_grads: &'a Linear<Option<GradSlot>>,
+    pub word_embeddings_train: bool,
+}
+
+/// One training step through the whole model (training mode, dropout from `dropout`):
+/// forward, loss, and backward into the gradient slots of the trainable parameters. The loss is
+/// checked by `check` before any gradient is written, so a non-finite loss leaves every slot as
+/// it was.
+pub fn train_step(config: &BertConfig, model: TrainModel<'_>, batch: &Batch, labels: &[usize], dropout: Option<DropoutSource<'_>>, check: impl Fn(f64) -> Result<()>) -> Result<StepOutput> {
+    let TrainModel { weights, grads, head, head_grads, word_embeddings_train } = model;
+    check_length(config, batch)?;
+    let started = web_time::Instant::now();
+    let s = Shape::of(config, batch);
+    let mut dropout = dropout;
+    let embeddings_train = word_embeddings_train || embeddings_train(grads);
+    let lowest = if embeddings_train { 0 } else { lowest_trained_layer(grads).unwrap_or(weights.layers.len()) };
+    let embedding_values = embedding_values(weights)?;
+    let (mut hidden, embedding_tape) = embed(&embedding_values, &batch.ids, s, &mut dropout, embeddings_train, config.vocab_size)?;
+    let layer_values: Vec<LayerValues<'_>> = weights.layers.iter().map(LayerValues::of).collect::<Result<_>>()?;
+    let mut tapes = Vec::with_capacity(layer_values.len());
+    for (l, values) in layer_values.iter().enumerate() {
+        let (out, tape) = layer_forward(values, hidden, &batch.mask, s, &mut dropout, l >= lowest);
+        hidden = out;
+        tapes.push(tape);
+    }
+    let pooler = LinearValues::of(&weights.pooler)?;
+    let cls = cls_rows(&hidden, s);
+    drop(hidden);
+    let mut pooled = vec![0f32; s.batch * s.hidden];
+    pooler.forward(&mut pooled, &cls, s.batch);
+    pooled.iter_mut().for_each(|v| *v = v.tanh());
+    let (mut output, mut dpooled) = head_step(head, head_grads, &pooled, labels, &mut dropout, s.hidden, check)?;
+    output.forward_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let pooler_in_graph = lowest < layer_values.len() || grads.pooler.weight_t.is_some() || grads.pooler.bias.is_some();
+    if !pooler_in_graph {
+        return Ok(output);
+    }
+    // tanh' = 1 − tanh²
+    dpooled.iter_mut().zip(&pooled).for_each(|(d, p)| *d *= 1.0 - p * p);
+    let mut dcls = vec![0f32; s.batch * s.hidden];
+    pooler.backward(&grads.pooler, &cls, &dpooled, s.batch, (lowest < layer_values.len()).then_some((&mut dcls[..], false)));
+    if lowest >= layer_values.len() {
+        return Ok(output);
+    }
+    let mut dy = vec![0f32; s.tokens() * s.hidden];
+    for b in 0..s.batch {
+        dy[b * s.len * s.hidden..][..s.hidden].copy_from_slice(&dcls[b * s.hidden..][..s.hidden]);
+    }
+    for l in (lowest..layer_values.len()).rev() {
+        let tape = tapes[l].take().expect("trained layers keep their tape");
+        let want_dx = l > lowest || embeddings_train;
+        match layer_backward(&layer_values[l], &grads.layers[l], tape, dy, s, want_dx) {
+            Some(dx) => dy = dx,
+            None => return Ok(output),
+        }
+    }
+    let tape = embedding_tape.expect("trained embeddings keep their tape");
+    output.word_rows = embed_backward(&embedding_values, grads, tape, dy, &batch.ids, s, word_embeddings_train);
+    Ok(output)
+}

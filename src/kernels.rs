@@ -1,0 +1,329 @@
+//! The encoder's numeric kernels on plain `f32` slices: matrix products (gemm), LayerNorm,
+//! softmax, GELU, dropout, column sums — forward and backward — each one pass over memory, and
+//! split across the rayon pool's threads when the work is large enough to gain from it.
+//!
+//! Why by hand: candle's autograd gives every node a freshly allocated gradient that it adds to
+//! a zero-filled one, its batched matmul copies transposed operands, and its element-wise ops
+//! are separate passes; those overheads were half of a training step. These kernels write into
+//! buffers the caller owns. They are checked against finite differences
+//! (`tests/kernels_gradcheck.rs`) and, through the model, against transformers
+//! (`tests/golden.rs`).
+//!
+//! Determinism: every reduction splits its rows into fixed blocks ([`ROW_BLOCK`]) whatever the
+//! thread count and adds the blocks' partial sums in order, and gemm's threads split the output,
+//! not the sum over k — so one seed gives the same numbers on 1 or N threads.
+use rayon::prelude::*;
+
+/// Rows per block of a reduction (fixed, so results do not depend on the thread count).
+pub const ROW_BLOCK: usize = 64;
+
+/// Below this many floats an element-wise pass stays on one thread (measured: splitting
+/// smaller passes across threads costs more in scheduling than it saves).
+const PARALLEL_MIN_FLOATS: usize = 1 << 15;
+
+/// Below this many multiply-adds (m·n·k) a product stays on one thread.
+const GEMM_PARALLEL_MIN_WORK: usize = 1 << 21;
+
+fn threads() -> usize {
+    rayon::current_num_threads()
+}
+
+/// Whether a pass over `floats` values should be split across threads.
+fn split(floats: usize) -> bool {
+    floats >= PARALLEL_MIN_FLOATS && threads() > 1
+}
+
+/// Apply `f(row_index, row)` to every `width`-long row of `data`, in parallel when large.
+pub fn for_rows(data: &mut [f32], width: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    if split(data.len()) {
+        data.par_chunks_mut(width).enumerate().for_each(|(i, row)| f(i, row));
+    } else {
+        data.chunks_mut(width).enumerate().for_each(|(i, row)| f(i, row));
+    }
+}
+
+/// As [`for_rows`] over two buffers with the same row structure (`wa`, `wb` floats per row).
+pub fn for_rows2(a: &mut [f32], wa: usize, b: &mut [f32], wb: usize, f: impl Fn(usize, &mut [f32], &mut [f32]) + Sync + Send) {
+    if split(a.len() + b.len()) {
+        a.par_chunks_mut(wa).zip(b.par_chunks_mut(wb)).enumerate().for_each(|(i, (x, y))| f(i, x, y));
+    } else {
+        a.chunks_mut(wa).zip(b.chunks_mut(wb)).enumerate().for_each(|(i, (x, y))| f(i, x, y));
+    }
+}
+
+// ------------------------------------------------------------------------------------ gemm
+
+/// A matrix operand: data with its row and column strides (in elements).
+#[derive(Clone, Copy)]
+pub struct Mat<'a> {
+    pub data: &'a [f32],
+    pub row_stride: usize,
+    pub col_stride: usize,
+}
+
+impl<'a> Mat<'a> {
+    /// A row-major matrix with `cols` columns.
+    pub fn rows(data: &'a [f32], cols: usize) -> Self {
+        Mat { data, row_stride: cols, col_stride: 1 }
+    }
+
+    /// The transpose of a row-major matrix with `cols` columns (no copy).
+    pub fn transposed(data: &'a [f32], cols: usize) -> Self {
+        Mat { data, row_stride: 1, col_stride: cols }
+    }
+
+    /// A block of a row-major matrix of `cols` columns: from row `row`, column `col`.
+    pub fn block(data: &'a [f32], cols: usize, row: usize, col: usize) -> Self {
+        Mat { data: &data[row * cols + col..], row_stride: cols, col_stride: 1 }
+    }
+
+    /// The transpose of [`Mat::block`].
+    pub fn block_transposed(data: &'a [f32], cols: usize, row: usize, col: usize) -> Self {
+        Mat { data: &data[row * cols + col..], row_stride: 1, col_stride: cols }
+    }
+
+    /// Largest index touched by an (r × c) view.
+    fn extent(&self, r: usize, c: usize) -> usize {
+        if r == 0 || c == 0 { 0 } else { (r - 1) * self.row_stride + (c - 1) * self.col_stride + 1 }
+    }
+}
+
+/// dst (m × n, row stride `dst_rs`) = [dst +] lhs (m × k) · rhs (k × n).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm(dst: &mut [f32], dst_rs: usize, accumulate: bool, m: usize, n: usize, k: usize, lhs: Mat<'_>, rhs: Mat<'_>, parallel: bool) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(dst.len() >= (m - 1) * dst_rs + n, "gemm: destination too small");
+    assert!(lhs.data.len() >= lhs.extent(m, k) && rhs.data.len() >= rhs.extent(k, n), "gemm: operand too small");
+    if k == 0 {
+        if !accumulate {
+            dst.chunks_mut(dst_rs).take(m).for_each(|row| row[..n].fill(0.0));
+        }
+        return;
+    }
+    let parallelism = if parallel && m * n * k >= GEMM_PARALLEL_MIN_WORK && threads() > 1 { gemm::Parallelism::Rayon(threads()) } else { gemm::Parallelism::None };
+    // SAFETY: the asserts above keep every index gemm forms (row·rs + col·cs) inside the slices.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs.col_stride as isize,
+            lhs.row_stride as isize,
+            rhs.data.as_ptr(),
+            rhs.col_stride as isize,
+            rhs.row_stride as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+/// y (rows × out) = x (rows × in) · w (in × out) + bias, every row.
+pub fn linear(y: &mut [f32], x: &[f32], w: &[f32], bias: &[f32], rows: usize, input: usize) {
+    let out = bias.len();
+    for_rows(&mut y[..rows * out], out, |_, row| row.copy_from_slice(bias));
+    gemm(y, out, true, rows, out, input, Mat::rows(x, input), Mat::rows(w, out), true);
+}
+
+/// acc (cols) += the sum of the `cols`-wide rows of `x`, in fixed row blocks.
+pub fn add_column_sums(acc: &mut [f32], x: &[f32]) {
+    let cols = acc.len();
+    let block_sums = |block: &[f32]| -> Vec<f32> {
+        let mut sums = vec![0f32; cols];
+        for row in block.chunks_exact(cols) {
+            sums.iter_mut().zip(row).for_each(|(s, v)| *s += v);
+        }
+        sums
+    };
+    let partials: Vec<Vec<f32>> = if split(x.len()) {
+        x.par_chunks(ROW_BLOCK * cols).map(block_sums).collect()
+    } else {
+        x.chunks(ROW_BLOCK * cols).map(block_sums).collect()
+    };
+    for partial in partials {
+        acc.iter_mut().zip(&partial).for_each(|(a, p)| *a += p);
+    }
+}
+
+// ------------------------------------------------------------------------------- LayerNorm
+
+/// LayerNorm over rows of `gamma.len()`: out = (x − mean) · rstd · gamma + beta. Keeps each
+/// row's normalised input (`xhat`) and 1/std (`rstd`) for the backward pass when given.
+pub fn layer_norm(out: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32], eps: f32, saved: Option<(&mut [f32], &mut [f32])>) {
+    let h = gamma.len();
+    let normalize = |x: &[f32], out: &mut [f32], xhat: Option<&mut [f32]>| -> f32 {
+        let n = h as f32;
+        let mean = x.iter().sum::<f32>() / n;
+        let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+        let rstd = 1.0 / (var + eps).sqrt();
+        match xhat {
+            Some(xhat) => (0..h).for_each(|i| {
+                xhat[i] = (x[i] - mean) * rstd;
+                out[i] = xhat[i] * gamma[i] + beta[i];
+            }),
+            None => (0..h).for_each(|i| out[i] = (x[i] - mean) * rstd * gamma[i] + beta[i]),
+        }
+        rstd
+    };
+    match saved {
+        Some((xhat, rstd)) => {
+            if split(out.len()) {
+                out.par_chunks_mut(h).zip(xhat.par_chunks_mut(h)).zip(rstd.par_iter_mut()).enumerate().for_each(|(i, ((o, xh), s))| *s = normalize(&x[i * h..(i + 1) * h], o, Some(xh)));
+            } else {
+                out.chunks_mut(h).zip(xhat.chunks_mut(h)).zip(rstd.iter_mut()).enumerate().for_each(|(i, ((o, xh), s))| *s = normalize(&x[i * h..(i + 1) * h], o, Some(xh)));
+            }
+        }
+        None => for_rows(out, h, |i, o| {
+            normalize(&x[i * h..(i + 1) * h], o, None);
+        }),
+    }
+}
+
+/// LayerNorm backward: dx from dy and the saved `xhat` and `rstd` (the parameters' gradients
+/// are column sums of dy ⊙ xhat and of dy, added by the caller).
+pub fn layer_norm_backward(dx: &mut [f32], dy: &[f32], xhat: &[f32], rstd: &[f32], gamma: &[f32]) {
+    let h = gamma.len();
+    for_rows(dx, h, |r, dx_row| {
+        let (dy, xh) = (&dy[r * h..(r + 1) * h], &xhat[r * h..(r + 1) * h]);
+        let (mut sum_dxhat, mut sum_dxhat_xhat) = (0f32, 0f32);
+        for i in 0..h {
+            let dxhat = dy[i] * gamma[i];
+            sum_dxhat += dxhat;
+            sum_dxhat_xhat += dxhat * xh[i];
+        }
+        let (mean_dxhat, mean_dxhat_xhat) = (sum_dxhat / h as f32, sum_dxhat_xhat / h as f32);
+        for i in 0..h {
+            dx_row[i] = rstd[r] * (dy[i] * gamma[i] - mean_dxhat - xh[i] * mean_dxhat_xhat);
+        }
+    });
+}
+
+// --------------------------------------------------------------------------- exp, erf, GELU
+
+/// e^x in f32 to about 1 ulp, branch-free so that loops over it vectorize (libm's expf is a
+/// call per element). Cody–Waite reduction by ln 2, degree-6 polynomial, scaling by 2^n.
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    let clamped = x.clamp(-87.3, 88.7);
+    // Round to nearest by adding and removing 1.5 · 2^23 (f32::round is a libm call that stops
+    // the loop from vectorizing).
+    const ROUNDER: f32 = 12_582_912.0;
+    let n = (clamped * std::f32::consts::LOG2_E + ROUNDER) - ROUNDER;
+    let r = clamped - n * 0.693_145_75 - n * 1.428_606_8e-6;
+    let p = 1.0 + r * (1.0 + r * (0.5 + r * (0.166_666_67 + r * (0.041_666_668 + r * (0.008_333_334 + r * 0.001_388_888_9)))));
+    let e = f32::from_bits(((n as i32 + 127) as u32) << 23) * p;
+    // Below e^−87.3 f32 underflows: 0, as expf gives (a select, not a branch).
+    if x < -87.3 { 0.0 } else { e }
+}
+
+/// erf(x) in f32, branch-free: the rational approximation on [−4, 4] that Eigen and
+/// TensorFlow use for GELU (erf(±4) is ±1 in f32).
+#[inline(always)]
+pub fn erf(x: f32) -> f32 {
+    let x = x.clamp(-4.0, 4.0);
+    let x2 = x * x;
+    let mut p = x2 * -2.726_142_3e-10 + 2.770_681_4e-8;
+    p = x2 * p + -2.101_024e-6;
+    p = x2 * p + -5.692_506_4e-5;
+    p = x2 * p + -7.349_906_3e-4;
+    p = x2 * p + -2.954_600_1e-3;
+    p = x2 * p + -1.609_603_3e-2;
+    p *= x;
+    let mut q = x2 * -1.456_607_2e-5 + -2.133_740_6e-4;
+    q = x2 * q + -1.682_827e-3;
+    q = x2 * q + -7.373_329_3e-3;
+    q = x2 * q + -1.426_473_9e-2;
+    p / q
+}
+
+const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
+/// 1/sqrt(2π)
+const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
+
+/// BERT's exact GELU: x · Φ(x) = 0.5 · x · (1 + erf(x / √2)).
+#[inline(always)]
+pub fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf(x * FRAC_1_SQRT_2))
+}
+
+#[inline(always)]
+pub fn gelu_derivative(x: f32) -> f32 {
+    0.5 * (1.0 + erf(x * FRAC_1_SQRT_2)) + x * FRAC_1_SQRT_2PI * exp(-0.5 * x * x)
+}
+
+/// out = gelu(x), element-wise.
+pub fn gelu_forward(out: &mut [f32], x: &[f32]) {
+    for_rows(out, 4096, |r, o| {
+        let x = &x[r * 4096..r * 4096 + o.len()];
+        o.iter_mut().zip(x).for_each(|(o, v)| *o = gelu(*v));
+    });
+}
+
+/// dx = dy · gelu'(x), element-wise, in place over `dy`.
+pub fn gelu_backward_inplace(dy: &mut [f32], x: &[f32]) {
+    for_rows(dy, 4096, |r, d| {
+        let x = &x[r * 4096..r * 4096 + d.len()];
+        d.iter_mut().zip(x).for_each(|(d, v)| *d *= gelu_derivative(*v));
+    });
+}
+
+// ---------------------------------------------------------------------------------- softmax
+
+/// Softmax of every `n`-long row, in place.
+pub fn softmax_rows(x: &mut [f32], n: usize) {
+    for row in x.chunks_exact_mut(n) {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0f32;
+        for v in row.iter_mut() {
+            *v = exp(*v - max);
+            sum += *v;
+        }
+        let inv = 1.0 / sum;
+        row.iter_mut().for_each(|v| *v *= inv);
+    }
+}
+
+/// Softmax backward, in place over `dy` (→ dx), given the softmax output `y`.
+pub fn softmax_backward_rows(dy: &mut [f32], y: &[f32], n: usize) {
+    for (d, y) in dy.chunks_exact_mut(n).zip(y.chunks_exact(n)) {
+        let dot: f32 = d.iter().zip(y).map(|(a, b)| a * b).sum();
+        d.iter_mut().zip(y).for_each(|(d, y)| *d = y * (*d - dot));
+    }
+}
+
+// ---------------------------------------------------------------------------------- dropout
+
+/// x ⊙ mask, in place (an inverted-dropout mask: 0 or 1/(1−p)).
+pub fn multiply_inplace(x: &mut [f32], mask: &[f32]) {
+    for_rows(x, 4096, |r, chunk| {
+        let m = &mask[r * 4096..r * 4096 + chunk.len()];
+        chunk.iter_mut().zip(m).for_each(|(v, m)| *v *= m);
+    });
+}
+
+/// out = a + b, element-wise.
+pub fn add(out: &mut [f32], a: &[f32], b: &[f32]) {
+    for_rows(out, 4096, |r, o| {
+        let (a, b) = (&a[r * 4096..r * 4096 + o.len()], &b[r * 4096..r * 4096 + o.len()]);
+        o.iter_mut().zip(a).zip(b).for_each(|((o, a), b)| *o = a + b);
+    });
+}
+
+/// acc += x, element-wise.
+pub fn add_inplace(acc: &mut [f32], x: &[f32]) {
+    for_rows(acc, 4096, |r, a| {
+        let x = &x[r * 4096..r * 4096 + a.len()];
+        a.iter_mut().zip(x).for_each(|(a, x)| *a += x);
+    });
+}

@@ -1,0 +1,133 @@
+//! Finite-difference checks of the hand-written backward pass (src/encoder.rs, on the kernels
+//! of src/kernels.rs): on a small random BERT, the analytic gradient of the training loss with
+//! respect to elements of every parameter — embeddings, each LayerNorm, every Linear of both
+//! layers, pooler, classifier — is compared with central differences, without dropout and with
+//! dropout (the same masks for every evaluation). Also the kernels' exp and erf against libm.
+mod common;
+
+use candle_core::{Device, Tensor};
+use common::*;
+use webtune::config::BertConfig;
+use webtune::encoder::{self, DropoutSource};
+use webtune::kernels;
+use webtune::model::{self, BertParams, Dropout, Linear, Pretrained};
+use webtune::run_model::RunModel;
+use webtune::{rng, Strategy};
+
+const EPS: f32 = 1e-2;
+
+fn small_bert() -> Pretrained {
+    let config = BertConfig { hidden_size: 16, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 32, ..BertConfig::default() };
+    // Larger weights than BERT's 0.02 so that every path carries a visible gradient.
+    let mut config_json = serde_json::to_value(&config).unwrap();
+    config_json["initializer_range"] = 0.3.into();
+    let config: BertConfig = serde_json::from_value(config_json.clone()).unwrap();
+    let weights = webtune::checkpoint::random_bert(&config, 8);
+    let p = Pretrained::load(&serde_json::to_vec(&config_json).unwrap(), &read(minilm_dir().join("tokenizer.json")), &weights).unwrap();
+    assert_eq!(p.config.hidden_size, 16);
+    p
+}
+
+/// The batch: two sentences of different lengths (so padding and the attention mask matter).
+fn batch(p: &Pretrained) -> webtune::tokenize::Batch {
+    let encoder = p.encoder(32).unwrap();
+    let ids = encoder.encode_all(&["the movie was very good".to_string(), "bad".to_string()]).unwrap();
+    encoder.batch(&ids.iter().map(|s| s.as_slice()).collect::<Vec<_>>(), false)
+}
+
+fn dropout_source(rng: &mut rng::SeededRng, on: bool) -> Option<DropoutSource<'_>> {
+    on.then_some(DropoutSource { rng, p: Dropout { hidden: 0.2, attention: 0.2, classifier: 0.2 } })
+}
+
+/// The loss of the model with the given weights (no gradients).
+fn loss(p: &Pretrained, weights: &webtune::model::BertWeights, head: &Linear, with_dropout: bool) -> f64 {
+    let no_grads = weights.map(&mut |_, _, _| Ok(None)).unwrap();
+    let head_grads = Linear { weight_t: None, bias: None };
+    let mut rng = rng::seeded(5, 2);
+    let model = encoder::TrainModel { weights, grads: &no_grads, head, head_grads: &head_grads, word_embeddings_train: false };
+    let out = encoder::train_step(&p.config, model, &batch(p), &[1, 0], dropout_source(&mut rng, with_dropout), |_| Ok(())).unwrap();
+    out.loss
+}
+
+/// `t` with element `i` moved by `delta`.
+fn nudged(t: &Tensor, i: usize, delta: f32) -> Tensor {
+    let mut v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    v[i] += delta;
+    Tensor::from_vec(v, t.shape(), &Device::Cpu).unwrap()
+}
+
+fn check(with_dropout: bool) {
+    let p = small_bert();
+    let head = model::init_classifier(&p.config, 2, 3).unwrap();
+    let head = Linear { weight_t: (head.weight_t * 20.0).unwrap(), bias: head.bias };
+    let run = RunModel::build(&p, Strategy::Full, head.clone()).unwrap();
+    let mut rng = rng::seeded(5, 2);
+    let b = batch(&p);
+    let out = encoder::train_step(&p.config, run.train_model(), &b, &[1, 0], dropout_source(&mut rng, with_dropout), |_| Ok(())).unwrap();
+    let word_rows = out.word_rows.expect("full trains the word embeddings");
+    let slots = run.grads.named_values(|_, _, s| s.clone());
+    let mut checked = 0;
+    for ((name, tensor), (_, slot)) in p.weights.stored_named().into_iter().zip(slots) {
+        let n = tensor.elem_count();
+        let h = p.config.hidden_size;
+        // Elements to probe: for the word embeddings, in a row the batch uses.
+        let probes: Vec<usize> = if name == "embeddings.word_embeddings.weight" { vec![b.ids[1] as usize * h + 3, b.ids[6] as usize * h + 11] } else { vec![n / 3, (2 * n) / 3 + 1] };
+        for i in probes {
+            let analytic = match &slot {
+                Some(slot) => slot.peek(|g| g[i]).expect("every trained tensor got a gradient"),
+                None => {
+                    let (row, col) = (i / h, i % h);
+                    word_rows.iter().find(|(id, _)| *id as usize == row).map_or(0.0, |(_, r)| r[col])
+                }
+            };
+            let with = |delta: f32| {
+                let weights = p.weights.map(&mut |n2, _, t| Ok(if n2 == name { nudged(t, i, delta) } else { t.clone() })).unwrap();
+                loss(&p, &weights, &head, with_dropout)
+            };
+            let numeric = (with(EPS) - with(-EPS)) / (2.0 * EPS as f64);
+            let a = analytic as f64;
+            assert!((a - numeric).abs() <= 2e-3 + 2e-2 * numeric.abs(), "dropout {with_dropout}: d loss / d {name}[{i}]: analytic {a}, numeric {numeric}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 2 * (5 + 2 * 16 + 2));
+    // The classifier, from its own slots.
+    for (k, (t, slot)) in [(&head.weight_t, &run.head_grads.weight_t), (&head.bias, &run.head_grads.bias)].into_iter().enumerate() {
+        let i = t.elem_count() / 2;
+        let analytic = slot.as_ref().unwrap().peek(|g| g[i]).unwrap() as f64;
+        let with = |delta: f32| {
+            let h2 = if k == 0 { Linear { weight_t: nudged(&head.weight_t, i, delta), bias: head.bias.clone() } } else { Linear { weight_t: head.weight_t.clone(), bias: nudged(&head.bias, i, delta) } };
+            loss(&p, &p.weights, &h2, with_dropout)
+        };
+        let numeric = (with(EPS) - with(-EPS)) / (2.0 * EPS as f64);
+        assert!((analytic - numeric).abs() <= 2e-3 + 2e-2 * numeric.abs(), "classifier {k}: analytic {analytic}, numeric {numeric}");
+    }
+    let _ = BertParams::skeleton(0);
+}
+
+#[test]
+fn backward_matches_finite_differences_without_dropout() {
+    check(false);
+}
+
+#[test]
+fn backward_matches_finite_differences_with_dropout() {
+    check(true);
+}
+
+#[test]
+fn exp_and_erf_match_libm() {
+    let mut worst = (0f32, 0f32);
+    for i in 0..200_000 {
+        let x = -87.0 + i as f32 * 0.000875; // the normal range; below, f32 results are denormal
+        let (ours, libm_value) = (kernels::exp(x), libm::expf(x));
+        if libm_value > 0.0 {
+            worst.0 = worst.0.max((ours - libm_value).abs() / libm_value);
+        }
+        let y = -6.0 + i as f32 * 0.00006;
+        worst.1 = worst.1.max((kernels::erf(y) - libm::erff(y)).abs());
+    }
+    assert!(worst.0 <= 4e-7, "exp: worst relative error {}", worst.0);
+    assert!(worst.1 <= 5e-7, "erf: worst absolute error {}", worst.1);
+    assert_eq!(kernels::exp(-100.0), 0.0, "underflow gives 0, as expf");
+}
