@@ -66,6 +66,10 @@ pub struct TrainArgs {
     /// Print the event stream as JSON lines on stdout instead of progress and a table.
     #[arg(long)]
     json: bool,
+    /// Threads for every step (matmuls, element-wise loops, the optimizer); default: all
+    /// logical cores (or RAYON_NUM_THREADS when set). The `start` event reports the count used.
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 impl TrainArgs {
@@ -150,6 +154,7 @@ fn print_table(summaries: &[Summary]) {
 }
 
 pub fn run(args: TrainArgs) -> CliResult {
+    crate::threads::use_threads(args.threads.unwrap_or_else(crate::threads::default_threads))?;
     let strategies: Vec<Strategy> = args.strategy.iter().map(|s| s.parse().map_err(|e: webtune::Error| e.to_string())).collect::<CliResult<_>>()?;
     let options = args.options()?;
     let data = args.data()?;

@@ -6,6 +6,7 @@ mod bench;
 mod cli_train;
 mod progress;
 mod serve;
+mod threads;
 
 use std::path::{Path, PathBuf};
 
