@@ -83,8 +83,8 @@ function onWorkerMessage(msg, answered) {
     case FromWorker.PLAN:
       onPlan(msg);
       break;
-    case FromWorker.EVENT:
-      onTrainingEvent(msg.event, msg.memory, msg.allocated);
+    case FromWorker.EVENTS:
+      for (const event of msg.events) onTrainingEvent(event, msg.memory, msg.allocated);
       break;
     case FromWorker.TRAIN_DONE:
       finishTraining(msg);

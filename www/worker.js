@@ -415,26 +415,35 @@ async function train(msg) {
       }
       active = { run, status: 'running' };
       runs.set(strategy, active);
+      // The events of one slice go to the page together: thousands of tiny frozen head steps a
+      // second would otherwise be as many messages for the page to take in.
+      let batch = [];
+      const flush = () => {
+        if (batch.length) post({ type: FromWorker.EVENTS, events: batch, ...memoryFields(api) });
+        batch = [];
+      };
       let sliceStart = performance.now();
       while (!run.finished()) {
         if (performance.now() - sliceStart >= SLICE_MS) {
+          flush();
           await yieldToEventLoop(); // lets a Stop (or a parse/predict request) through
           sliceStart = performance.now();
         }
         if (stopRequested) {
           // Frees the gradients and optimizer state; the model so far stays for Try it.
-          post({ type: FromWorker.EVENT, event: run.stop(), ...memoryFields(api) });
+          batch.push(run.stop());
           active.status = 'stopped';
           break;
         }
         const event = run.step();
-        post({ type: FromWorker.EVENT, event, ...memoryFields(api) });
+        batch.push(event);
         if (event.type === CoreEvent.ERROR) {
           active.status = 'failed';
           failed = true;
           break;
         }
       }
+      flush();
       if (active.status === 'running') active.status = 'done';
       active = null;
       if (failed) break;

@@ -70,15 +70,28 @@ export function makeCharts() {
   }, [[], ...accSeries.map(() => [])], accBox);
 }
 
-let chartFrame = null;
+let chartPending = false;
+let lastDraw = 0;
+/** With this many loss points or more, redraw at most every SLOW_MS (a frozen run can make tens of thousands). */
+const MANY_POINTS = 4000;
+const SLOW_MS = 250;
 
-/** Redraw both charts from state.runs on the next animation frame (once per frame). */
+function lossPoints() {
+  return state.order.reduce((n, s) => n + state.runs[s].losses.length, 0);
+}
+
+/** Redraw both charts from state.runs on a coming animation frame (at most once per frame). */
 export function scheduleChartUpdate() {
-  if (chartFrame !== null) return;
-  chartFrame = requestAnimationFrame(() => {
-    chartFrame = null;
+  if (chartPending) return;
+  chartPending = true;
+  const wait = lossPoints() >= MANY_POINTS ? Math.max(0, SLOW_MS - (performance.now() - lastDraw)) : 0;
+  const draw = () => requestAnimationFrame(() => {
+    chartPending = false;
+    lastDraw = performance.now();
     updateCharts();
   });
+  if (wait > 0) setTimeout(draw, wait);
+  else draw();
 }
 
 function updateCharts() {

@@ -32,7 +32,8 @@ export const ToWorker = Object.freeze({
    * the Train (wasm `plan_train`): a repository that is not a trainable BERT, or a Train that
    * cannot fit the tab's memory, is refused with an `error` before model.safetensors is read.
    * Then it answers with `plan`, `status`, `progress`, `warning`, `model`, then per strategy the
-   * run's `event`s (from `start` to `done`, `stopped` or `error`), and always ends with one
+   * run's core events in `events` messages (from `start` to `done`, `stopped` or `error`), and
+   * always ends with one
    * `train-done`. Refused with `error` code 'busy' while a Train is running.
    */
   TRAIN: 'train',
@@ -94,11 +95,13 @@ export const FromWorker = Object.freeze({
    */
   PLAN: 'plan',
   /**
-   * `{type, event, memory, allocated}` — one event of the core (`CoreEvent` below, fields as
-   * in README "Events"); `memory`: WebAssembly memory size in bytes after it (the tab's
-   * high-water mark: it never shrinks); `allocated`: bytes the heap holds live after it.
+   * `{type, events, memory, allocated}` — consecutive events of the core (`CoreEvent` below,
+   * fields as in README "Events"), in order: what one run emitted in one slice of work (a
+   * slow step alone; up to ~15 ms of tiny frozen head steps together); `memory`: WebAssembly
+   * memory size in bytes after them (the tab's high-water mark: it never shrinks);
+   * `allocated`: bytes the heap holds live after them.
    */
-  EVENT: 'event',
+  EVENTS: 'events',
   /** `{type, stopped, failed}` — the Train has ended (exactly one per `train`). */
   TRAIN_DONE: 'train-done',
   /**
@@ -137,7 +140,7 @@ export const ErrorCode = Object.freeze({
 });
 
 /**
- * `event.type` of an `event` message: the core's events (src/events.rs, README "Events").
+ * `type` of the core's events in an `events` message (src/events.rs, README "Events").
  * A run's stream: `start`, then `progress` and `step` events, `epoch` after each epoch, and
  * `done` — or `stopped` (Stop), or `error`. `work_*` are GFLOP (compute estimates, for time
  * left: rate = work_done / elapsed_ms).

@@ -79,7 +79,7 @@ export function onPlan(msg) {
   setStatus(`Checked: ${count(steps)} training step${steps === 1 ? '' : 's'} in all; the largest run needs about ${megabytes(peak)} beside the model.`);
 }
 
-/** An `event` message: one core event, the wasm memory size and the live heap bytes after it. */
+/** One core event (from an `events` message), the wasm memory size and the live heap bytes after its batch. */
 export function onTrainingEvent(ev, memory, allocated) {
   if (memory) state.memory = memory;
   if (allocated !== null && allocated !== undefined) state.allocated = allocated;
