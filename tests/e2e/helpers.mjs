@@ -85,7 +85,7 @@ export async function openApp(context, base, query = '') {
 export const byRole = (page, role, name) => page.getByRole(role, { name, exact: true });
 
 /// Choose strategies and hyper-parameters through the page's controls (by accessible name).
-export async function configure(page, { model, frozen, top, full, epochs, lr, headLr, batch, seed } = {}) {
+export async function configure(page, { model, frozen, top, full, epochs, lr, headLr, batch, maxLen, padMax, seed, evalSample } = {}) {
   if (model !== undefined) await byRole(page, 'combobox', 'Model').selectOption(model);
   if (frozen !== undefined) await byRole(page, 'checkbox', 'Frozen encoder').setChecked(frozen);
   if (top !== undefined) {
@@ -97,7 +97,10 @@ export async function configure(page, { model, frozen, top, full, epochs, lr, he
   if (lr !== undefined) await byRole(page, 'spinbutton', 'Learning rate').fill(String(lr));
   if (headLr !== undefined) await byRole(page, 'spinbutton', 'Classifier head rate').fill(String(headLr));
   if (batch !== undefined) await byRole(page, 'spinbutton', 'Batch size').fill(String(batch));
+  if (maxLen !== undefined) await byRole(page, 'spinbutton', 'Max length').fill(String(maxLen));
+  if (padMax !== undefined) await byRole(page, 'checkbox', 'Pad to max length (as the notebook)').setChecked(padMax);
   if (seed !== undefined) await byRole(page, 'spinbutton', 'Seed').fill(String(seed));
+  if (evalSample !== undefined) await byRole(page, 'spinbutton', 'Training accuracy sample').fill(String(evalSample));
 }
 
 export async function setTrainingData(page, text) {

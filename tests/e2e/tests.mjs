@@ -14,6 +14,15 @@ const XSS = '<img src=x onerror=alert(1)>';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const TARGET = path.join(ROOT, 'target');
 const MODEL_BYTES = 90868376; // models/all-MiniLM-L6-v2/model.safetensors
+const BANKING_TRAIN = path.join(ROOT, '../shared/data/banking/train.tsv'); // 9,003 sentences, 77 intents
+
+/// Move the mouse to the middle of cell (row i, column j) of the confusion heat map.
+async function hoverCell(page, i, j) {
+  const canvas = page.getByRole('img', { name: 'Confusion matrix', exact: true });
+  const g = JSON.parse(await canvas.getAttribute('data-geometry'));
+  await canvas.scrollIntoViewIfNeeded();
+  await canvas.hover({ position: { x: g.left + (j + 0.5) * g.cell, y: g.top + (i + 0.5) * g.cell } });
+}
 
 function chartSeriesWithData(chart) {
   // uPlot keeps [x, ...series]; count points per series.
@@ -79,10 +88,19 @@ export const tests = [
       assert(/\d/.test(fullRow[col('Time')]), `full row time: ${fullRow[col('Time')]}`);
       assert(rows.some((r) => r[col('Strategy')] === 'Frozen encoder'), 'no Frozen encoder row');
 
-      // Confusion matrix of full: 5/5 on the diagonal.
+      // Confusion matrix of full: 5/5 on the diagonal — read from the heat map by hover and keyboard.
       await byRole(page, 'combobox', 'Confusion matrix for').selectOption('full');
-      const diag = await page.locator('#confusion-table td.diag').allTextContents();
-      assertEq(diag.join(','), '5,5', 'full confusion matrix diagonal');
+      const heat = byRole(page, 'img', 'Confusion matrix');
+      for (const i of [0, 1]) {
+        await hoverCell(page, i, i);
+        const read = await page.locator('#confusion-readout').textContent();
+        assert(new RegExp(`: 5 \\(100\\.0 % of “${i}”\\) — correct$`).test(read), `full, diagonal cell ${i}: ${read}`);
+      }
+      await heat.focus();
+      await page.keyboard.press('ArrowRight');
+      const offDiag = await page.locator('#confusion-readout').textContent();
+      assert(offDiag.startsWith('True “0”, predicted “1”: 0'), `keyboard readout of cell (0, 1): ${offDiag}`);
+      assertEq(await page.locator('#confusion-top li').allTextContents().then((l) => l.join('|')), 'None: every sentence was classified correctly.', 'largest confusions of full');
 
       // Try it.
       // A training sentence: full fine-tuning has 100 % training accuracy, so it must get it right
@@ -130,6 +148,162 @@ export const tests = [
 
       await page.screenshot({ path: path.join(out, 'e2e-notebook.png'), fullPage: true });
       t.shared.notebookRan = true;
+      await context.close();
+    },
+  },
+
+  {
+    name: 'Banking77 from the file picker: frozen with progress and time left, 77-class heat map, sortable per-class table, top-5 Try it',
+    timeout: 1_200_000,
+    async run(t) {
+      const context = await newContext(t.browser, t);
+      const page = await openApp(context, t.base, '?hub=/hub');
+      const sampleSize = 1000; // the default, set through its field
+      // Max length 16 (most intents are shorter; the rest are cut) halves the encoding compute
+      // of the 9,003 sentences, which dominates this test's time: 77 classes and all sentences stay.
+      await configure(page, { model: 'local', frozen: true, top: false, full: false, epochs: 1, headLr: '1e-2', batch: 16, maxLen: 16, evalSample: sampleSize });
+
+      // A very large paste is kept like a file instead of going through the text box.
+      const pasted = ['text\tlabel', ...Array.from({ length: 6000 }, (_, i) => `pasted sentence number ${i} of many\t${i % 3}`), ''].join('\n');
+      await byRole(page, 'textbox', 'Training data').evaluate((box, text) => {
+        const dt = new DataTransfer();
+        dt.setData('text/plain', text);
+        box.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+      }, pasted);
+      await page.waitForFunction(() => window.__webtune.state.files.train && !window.__webtune.state.parsePending);
+      const pastedMeta = await page.locator('#train-file-meta').textContent();
+      t.log(`large paste: ${pastedMeta}; ${await page.locator('#train-summary').textContent()}`);
+      assert(pastedMeta.startsWith('pasted training data') && pastedMeta.includes('6,001 lines'), `large paste: ${pastedMeta}`);
+      await byRole(page, 'button', 'Remove file').click();
+      assertEq(await byRole(page, 'textbox', 'Training data').inputValue(), NOTEBOOK_TSV, 'the box after "Remove file"');
+
+      // A file with 30 bad lines, dropped on the training box: at most 20 problems listed, then "and N more".
+      const bad = ['text\tlabel', ...Array.from({ length: 30 }, (_, i) => `sentence ${i} without a label\t`), 'fine\ta', 'also fine\tb', ''].join('\n');
+      const dataTransfer = await page.evaluateHandle((text) => {
+        const dt = new DataTransfer();
+        dt.items.add(new File([text], 'bad.tsv', { type: 'text/tab-separated-values' }));
+        return dt;
+      }, bad);
+      await page.dispatchEvent('#train-drop', 'drop', { dataTransfer });
+      await page.waitForFunction(() => window.__webtune.state.files.train && !window.__webtune.state.parsePending);
+      const listed = await page.locator('#train-errors li').allTextContents();
+      t.log(`dropped bad.tsv: ${listed.length} items, last "${listed[listed.length - 1]}"`);
+      assertEq(listed.length, 21, 'problems listed (20 + "and N more")');
+      assertEq(listed[20], 'and 10 more problems', 'the "and N more" line');
+      assert(await byRole(page, 'button', 'Train').isDisabled(), 'Train enabled with bad data');
+      // "Edit as text" puts the file into the box; "Remove file" goes back to the box as it was.
+      await byRole(page, 'button', 'Edit as text').click();
+      assertEq(await byRole(page, 'textbox', 'Training data').inputValue(), bad, 'text after "Edit as text"');
+      await setTrainingData(page, NOTEBOOK_TSV);
+
+      // Banking77's train.tsv through the "Training data file" picker: shown as a file, not typed into the box.
+      const file = BANKING_TRAIN;
+      await page.getByLabel('Training data file', { exact: true }).setInputFiles(file);
+      await page.getByRole('radio', { name: /Hold out a fraction/ }).check();
+      await byRole(page, 'spinbutton', 'Validation fraction').fill('0.2');
+      await page.waitForFunction(() => !window.__webtune.state.parsePending && window.__webtune.state.parse && window.__webtune.state.parse.labels.length === 77, null, { timeout: 60_000 });
+      const meta = await page.locator('#train-file-meta').textContent();
+      const summary = await page.locator('#train-summary').textContent();
+      t.log(`file: ${meta}; summary: ${summary.slice(0, 120)}…`);
+      assert(meta.includes('train.tsv') && meta.includes('743.0 kB') && meta.includes('9,017 lines'), `file view: ${meta}`);
+      assert(await byRole(page, 'textbox', 'Training data').isHidden(), 'the text box should be replaced by the file view');
+      assert((await page.locator('#train-file-head').textContent()).startsWith('text\tlabel\nCould you help'), 'first lines of the file');
+      const parsed = await page.evaluate(() => window.__webtune.state.parse);
+      assertEq(parsed.train_count + parsed.val_count, 9003, 'Banking77 records (train + validation)');
+      assert(summary.includes('77 classes'), `summary: ${summary}`);
+
+      // Train; sample the progress line and bar while it runs.
+      await waitTrainEnabled(page);
+      const t0 = Date.now();
+      await byRole(page, 'button', 'Train').click();
+      const samples = [];
+      for (;;) {
+        const snap = await page.evaluate(() => ({
+          running: window.__webtune.state.running,
+          text: document.getElementById('progress-text').hidden ? null : document.getElementById('progress-text').textContent,
+          value: document.getElementById('progress').hidden ? null : document.getElementById('progress').value,
+        }));
+        if (snap.text) samples.push({ ...snap, at: Date.now() - t0 });
+        if (!snap.running) break;
+        await sleep(200);
+      }
+      const r = await page.evaluate(() => window.__webtune.state);
+      t.log(`frozen on Banking77 (cache + 1 epoch at batch 16) took ${((Date.now() - t0) / 1000).toFixed(1)} s; ${samples.length} progress samples`);
+      for (const x of samples.filter((_, i) => i % Math.max(1, Math.floor(samples.length / 6)) === 0)) t.log(`  ${(x.at / 1000).toFixed(1)} s: ${x.value === null ? '' : x.value.toFixed(3)} ${x.text}`);
+      assert(!r.lastError, `run error: ${r.lastError && r.lastError.message}`);
+      const run = r.runs.frozen;
+      assertEq(run.status, 'done', 'frozen status');
+      const caching = samples.filter((x) => x.text.includes('Encoding sentences for the frozen encoder'));
+      assert(caching.length >= 2, `the encoding phase was seen ${caching.length} times`);
+      assert(new Set(caching.map((x) => x.text)).size >= 2, 'the encoding progress text did not change');
+      assert(new Set(samples.map((x) => x.value)).size >= 3, `the progress bar did not move: ${samples.map((x) => x.value)}`);
+      assert(samples.some((x) => /about [\d].* left/.test(x.text)), 'no time-left estimate shown');
+      assert(caching.some((x) => /\d+(,\d+)? \/ 9,003/.test(x.text)), `done/total of the encoding: ${caching[0] && caching[0].text}`);
+      assert(await page.locator('#progress').isHidden(), 'the progress bar stays after the Train');
+      t.log(`frozen: val accuracy ${run.done.val_accuracy}, train accuracy (${run.start.train_eval_size} of ${run.start.train_size}) ${run.done.train_accuracy}; peak ${run.done.peak_bytes} B, kept ${run.done.retained_bytes} B`);
+      assertEq(run.start.train_eval_size, sampleSize, 'training accuracy sample');
+      const accLabels = await page.evaluate(() => window.__webtune.charts.acc.series.map((x) => x.label));
+      const sampleText = sampleSize.toLocaleString('en-US');
+      assert(accLabels.includes(`Frozen encoder (training sample of ${sampleText})`), `accuracy chart labels: ${accLabels}`);
+      const headers = await page.getByRole('table', { name: 'Results' }).locator('thead th').allTextContents();
+      assert(headers.includes(`Train accuracy (sample of ${sampleText})`) && headers.includes('Run peak memory') && headers.includes('Threads'), `results headers: ${headers}`);
+
+      // The heat map: 77 × 77, a hover shows a count; the largest confusions as text.
+      const heat = byRole(page, 'img', 'Confusion matrix');
+      assert(await heat.isVisible(), 'no heat map');
+      const g = JSON.parse(await heat.getAttribute('data-geometry'));
+      assertEq(g.n, 77, 'heat map classes');
+      const box = await heat.boundingBox();
+      assert(box.width > 300 && box.height > 300, `heat map size ${box.width}×${box.height}`);
+      const painted = await heat.evaluate((c) => {
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let colored = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0 && !(d[i] === d[i + 1] && d[i + 1] === d[i + 2])) colored += 1;
+        return colored;
+      });
+      assert(painted > 1000, `heat map has ${painted} coloured pixels`);
+      const labels = run.done.per_class.map((c) => c.label);
+      const i = labels.indexOf('card_arrival');
+      await hoverCell(page, i, i);
+      const readout = await page.locator('#confusion-readout').textContent();
+      const expected = run.done.confusion[i][i];
+      t.log(`hover on (card_arrival, card_arrival): ${readout}`);
+      assert(readout.startsWith(`True “card_arrival”, predicted “card_arrival”: ${expected}`), `hover readout: ${readout}`);
+      assert(await page.locator('#confusion-tip').isVisible(), 'no tooltip on hover');
+      const top = await page.locator('#confusion-top li').allTextContents();
+      t.log(`largest confusions: ${top.slice(0, 3).join(' | ')}`);
+      assert(top.length >= 2 && /taken for .*: \d+ times?/.test(top[0]), `largest confusions: ${top}`);
+
+      // The per-class table: sort by F1, then by support (both directions for F1).
+      const classTable = page.getByRole('table', { name: /Per-class metrics/ });
+      assertEq(await classTable.locator('tbody tr').count(), 77, 'per-class rows');
+      const column = async (n) => (await classTable.locator(`tbody tr > :nth-child(${n})`).allTextContents()).map((x) => Number(x.replace(/[ %,]/g, '')));
+      const sorted = (xs, desc) => xs.every((x, k) => k === 0 || (desc ? xs[k - 1] >= x : xs[k - 1] <= x));
+      const header = (name) => classTable.locator('thead th').filter({ has: page.getByRole('button', { name, exact: true }) });
+      await classTable.getByRole('button', { name: 'F1', exact: true }).click();
+      assertEq(await header('F1').getAttribute('aria-sort'), 'descending', 'aria-sort after one press on F1');
+      const f1 = await column(4);
+      assert(sorted(f1, true) && f1[0] > f1[76], `F1 not descending: ${f1.slice(0, 5)} … ${f1.slice(-5)}`);
+      await classTable.getByRole('button', { name: 'F1', exact: true }).click();
+      assertEq(await header('F1').getAttribute('aria-sort'), 'ascending', 'aria-sort after two presses on F1');
+      assert(sorted(await column(4), false), 'F1 not ascending');
+      await classTable.getByRole('button', { name: 'Support', exact: true }).click();
+      assertEq(await header('Support').getAttribute('aria-sort'), 'descending', 'aria-sort on Support');
+      assertEq(await header('F1').getAttribute('aria-sort'), 'none', 'aria-sort on F1 after sorting by Support');
+      const support = await column(5);
+      assert(sorted(support, true) && support[0] > support[76], `support not descending: ${support.slice(0, 5)} … ${support.slice(-5)}`);
+      assertEq(support.reduce((a, b) => a + b, 0), parsed.val_count, 'support adds up to the validation set');
+
+      // Try it: the 5 most likely of 77 classes.
+      await byRole(page, 'textbox', 'Try a sentence').fill('My new card has still not arrived');
+      await byRole(page, 'button', 'Classify').click();
+      await page.waitForFunction(() => window.__webtune.state.predictions);
+      const bars = await page.locator('#predictions .pred[data-strategy="frozen"] ul.probs li').allTextContents();
+      const more = await page.locator('#predictions .pred[data-strategy="frozen"] p.more').textContent();
+      t.log(`Try it: ${bars.join(' | ')} — ${more}`);
+      assertEq(bars.length, 5, 'classes shown in Try it');
+      assert(more.startsWith('and 72 more classes'), `Try it rest: ${more}`);
+      await page.screenshot({ path: path.join(TARGET, 'e2e-banking77.png'), fullPage: true });
       await context.close();
     },
   },
@@ -347,32 +521,116 @@ export const tests = [
   },
 
   {
-    name: 'stop in the middle of an epoch, then train again without reloading',
+    name: 'Stop during the first epoch of full fine-tuning on Banking77: the page answers at once, the worker within a step; train again',
     timeout: 600_000,
     async run(t) {
       const context = await newContext(t.browser, t);
       const page = await openApp(context, t.base, '?hub=/hub');
-      await configure(page, { model: 'local', frozen: false, top: false, full: true, epochs: 4 });
+      await configure(page, { model: 'local', frozen: false, top: false, full: true, epochs: 1, batch: 16 });
+      await page.getByLabel('Training data file', { exact: true }).setInputFiles(BANKING_TRAIN);
+      await page.waitForFunction(() => !window.__webtune.state.parsePending && window.__webtune.state.parse.ok, null, { timeout: 60_000 });
       await waitTrainEnabled(page);
       await byRole(page, 'button', 'Train').click();
       await page.waitForFunction(() => {
         const r = window.__webtune.state.runs.full;
         return r && r.losses.length >= 2;
       }, null, { timeout: 300_000, polling: 50 });
+      const progress = await page.locator('#progress-text').textContent();
+      const before = await page.evaluate(() => {
+        const r = window.__webtune.state.runs.full;
+        return { steps: r.losses.length, stepMs: r.losses.length > 1 ? (r.lastStep.elapsed_ms - r.firstStep.elapsed_ms) / (r.lastStep.step - r.firstStep.step) : r.lastStep.elapsed_ms };
+      });
+      t.log(`before Stop: ${progress}`);
+      assert(/step \d+ \/ 563 · [\d.]+ steps\/s/.test(progress), `progress line during training: ${progress}`);
+      const clicked = Date.now();
       await byRole(page, 'button', 'Stop').click();
-      await page.waitForFunction(() => !window.__webtune.state.running, null, { timeout: 120_000 });
+      const answered = await page.evaluate(() => ({ status: document.getElementById('status').textContent, stopDisabled: document.getElementById('stop-btn').disabled, stopping: window.__webtune.state.stopping }));
+      const answerMs = Date.now() - clicked;
+      t.log(`the page answered in ${answerMs} ms: "${answered.status}"`);
+      assert(answerMs < 1000 && answered.stopping && /^Stopping/.test(answered.status) && answered.stopDisabled, `no answer to Stop within 1 s: ${JSON.stringify(answered)} after ${answerMs} ms`);
+      await page.waitForFunction(() => !window.__webtune.state.running, null, { timeout: 60_000, polling: 50 });
+      const endedMs = Date.now() - clicked;
+      await waitTrainEnabled(page, 10_000);
       const stopped = await page.evaluate(() => window.__webtune.state.runs.full);
-      t.log(`stopped after ${stopped.losses.length} steps, ${stopped.epochs.length} epoch events, status ${stopped.status}`);
+      t.log(`stopped by the worker ${endedMs} ms after the click, after ${stopped.losses.length} steps (${stopped.stopped && stopped.stopped.steps} in its stopped event), keeps ${stopped.stopped && stopped.stopped.retained_bytes} B`);
+      // The worker stops between two steps: after the step in progress, and no other (a full
+      // step at batch 16 takes seconds in wasm, longer on a loaded machine).
+      assert(stopped.losses.length <= before.steps + 1, `${stopped.losses.length - before.steps} steps ran after the click`);
+      assert(endedMs < Math.max(8000, 3 * before.stepMs), `the worker took ${endedMs} ms to stop (a step takes ${Math.round(before.stepMs)} ms)`);
       assertEq(stopped.status, 'stopped', 'status after Stop');
-      assert(stopped.losses.length < 5 && stopped.epochs.length === 0, 'Stop should take effect within the first epoch');
+      assert(stopped.stopped && stopped.stopped.steps === stopped.losses.length, 'the stopped event counts the steps');
+      assert(stopped.epochs.length === 0, 'Stop should take effect within the first epoch');
       assert((await statusText(page)).startsWith('Stopped'), `status text: ${await statusText(page)}`);
       assert(await byRole(page, 'button', 'Stop').isDisabled(), 'Stop enabled after stopping');
-      // Train again in the same page and worker.
-      await configure(page, { frozen: true, full: false, epochs: 1 });
+      const row = await page.getByRole('table', { name: 'Results' }).locator('tbody tr[data-strategy="full"]').textContent();
+      assert(row.includes('stopped early') && /\d+ MB$/.test(row), `results row of the stopped run: ${row}`);
+      // Train again in the same page and worker, on the notebook data typed in the box.
+      await byRole(page, 'button', 'Remove file').click();
+      await setTrainingData(page, NOTEBOOK_TSV);
+      await configure(page, { frozen: true, full: false, epochs: 1, batch: 2 });
       const again = await trainAndWait(page);
       assert(!again.lastError, `run after Stop: ${again.lastError && again.lastError.message}`);
       assertEq(again.runs.frozen.status, 'done', 'run after Stop');
       assertEq(await page.evaluate(() => window.__webtune.state.workerStarts), 1, 'the worker was not restarted');
+      await context.close();
+    },
+  },
+
+  {
+    name: 'fail fast: a Train that cannot fit in memory is refused before model.safetensors downloads; a smaller one then trains',
+    timeout: 300_000,
+    async run(t) {
+      const context = await newContext(t.browser, t);
+      const page = await openApp(context, t.base, '?hub=/hub');
+      await configure(page, { model: 'local', frozen: false, top: false, full: true, epochs: 1, batch: 512, maxLen: 512, padMax: true });
+      const mark = t.requests.length;
+      const r = await trainAndWait(page);
+      const msg = (await page.locator('#error-text').textContent()) || '';
+      t.log(`full, batch 512, max length 512 → ${msg}`);
+      assert(r.lastError && /cannot start/.test(msg) && /GiB/.test(msg) && /smaller batch size or max length/.test(msg), `unclear refusal: ${msg}`);
+      assert(await page.locator('#error-box').isVisible(), 'error box hidden');
+      const files = t.requests.slice(mark).filter((q) => q.url.includes('/resolve/')).map((q) => new URL(q.url).pathname.split('/').pop());
+      t.log(`model files requested: ${files.join(', ')}`);
+      assert(files.includes('config.json') && files.includes('tokenizer.json'), 'config.json and tokenizer.json should be read to plan');
+      assert(!files.includes('model.safetensors'), 'model.safetensors was requested for a Train that cannot fit');
+      assertEq(r.runs.full.status, 'skipped', 'the refused run');
+      // What the message says to change works.
+      await configure(page, { batch: 2, maxLen: 128, padMax: false, full: false, frozen: true });
+      const ok = await trainAndWait(page);
+      assert(!ok.lastError, `smaller Train: ${ok.lastError && ok.lastError.message}`);
+      assertEq(ok.runs.frozen.status, 'done', 'frozen after the refusal');
+      assert(t.requests.slice(mark).some((q) => q.url.endsWith('/model.safetensors')), 'the smaller Train downloaded the model');
+      await context.close();
+    },
+  },
+
+  {
+    name: 'fail fast: a repository whose config.json is not a BERT is refused before model.safetensors is requested',
+    timeout: 120_000,
+    async run(t) {
+      const context = await newContext(t.browser, t);
+      const repo = 'someone/not-a-bert';
+      const served = [];
+      // A fake repository on the local hub mirror: a GPT-2 config beside a real tokenizer.
+      await context.route(`**/hub/${repo}/resolve/main/*`, (route) => {
+        const name = new URL(route.request().url()).pathname.split('/').pop();
+        served.push(name);
+        if (name === 'config.json') {
+          return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], n_embd: 768, n_layer: 12, n_head: 12, vocab_size: 50257 }) });
+        }
+        if (name === 'tokenizer.json') return route.fulfill({ status: 200, contentType: 'application/json', path: path.join(ROOT, 'models/all-MiniLM-L6-v2/tokenizer.json') });
+        return route.fulfill({ status: 200, contentType: 'application/octet-stream', body: Buffer.alloc(1 << 20) });
+      });
+      const page = await openApp(context, t.base, `?hub=/hub&repo=${encodeURIComponent(repo)}`);
+      await configure(page, { frozen: true, full: false, epochs: 1 });
+      const r = await trainAndWait(page);
+      const msg = (await page.locator('#error-text').textContent()) || '';
+      t.log(`${repo} → ${msg}; files served: ${served.join(', ')}`);
+      assert(r.lastError && /config\.json/.test(msg) && /bert/i.test(msg) && /gpt2/.test(msg), `unclear refusal: ${msg}`);
+      assert(served.includes('config.json'), `config.json was not requested (route not hit?): ${served}`);
+      assert(!served.includes('model.safetensors'), 'model.safetensors was requested for a repository that is not a BERT');
+      assert(!t.requests.some((q) => q.url.endsWith(`${repo}/resolve/main/model.safetensors`)), 'model.safetensors in the request log');
+      assertEq((await cacheEntries(page)).filter((c) => c.url.includes(repo)).length, 0, 'files of the refused repository kept in the cache');
       await context.close();
     },
   },
@@ -463,10 +721,14 @@ export const tests = [
       assert(summary.includes(XSS), `summary should list the class as text: ${summary}`);
       const r = await trainAndWait(page);
       assert(!r.lastError, `run error: ${r.lastError && r.lastError.message}`);
-      // Confusion matrix labels.
+      // Confusion matrix labels: the per-class table, and the heat map's readout on hover.
       await byRole(page, 'combobox', 'Confusion matrix for').selectOption('frozen');
-      const confusion = await page.locator('#confusion-table').textContent();
-      assert(confusion.includes(XSS), 'confusion matrix should show the label as text');
+      const perClass = await page.getByRole('table', { name: /Per-class metrics/ }).textContent();
+      assert(perClass.includes(XSS), 'the per-class table should show the label as text');
+      const xssRow = r.runs.frozen.done.per_class.findIndex((c) => c.label === XSS);
+      await hoverCell(page, xssRow, xssRow);
+      const readout = await page.locator('#confusion-readout').textContent();
+      assert(readout.includes(`True “${XSS}”`), `the heat map readout should show the label as text: ${readout}`);
       // Try it with the string itself.
       await byRole(page, 'textbox', 'Try a sentence').fill(XSS);
       await byRole(page, 'button', 'Classify').click();

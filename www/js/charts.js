@@ -4,10 +4,16 @@
 // window.__webtune.charts for the end-to-end tests.
 import uPlot from '../vendor/uPlot.esm.js';
 import { $, el } from './dom.js';
-import { colorOf, strategyName } from './format.js';
+import { colorOf, count, strategyName } from './format.js';
 import { state } from './state.js';
 
 export const charts = { loss: null, acc: null };
+
+/** 'sample of 1,000' when each epoch's training accuracy is measured on fewer sentences than the set. */
+export function trainSampleLabel() {
+  if (!state.trainSize || !state.trainEvalSize || state.trainEvalSize >= state.trainSize) return null;
+  return `sample of ${count(state.trainEvalSize)}`;
+}
 
 function chartSize(container) {
   const width = Math.max(280, Math.floor(container.clientWidth || 480));
@@ -42,9 +48,13 @@ export function makeCharts() {
       ...strategies.map((s) => ({ label: strategyName(s), stroke: colorOf(s), width: 2, points: { show: false }, value: (u, v) => (v === null || v === undefined ? '—' : v.toFixed(4)) })),
     ],
   }, [[], ...strategies.map(() => [])], lossBox);
+  const sample = trainSampleLabel();
+  $('acc-caption').textContent = sample
+    ? `Accuracy per epoch (solid: training accuracy (${sample}), dashed: validation)`
+    : 'Accuracy per epoch (solid: training, dashed: validation)';
   const accSeries = [];
   for (const s of strategies) {
-    accSeries.push({ label: `${strategyName(s)} (train)`, stroke: colorOf(s), width: 2, points: { show: true, size: 6, fill: colorOf(s) } });
+    accSeries.push({ label: `${strategyName(s)} (${sample ? `training ${sample}` : 'train'})`, stroke: colorOf(s), width: 2, points: { show: true, size: 6, fill: colorOf(s) } });
     if (state.hasValidation) accSeries.push({ label: `${strategyName(s)} (validation)`, stroke: colorOf(s), width: 2, dash: [6, 4], points: { show: true, size: 6 } });
   }
   charts.acc = new uPlot({
@@ -60,15 +70,28 @@ export function makeCharts() {
   }, [[], ...accSeries.map(() => [])], accBox);
 }
 
-let chartFrame = null;
+let chartPending = false;
+let lastDraw = 0;
+/** With this many loss points or more, redraw at most every SLOW_MS (a frozen run can make tens of thousands). */
+const MANY_POINTS = 4000;
+const SLOW_MS = 250;
 
-/** Redraw both charts from state.runs on the next animation frame (once per frame). */
+function lossPoints() {
+  return state.order.reduce((n, s) => n + state.runs[s].losses.length, 0);
+}
+
+/** Redraw both charts from state.runs on a coming animation frame (at most once per frame). */
 export function scheduleChartUpdate() {
-  if (chartFrame !== null) return;
-  chartFrame = requestAnimationFrame(() => {
-    chartFrame = null;
+  if (chartPending) return;
+  chartPending = true;
+  const wait = lossPoints() >= MANY_POINTS ? Math.max(0, SLOW_MS - (performance.now() - lastDraw)) : 0;
+  const draw = () => requestAnimationFrame(() => {
+    chartPending = false;
+    lastDraw = performance.now();
     updateCharts();
   });
+  if (wait > 0) setTimeout(draw, wait);
+  else draw();
 }
 
 function updateCharts() {

@@ -1,13 +1,16 @@
-// The Data panel: the training and validation text boxes, checked by the worker as the user
-// types (debounced `parse` requests; only the answer to the newest one counts), and the
-// line-level problems and the class summary shown under them.
+// The Data panel: the training and validation text boxes (or the files loaded in their
+// place, data-files.js), checked by the worker as the user types (debounced `parse`
+// requests; only the answer to the newest one counts), and the line-level problems (at most
+// MAX_LISTED per box, then "and N more") and the class summary shown under them.
 import { ToWorker } from './protocol.js';
 import { $, el, intValue } from './dom.js';
+import { count } from './format.js';
 import { state } from './state.js';
 import { showError } from './status.js';
 import { nextId, send } from './worker-client.js';
 import { updateControls } from './controls.js';
 
+const MAX_LISTED = 20;
 let parseTimer = null;
 let parseSeq = 0; // id of the newest parse request
 
@@ -16,12 +19,17 @@ export function valMode() {
   return document.querySelector('input[name="val-mode"]:checked').value;
 }
 
+/** The training text: the loaded file's, else the box's. */
+export const trainText = () => (state.files.train ? state.files.train.text : $('train-text').value);
+/** The separate validation text: the loaded file's, else the box's. */
+export const valText = () => (state.files.validation ? state.files.validation.text : $('val-text').value);
+
 /** The data fields of `parse` and `train` messages. */
 export function dataPayload() {
   const mode = valMode();
   return {
-    train: $('train-text').value,
-    val: mode === 'text' ? $('val-text').value : null,
+    train: trainText(),
+    val: mode === 'text' ? valText() : null,
     valFraction: mode === 'split' ? Number($('val-fraction').value) : null,
     seed: intValue('seed') ?? 0,
   };
@@ -34,7 +42,7 @@ export function scheduleParse(delay = 300) {
   clearTimeout(parseTimer);
   parseTimer = setTimeout(() => {
     const mode = valMode();
-    if (mode === 'text' && !$('val-text').value.trim()) {
+    if (mode === 'text' && !valText().trim()) {
       // The core treats an empty validation text as "no validation": say so instead.
       showParse({ ok: false, labels: [], diagnostics: [{ field: 'validation', line: 0, message: 'the validation box is empty: paste validation examples, or choose None' }] });
       return;
@@ -78,17 +86,29 @@ function renderParse() {
   for (const list of Object.values(lists)) list.replaceChildren();
   $('train-text').removeAttribute('aria-invalid');
   $('val-text').removeAttribute('aria-invalid');
+  const listed = { train: 0, validation: 0 };
+  const more = { train: 0, validation: 0 };
   for (const d of r.diagnostics || []) {
-    const list = lists[d.field] || lists.train;
+    const field = d.field === 'validation' ? 'validation' : 'train';
+    (field === 'validation' ? $('val-text') : $('train-text')).setAttribute('aria-invalid', 'true');
+    if (listed[field] >= MAX_LISTED) {
+      more[field] += 1;
+      continue;
+    }
+    listed[field] += 1;
     const where = d.line > 0 ? `Line ${d.line}: ` : '';
-    list.append(el('li', {}, where + d.message));
-    (d.field === 'validation' ? $('val-text') : $('train-text')).setAttribute('aria-invalid', 'true');
+    lists[field].append(el('li', {}, where + d.message));
+  }
+  for (const field of ['train', 'validation']) {
+    if (more[field]) lists[field].append(el('li', { class: 'more' }, `and ${more[field]} more problem${more[field] === 1 ? '' : 's'}`));
   }
   const summary = $('train-summary');
   if (r.ok) {
-    const classes = r.labels.map((label, i) => `${label} (${r.class_counts[i]})`).join(', ');
-    let text = `${r.train_count} training sentence${r.train_count === 1 ? '' : 's'} · ${r.labels.length} classes: ${classes}`;
-    if (r.val_count) text += ` · ${r.val_count} for validation`;
+    // Many classes: name the first ones only (the per-class table lists them all after a run).
+    const shown = r.labels.slice(0, 30).map((label, i) => `${label} (${r.class_counts[i]})`).join(', ');
+    const classes = r.labels.length > 30 ? `${shown}, … and ${r.labels.length - 30} more` : shown;
+    let text = `${count(r.train_count)} training sentence${r.train_count === 1 ? '' : 's'} · ${r.labels.length} classes: ${classes}`;
+    if (r.val_count) text += ` · ${count(r.val_count)} for validation`;
     summary.textContent = text;
     summary.classList.remove('bad');
   } else {

@@ -5,7 +5,7 @@
 export const $ = (id) => document.getElementById(id);
 
 /**
- * A new element: `props` sets `class`, `style` (an object), ARIA/role/scope/colspan attributes
+ * A new element: `props` sets `class`, `style` (an object), ARIA, data-…, role, scope and colspan attributes
  * and any other property (`value`, `href`…); `children` are nodes or text (null/false skipped).
  */
 export function el(tag, props = {}, ...children) {
@@ -13,7 +13,7 @@ export function el(tag, props = {}, ...children) {
   for (const [k, v] of Object.entries(props)) {
     if (k === 'class') node.className = v;
     else if (k === 'style') Object.assign(node.style, v);
-    else if (k.startsWith('aria-') || k === 'role' || k === 'scope' || k === 'colspan') node.setAttribute(k, v);
+    else if (k.startsWith('aria-') || k.startsWith('data-') || k === 'role' || k === 'scope' || k === 'colspan') node.setAttribute(k, v);
     else node[k] = v;
   }
   for (const c of children) {

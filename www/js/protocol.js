@@ -25,13 +25,23 @@ export const ToWorker = Object.freeze({
    * `strategies`: `['frozen' | 'top:K' | 'full', ...]`; `train`, `val`, `valFraction` as in
    * `parse` (`seed` is sent too but unused: `options.seed` is the one the core uses);
    * `options`: `{epochs, learning_rate, head_learning_rate (null = same as learning_rate),
-   * batch_size, max_len, pad_to_max_len, seed}` (snake_case `TrainOptions` fields, src/session.rs).
-   * No id: the worker answers with `status`, `progress`, `warning`, `model`, then per strategy
-   * `run-start` and `event`s, and always ends with one `train-done`. Refused with
-   * `error` code 'busy' while a Train is running.
+   * batch_size, max_len, pad_to_max_len, seed, train_eval_sample}` (snake_case `TrainOptions`
+   * fields, src/types.rs; `train_eval_sample`: training sentences each epoch's training
+   * accuracy is measured on, 0 = all).
+   * No id. The worker first gets config.json and tokenizer.json (cache, hub or files) and plans
+   * the Train (wasm `plan_train`): a repository that is not a trainable BERT, or a Train that
+   * cannot fit the tab's memory, is refused with an `error` before model.safetensors is read.
+   * Then it answers with `plan`, `status`, `progress`, `warning`, `model`, then per strategy the
+   * run's core events in `events` messages (from `start` to `done`, `stopped` or `error`), and
+   * always ends with one
+   * `train-done`. Refused with `error` code 'busy' while a Train is running.
    */
   TRAIN: 'train',
-  /** `{type}` — stop the Train after the current step, or abort the model download. */
+  /**
+   * `{type}` — stop the Train: the active run is stopped right after its current bounded step
+   * (at most about a quarter second of work) and reports `stopped`; queued strategies do not
+   * run; a model download in progress is aborted.
+   */
   STOP: 'stop',
   /**
    * Classify a sentence with every finished run. `{type, id, text}`.
@@ -78,13 +88,20 @@ export const FromWorker = Object.freeze({
    * file came from the browser's cache.
    */
   MODEL: 'model',
-  /** `{type, strategy, totalSteps, memory}` — a strategy's run starts. */
-  RUN_START: 'run-start',
   /**
-   * `{type, event, memory}` — one event of the core (`CoreEvent` below, fields as in
-   * README "Events"); `memory`: WebAssembly memory size in bytes after it.
+   * The Train's plan, before any weights are read. `{type, plans}` — per strategy, in run
+   * order, the core's `RunPlan` (src/plan.rs): `{strategy, total_steps, trainable_parameters,
+   * work_total (GFLOP), work_per_step (GFLOP; 0 for frozen), peak_bytes, retained_bytes}`.
    */
-  EVENT: 'event',
+  PLAN: 'plan',
+  /**
+   * `{type, events, memory, allocated}` — consecutive events of the core (`CoreEvent` below,
+   * fields as in README "Events"), in order: what one run emitted in one slice of work (a
+   * slow step alone; up to ~15 ms of tiny frozen head steps together); `memory`: WebAssembly
+   * memory size in bytes after them (the tab's high-water mark: it never shrinks);
+   * `allocated`: bytes the heap holds live after them.
+   */
+  EVENTS: 'events',
   /** `{type, stopped, failed}` — the Train has ended (exactly one per `train`). */
   TRAIN_DONE: 'train-done',
   /**
@@ -122,14 +139,41 @@ export const ErrorCode = Object.freeze({
   INIT: 'init',
 });
 
-/** `event.type` of an `event` message: the core's events (src/events.rs, README "Events"). */
+/**
+ * `type` of the core's events in an `events` message (src/events.rs, README "Events").
+ * A run's stream: `start`, then `progress` and `step` events, `epoch` after each epoch, and
+ * `done` — or `stopped` (Stop), or `error`. `work_*` are GFLOP (compute estimates, for time
+ * left: rate = work_done / elapsed_ms).
+ */
 export const CoreEvent = Object.freeze({
-  /** `{strategy, epoch, step, loss, lr, elapsed_ms}` — one optimizer step. */
+  /**
+   * `{strategy, epochs, total_steps, train_size, val_size, train_eval_size, labels, threads,
+   * trainable_parameters, estimated_peak_bytes, work_total}` — the run begins
+   * (`train_eval_size`: training sentences each epoch's training accuracy is measured on).
+   */
+  START: 'start',
+  /**
+   * `{strategy, phase: 'cache' | 'evaluate', epoch, done, total, work_done, elapsed_ms}` — a
+   * bounded chunk of non-training work: `done` of `total` sentences encoded for the frozen
+   * encoder's cache, or evaluated after epoch `epoch`.
+   */
+  PROGRESS: 'progress',
+  /** `{strategy, epoch, step, loss, lr, head_lr, work_done, elapsed_ms}` — one optimizer step. */
   STEP: 'step',
-  /** `{strategy, epoch, train_loss, train_accuracy, val_loss, val_accuracy, elapsed_ms}`. */
+  /**
+   * `{strategy, epoch, train_loss, train_accuracy, train_eval_size, val_loss, val_accuracy,
+   * elapsed_ms}`.
+   */
   EPOCH: 'epoch',
-  /** `{strategy, train_accuracy, val_accuracy, per_class, confusion, steps, elapsed_ms}`. */
+  /**
+   * `{strategy, train_accuracy, val_accuracy, per_class: [{label, precision, recall, f1,
+   * support}], confusion (confusion[true][predicted]), evaluated_on: 'validation' | 'training'
+   * | 'training sample', steps, threads, peak_bytes (the run's own peak heap beyond what existed
+   * when it started), retained_bytes (what it keeps for Try it and Download), elapsed_ms}`.
+   */
   DONE: 'done',
+  /** `{strategy, steps, retained_bytes, elapsed_ms}` — Stop ended the run; its model is kept. */
+  STOPPED: 'stopped',
   /** `{message}` — the run failed. */
   ERROR: 'error',
 });

@@ -1,15 +1,39 @@
 // The Results table: one row per strategy of the current/last Train, with its status,
-// accuracies, time, speed and peak WebAssembly memory, updated as events arrive.
+// accuracies, time, speed, threads and its own memory (the run's peak heap and what it keeps
+// for Try it and Download, as the core measures them), updated as events arrive; under it,
+// what the training accuracy was measured on and the tab's WebAssembly memory.
 import { $, el } from './dom.js';
-import { colorOf, megabytes, pct, secs, strategyName } from './format.js';
+import { colorOf, count, megabytes, pct, secs, strategyName } from './format.js';
 import { state } from './state.js';
+import { stepsPerSecond } from './progress.js';
+import { trainSampleLabel } from './charts.js';
 
 const STATUS_TEXT = { queued: 'waiting', running: 'running', done: 'done', stopped: 'stopped early', failed: 'failed', skipped: 'not run' };
+const COLUMNS = 9;
+
+function memoryCells(r) {
+  let peak = '—';
+  let peakTitle = '';
+  if (r.done) {
+    peak = megabytes(r.done.peak_bytes);
+    peakTitle = 'The most heap this run had allocated at once, beyond what existed when it started (measured).';
+  } else if (r.start) {
+    peak = `≈ ${megabytes(r.start.estimated_peak_bytes)}`;
+    peakTitle = 'Estimated before the run started (the measured peak is reported when a run finishes).';
+  }
+  const retained = r.done ? r.done.retained_bytes : r.stopped ? r.stopped.retained_bytes : null;
+  const peakCell = el('td', { class: 'num' }, peak);
+  if (peakTitle) peakCell.title = peakTitle;
+  return [peakCell, el('td', { class: 'num' }, retained === null ? '—' : megabytes(retained))];
+}
 
 export function renderResults() {
+  const sample = trainSampleLabel();
+  $('results-train-h').textContent = sample ? `Train accuracy (${sample})` : 'Train accuracy';
+  renderNotes(sample);
   const body = $('results-body');
   if (state.order.length === 0) {
-    body.replaceChildren(el('tr', { class: 'empty' }, el('td', { colspan: '7' }, 'No runs yet.')));
+    body.replaceChildren(el('tr', { class: 'empty' }, el('td', { colspan: String(COLUMNS) }, 'No runs yet.')));
     return;
   }
   body.replaceChildren(...state.order.map((s) => {
@@ -17,9 +41,9 @@ export function renderResults() {
     const lastEpoch = r.epochs[r.epochs.length - 1];
     const trainAcc = r.done ? r.done.train_accuracy : lastEpoch ? lastEpoch.train_accuracy : null;
     const valAcc = r.done ? r.done.val_accuracy : lastEpoch ? lastEpoch.val_accuracy : null;
-    const elapsed = r.done ? r.done.elapsed_ms : Math.max(lastEpoch ? lastEpoch.elapsed_ms : 0, r.lastStep ? r.lastStep.elapsed_ms : 0) || null;
-    const steps = r.done ? r.done.steps : r.lastStep ? r.lastStep.step : null;
-    const rate = steps && elapsed ? (steps / (elapsed / 1000)).toFixed(2) : '—';
+    const elapsed = r.done ? r.done.elapsed_ms : r.stopped ? r.stopped.elapsed_ms : r.elapsedMs || null;
+    const rate = stepsPerSecond(r);
+    const threads = r.done ? r.done.threads : r.start ? r.start.threads : null;
     const name = el('th', { scope: 'row' }, el('span', { class: 'swatch', style: { background: colorOf(s) }, 'aria-hidden': 'true' }), strategyName(s));
     const status = el('td', { class: `status-${r.status}` }, STATUS_TEXT[r.status] || r.status);
     if (r.error) status.title = r.error;
@@ -27,7 +51,20 @@ export function renderResults() {
       el('td', { class: 'num' }, pct(trainAcc)),
       el('td', { class: 'num' }, state.hasValidation ? pct(valAcc) : 'no validation data'),
       el('td', { class: 'num' }, secs(elapsed)),
-      el('td', { class: 'num' }, rate),
-      el('td', { class: 'num' }, r.memory ? megabytes(r.memory) : '—'));
+      el('td', { class: 'num' }, rate === null ? '—' : rate >= 100 ? count(rate) : rate.toFixed(2)),
+      el('td', { class: 'num' }, threads === null ? '—' : String(threads)),
+      ...memoryCells(r));
   }));
+}
+
+function renderNotes(sample) {
+  const notes = [];
+  if (sample) {
+    notes.push(`Training accuracy is measured after each epoch on a fixed stratified ${sample} of the ${count(state.trainSize)} training sentences ("Training accuracy sample"); validation data is always measured whole.`);
+  }
+  if (state.memory) {
+    const live = state.allocated !== null && state.allocated !== undefined ? `, ${megabytes(state.allocated)} of it in use now` : '';
+    notes.push(`This tab's WebAssembly memory: ${megabytes(state.memory)} reserved (it never shrinks)${live}.`);
+  }
+  $('results-note').textContent = notes.join(' ');
 }

@@ -17,6 +17,12 @@ export const state = {
   lastError: null,
   warnings: [],
   predictions: null,
+  plans: null,           // the Train's RunPlan[] (a `plan` message), in run order
+  trainSize: null,       // training sentences of the current Train (from its first `start`)
+  trainEvalSize: null,   // ... of which each epoch's training accuracy is measured on
+  memory: null,          // the tab's WebAssembly memory size (bytes; it never shrinks)
+  allocated: null,       // bytes the wasm heap holds live
+  files: { train: null, validation: null }, // data loaded from a file: {name, size, text, lines}
   workerStarts: 0,
   trainsStarted: 0,      // Train presses sent to the worker
   trainsFinished: 0,     // ... and answered with train-done (or ended by a worker restart)
@@ -31,8 +37,16 @@ export function newRun(strategy) {
     losses: [],           // losses[step - 1]
     epochs: [],           // epoch events
     lastStep: null,
-    done: null,           // the Done event
+    start: null,          // the `start` event
+    progress: null,       // the latest `progress` event (encoding, evaluating)
+    firstStep: null,      // the first and the latest `step` events (for steps/s)
+    done: null,           // the `done` event
+    stopped: null,        // the `stopped` event
     error: null,
+    phase: null,          // what the run does now: 'cache' | 'train' | 'evaluate'
+    phaseStartMs: 0,      // the run's elapsed time when the current cache/evaluate phase began
+    workDone: 0,          // GFLOP so far (latest progress/step event)
+    elapsedMs: 0,         // run time so far (latest event)
     memory: 0,            // largest wasm memory size seen during this run (bytes)
   };
 }

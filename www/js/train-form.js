@@ -27,6 +27,7 @@ export function optionsProblems() {
   const maxLen = intValue('max-len');
   if (!maxLen || maxLen < 2) problems.push('Max length must be a whole number ≥ 2.');
   if (intValue('seed') === null) problems.push('Seed must be a whole number ≥ 0.');
+  if (intValue('eval-sample') === null) problems.push('Training accuracy sample must be a whole number ≥ 0 (0 = all training sentences).');
   if ($('s-top').checked) {
     const k = intValue('top-k');
     // The layer count is known once this model has been loaded (not for another choice).
@@ -48,5 +49,6 @@ export function trainOptions() {
     max_len: intValue('max-len'),
     pad_to_max_len: $('pad-max').checked,
     seed: intValue('seed'),
+    train_eval_sample: intValue('eval-sample'),
   };
 }

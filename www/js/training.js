@@ -1,9 +1,10 @@
 // One Train, from the button to the end: send the `train` request, follow the worker's
-// run-start / event / train-done messages into state.runs, keep the status line, charts,
-// results and confusion matrix up to date, and ask the worker to stop.
+// plan / event / train-done messages into state.runs, keep the status line, progress, charts,
+// results and confusion matrix up to date (redrawn at most once per animation frame: a
+// frozen run can send thousands of tiny steps a second), and ask the worker to stop.
 import { CoreEvent, ToWorker } from './protocol.js';
 import { $, intValue } from './dom.js';
-import { pct, strategyName } from './format.js';
+import { count, megabytes, pct, strategyName } from './format.js';
 import { newRun, state } from './state.js';
 import { clearError, setStatus, showError } from './status.js';
 import { send } from './worker-client.js';
@@ -14,6 +15,20 @@ import { dataPayload, valMode } from './data-panel.js';
 import { makeCharts, scheduleChartUpdate } from './charts.js';
 import { renderResults } from './results.js';
 import { renderConfusion } from './confusion.js';
+import { renderTrainingProgress } from './progress.js';
+
+let renderFrame = null;
+
+/** Redraw the results table, the progress line and the charts on the next animation frame. */
+function scheduleRender() {
+  scheduleChartUpdate();
+  if (renderFrame !== null) return;
+  renderFrame = requestAnimationFrame(() => {
+    renderFrame = null;
+    renderResults();
+    renderTrainingProgress();
+  });
+}
 
 /** Click handler of Train. */
 export function startTraining() {
@@ -28,6 +43,9 @@ export function startTraining() {
   state.runs = Object.fromEntries(strategies.map((s) => [s, newRun(s)]));
   state.hasValidation = valMode() !== 'none';
   state.epochs = intValue('epochs');
+  state.plans = null;
+  state.trainSize = null;
+  state.trainEvalSize = null;
   state.running = true;
   state.stopping = false;
   state.predictions = null;
@@ -43,30 +61,28 @@ export function startTraining() {
   send({ type: ToWorker.TRAIN, source, strategies, ...dataPayload(), options: trainOptions() });
 }
 
-/** Click handler of Stop. */
+/** Click handler of Stop: the page answers at once; the worker stops after the current step. */
 export function stopTraining() {
   if (!state.running) return;
   state.stopping = true;
   send({ type: ToWorker.STOP });
-  setStatus('Stopping after the current step…');
+  setStatus('Stopping… the step in progress finishes first.');
   updateControls();
+  renderTrainingProgress();
 }
 
-/** A `run-start` message. */
-export function onRunStart(msg) {
-  const run = state.runs[msg.strategy];
-  if (run) {
-    run.status = 'running';
-    run.totalSteps = msg.totalSteps;
-    run.memory = Math.max(run.memory || 0, msg.memory || 0);
-  }
-  setStatus(`${strategyName(msg.strategy)}: training started (${msg.totalSteps} steps).`);
-  renderResults();
-  scheduleChartUpdate();
+/** A `plan` message: the Train fits; remember each strategy's planned work and memory. */
+export function onPlan(msg) {
+  state.plans = msg.plans;
+  const peak = Math.max(0, ...msg.plans.map((p) => p.peak_bytes));
+  const steps = msg.plans.reduce((s, p) => s + p.total_steps, 0);
+  setStatus(`Checked: ${count(steps)} training step${steps === 1 ? '' : 's'} in all; the largest run needs about ${megabytes(peak)} beside the model.`);
 }
 
-/** An `event` message: one core event and the wasm memory size after it. */
-export function onTrainingEvent(ev, memory) {
+/** One core event (from an `events` message), the wasm memory size and the live heap bytes after its batch. */
+export function onTrainingEvent(ev, memory, allocated) {
+  if (memory) state.memory = memory;
+  if (allocated !== null && allocated !== undefined) state.allocated = allocated;
   if (ev.type === CoreEvent.ERROR) {
     const s = state.order.find((x) => state.runs[x].status === 'running');
     if (s) {
@@ -80,24 +96,66 @@ export function onTrainingEvent(ev, memory) {
   const run = state.runs[ev.strategy];
   if (!run) return;
   if (memory) run.memory = Math.max(run.memory, memory);
-  if (ev.type === CoreEvent.STEP) {
-    run.losses[ev.step - 1] = ev.loss;
-    run.lastStep = ev;
-    const total = run.totalSteps ? `/${run.totalSteps}` : '';
-    setStatus(`${strategyName(ev.strategy)}: epoch ${ev.epoch}/${state.epochs}, step ${ev.step}${total}, loss ${ev.loss.toFixed(4)}`);
-  } else if (ev.type === CoreEvent.EPOCH) {
-    run.epochs.push(ev);
-    const val = ev.val_accuracy !== null && ev.val_accuracy !== undefined ? `, validation ${pct(ev.val_accuracy)}` : '';
-    setStatus(`${strategyName(ev.strategy)}: epoch ${ev.epoch} done — training accuracy ${pct(ev.train_accuracy)}${val}`);
-  } else if (ev.type === CoreEvent.DONE) {
-    run.done = ev;
-    run.status = 'done';
+  if (ev.type === CoreEvent.PROGRESS && (run.phase !== ev.phase || !run.progress || run.progress.epoch !== ev.epoch || run.progress.phase !== ev.phase)) {
+    run.phaseStartMs = run.elapsedMs; // the run's time when this encoding/evaluation began
   }
-  renderResults();
-  scheduleChartUpdate();
-  if (ev.type === CoreEvent.DONE) {
+  if (ev.elapsed_ms !== undefined) run.elapsedMs = ev.elapsed_ms;
+  if (ev.work_done !== undefined) run.workDone = ev.work_done;
+  switch (ev.type) {
+    case CoreEvent.START:
+      onStart(run, ev);
+      break;
+    case CoreEvent.PROGRESS:
+      run.progress = ev;
+      run.phase = ev.phase;
+      break;
+    case CoreEvent.STEP:
+      run.losses[ev.step - 1] = ev.loss;
+      if (!run.firstStep) run.firstStep = ev;
+      run.lastStep = ev;
+      run.phase = 'train';
+      break;
+    case CoreEvent.EPOCH: {
+      run.epochs.push(ev);
+      run.phase = 'train';
+      const val = ev.val_accuracy !== null && ev.val_accuracy !== undefined ? `, validation ${pct(ev.val_accuracy)}` : '';
+      if (!state.stopping) setStatus(`${strategyName(ev.strategy)}: epoch ${ev.epoch} done — training accuracy ${pct(ev.train_accuracy)}${val}`);
+      break;
+    }
+    case CoreEvent.DONE:
+      run.done = ev;
+      run.status = 'done';
+      run.phase = null;
+      break;
+    case CoreEvent.STOPPED:
+      run.stopped = ev;
+      run.status = 'stopped';
+      run.phase = null;
+      setStatus(`${strategyName(ev.strategy)} stopped after ${count(ev.steps)} step${ev.steps === 1 ? '' : 's'}; its model so far is kept for Try it and Download.`);
+      break;
+    default:
+      break;
+  }
+  scheduleRender();
+  if (ev.type === CoreEvent.DONE || ev.type === CoreEvent.STOPPED) {
+    renderResults();
     renderConfusion();
     updateControls();
+  }
+}
+
+function onStart(run, ev) {
+  run.status = 'running';
+  run.start = ev;
+  run.totalSteps = ev.total_steps;
+  run.phase = ev.strategy === 'frozen' ? 'cache' : 'train';
+  const relabel = state.trainSize !== ev.train_size || state.trainEvalSize !== ev.train_eval_size;
+  state.trainSize = ev.train_size;
+  state.trainEvalSize = ev.train_eval_size;
+  if (relabel) makeCharts(); // the accuracy curve's label names the training sample
+  if (!state.stopping) {
+    setStatus(`${strategyName(ev.strategy)}: started — ${count(ev.total_steps)} steps over ${count(ev.train_size)} training sentences, ` +
+      `${count(ev.trainable_parameters)} trainable parameters, ${ev.threads} thread${ev.threads === 1 ? '' : 's'}.`);
   }
 }
 
@@ -110,6 +168,7 @@ export function finishTraining(msg) {
   state.trainsFinished += 1;
   state.stopping = false;
   $('progress').hidden = true;
+  $('progress-text').hidden = true;
   for (const s of state.order) {
     const r = state.runs[s];
     if (r.status === 'running') r.status = msg.stopped ? 'stopped' : 'failed';
@@ -119,6 +178,7 @@ export function finishTraining(msg) {
   else if (msg.failed) setStatus('Training did not finish: see the message below.');
   else setStatus(`Done: ${state.order.map((s) => `${strategyName(s)} ${pct(state.runs[s].done ? state.runs[s].done.train_accuracy : null)} training accuracy`).join(', ')}.`);
   renderResults();
+  renderConfusion();
   scheduleChartUpdate();
   updateControls();
 }

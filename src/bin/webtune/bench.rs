@@ -53,9 +53,7 @@ fn peak_rss_mib() -> Option<f64> {
 }
 
 pub fn run(args: BenchArgs) -> CliResult {
-    // candle sizes its gemm threads and element-wise worker pool from these on first use.
-    std::env::set_var("RAYON_NUM_THREADS", args.threads.to_string());
-    std::env::set_var("CANDLE_NUM_THREADS", args.threads.to_string());
+    crate::threads::use_threads(args.threads)?;
     let strategies: Vec<Strategy> = args.strategies.iter().map(|s| s.parse().map_err(|e: webtune::Error| e.to_string())).collect::<CliResult<_>>()?;
     if !args.json {
         println!("{} thread(s), median of {} steps (ms); peak RSS so far (MiB)", args.threads, args.rounds);

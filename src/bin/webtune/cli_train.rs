@@ -71,6 +71,10 @@ pub struct TrainArgs {
     /// epoch, set, index, label, predicted, x, y.
     #[arg(long)]
     map: Option<PathBuf>,
+    /// Threads for every step (matmuls, element-wise loops, the optimizer); default: all
+    /// logical cores (or RAYON_NUM_THREADS when set). The `start` event reports the count used.
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 impl TrainArgs {
@@ -155,6 +159,7 @@ fn print_table(summaries: &[Summary]) {
 }
 
 pub fn run(args: TrainArgs) -> CliResult {
+    crate::threads::use_threads(args.threads.unwrap_or_else(crate::threads::default_threads))?;
     let strategies: Vec<Strategy> = args.strategy.iter().map(|s| s.parse().map_err(|e: webtune::Error| e.to_string())).collect::<CliResult<_>>()?;
     let options = args.options()?;
     let data = args.data()?;

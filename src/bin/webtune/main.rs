@@ -7,6 +7,7 @@ mod cli_train;
 mod map_csv;
 mod progress;
 mod serve;
+mod threads;
 
 use std::path::{Path, PathBuf};
 
