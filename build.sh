@@ -69,7 +69,7 @@ Usage: ./build.sh COMMAND
   serve [PORT] setup + model + build, then serve the app on http://127.0.0.1:PORT/ (8080)
   test [GROUP...]
                setup + model + build, then every test group, stopping at the first failure:
-               native (cargo test --release), python (transformers loads an export:
+               native (cargo test --release), python (transformers loads an export, PEFT a LoRA adapter:
                tests/python/check_export.py in a venv with torch), wasm-check (cargo check --lib, wasm32),
                browser (wasm-pack test, tests/wasm.rs in headless Chromium; single-threaded),
                e2e (tests/e2e against `webtune serve --test-faults`),
@@ -356,6 +356,7 @@ test_python() {
   fi
   "$PY_VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
   "$PY_VENV/bin/python" tests/python/check_export.py
+  "$PY_VENV/bin/python" tests/python/check_lora_export.py
 }
 
 test_wasm_check() {

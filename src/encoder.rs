@@ -22,57 +22,11 @@ use rayon::prelude::*;
 
 use crate::config::BertConfig;
 use crate::kernels::{self, Mat};
-use crate::model::{BertParams, BertWeights, Dropout, EncoderLayer, Linear};
+use crate::params::{Adapter, Adapters, BertParams, BertWeights, Dropout, EncoderLayer, GradSlot, Linear};
+use crate::types::Projection;
 use crate::rng::{self, SeededRng};
 use crate::tokenize::Batch;
 use crate::{Error, Result};
-
-/// A parameter's gradient buffer: the backward pass accumulates into it, the optimizer reads it
-/// in place (stored layout, e.g. (in, out) for a Linear weight).
-#[derive(Clone)]
-pub struct GradSlot(std::sync::Arc<std::sync::Mutex<SlotState>>);
-
-pub struct SlotState {
-    pub values: Vec<f32>,
-    /// Whether `values` holds a gradient of the current step (else it is stale, not zeroed).
-    pub filled: bool,
-}
-
-impl GradSlot {
-    pub fn new(len: usize) -> Self {
-        GradSlot(std::sync::Arc::new(std::sync::Mutex::new(SlotState { values: vec![0.0; len], filled: false })))
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Add to this step's gradient: `f(values, accumulate)` must overwrite `values` when
-    /// `accumulate` is false (the first contribution of a step) and add to them otherwise.
-    pub fn write(&self, f: impl FnOnce(&mut [f32], bool)) {
-        let mut state = self.lock();
-        let accumulate = state.filled;
-        f(&mut state.values, accumulate);
-        state.filled = true;
-    }
-
-    /// The gradient of this step, if the backward pass reached the parameter; marks the slot
-    /// consumed.
-    pub fn take<R>(&self, f: impl FnOnce(&[f32]) -> R) -> Option<R> {
-        let mut state = self.lock();
-        if !state.filled {
-            return None;
-        }
-        state.filled = false;
-        Some(f(&state.values))
-    }
-
-    /// Read the gradient of this step without consuming it.
-    pub fn peek<R>(&self, f: impl FnOnce(&[f32]) -> R) -> Option<R> {
-        let state = self.lock();
-        state.filled.then(|| f(&state.values))
-    }
-}
 
 /// Gradient buffers of the encoder's parameters; `None` for frozen ones.
 pub type BertGrads = BertParams<Option<GradSlot>>;
@@ -107,15 +61,93 @@ impl<'a> Values<'a> {
     }
 }
 
-/// The values of one Linear.
+/// The values of one Linear, and of its LoRA adapter when it has one.
 struct LinearValues<'a> {
     w: Values<'a>,
     b: Values<'a>,
+    adapter: Option<AdapterValues<'a>>,
+}
+
+/// A LoRA adapter's values (Aᵀ: in × r, Bᵀ: r × out), scale, and gradient slots while training.
+struct AdapterValues<'a> {
+    a: Values<'a>,
+    b: Values<'a>,
+    rank: usize,
+    scale: f32,
+    grads: Option<&'a Adapter<GradSlot>>,
+}
+
+/// The adapters a pass runs with: values, and gradient slots in a training step.
+#[derive(Clone, Copy)]
+pub struct AdapterSet<'a> {
+    pub adapters: &'a Adapters,
+    pub grads: Option<&'a Adapters<GradSlot>>,
 }
 
 impl<'a> LinearValues<'a> {
     fn of(l: &'a Linear) -> Result<Self> {
-        Ok(LinearValues { w: Values::of(&l.weight_t)?, b: Values::of(&l.bias)? })
+        Ok(LinearValues { w: Values::of(&l.weight_t)?, b: Values::of(&l.bias)?, adapter: None })
+    }
+
+    /// With the adapter of `projection` in `layer`, if `set` has one there.
+    fn adapted(l: &'a Linear, set: Option<AdapterSet<'a>>, layer: usize, projection: Projection) -> Result<Self> {
+        let mut values = Self::of(l)?;
+        if let Some(set) = set {
+            if let Some(adapter) = &set.adapters.layers[layer][projection as usize] {
+                values.adapter = Some(AdapterValues {
+                    a: Values::of(&adapter.a_t)?,
+                    b: Values::of(&adapter.b_t)?,
+                    rank: set.adapters.rank,
+                    scale: set.adapters.scale,
+                    grads: set.grads.and_then(|g| g.layers[layer][projection as usize].as_ref()),
+                });
+            }
+        }
+        Ok(values)
+    }
+
+    fn inputs(&self) -> usize {
+        self.w.get().len() / self.outputs()
+    }
+
+    /// y = x·W + b, plus the adapter's scale · (x ⊙ mask)·Aᵀ·Bᵀ when there is one.
+    fn forward_adapted(&self, y: &mut [f32], x: &[f32], rows: usize, mask: &Option<Vec<f32>>) {
+        self.forward(y, x, rows);
+        let Some(ad) = &self.adapter else { return };
+        let (input, out, r) = (self.inputs(), self.outputs(), ad.rank);
+        let x = masked(x, mask);
+        let u = ad.down(&x, rows, input);
+        kernels::gemm(y, out, true, rows, out, r, Mat::rows(&u, r), Mat::rows(ad.b.get(), out), true);
+    }
+
+    /// The adapter's part of the backward pass: dAᵀ and dBᵀ into their slots and, when wanted,
+    /// its contribution added to dx. The frozen weight's own gradient is never computed.
+    fn backward_adapter(&self, x: &[f32], dy: &[f32], rows: usize, mask: &Option<Vec<f32>>, dx: Option<&mut [f32]>) {
+        let Some(ad) = &self.adapter else { return };
+        let (input, out, r) = (self.inputs(), self.outputs(), ad.rank);
+        let x = masked(x, mask);
+        if let Some(grads) = ad.grads {
+            let u = ad.down(&x, rows, input);
+            // dBᵀ (r × out) [+]= (scale·u)ᵀ · dy
+            grads.b_t.write(|g, acc| kernels::gemm(g, out, acc, r, out, rows, Mat::transposed(&u, r), Mat::rows(dy, out), true));
+        }
+        // du = scale · dy · B (rows × r)
+        let mut du = vec![0f32; rows * r];
+        kernels::gemm(&mut du, r, false, rows, r, out, Mat::rows(dy, out), Mat::transposed(ad.b.get(), out), true);
+        du.iter_mut().for_each(|v| *v *= ad.scale);
+        if let Some(grads) = ad.grads {
+            // dAᵀ (in × r) [+]= (x ⊙ mask)ᵀ · du
+            grads.a_t.write(|g, acc| kernels::gemm(g, r, acc, input, r, rows, Mat::transposed(&x, input), Mat::rows(&du, r), true));
+        }
+        let Some(dx) = dx else { return };
+        match mask {
+            None => kernels::gemm(dx, input, true, rows, input, r, Mat::rows(&du, r), Mat::transposed(ad.a.get(), r), true),
+            Some(mask) => {
+                let mut dxd = vec![0f32; rows * input];
+                kernels::gemm(&mut dxd, input, false, rows, input, r, Mat::rows(&du, r), Mat::transposed(ad.a.get(), r), true);
+                dx.iter_mut().zip(dxd.iter().zip(mask)).for_each(|(d, (g, m))| *d += g * m);
+            }
+        }
     }
 
     fn outputs(&self) -> usize {
@@ -152,6 +184,24 @@ impl<'a> LinearValues<'a> {
     }
 }
 
+impl AdapterValues<'_> {
+    /// scale · x·Aᵀ (rows × r): the adapter's low-rank activation, scaled.
+    fn down(&self, x: &[f32], rows: usize, input: usize) -> Vec<f32> {
+        let mut u = vec![0f32; rows * self.rank];
+        kernels::gemm(&mut u, self.rank, false, rows, self.rank, input, Mat::rows(x, input), Mat::rows(self.a.get(), self.rank), true);
+        u.iter_mut().for_each(|v| *v *= self.scale);
+        u
+    }
+}
+
+/// `x ⊙ mask` when there is a mask, else `x` itself.
+fn masked<'x>(x: &'x [f32], mask: &Option<Vec<f32>>) -> std::borrow::Cow<'x, [f32]> {
+    match mask {
+        Some(mask) => std::borrow::Cow::Owned(x.iter().zip(mask).map(|(a, m)| a * m).collect()),
+        None => std::borrow::Cow::Borrowed(x),
+    }
+}
+
 struct NormValues<'a> {
     gamma: Values<'a>,
     beta: Values<'a>,
@@ -169,18 +219,43 @@ struct LayerValues<'a> {
 }
 
 impl<'a> LayerValues<'a> {
-    fn of(l: &'a EncoderLayer) -> Result<Self> {
-        let norm = |n: &'a crate::model::LayerNorm| -> Result<NormValues<'a>> { Ok(NormValues { gamma: Values::of(&n.weight)?, beta: Values::of(&n.bias)? }) };
+    /// Layer `index` of the model, with its adapters from `set`.
+    fn of(l: &'a EncoderLayer, set: Option<AdapterSet<'a>>, index: usize) -> Result<Self> {
+        let norm = |n: &'a crate::params::LayerNorm| -> Result<NormValues<'a>> { Ok(NormValues { gamma: Values::of(&n.weight)?, beta: Values::of(&n.bias)? }) };
+        let linear = |w: &'a Linear, p: Projection| LinearValues::adapted(w, set, index, p);
         Ok(LayerValues {
-            query: LinearValues::of(&l.query)?,
-            key: LinearValues::of(&l.key)?,
-            value: LinearValues::of(&l.value)?,
-            attention_output: LinearValues::of(&l.attention_output)?,
+            query: linear(&l.query, Projection::Query)?,
+            key: linear(&l.key, Projection::Key)?,
+            value: linear(&l.value, Projection::Value)?,
+            attention_output: linear(&l.attention_output, Projection::AttentionOutput)?,
             attention_norm: norm(&l.attention_norm)?,
-            intermediate: LinearValues::of(&l.intermediate)?,
-            output: LinearValues::of(&l.output)?,
+            intermediate: linear(&l.intermediate, Projection::Intermediate)?,
+            output: linear(&l.output, Projection::Output)?,
             output_norm: norm(&l.output_norm)?,
         })
+    }
+
+    /// Input-dropout masks of this layer's adapters, drawn in forward order (training only).
+    fn adapter_masks(&self, dropout: &mut Option<DropoutSource<'_>>, s: Shape) -> [Option<Vec<f32>>; 6] {
+        let mut masks: [Option<Vec<f32>>; 6] = Default::default();
+        for p in Projection::ALL {
+            let linear = self.projection(p);
+            if linear.adapter.is_some() {
+                masks[p as usize] = draw_mask(dropout, s.tokens() * linear.inputs(), |d| d.adapter);
+            }
+        }
+        masks
+    }
+
+    fn projection(&self, p: Projection) -> &LinearValues<'a> {
+        match p {
+            Projection::Query => &self.query,
+            Projection::Key => &self.key,
+            Projection::Value => &self.value,
+            Projection::AttentionOutput => &self.attention_output,
+            Projection::Intermediate => &self.intermediate,
+            Projection::Output => &self.output,
+        }
     }
 }
 
@@ -389,23 +464,26 @@ struct LayerTape {
     drop2: Option<Vec<f32>>,
     xhat2: Vec<f32>,
     rstd2: Vec<f32>,
+    /// Input-dropout masks of the layer's LoRA adapters, by projection.
+    adapter_masks: [Option<Vec<f32>>; 6],
 }
 
 /// One encoder layer forward; returns its output and, when `keep`, what the backward needs.
 fn layer_forward(w: &LayerValues<'_>, x: Vec<f32>, mask: &[f32], s: Shape, dropout: &mut Option<DropoutSource<'_>>, keep: bool) -> (Vec<f32>, Option<LayerTape>) {
     let (t, h, i) = (s.tokens(), s.hidden, s.intermediate);
+    let am = w.adapter_masks(dropout, s);
     let mut q = vec![0f32; t * h];
     let mut k = vec![0f32; t * h];
     let mut v = vec![0f32; t * h];
-    w.query.forward(&mut q, &x, t);
-    w.key.forward(&mut k, &x, t);
-    w.value.forward(&mut v, &x, t);
+    w.query.forward_adapted(&mut q, &x, t, &am[Projection::Query as usize]);
+    w.key.forward_adapted(&mut k, &x, t, &am[Projection::Key as usize]);
+    w.value.forward_adapted(&mut v, &x, t, &am[Projection::Value as usize]);
     let mut probs = vec![0f32; s.scores()];
     let attention_drop = draw_mask(dropout, s.scores(), |p| p.attention);
     let mut context = vec![0f32; t * h];
     attention_forward(&q, &k, &v, mask, s, &mut probs, &attention_drop, &mut context);
     let mut attn = vec![0f32; t * h];
-    w.attention_output.forward(&mut attn, &context, t);
+    w.attention_output.forward_adapted(&mut attn, &context, t, &am[Projection::AttentionOutput as usize]);
     let drop1 = draw_mask(dropout, t * h, |p| p.hidden);
     apply(&mut attn, &drop1);
     kernels::add_inplace(&mut attn, &x);
@@ -414,24 +492,25 @@ fn layer_forward(w: &LayerValues<'_>, x: Vec<f32>, mask: &[f32], s: Shape, dropo
     kernels::layer_norm(&mut attended, &attn, w.attention_norm.gamma.get(), w.attention_norm.beta.get(), s.eps, keep.then_some((&mut xhat1[..], &mut rstd1[..])));
     drop(attn);
     let mut inner = vec![0f32; t * i];
-    w.intermediate.forward(&mut inner, &attended, t);
+    w.intermediate.forward_adapted(&mut inner, &attended, t, &am[Projection::Intermediate as usize]);
     let mut activated = vec![0f32; t * i];
     kernels::gelu_forward(&mut activated, &inner);
     let mut out = vec![0f32; t * h];
-    w.output.forward(&mut out, &activated, t);
+    w.output.forward_adapted(&mut out, &activated, t, &am[Projection::Output as usize]);
     let drop2 = draw_mask(dropout, t * h, |p| p.hidden);
     apply(&mut out, &drop2);
     kernels::add_inplace(&mut out, &attended);
     let mut y = vec![0f32; t * h];
     let (mut xhat2, mut rstd2) = if keep { (vec![0f32; t * h], vec![0f32; t]) } else { (Vec::new(), Vec::new()) };
     kernels::layer_norm(&mut y, &out, w.output_norm.gamma.get(), w.output_norm.beta.get(), s.eps, keep.then_some((&mut xhat2[..], &mut rstd2[..])));
-    let tape = keep.then_some(LayerTape { input: x, q, k, v, probs, attention_drop, context, drop1, xhat1, rstd1, attended, inner, activated, drop2, xhat2, rstd2 });
+    let tape = keep.then_some(LayerTape { input: x, q, k, v, probs, attention_drop, context, drop1, xhat1, rstd1, attended, inner, activated, drop2, xhat2, rstd2, adapter_masks: am });
     (y, tape)
 }
 
 /// One encoder layer backward: parameter gradients into `g`, and dx when `want_dx`.
 fn layer_backward(w: &LayerValues<'_>, g: &EncoderLayer<Option<GradSlot>>, tape: LayerTape, dy: Vec<f32>, s: Shape, want_dx: bool) -> Option<Vec<f32>> {
     let (t, h, i) = (s.tokens(), s.hidden, s.intermediate);
+    let am = &tape.adapter_masks;
     // Output LayerNorm.
     let mut dout = vec![0f32; t * h];
     kernels::layer_norm_backward(&mut dout, &dy, &tape.xhat2, &tape.rstd2, w.output_norm.gamma.get());
@@ -442,10 +521,12 @@ fn layer_backward(w: &LayerValues<'_>, g: &EncoderLayer<Option<GradSlot>>, tape:
     apply(&mut dbranch, &tape.drop2);
     let mut dactivated = vec![0f32; t * i];
     w.output.backward(&g.output, &tape.activated, &dbranch, t, Some((&mut dactivated, false)));
+    w.output.backward_adapter(&tape.activated, &dbranch, t, &am[Projection::Output as usize], Some(&mut dactivated));
     drop(dbranch);
     kernels::gelu_backward_inplace(&mut dactivated, &tape.inner);
     let mut dattended = dout;
     w.intermediate.backward(&g.intermediate, &tape.attended, &dactivated, t, Some((&mut dattended, true)));
+    w.intermediate.backward_adapter(&tape.attended, &dactivated, t, &am[Projection::Intermediate as usize], Some(&mut dattended));
     drop(dactivated);
     // Attention LayerNorm.
     let mut dsum = vec![0f32; t * h];
@@ -456,6 +537,7 @@ fn layer_backward(w: &LayerValues<'_>, g: &EncoderLayer<Option<GradSlot>>, tape:
     apply(&mut dbranch, &tape.drop1);
     let mut dcontext = vec![0f32; t * h];
     w.attention_output.backward(&g.attention_output, &tape.context, &dbranch, t, Some((&mut dcontext, false)));
+    w.attention_output.backward_adapter(&tape.context, &dbranch, t, &am[Projection::AttentionOutput as usize], Some(&mut dcontext));
     drop(dbranch);
     let mut dq = vec![0f32; t * h];
     let mut dk = vec![0f32; t * h];
@@ -463,8 +545,9 @@ fn layer_backward(w: &LayerValues<'_>, g: &EncoderLayer<Option<GradSlot>>, tape:
     attention_backward(&dcontext, &tape.q, &tape.k, &tape.v, &tape.probs, &tape.attention_drop, s, &mut dq, &mut dk, &mut dv);
     drop(dcontext);
     let mut dx = dsum; // the residual's gradient
-    for (linear, grads, d) in [(&w.query, &g.query, &dq), (&w.key, &g.key, &dk), (&w.value, &g.value, &dv)] {
+    for (p, linear, grads, d) in [(Projection::Query, &w.query, &g.query, &dq), (Projection::Key, &w.key, &g.key, &dk), (Projection::Value, &w.value, &g.value, &dv)] {
         linear.backward(grads, &tape.input, d, t, want_dx.then_some((&mut dx[..], true)));
+        linear.backward_adapter(&tape.input, d, t, &am[p as usize], want_dx.then_some(&mut dx[..]));
     }
     want_dx.then_some(dx)
 }
@@ -597,12 +680,13 @@ fn cls_rows(hidden_state: &[f32], s: Shape) -> Vec<f32> {
 
 /// The BertModel part in eval mode (no dropout): pooled outputs, and the last hidden state
 /// when `keep_hidden`.
-pub fn encode_eval(config: &BertConfig, weights: &BertWeights, batch: &Batch, keep_hidden: bool) -> Result<EvalOutput> {
+pub fn encode_eval(config: &BertConfig, weights: &BertWeights, adapters: Option<&Adapters>, batch: &Batch, keep_hidden: bool) -> Result<EvalOutput> {
+    let set = adapters.map(|adapters| AdapterSet { adapters, grads: None });
     check_length(config, batch)?;
     let s = Shape::of(config, batch);
     let (mut hidden, _) = embed(&embedding_values(weights)?, &batch.ids, s, &mut None, false, config.vocab_size)?;
-    for layer in &weights.layers {
-        hidden = layer_forward(&LayerValues::of(layer)?, hidden, &batch.mask, s, &mut None, false).0;
+    for (l, layer) in weights.layers.iter().enumerate() {
+        hidden = layer_forward(&LayerValues::of(layer, set, l)?, hidden, &batch.mask, s, &mut None, false).0;
     }
     let pooler = LinearValues::of(&weights.pooler)?;
     let mut pooled = vec![0f32; s.batch * s.hidden];
@@ -676,13 +760,15 @@ pub fn train_head(head: &Linear, grads: &Linear<Option<GradSlot>>, pooled: &[f32
     Ok(head_step(head, grads, pooled, labels, &mut { dropout }, hidden, check)?.0)
 }
 
-/// Which parts of the model take part in the backward pass.
-fn lowest_trained_layer(grads: &BertGrads) -> Option<usize> {
+/// The lowest encoder layer with a trained parameter or a trained adapter: the backward pass
+/// stops there.
+fn lowest_trained_layer(grads: &BertGrads, adapters: Option<AdapterSet<'_>>) -> Option<usize> {
     let any = |l: &EncoderLayer<Option<GradSlot>>| {
         [&l.query, &l.key, &l.value, &l.attention_output, &l.intermediate, &l.output].iter().any(|x| x.weight_t.is_some() || x.bias.is_some())
             || [&l.attention_norm, &l.output_norm].iter().any(|n| n.weight.is_some() || n.bias.is_some())
     };
-    grads.layers.iter().position(any)
+    let adapted = |l: usize| adapters.and_then(|set| set.grads).is_some_and(|g| g.layers[l].iter().any(Option::is_some));
+    (0..grads.layers.len()).find(|&l| any(&grads.layers[l]) || adapted(l))
 }
 
 fn embeddings_train(grads: &BertGrads) -> bool {
@@ -698,6 +784,8 @@ pub struct TrainModel<'a> {
     pub head: &'a Linear,
     pub head_grads: &'a Linear<Option<GradSlot>>,
     pub word_embeddings_train: bool,
+    /// LoRA adapters and their gradient slots (a `lora:R` run).
+    pub adapters: Option<AdapterSet<'a>>,
 }
 
 /// One training step through the whole model (training mode, dropout from `dropout`):
@@ -705,16 +793,16 @@ pub struct TrainModel<'a> {
 /// checked by `check` before any gradient is written, so a non-finite loss leaves every slot as
 /// it was.
 pub fn train_step(config: &BertConfig, model: TrainModel<'_>, batch: &Batch, labels: &[usize], dropout: Option<DropoutSource<'_>>, check: impl Fn(f64) -> Result<()>) -> Result<StepOutput> {
-    let TrainModel { weights, grads, head, head_grads, word_embeddings_train } = model;
+    let TrainModel { weights, grads, head, head_grads, word_embeddings_train, adapters } = model;
     check_length(config, batch)?;
     let started = web_time::Instant::now();
     let s = Shape::of(config, batch);
     let mut dropout = dropout;
     let embeddings_train = word_embeddings_train || embeddings_train(grads);
-    let lowest = if embeddings_train { 0 } else { lowest_trained_layer(grads).unwrap_or(weights.layers.len()) };
+    let lowest = if embeddings_train { 0 } else { lowest_trained_layer(grads, adapters).unwrap_or(weights.layers.len()) };
     let embedding_values = embedding_values(weights)?;
     let (mut hidden, embedding_tape) = embed(&embedding_values, &batch.ids, s, &mut dropout, embeddings_train, config.vocab_size)?;
-    let layer_values: Vec<LayerValues<'_>> = weights.layers.iter().map(LayerValues::of).collect::<Result<_>>()?;
+    let layer_values: Vec<LayerValues<'_>> = weights.layers.iter().enumerate().map(|(l, layer)| LayerValues::of(layer, adapters, l)).collect::<Result<_>>()?;
     let mut tapes = Vec::with_capacity(layer_values.len());
     for (l, values) in layer_values.iter().enumerate() {
         let (out, tape) = layer_forward(values, hidden, &batch.mask, s, &mut dropout, l >= lowest);

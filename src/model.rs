@@ -1,193 +1,25 @@
-//! The `BertForSequenceClassification` model: its parameters (embeddings, encoder layers,
-//! pooler, classifier head) as loaded from a Hugging Face checkpoint, and predictions with it.
-//! The arithmetic — forward and backward — is in [`crate::encoder`].
+//! The `BertForSequenceClassification` model as loaded from a Hugging Face checkpoint
+//! ([`Pretrained`]), and predictions with it. The parameter structure is in [`crate::params`],
+//! the arithmetic — forward and backward — in [`crate::encoder`].
 //!
 //! Parameters are candle tensors (their storage is shared, reference-counted); a training run
 //! turns the ones its strategy trains into deep copies, so frozen tensors are shared with the
-//! pre-trained weights. The same structure, [`BertParams`], also holds each parameter's
-//! gradient buffer during training (`BertParams<Option<GradSlot>>`).
+//! pre-trained weights.
 use std::collections::HashMap;
 
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor};
 use serde_json::Value;
 
 use crate::checkpoint::{self, CheckpointTensors};
 use crate::config::BertConfig;
 use crate::encoder;
+pub use crate::params::{BertParams, BertWeights, Dropout, EncoderLayer, LayerNorm, Linear, Stored};
+use crate::params::Adapters;
 use crate::metrics;
 use crate::rng::{self, SeededRng};
 use crate::tokenize::{self, TextEncoder};
 use crate::types::{ModelInfo, Prediction};
 use crate::{Error, Result};
-
-/// y = x Wᵀ + b. The weight is stored transposed, (in, out) and contiguous, so the forward
-/// product and the weight gradient (xᵀ·dy) are both in the stored layout — no strided pass over
-/// a transposed weight per step.
-#[derive(Clone, Debug)]
-pub struct Linear<T = Tensor> {
-    pub weight_t: T,
-    pub bias: T,
-}
-
-impl Linear {
-    /// From transformers' orientation: weight (out, in).
-    pub fn from_hf(weight: &Tensor, bias: Tensor) -> Result<Self> {
-        Ok(Linear { weight_t: weight.t()?.contiguous()?, bias })
-    }
-
-    /// The weight in transformers' orientation (out, in), as a view.
-    pub fn hf_weight(&self) -> Result<Tensor> {
-        Ok(self.weight_t.t()?)
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct LayerNorm<T = Tensor> {
-    pub weight: T,
-    pub bias: T,
-}
-
-#[derive(Clone, Debug)]
-pub struct EncoderLayer<T = Tensor> {
-    pub query: Linear<T>,
-    pub key: Linear<T>,
-    pub value: Linear<T>,
-    pub attention_output: Linear<T>,
-    pub attention_norm: LayerNorm<T>,
-    pub intermediate: Linear<T>,
-    pub output: Linear<T>,
-    pub output_norm: LayerNorm<T>,
-}
-
-/// The BertModel part (embeddings, encoder, pooler), one `T` per tensor.
-#[derive(Clone, Debug)]
-pub struct BertParams<T = Tensor> {
-    pub word_embeddings: T,
-    pub position_embeddings: T,
-    pub token_type_embeddings: T,
-    pub embeddings_norm: LayerNorm<T>,
-    pub layers: Vec<EncoderLayer<T>>,
-    pub pooler: Linear<T>,
-}
-
-pub type BertWeights = BertParams<Tensor>;
-
-/// How a tensor is stored relative to transformers' layout.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Stored {
-    AsIs,
-    /// A Linear weight, stored transposed.
-    Transposed,
-}
-
-/// The visitor [`BertParams::map`] calls: (canonical name, layout, value) → counterpart.
-type Mapper<'a, T, U> = dyn FnMut(&str, Stored, &T) -> Result<U> + 'a;
-
-fn map_linear<T, U>(f: &mut Mapper<'_, T, U>, prefix: &str, l: &Linear<T>) -> Result<Linear<U>> {
-    Ok(Linear { weight_t: f(&format!("{prefix}.weight"), Stored::Transposed, &l.weight_t)?, bias: f(&format!("{prefix}.bias"), Stored::AsIs, &l.bias)? })
-}
-
-fn map_norm<T, U>(f: &mut Mapper<'_, T, U>, prefix: &str, n: &LayerNorm<T>) -> Result<LayerNorm<U>> {
-    Ok(LayerNorm { weight: f(&format!("{prefix}.weight"), Stored::AsIs, &n.weight)?, bias: f(&format!("{prefix}.bias"), Stored::AsIs, &n.bias)? })
-}
-
-impl<T> BertParams<T> {
-    /// A copy where `f` gives each tensor's counterpart, called with its canonical (un-prefixed
-    /// transformers) name in checkpoint order. The one listing of the model's tensors: loading,
-    /// export, strategies and gradient buffers all go through it.
-    pub fn map<U>(&self, f: &mut impl FnMut(&str, Stored, &T) -> Result<U>) -> Result<BertParams<U>> {
-        let f: &mut Mapper<'_, T, U> = f;
-        let word_embeddings = f("embeddings.word_embeddings.weight", Stored::AsIs, &self.word_embeddings)?;
-        let position_embeddings = f("embeddings.position_embeddings.weight", Stored::AsIs, &self.position_embeddings)?;
-        let token_type_embeddings = f("embeddings.token_type_embeddings.weight", Stored::AsIs, &self.token_type_embeddings)?;
-        let embeddings_norm = map_norm(f, "embeddings.LayerNorm", &self.embeddings_norm)?;
-        let mut layers = Vec::with_capacity(self.layers.len());
-        for (l, layer) in self.layers.iter().enumerate() {
-            let p = format!("encoder.layer.{l}");
-            layers.push(EncoderLayer {
-                query: map_linear(f, &format!("{p}.attention.self.query"), &layer.query)?,
-                key: map_linear(f, &format!("{p}.attention.self.key"), &layer.key)?,
-                value: map_linear(f, &format!("{p}.attention.self.value"), &layer.value)?,
-                attention_output: map_linear(f, &format!("{p}.attention.output.dense"), &layer.attention_output)?,
-                attention_norm: map_norm(f, &format!("{p}.attention.output.LayerNorm"), &layer.attention_norm)?,
-                intermediate: map_linear(f, &format!("{p}.intermediate.dense"), &layer.intermediate)?,
-                output: map_linear(f, &format!("{p}.output.dense"), &layer.output)?,
-                output_norm: map_norm(f, &format!("{p}.output.LayerNorm"), &layer.output_norm)?,
-            });
-        }
-        let pooler = map_linear(f, "pooler.dense", &self.pooler)?;
-        Ok(BertParams { word_embeddings, position_embeddings, token_type_embeddings, embeddings_norm, layers, pooler })
-    }
-
-    /// Every tensor's counterpart with its canonical name, in checkpoint order.
-    pub fn named_values<U>(&self, mut f: impl FnMut(&str, Stored, &T) -> U) -> Vec<(String, U)> {
-        let mut out = Vec::new();
-        self.map(&mut |name, stored, t| {
-            out.push((name.to_string(), f(name, stored, t)));
-            Ok(())
-        })
-        .expect("listing cannot fail");
-        out
-    }
-}
-
-impl BertParams<()> {
-    /// The structure of a model with `num_layers` layers, to fill with [`BertParams::map`].
-    pub fn skeleton(num_layers: usize) -> Self {
-        let lin = Linear { weight_t: (), bias: () };
-        let norm = LayerNorm { weight: (), bias: () };
-        let layer = EncoderLayer {
-            query: lin.clone(),
-            key: lin.clone(),
-            value: lin.clone(),
-            attention_output: lin.clone(),
-            attention_norm: norm.clone(),
-            intermediate: lin.clone(),
-            output: lin.clone(),
-            output_norm: norm.clone(),
-        };
-        BertParams { word_embeddings: (), position_embeddings: (), token_type_embeddings: (), embeddings_norm: norm, layers: vec![layer; num_layers], pooler: lin }
-    }
-}
-
-impl BertWeights {
-    /// Build from a getter of canonical tensors in transformers' layout.
-    pub fn build(num_layers: usize, mut get: impl FnMut(&str) -> Result<Tensor>) -> Result<Self> {
-        BertParams::skeleton(num_layers).map(&mut |name, stored, _| {
-            let hf = get(name)?;
-            Ok(if stored == Stored::Transposed { hf.t()?.contiguous()? } else { hf })
-        })
-    }
-
-    /// Every tensor with its canonical name, in the stored layout (Linear weights transposed).
-    pub fn stored_named(&self) -> Vec<(String, Tensor)> {
-        self.named_values(|_, _, t| t.clone())
-    }
-
-    /// Every tensor with its canonical name, in transformers' layout (views, no copies).
-    pub fn named(&self) -> Vec<(String, Tensor)> {
-        self.named_values(|_, stored, t| if stored == Stored::Transposed { t.t().expect("a 2-D weight transposes") } else { t.clone() })
-    }
-}
-
-/// Dropout probabilities of the training mode.
-#[derive(Clone, Copy, Debug)]
-pub struct Dropout {
-    pub hidden: f32,
-    pub attention: f32,
-    pub classifier: f32,
-}
-
-impl Dropout {
-    /// The probabilities config.json declares (the classifier's falls back to the hidden one).
-    pub fn from_config(config: &BertConfig) -> Self {
-        Dropout {
-            hidden: config.hidden_dropout_prob as f32,
-            attention: config.attention_probs_dropout_prob as f32,
-            classifier: config.classifier_dropout() as f32,
-        }
-    }
-}
 
 /// Softmax probabilities of rows of logits, as f64.
 pub fn probabilities(logits: &[Vec<f32>]) -> Vec<Vec<f64>> {
@@ -209,11 +41,6 @@ pub fn init_classifier(config: &BertConfig, num_labels: usize, seed: u64) -> Res
     let h = config.hidden_size;
     let weight = rng::normal_vec(&mut rng, num_labels * h, 0.0, config.initializer_range as f32);
     Linear::from_hf(&Tensor::from_vec(weight, (num_labels, h), &Device::Cpu)?, Tensor::zeros(num_labels, DType::F32, &Device::Cpu)?)
-}
-
-/// Make a tensor a trainable leaf: a deep copy wrapped in a `Var`.
-pub fn trainable_copy(t: &Tensor) -> Result<Tensor> {
-    Ok(Var::from_tensor(&t.copy()?)?.as_tensor().clone())
 }
 
 /// A pre-trained checkpoint as loaded from the Hugging Face trio.
@@ -285,7 +112,7 @@ impl Pretrained {
                 "this checkpoint has no classification head (classifier.weight); train it first, or load a model exported by webtune".into(),
             ));
         };
-        predict_with(&self.config, &self.weights, head, labels, &self.predict_encoder, texts)
+        predict_with(&self.config, &self.weights, None, head, labels, &self.predict_encoder, texts)
     }
 }
 
@@ -319,13 +146,13 @@ fn labels_from_config(config_value: &Value) -> Option<Vec<String>> {
 }
 
 /// Classify texts in eval mode with the given encoder weights and head.
-pub fn predict_with(config: &BertConfig, weights: &BertWeights, head: &Linear, labels: &[String], encoder: &TextEncoder, texts: &[String]) -> Result<Vec<Prediction>> {
+pub fn predict_with(config: &BertConfig, weights: &BertWeights, adapters: Option<&Adapters>, head: &Linear, labels: &[String], encoder: &TextEncoder, texts: &[String]) -> Result<Vec<Prediction>> {
     let mut predictions = Vec::with_capacity(texts.len());
     for chunk in texts.chunks(16) {
         let ids = encoder.encode_all(chunk)?;
         let refs: Vec<&[u32]> = ids.iter().map(|v| v.as_slice()).collect();
         let batch = encoder.batch(&refs, false);
-        let pooled = encoder::encode_eval(config, weights, &batch, false)?.pooled;
+        let pooled = encoder::encode_eval(config, weights, adapters, &batch, false)?.pooled;
         let logits = encoder::head_logits(head, &pooled, config.hidden_size)?;
         for (text, p) in chunk.iter().zip(probabilities(&logits)) {
             let best = metrics::argmax(&p);

@@ -13,7 +13,8 @@ use std::cell::RefCell;
 
 use candle_core::{CpuStorage, InplaceOp1, Layout, Tensor};
 
-use crate::encoder::{GradSlot, RowGradients};
+use crate::encoder::RowGradients;
+use crate::params::GradSlot;
 use crate::types::Schedule;
 use crate::Result;
 

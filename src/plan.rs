@@ -69,7 +69,7 @@ const EVAL_S: u64 = 2;
 /// Which layers a strategy trains: the index of the lowest one (num_layers when none).
 fn lowest_trained_layer(strategy: Strategy, num_layers: usize) -> usize {
     match strategy {
-        Strategy::Full => 0,
+        Strategy::Full | Strategy::Lora(_) => 0,
         Strategy::Top(k) => num_layers.saturating_sub(k),
         Strategy::Frozen => num_layers,
     }
@@ -84,9 +84,14 @@ struct Trainable {
     word_embeddings: usize,
 }
 
-fn trainable(config: &BertConfig, strategy: Strategy, num_labels: usize) -> Trainable {
+fn trainable(config: &BertConfig, strategy: Strategy, options: &TrainOptions, num_labels: usize) -> Trainable {
     let head = num_labels * config.hidden_size;
     let mut t = Trainable { all: head + num_labels, linear: head, word_embeddings: 0 };
+    if let Strategy::Lora(rank) = strategy {
+        let adapters = crate::lora::adapter_parameters(config, &options.lora, rank);
+        t.all += adapters;
+        t.linear += adapters;
+    }
     for (name, shape) in bert_tensor_shapes(config) {
         if is_trainable(strategy, &name, config.num_hidden_layers) {
             let n: usize = shape.iter().product();
@@ -102,8 +107,8 @@ fn trainable(config: &BertConfig, strategy: Strategy, num_labels: usize) -> Trai
 }
 
 /// Parameters `strategy` trains, the classifier included.
-pub fn trainable_parameters(config: &BertConfig, strategy: Strategy, num_labels: usize) -> usize {
-    trainable(config, strategy, num_labels).all
+pub fn trainable_parameters(config: &BertConfig, strategy: Strategy, options: &TrainOptions, num_labels: usize) -> usize {
+    trainable(config, strategy, options, num_labels).all
 }
 
 /// FLOPs of one layer's forward pass over `tokens` tokens padded to `len`.
@@ -134,7 +139,7 @@ pub fn plan_run(config: &BertConfig, strategy: Strategy, options: &TrainOptions,
     let layers = config.num_hidden_layers;
     let steps_per_epoch = data.train_lengths.len().div_ceil(options.batch_size.max(1));
     let total_steps = steps_per_epoch * options.epochs;
-    let trainable = trainable(config, strategy, num_labels);
+    let trainable = trainable(config, strategy, options, num_labels);
     let lowest = lowest_trained_layer(strategy, layers);
 
     let mean_len = mean_padded_len(data.train_lengths, options.batch_size, options);
@@ -145,7 +150,10 @@ pub fn plan_run(config: &BertConfig, strategy: Strategy, options: &TrainOptions,
         let cached: Vec<usize> = data.train_lengths.iter().chain(data.val_lengths).copied().collect();
         (encode_flops(config, &cached), 0.0)
     } else {
-        let step = per_layer * (layers + 2 * (layers - lowest)) as f64;
+        // A trained layer's backward costs two forwards (input and weight gradients); a LoRA
+        // layer's only one (its frozen weights get no gradient; the adapters' products are small).
+        let backward = if matches!(strategy, Strategy::Lora(_)) { 1 } else { 2 };
+        let step = per_layer * (layers + backward * (layers - lowest)) as f64;
         (step * total_steps as f64 + encode_flops(config, &eval_lengths) * options.epochs as f64, step)
     };
 

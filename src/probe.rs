@@ -28,7 +28,7 @@ pub struct GradientProbe {
 pub fn gradients(pretrained: &Pretrained, strategy: Strategy, head: Linear, texts: &[String], labels: &[usize], pad_to_max_len: Option<usize>) -> Result<GradientProbe> {
     let max_len = pad_to_max_len.unwrap_or(pretrained.config.max_position_embeddings);
     let encoder = pretrained.encoder(max_len)?;
-    let model = RunModel::build(pretrained, strategy, head)?;
+    let model = RunModel::build(pretrained, strategy, head, &crate::types::LoraOptions::default(), 0)?;
     let ids = encoder.encode_all(texts)?;
     let seqs: Vec<&[u32]> = ids.iter().map(|s| s.as_slice()).collect();
     let batch = encoder.batch(&seqs, pad_to_max_len.is_some());

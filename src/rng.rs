@@ -27,6 +27,11 @@ pub fn normal_vec(rng: &mut SeededRng, n: usize, mean: f32, std: f32) -> Vec<f32
     out
 }
 
+/// Uniform(low, high) samples.
+pub fn uniform_vec(rng: &mut SeededRng, n: usize, low: f32, high: f32) -> Vec<f32> {
+    (0..n).map(|_| low + (high - low) * rng.random::<f32>()).collect()
+}
+
 /// Inverted dropout mask: 0 with probability `p`, else 1/(1-p).
 pub fn dropout_mask(rng: &mut SeededRng, n: usize, p: f32) -> Vec<f32> {
     let keep = 1.0 / (1.0 - p);

@@ -3,14 +3,17 @@
 //!
 //! Trainable tensors are deep copies (the optimizer updates them in place) with a gradient
 //! buffer ([`GradSlot`]) the backward pass writes into; frozen ones are the pre-trained tensors
-//! themselves, shared, with no gradient and no optimizer state.
+//! themselves, shared, with no gradient and no optimizer state. A LoRA run adds adapters (see
+//! [`crate::lora`]) and trains only them, the pooler and the classifier.
 use candle_core::Tensor;
 
-use crate::encoder::{BertGrads, GradSlot, TrainModel, Values};
+use crate::encoder::{AdapterSet, BertGrads, TrainModel, Values};
+use crate::lora;
+use crate::params::{self, Adapters, GradSlot};
 use crate::events::BlockChange;
-use crate::model::{self, BertWeights, Linear, Pretrained};
+use crate::model::{BertWeights, Linear, Pretrained};
 use crate::optim::Param;
-use crate::types::Strategy;
+use crate::types::{LoraOptions, Strategy};
 use crate::Result;
 
 /// Does `strategy` train the BertModel tensor `name` (canonical, un-prefixed)?
@@ -18,6 +21,7 @@ pub fn is_trainable(strategy: Strategy, name: &str, num_layers: usize) -> bool {
     match strategy {
         Strategy::Full => true,
         Strategy::Frozen => false,
+        Strategy::Lora(_) => name.starts_with("pooler."),
         Strategy::Top(k) => {
             if name.starts_with("pooler.") {
                 return true;
@@ -38,16 +42,20 @@ pub struct RunModel {
     pub head: Linear,
     pub head_grads: Linear<Option<GradSlot>>,
     pub params: Vec<Param>,
+    /// A LoRA run's adapters and their gradient slots.
+    pub adapters: Option<Adapters>,
+    pub adapter_grads: Option<Adapters<GradSlot>>,
 }
 
 impl RunModel {
-    pub fn build(pretrained: &Pretrained, strategy: Strategy, head: Linear) -> Result<RunModel> {
+    /// `lora` and `seed` shape and initialise the adapters of a `lora:R` strategy.
+    pub fn build(pretrained: &Pretrained, strategy: Strategy, head: Linear, lora: &LoraOptions, seed: u64) -> Result<RunModel> {
         let num_layers = pretrained.config.num_hidden_layers;
         let trains = |name: &str| is_trainable(strategy, name, num_layers);
-        let weights = pretrained.weights.map(&mut |name, _, t| if trains(name) { model::trainable_copy(t) } else { Ok(t.clone()) })?;
+        let weights = pretrained.weights.map(&mut |name, _, t| if trains(name) { params::trainable_copy(t) } else { Ok(t.clone()) })?;
         // Word embeddings: their gradient comes as rows (see encoder::RowGradients), no slot.
         let grads = weights.map(&mut |name, _, t| Ok((trains(name) && name != "embeddings.word_embeddings.weight").then(|| GradSlot::new(t.elem_count()))))?;
-        let head = Linear { weight_t: model::trainable_copy(&head.weight_t)?, bias: model::trainable_copy(&head.bias)? };
+        let head = Linear { weight_t: params::trainable_copy(&head.weight_t)?, bias: params::trainable_copy(&head.bias)? };
         let head_grads = Linear { weight_t: Some(GradSlot::new(head.weight_t.elem_count())), bias: Some(GradSlot::new(head.bias.elem_count())) };
         let mut params: Vec<Param> = Vec::new();
         let slots = grads.named_values(|_, _, slot| slot.clone());
@@ -56,9 +64,21 @@ impl RunModel {
                 params.push(Param::new(format!("bert.{name}"), tensor, name.starts_with("pooler."), slot));
             }
         }
+        let adapters = match strategy {
+            Strategy::Lora(rank) => Some(lora::init_adapters(&pretrained.config, lora, rank, seed)?),
+            _ => None,
+        };
+        let adapter_grads = adapters.as_ref().map(lora::gradient_slots);
+        if let (Some(adapters), Some(slots)) = (&adapters, &adapter_grads) {
+            let names = lora::named_adapter_tensors(adapters)?.into_iter().map(|(n, _)| n);
+            let tensors = adapters.iter().zip(slots.iter()).flat_map(|((_, _, a), (_, _, g))| [(a.a_t.clone(), g.a_t.clone()), (a.b_t.clone(), g.b_t.clone())]);
+            for (name, (tensor, slot)) in names.zip(tensors) {
+                params.push(Param::new(name, tensor, false, Some(slot)));
+            }
+        }
         params.push(Param::new("classifier.weight".into(), head.weight_t.clone(), true, head_grads.weight_t.clone()));
         params.push(Param::new("classifier.bias".into(), head.bias.clone(), true, head_grads.bias.clone()));
-        Ok(RunModel { weights, grads, head, head_grads, params })
+        Ok(RunModel { weights, grads, head, head_grads, params, adapters, adapter_grads })
     }
 
     /// The model as a training step sees it.
@@ -69,6 +89,7 @@ impl RunModel {
             head: &self.head,
             head_grads: &self.head_grads,
             word_embeddings_train: self.params.iter().any(|p| p.row_gradient),
+            adapters: self.adapters.as_ref().map(|adapters| AdapterSet { adapters, grads: self.adapter_grads.as_ref() }),
         }
     }
 
@@ -76,6 +97,7 @@ impl RunModel {
     pub fn release_gradients(&mut self) {
         self.grads = self.grads.map(&mut |_, _, _| Ok(None)).expect("mapping to None cannot fail");
         self.head_grads = Linear { weight_t: None, bias: None };
+        self.adapter_grads = None;
         for param in &mut self.params {
             param.grad_slot = None;
         }
@@ -103,6 +125,16 @@ impl RunModel {
             entry.1 += diff;
             entry.2 += base;
         }
+        // A LoRA run's layers move by their adapters' updates (the base weights are shared).
+        if let Some(adapters) = &self.adapters {
+            for (layer, _, adapter) in adapters.iter() {
+                let delta: f64 = lora::delta_t(adapter, adapters.scale)?.iter().map(|v| (*v as f64).powi(2)).sum();
+                let block = format!("layer {layer}");
+                if let Some(entry) = blocks.iter_mut().find(|(b, _, _)| *b == block) {
+                    entry.1 += delta;
+                }
+            }
+        }
         let mut changes: Vec<BlockChange> =
             blocks.into_iter().map(|(name, diff, base)| BlockChange { name, change: if base > 0.0 { (diff / base).sqrt() } else { diff.sqrt() }, relative: true }).collect();
         let norm = |t: &Tensor| -> Result<f64> { Ok(Values::of(t)?.get().iter().map(|v| (*v as f64).powi(2)).sum()) };
@@ -112,12 +144,33 @@ impl RunModel {
     }
 
     /// Every tensor with its transformers name (`bert.…`, `classifier.…`), in transformers'
-    /// layout.
+    /// layout; a LoRA run's adapters are merged into their weights.
     pub fn named_tensors(&self) -> Result<Vec<(String, Tensor)>> {
-        let mut named: Vec<(String, Tensor)> = self.weights.named().into_iter().map(|(n, t)| (format!("bert.{n}"), t)).collect();
+        let merged;
+        let weights = match &self.adapters {
+            Some(adapters) => {
+                merged = lora::merged_weights(&self.weights, adapters)?;
+                &merged
+            }
+            None => &self.weights,
+        };
+        let mut named: Vec<(String, Tensor)> = weights.named().into_iter().map(|(n, t)| (format!("bert.{n}"), t)).collect();
         named.push(("classifier.weight".into(), self.head.hf_weight()?));
         named.push(("classifier.bias".into(), self.head.bias.clone()));
         Ok(named)
+    }
+}
+
+impl RunModel {
+    /// The trained pooler and classifier, named as transformers names them (what PEFT saves as
+    /// `modules_to_save` beside a LoRA adapter).
+    pub fn head_tensors(&self) -> Result<Vec<(String, Tensor)>> {
+        Ok(vec![
+            ("bert.pooler.dense.weight".into(), self.weights.pooler.hf_weight()?),
+            ("bert.pooler.dense.bias".into(), self.weights.pooler.bias.clone()),
+            ("classifier.weight".into(), self.head.hf_weight()?),
+            ("classifier.bias".into(), self.head.bias.clone()),
+        ])
     }
 }
 

@@ -133,7 +133,7 @@ impl Session {
         let encoder = &self.inner.predict_encoder;
         let ids = encoder.encode_ids(text)?;
         let batch = encoder.batch(&[&ids], false);
-        let out = crate::encoder::encode_eval(&self.inner.config, &self.inner.weights, &batch, true)?;
+        let out = crate::encoder::encode_eval(&self.inner.config, &self.inner.weights, None, &batch, true)?;
         let h = self.inner.config.hidden_size;
         let rows: Vec<Vec<f32>> = out.last_hidden.unwrap_or_default().chunks(h).map(<[f32]>::to_vec).collect();
         let mean = (0..h).map(|j| rows.iter().map(|r| r[j]).sum::<f32>() / rows.len() as f32).collect();

@@ -98,6 +98,13 @@ fn validate(strategy: Strategy, options: &TrainOptions, config: &BertConfig, tra
             return Err(Error::Options(format!("top:{k} asks for {k} layers but the model has {num_layers}; use top:1 … top:{num_layers} or full")));
         }
     }
+    if let Strategy::Lora(rank) = strategy {
+        let hidden = config.hidden_size;
+        if rank > hidden {
+            return Err(Error::Options(format!("lora:{rank}: the rank cannot exceed the model's hidden size {hidden}; ranks of 4 to 64 are usual (e.g. lora:8)")));
+        }
+        options.lora.validate()?;
+    }
     let positive = |v: f64| v.is_finite() && v > 0.0;
     if !positive(options.learning_rate) || options.head_learning_rate.is_some_and(|lr| !positive(lr)) {
         return Err(Error::Options("learning rate must be a positive number (e.g. 2e-5)".into()));
@@ -201,7 +208,7 @@ impl Run {
             plan::check_fits(&plan, alloc_stats::allocated_bytes() as u64, limit)?;
         }
         let head = model::init_classifier(config, train.labels.len(), options.seed)?;
-        let model = RunModel::build(pretrained, strategy, head)?;
+        let model = RunModel::build(pretrained, strategy, head, &options.lora, options.seed)?;
         let adam = AdamConfig { weight_decay: options.weight_decay, ..AdamConfig::default() };
         let mut shuffle_rng = rng::seeded(options.seed, 1);
         let order = rng::permutation(&mut shuffle_rng, train.len());
@@ -231,7 +238,7 @@ impl Run {
             last_evaluation: None,
             shuffle_rng,
             dropout_rng: rng::seeded(options.seed, 2),
-            dropout: Dropout::from_config(config),
+            dropout: Dropout { adapter: options.lora.dropout as f32, ..Dropout::from_config(config) },
             phase: Phase::Start,
             epoch: 0,
             order,
@@ -298,8 +305,13 @@ impl Run {
         let total = self.total_steps();
         let warmup = optim::warmup_steps(self.options.warmup_ratio, total);
         let factor = optim::schedule_factor(self.options.schedule, self.global_step, total, warmup);
-        let head = self.options.head_learning_rate.unwrap_or(self.options.learning_rate);
-        (self.options.learning_rate * factor, head * factor)
+        // A LoRA run's body is its adapters, trained at LoRA's own rate.
+        let body = match self.strategy {
+            Strategy::Lora(_) => self.options.lora.learning_rate,
+            _ => self.options.learning_rate,
+        };
+        let head = self.options.head_learning_rate.unwrap_or(body);
+        (body * factor, head * factor)
     }
 
     /// Advance by one bounded unit of work and describe it.
@@ -379,7 +391,7 @@ impl Run {
     /// Pooled outputs in eval mode, (n × hidden), of already-tokenized sentences.
     fn pooled_eval(&self, seqs: &[&[u32]]) -> Result<Vec<f32>> {
         let batch = self.encoder.batch(seqs, self.options.pad_to_max_len);
-        Ok(encoder::encode_eval(&self.config, &self.model.weights, &batch, false)?.pooled)
+        Ok(encoder::encode_eval(&self.config, &self.model.weights, self.model.adapters.as_ref(), &batch, false)?.pooled)
     }
 
     fn cached_ids(&self, i: usize) -> &[u32] {
@@ -646,13 +658,26 @@ impl Run {
 
     /// Class probabilities of new texts with the current weights (eval mode), truncated at the
     /// run's max length.
+    /// The run's model: its weights (trained and shared), adapters and head.
+    pub fn model(&self) -> &RunModel {
+        &self.model
+    }
+
     pub fn predict(&self, texts: &[String]) -> Result<Vec<Prediction>> {
-        model::predict_with(&self.config, &self.model.weights, &self.model.head, &self.labels, &self.encoder, texts)
+        model::predict_with(&self.config, &self.model.weights, self.model.adapters.as_ref(), &self.model.head, &self.labels, &self.encoder, texts)
     }
 
     /// The current model as transformers' `BertForSequenceClassification` files.
     pub fn export(&self) -> Result<ExportedModel> {
         crate::checkpoint::export_classifier(&self.config_json, &self.tokenizer_json, &self.labels, self.options.max_len, &self.named_tensors()?)
+    }
+
+    /// A LoRA run's PEFT adapter folder: (`adapter_config.json`, `adapter_model.safetensors`);
+    /// None for other strategies.
+    pub fn export_adapter(&self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        let Some(adapters) = &self.model.adapters else { return Ok(None) };
+        let base = self.config_json.get("_name_or_path").and_then(|v| v.as_str()).filter(|s| !s.is_empty());
+        Ok(Some(crate::lora::peft_adapter_files(adapters, &self.options.lora, &self.model.head_tensors()?, base)?))
     }
 }
 

@@ -19,6 +19,9 @@ pub enum Strategy {
     Top(usize),
     /// Every weight trains.
     Full,
+    /// Low-rank adapters of rank R on the projections `TrainOptions::lora` names; the
+    /// pre-trained weights stay frozen (and shared), the pooler and classifier train fully.
+    Lora(usize),
 }
 
 impl fmt::Display for Strategy {
@@ -27,6 +30,7 @@ impl fmt::Display for Strategy {
             Strategy::Frozen => write!(f, "frozen"),
             Strategy::Top(k) => write!(f, "top:{k}"),
             Strategy::Full => write!(f, "full"),
+            Strategy::Lora(r) => write!(f, "lora:{r}"),
         }
     }
 }
@@ -46,7 +50,13 @@ impl FromStr for Strategy {
                 _ => Err(Error::Options(format!("strategy '{s}': K in top:K must be a whole number ≥ 1 (e.g. top:2)"))),
             };
         }
-        Err(Error::Options(format!("unknown strategy '{s}': use frozen, full or top:K (e.g. top:2)")))
+        if let Some(r) = s.strip_prefix("lora:") {
+            return match r.trim().parse::<usize>() {
+                Ok(r) if r >= 1 => Ok(Strategy::Lora(r)),
+                _ => Err(Error::Options(format!("strategy '{s}': R in lora:R must be a whole number ≥ 1, the adapters' rank (e.g. lora:8)"))),
+            };
+        }
+        Err(Error::Options(format!("unknown strategy '{s}': use frozen, full, top:K (e.g. top:2) or lora:R (e.g. lora:8)")))
     }
 }
 
@@ -84,6 +94,8 @@ pub struct TrainOptions {
     /// Measure each epoch's training accuracy on a fixed stratified sample of at most this many
     /// training sentences (0 = all of them). Validation data is always evaluated whole.
     pub train_eval_sample: usize,
+    /// The adapters of `lora:R` runs.
+    pub lora: LoraOptions,
 }
 
 impl Default for TrainOptions {
@@ -101,7 +113,106 @@ impl Default for TrainOptions {
             warmup_ratio: 0.0,
             max_grad_norm: None,
             train_eval_sample: 1000,
+            lora: LoraOptions::default(),
         }
+    }
+}
+
+/// A projection of an encoder layer that LoRA can adapt, named as PEFT's `target_modules`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Projection {
+    Query,
+    Key,
+    Value,
+    /// `attention.output.dense`
+    AttentionOutput,
+    /// `intermediate.dense`
+    Intermediate,
+    /// `output.dense`
+    Output,
+}
+
+impl Projection {
+    pub const ALL: [Projection; 6] = [Projection::Query, Projection::Key, Projection::Value, Projection::AttentionOutput, Projection::Intermediate, Projection::Output];
+
+    /// The module's path inside `encoder.layer.N`, as transformers names it.
+    pub fn module_path(self) -> &'static str {
+        match self {
+            Projection::Query => "attention.self.query",
+            Projection::Key => "attention.self.key",
+            Projection::Value => "attention.self.value",
+            Projection::AttentionOutput => "attention.output.dense",
+            Projection::Intermediate => "intermediate.dense",
+            Projection::Output => "output.dense",
+        }
+    }
+
+    /// The name the options and the CLI use.
+    pub fn option_name(self) -> &'static str {
+        match self {
+            Projection::Query => "query",
+            Projection::Key => "key",
+            Projection::Value => "value",
+            Projection::AttentionOutput => "attention_output",
+            Projection::Intermediate => "intermediate",
+            Projection::Output => "output",
+        }
+    }
+}
+
+impl FromStr for Projection {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Projection::ALL.into_iter().find(|p| p.option_name() == s.trim()).ok_or_else(|| {
+            Error::Options(format!("unknown LoRA target '{}': use query, key, value, attention_output, intermediate or output", s.trim()))
+        })
+    }
+}
+
+/// LoRA's options, with PEFT `LoraConfig`'s defaults (alpha 8, dropout 0, query and value).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LoraOptions {
+    /// The update is scaled by alpha / rank.
+    pub alpha: f64,
+    /// Dropout on each adapter's input.
+    pub dropout: f64,
+    /// The projections of every layer that get an adapter.
+    pub targets: Vec<Projection>,
+    /// Learning rate of the adapters (and, unless `head_learning_rate` is set, of the pooler and
+    /// classifier) in a LoRA run: adapters start at zero and need a larger step than full
+    /// fine-tuning's 2e-5.
+    pub learning_rate: f64,
+}
+
+impl Default for LoraOptions {
+    fn default() -> Self {
+        LoraOptions { alpha: 8.0, dropout: 0.0, targets: vec![Projection::Query, Projection::Value], learning_rate: 5e-4 }
+    }
+}
+
+impl LoraOptions {
+    /// Errors that name the option and what to do.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.alpha.is_finite() && self.alpha > 0.0) {
+            return Err(Error::Options(format!("LoRA alpha must be a positive number (got {}); PEFT's default is 8", self.alpha)));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(Error::Options(format!("LoRA dropout must be at least 0 and below 1 (got {})", self.dropout)));
+        }
+        if self.targets.is_empty() {
+            return Err(Error::Options("LoRA needs at least one target projection (e.g. query,value)".into()));
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return Err(Error::Options(format!("LoRA learning rate must be a positive number (got {})", self.learning_rate)));
+        }
+        Ok(())
+    }
+
+    /// Whether `projection` gets an adapter.
+    pub fn adapts(&self, projection: Projection) -> bool {
+        self.targets.contains(&projection)
     }
 }
 

@@ -20,7 +20,9 @@
 //! - `WebRun`: `.step()` → the core `Event` as a plain object, `.stop()` → the `stopped` event
 //!   (frees gradients and optimizer state), `.finished()`, `.strategy()`, `.total_steps()`,
 //!   `.predict(texts)` → `Prediction[]`, `.export()` → `{ "config.json": Uint8Array,
-//!   "tokenizer.json": …, "model.safetensors": … }`.
+//!   "tokenizer.json": …, "model.safetensors": … }` (a LoRA run's adapters merged in),
+//!   `.export_adapter()` → a LoRA run's PEFT adapter `{ "adapter_config.json": …,
+//!   "adapter_model.safetensors": … }`, or null.
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
@@ -191,7 +193,7 @@ impl WebSession {
         to_js(&self.inner.info())
     }
 
-    /// Start a run. `strategy`: `"frozen"`, `"top:K"` or `"full"`; `options`: `TrainOptions`
+    /// Start a run. `strategy`: `"frozen"`, `"top:K"`, `"full"` or `"lora:R"`; `options`: `TrainOptions`
     /// fields in snake_case (missing ones take the notebook defaults), or `undefined`/`null`.
     pub fn start_run(
         &self,
@@ -238,7 +240,7 @@ impl WebRun {
         self.inner.finished()
     }
 
-    /// The canonical strategy name (`frozen`, `top:K`, `full`).
+    /// The canonical strategy name (`frozen`, `top:K`, `full`, `lora:R`).
     pub fn strategy(&self) -> String {
         self.inner.strategy().to_string()
     }
@@ -266,5 +268,18 @@ impl WebRun {
             .map_err(|_| JsError::new("internal: cannot build the export object"))?;
         }
         Ok(files)
+    }
+
+    /// A LoRA run's PEFT adapter as `{ "adapter_config.json": Uint8Array,
+    /// "adapter_model.safetensors": Uint8Array }` (loadable by `PeftModel.from_pretrained` on
+    /// the base model); `null` for other strategies.
+    pub fn export_adapter(&self) -> Result<JsValue, JsError> {
+        let Some((config, weights)) = self.inner.export_adapter().map_err(js_err)? else { return Ok(JsValue::NULL) };
+        let files = js_sys::Object::new();
+        for (name, bytes) in [("adapter_config.json", config), ("adapter_model.safetensors", weights)] {
+            js_sys::Reflect::set(&files, &JsValue::from_str(name), &js_sys::Uint8Array::from(&bytes[..]))
+                .map_err(|_| JsError::new("internal: cannot build the adapter object"))?;
+        }
+        Ok(files.into())
     }
 }

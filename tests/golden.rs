@@ -134,7 +134,7 @@ fn padding_does_not_change_logits() {
     let ids: Vec<Vec<u32>> = texts.iter().map(|t| encoder.encode_ids(t).unwrap()).collect();
     let logits = |seqs: &[&[u32]], pad: bool| -> Vec<Vec<f32>> {
         let batch = encoder.batch(seqs, pad);
-        let pooled = webtune::encoder::encode_eval(&pretrained.config, &pretrained.weights, &batch, false).unwrap().pooled;
+        let pooled = webtune::encoder::encode_eval(&pretrained.config, &pretrained.weights, None, &batch, false).unwrap().pooled;
         webtune::encoder::head_logits(&head, &pooled, pretrained.config.hidden_size).unwrap()
     };
     for (i, seq) in ids.iter().enumerate() {

@@ -36,7 +36,7 @@ fn batch(p: &Pretrained) -> webtune::tokenize::Batch {
 }
 
 fn dropout_source(rng: &mut rng::SeededRng, on: bool) -> Option<DropoutSource<'_>> {
-    on.then_some(DropoutSource { rng, p: Dropout { hidden: 0.2, attention: 0.2, classifier: 0.2 } })
+    on.then_some(DropoutSource { rng, p: Dropout { hidden: 0.2, attention: 0.2, classifier: 0.2, adapter: 0.2 } })
 }
 
 /// The loss of the model with the given weights (no gradients).
@@ -44,7 +44,7 @@ fn loss(p: &Pretrained, weights: &webtune::model::BertWeights, head: &Linear, wi
     let no_grads = weights.map(&mut |_, _, _| Ok(None)).unwrap();
     let head_grads = Linear { weight_t: None, bias: None };
     let mut rng = rng::seeded(5, 2);
-    let model = encoder::TrainModel { weights, grads: &no_grads, head, head_grads: &head_grads, word_embeddings_train: false };
+    let model = encoder::TrainModel { weights, grads: &no_grads, head, head_grads: &head_grads, word_embeddings_train: false, adapters: None };
     let out = encoder::train_step(&p.config, model, &batch(p), &[1, 0], dropout_source(&mut rng, with_dropout), |_| Ok(())).unwrap();
     out.loss
 }
@@ -60,7 +60,7 @@ fn check(with_dropout: bool) {
     let p = small_bert();
     let head = model::init_classifier(&p.config, 2, 3).unwrap();
     let head = Linear { weight_t: (head.weight_t * 20.0).unwrap(), bias: head.bias };
-    let run = RunModel::build(&p, Strategy::Full, head.clone()).unwrap();
+    let run = RunModel::build(&p, Strategy::Full, head.clone(), &Default::default(), 0).unwrap();
     let mut rng = rng::seeded(5, 2);
     let b = batch(&p);
     let out = encoder::train_step(&p.config, run.train_model(), &b, &[1, 0], dropout_source(&mut rng, with_dropout), |_| Ok(())).unwrap();
@@ -130,4 +130,59 @@ fn exp_and_erf_match_libm() {
     assert!(worst.0 <= 4e-7, "exp: worst relative error {}", worst.0);
     assert!(worst.1 <= 5e-7, "erf: worst absolute error {}", worst.1);
     assert_eq!(kernels::exp(-100.0), 0.0, "underflow gives 0, as expf");
+}
+
+/// The loss of a LoRA model with these adapters, dropout on (same masks every evaluation).
+fn lora_loss(p: &Pretrained, adapters: &webtune::params::Adapters, head: &Linear) -> f64 {
+    let no_grads = p.weights.map(&mut |_, _, _| Ok(None)).unwrap();
+    let head_grads = Linear { weight_t: None, bias: None };
+    let mut rng = rng::seeded(5, 2);
+    let set = encoder::AdapterSet { adapters, grads: None };
+    let model = encoder::TrainModel { weights: &p.weights, grads: &no_grads, head, head_grads: &head_grads, word_embeddings_train: false, adapters: Some(set) };
+    encoder::train_step(&p.config, model, &batch(p), &[1, 0], dropout_source(&mut rng, true), |_| Ok(())).unwrap().loss
+}
+
+/// LoRA adapters on all six projections with adapter dropout (PEFT's golden covers dropout 0):
+/// dA and dB of every adapter of both layers against central differences.
+#[test]
+fn lora_backward_matches_finite_differences_with_adapter_dropout() {
+    use webtune::types::{LoraOptions, Projection};
+    let p = small_bert();
+    let head = model::init_classifier(&p.config, 2, 3).unwrap();
+    let head = Linear { weight_t: (head.weight_t * 20.0).unwrap(), bias: head.bias };
+    let options = LoraOptions { targets: Projection::ALL.to_vec(), alpha: 4.0, dropout: 0.2, ..LoraOptions::default() };
+    let mut run = RunModel::build(&p, Strategy::Lora(2), head.clone(), &options, 1).unwrap();
+    // B starts at zero (as in PEFT), which would hide A's gradient: give it values.
+    let adapters = run.adapters.as_mut().unwrap();
+    let mut values = rng::seeded(9, 9);
+    for layer in adapters.layers.iter_mut() {
+        for adapter in layer.iter_mut().flatten() {
+            let shape = adapter.b_t.dims().to_vec();
+            let n = shape.iter().product();
+            adapter.b_t = Tensor::from_vec(rng::normal_vec(&mut values, n, 0.0, 0.5), shape, &Device::Cpu).unwrap();
+        }
+    }
+    let adapters = run.adapters.clone().unwrap();
+    let mut rng = rng::seeded(5, 2);
+    let b = batch(&p);
+    encoder::train_step(&p.config, run.train_model(), &b, &[1, 0], dropout_source(&mut rng, true), |_| Ok(())).unwrap();
+    let slots = run.adapter_grads.as_ref().unwrap();
+    let mut checked = 0;
+    for ((l, proj, slot), _) in slots.iter().zip(adapters.iter()) {
+        for which in 0..2 {
+            let (slot, tensor) = if which == 0 { (&slot.a_t, &adapters.layers[l][proj as usize].as_ref().unwrap().a_t) } else { (&slot.b_t, &adapters.layers[l][proj as usize].as_ref().unwrap().b_t) };
+            let i = tensor.elem_count() / 3;
+            let analytic = slot.peek(|g| g[i]).unwrap() as f64;
+            let with = |delta: f32| {
+                let mut nudged_adapters = adapters.clone();
+                let a = nudged_adapters.layers[l][proj as usize].as_mut().unwrap();
+                if which == 0 { a.a_t = nudged(&a.a_t, i, delta) } else { a.b_t = nudged(&a.b_t, i, delta) }
+                lora_loss(&p, &nudged_adapters, &head)
+            };
+            let numeric = (with(EPS) - with(-EPS)) / (2.0 * EPS as f64);
+            assert!((analytic - numeric).abs() <= 2e-3 + 2e-2 * numeric.abs(), "layer {l} {proj:?} {}: analytic {analytic}, numeric {numeric}", ["A", "B"][which]);
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 2 * 6 * 2);
 }

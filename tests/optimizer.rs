@@ -5,7 +5,7 @@
 //! gradient slots the backward pass fills.
 use candle_core::{Device, Tensor, Var};
 use serde_json::Value;
-use webtune::encoder::GradSlot;
+use webtune::params::GradSlot;
 use webtune::optim::{self, Adam, AdamConfig, Param};
 use webtune::Schedule;
 

@@ -24,7 +24,8 @@ pub struct TrainArgs {
     /// Hold out this fraction of each class as validation data (stratified, seeded).
     #[arg(long)]
     val_fraction: Option<f64>,
-    /// Comma-separated strategies: frozen (head only), top:K (top K layers + pooler + head), full.
+    /// Comma-separated strategies: frozen (head only), top:K (top K layers + pooler + head), full,
+    /// lora:R (rank-R adapters + pooler + head; the encoder's weights stay frozen).
     #[arg(long, default_value = "frozen,full", value_delimiter = ',')]
     strategy: Vec<String>,
     #[arg(long, default_value_t = 4)]
@@ -61,6 +62,19 @@ pub struct TrainArgs {
     /// many training sentences (0 = all); validation data is always evaluated whole.
     #[arg(long, default_value_t = 1000)]
     train_eval_sample: usize,
+    /// LoRA: the update is scaled by alpha / R (PEFT's default alpha: 8).
+    #[arg(long, default_value_t = 8.0)]
+    lora_alpha: f64,
+    /// LoRA: dropout on the adapters' input.
+    #[arg(long, default_value_t = 0.0)]
+    lora_dropout: f64,
+    /// LoRA: comma-separated projections of every layer that get adapters: query, key, value,
+    /// attention_output, intermediate, output.
+    #[arg(long, default_value = "query,value", value_delimiter = ',')]
+    lora_targets: Vec<String>,
+    /// LoRA: learning rate of the adapters (and of the pooler and head unless --head-lr).
+    #[arg(long, default_value_t = 5e-4)]
+    lora_lr: f64,
     /// Export each trained model here (one strategy: DIR itself; several: DIR/<strategy>).
     #[arg(long)]
     export: Option<PathBuf>,
@@ -97,6 +111,12 @@ impl TrainArgs {
             warmup_ratio: self.warmup_ratio,
             max_grad_norm: self.max_grad_norm,
             train_eval_sample: self.train_eval_sample,
+            lora: webtune::types::LoraOptions {
+                alpha: self.lora_alpha,
+                dropout: self.lora_dropout,
+                targets: self.lora_targets.iter().map(|t| t.parse().map_err(|e: webtune::Error| format!("--lora-targets: {e}"))).collect::<CliResult<_>>()?,
+                learning_rate: self.lora_lr,
+            },
         })
     }
 
@@ -144,6 +164,15 @@ fn export(run: &Run, dir: &Path) -> CliResult {
     for (name, bytes) in exported.files() {
         let path = dir.join(name);
         std::fs::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    // A LoRA run also leaves its PEFT adapter (the folder above is the merged model).
+    if let Some((config, weights)) = run.export_adapter().map_err(|e| e.to_string())? {
+        let adapter = dir.join("adapter");
+        std::fs::create_dir_all(&adapter).map_err(|e| format!("cannot create {}: {e}", adapter.display()))?;
+        for (name, bytes) in [("adapter_config.json", config), ("adapter_model.safetensors", weights)] {
+            let path = adapter.join(name);
+            std::fs::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
     }
     Ok(())
 }

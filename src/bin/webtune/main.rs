@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Fine-tune with one or more strategies from the same initial weights and compare them.
-    Train(cli_train::TrainArgs),
+    Train(Box<cli_train::TrainArgs>),
     /// Classify texts with a fine-tuned model (e.g. one exported by `webtune train --export`).
     Predict(ModelAndTexts),
     /// Print the encoder's outputs for texts (token ids, [CLS] and mean last hidden state, pooled).
@@ -131,7 +131,7 @@ fn main() {
     restore_sigpipe();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Train(args) => cli_train::run(args),
+        Command::Train(args) => cli_train::run(*args),
         Command::Predict(args) => predict(args),
         Command::Encode(args) => encode(args),
         Command::Bench(args) => bench::run(args),
