@@ -16,6 +16,9 @@
 //   js/eta.js           time left from the core's work estimates (pure arithmetic)
 //   js/charts.js  js/progress.js  js/results.js  js/class-table.js  js/confusion.js
 //                       the renderers of a Train's progress and results
+//   js/class-colors.js  js/svg.js  js/embedding-map.js  js/separation-chart.js  js/layer-changes.js
+//                       the pieces of the Look inside panel
+//   js/insight.js       Look inside: embedding maps, separation, layer changes; epoch slider, Play
 //   js/training.js      one Train: start, stop, plan/event/train-done
 //   js/try-it.js        Try it          js/download.js   the tar download
 import { ErrorCode, FromWorker, ToWorker } from './js/protocol.js';
@@ -31,10 +34,11 @@ import { initConfusion, renderConfusion } from './js/confusion.js';
 import { initDataFiles } from './js/data-files.js';
 import { finishTraining, onPlan, onTrainingEvent, startTraining, stopTraining } from './js/training.js';
 import { classify } from './js/try-it.js';
+import { initInsight, insight } from './js/insight.js';
 import { download } from './js/download.js';
 
-// Hooks for the end-to-end tests (tests/e2e): the state, the uPlot charts, the current worker.
-window.__webtune = { state, charts, get worker() { return currentWorker(); } };
+// Hooks for the end-to-end tests (tests/e2e): the state, the uPlot charts, what the embedding maps drew, the current worker.
+window.__webtune = { state, charts, insight, get worker() { return currentWorker(); } };
 
 // ---------------------------------------------------------------------------------------------
 // Worker: start, restart after a crash, dispatch its messages
@@ -156,6 +160,7 @@ function init() {
   $('confusion-select').addEventListener('change', renderConfusion);
   initConfusion();
   initDataFiles();
+  initInsight();
   let resizeTimer = null;
   window.addEventListener('resize', () => {
     clearTimeout(resizeTimer);

@@ -141,8 +141,9 @@ export const ErrorCode = Object.freeze({
 
 /**
  * `type` of the core's events in an `events` message (src/events.rs, README "Events").
- * A run's stream: `start`, then `progress` and `step` events, `epoch` after each epoch, and
- * `done` — or `stopped` (Stop), or `error`. `work_*` are GFLOP (compute estimates, for time
+ * A run's stream: `start`, `progress`, an `embedding` snapshot before training (epoch 0), then
+ * `step` and `progress` events, and after each epoch `epoch`, `embedding` and `layers`;
+ * finally `done` — or `stopped` (Stop), or `error`. `work_*` are GFLOP (compute estimates, for time
  * left: rate = work_done / elapsed_ms).
  */
 export const CoreEvent = Object.freeze({
@@ -165,6 +166,23 @@ export const CoreEvent = Object.freeze({
    * elapsed_ms}`.
    */
   EPOCH: 'epoch',
+  /**
+   * `{strategy, epoch, train, validation, separation, val_separation, decision_line}` — the
+   * embedding map's snapshot (epoch 0: before training): each sentence's pooled vector on the
+   * Train's shared plane (top two principal components of the pre-trained model's pooled
+   * training vectors). `train`, `validation` (or null): `{index, label, predicted, x, y, text}`,
+   * parallel arrays, at most 2,000 points each (fixed stratified samples), `text` only in the
+   * epoch-0 snapshot (later ones list the same points in the same order); `separation`
+   * (`val_separation`): between-class over within-class variance in the full space;
+   * `decision_line`: `[a, b, c]` (a·x + b·y + c = 0 on the map) for two classes, else null.
+   */
+  EMBEDDING: 'embedding',
+  /**
+   * `{strategy, epoch, blocks: [{name, change, relative}]}` — after each epoch, how far each
+   * block moved from the pre-trained weights: `name` 'embeddings', 'layer 0' …, 'pooler',
+   * 'classifier'; `change` ‖W − W₀‖ / ‖W₀‖, or for the new head (`relative` false) its norm ‖W‖.
+   */
+  LAYERS: 'layers',
   /**
    * `{strategy, train_accuracy, val_accuracy, per_class: [{label, precision, recall, f1,
    * support}], confusion (confusion[true][predicted]), evaluated_on: 'validation' | 'training'

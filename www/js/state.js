@@ -48,5 +48,8 @@ export function newRun(strategy) {
     workDone: 0,          // GFLOP so far (latest progress/step event)
     elapsedMs: 0,         // run time so far (latest event)
     memory: 0,            // largest wasm memory size seen during this run (bytes)
+    maps: [],             // maps[epoch]: the `embedding` events (epoch 0: before training)
+    mapTexts: null,       // {train, validation}: the map's sentences (from the first snapshot)
+    layers: [],           // layers[epoch]: the `layers` events (from epoch 1)
   };
 }

@@ -1,7 +1,8 @@
 // One Train, from the button to the end: send the `train` request, follow the worker's
 // plan / event / train-done messages into state.runs, keep the status line, progress, charts,
 // results and confusion matrix up to date (redrawn at most once per animation frame: a
-// frozen run can send thousands of tiny steps a second), and ask the worker to stop.
+// frozen run can send thousands of tiny steps a second), hand the embedding map and layer
+// change snapshots to the Look inside panel (insight.js), and ask the worker to stop.
 import { CoreEvent, ToWorker } from './protocol.js';
 import { $, intValue } from './dom.js';
 import { count, megabytes, pct, strategyName } from './format.js';
@@ -16,6 +17,7 @@ import { makeCharts, scheduleChartUpdate } from './charts.js';
 import { renderResults } from './results.js';
 import { renderConfusion } from './confusion.js';
 import { renderTrainingProgress } from './progress.js';
+import { onInsightEvent, resetInsight } from './insight.js';
 
 let renderFrame = null;
 
@@ -52,6 +54,7 @@ export function startTraining() {
   state.trainsStarted += 1;
   $('predictions').replaceChildren();
   makeCharts();
+  resetInsight();
   renderResults();
   renderConfusion();
   updateControls();
@@ -122,6 +125,10 @@ export function onTrainingEvent(ev, memory, allocated) {
       if (!state.stopping) setStatus(`${strategyName(ev.strategy)}: epoch ${ev.epoch} done — training accuracy ${pct(ev.train_accuracy)}${val}`);
       break;
     }
+    case CoreEvent.EMBEDDING:
+    case CoreEvent.LAYERS:
+      onInsightEvent(run, ev);
+      break;
     case CoreEvent.DONE:
       run.done = ev;
       run.status = 'done';
