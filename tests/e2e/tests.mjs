@@ -16,6 +16,111 @@ const TARGET = path.join(ROOT, 'target');
 const MODEL_BYTES = 90868376; // models/all-MiniLM-L6-v2/model.safetensors
 const BANKING_TRAIN = path.join(ROOT, '../shared/data/banking/train.tsv'); // 9,003 sentences, 77 intents
 
+/// Non-background pixels of a canvas (the embedding map's background is white).
+async function inkedPixels(canvas) {
+  return canvas.evaluate((c) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) if (d[i] < 200 || d[i + 1] < 200 || d[i + 2] < 200) n++;
+    return n;
+  });
+}
+
+/// The Look inside panel after the notebook flow (frozen + full): both embedding maps and
+/// layer charts are drawn under their accessible names; they updated live; the epoch slider
+/// moves full's points and leaves frozen's exactly in place; the sentence shows on hover and
+/// on keyboard focus; Play animates through interpolated frames; only the classifier changed
+/// under frozen, every block under full.
+async function checkLookInside(page, t) {
+  const live = await page.evaluate(() => { clearInterval(window.__liveTimer); return [...window.__liveMaps]; });
+  t.log(`maps drawn while training: ${live.join(' ')}`);
+  for (const s of ['frozen', 'full']) {
+    const epochs = new Set(live.filter((x) => x.startsWith(`${s}@`)));
+    assert(epochs.size >= 2, `${s}: the map should update while the Train runs (seen ${[...epochs]})`);
+  }
+  const slider = byRole(page, 'slider', 'Epoch');
+  await slider.scrollIntoViewIfNeeded();
+  assertEq(await slider.inputValue(), '4', 'the epoch slider follows the newest epoch');
+  const region = (name) => page.getByRole('region', { name, exact: true });
+  const drawnAt = async (key) => {
+    await slider.focus();
+    await page.keyboard.press(key);
+    return page.evaluate(() => ({
+      frozen: window.__webtune.insight.drawn('frozen'),
+      full: window.__webtune.insight.drawn('full'),
+      images: [...document.querySelectorAll('#insight-panel canvas')].map((c) => c.toDataURL()),
+    }));
+  };
+  const first = await drawnAt('Home');
+  const last = await drawnAt('End');
+  for (const [s, name] of [['frozen', 'Frozen encoder'], ['full', 'Full fine-tuning']]) {
+    const map = region(name).getByRole('img', { name: 'Embedding map', exact: true });
+    assert(await map.isVisible(), `${s}: no visible "Embedding map"`);
+    const ink = await inkedPixels(map);
+    assert(ink > 200, `${s}: the embedding map looks empty (${ink} inked pixels)`);
+    assertEq(first[s].epoch, 0, `${s}: epoch drawn after Home`);
+    assertEq(last[s].epoch, 4, `${s}: epoch drawn after End`);
+    assertEq(first[s].points.length, 10, `${s}: points drawn`);
+    assert(first[s].points.every((p) => p.set === 'train'), `${s}: every point is a training sentence (no validation data)`);
+  }
+  const moved = (s) => Math.max(...first[s].points.map((p, k) => Math.hypot(p.cx - last[s].points[k].cx, p.cy - last[s].points[k].cy)));
+  t.log(`largest motion from epoch 0 to 4 on the map: frozen ${moved('frozen').toFixed(3)} px, full ${moved('full').toFixed(1)} px`);
+  assertEq(JSON.stringify(last.frozen.points.map((p) => [p.cx, p.cy])), JSON.stringify(first.frozen.points.map((p) => [p.cx, p.cy])), 'frozen: points at epoch 4 vs epoch 0 (a frozen encoder must not move them)');
+  assert(moved('full') > 3, `full: the points should move between epoch 0 and 4 (largest motion ${moved('full')} px)`);
+  const fullCanvas = await region('Full fine-tuning').getByRole('img', { name: 'Embedding map', exact: true }).evaluate((c) => [...document.querySelectorAll('#insight-panel canvas')].indexOf(c));
+  assert(first.images[fullCanvas] !== last.images[fullCanvas], 'full: the picture should change with the slider');
+  assert(last.full.points.every((p) => p.predicted === p.label), 'full: every training sentence classified right at epoch 4 (no ring)');
+
+  // The sentence under the mouse, and from the keyboard, as text.
+  const fullMap = region('Full fine-tuning').getByRole('img', { name: 'Embedding map', exact: true });
+  const p0 = last.full.points[0];
+  await fullMap.hover({ position: { x: p0.cx, y: p0.cy } });
+  const tip = await region('Full fine-tuning').locator('.heatmap-tip').textContent();
+  assert(tip.includes(`“${NOTEBOOK_SENTENCES[0]}”`) && tip.includes('true class 1, predicted 1'), `hover text: ${tip}`);
+  await fullMap.focus();
+  await page.keyboard.press('ArrowRight');
+  const readout = await region('Full fine-tuning').locator('.readout').textContent();
+  assert(readout.startsWith('Training sentence 2 of 10:') && readout.includes(`“${NOTEBOOK_SENTENCES[1]}”`), `keyboard readout: ${readout}`);
+
+  // Play: from epoch 0 through interpolated frames to epoch 4.
+  await page.evaluate(() => {
+    window.__frames = new Set();
+    const c = document.querySelector('#insight-panel [data-strategy="full"] canvas');
+    window.__frameObserver = new MutationObserver(() => window.__frames.add(c.dataset.epoch));
+    window.__frameObserver.observe(c, { attributes: true, attributeFilter: ['data-epoch'] });
+  });
+  await byRole(page, 'button', 'Play').click();
+  await page.waitForFunction(() => !window.__webtune.insight.playing, null, { timeout: 30_000 });
+  const frames = await page.evaluate(() => { window.__frameObserver.disconnect(); return [...window.__frames].map(Number); });
+  t.log(`Play drew ${frames.length} frames of full, e.g. epochs ${frames.slice(0, 6).map((f) => f.toFixed(2)).join(', ')}`);
+  assert(frames.some((f) => f > 0 && f < 4 && !Number.isInteger(f)), 'Play should draw frames between snapshots');
+  assertEq(frames[frames.length - 1], 4, 'Play ends at the last epoch');
+  assertEq(await slider.inputValue(), '4', 'slider after Play');
+
+  // Layer changes at epoch 4: frozen moved only its classifier; full moved every block.
+  for (const [s, name] of [['frozen', 'Frozen encoder'], ['full', 'Full fine-tuning']]) {
+    const chart = region(name).getByRole('img', { name: 'Layer changes', exact: true });
+    assert(await chart.isVisible(), `${s}: no visible "Layer changes"`);
+    const bars = await chart.locator('g[data-block]').evaluateAll((gs) => gs.map((g) => ({
+      name: g.dataset.block, change: Number(g.dataset.change), relative: g.dataset.relative === 'true',
+      width: Number(g.querySelector('.layer-bar').getAttribute('width')), value: g.querySelector('.layer-value').textContent,
+    })));
+    t.log(`${s} layer changes: ${bars.map((b) => `${b.name} ${b.value}`).join(', ')}`);
+    assertEq(bars.map((b) => b.name).join(','), 'embeddings,layer 0,layer 1,layer 2,layer 3,layer 4,layer 5,pooler,classifier', `${s}: blocks`);
+    const head = bars[bars.length - 1];
+    assert(!head.relative && head.value.startsWith('norm ') && head.width > 0, `${s}: the classifier is drawn as its norm: ${JSON.stringify(head)}`);
+    const encoder = bars.slice(0, -1);
+    if (s === 'frozen') assert(encoder.every((b) => b.change === 0 && b.width === 0), `frozen: only the classifier may change: ${JSON.stringify(encoder)}`);
+    else assert(encoder.every((b) => b.change > 0 && b.width > 0), `full: every block should change: ${JSON.stringify(encoder)}`);
+  }
+  const described = await region('Frozen encoder').getByRole('img', { name: 'Layer changes', exact: true }).evaluate((c) => document.getElementById(c.getAttribute('aria-describedby')).textContent);
+  assert(described.startsWith('After epoch 4: No pre-trained weights moved.'), `frozen layer description: ${described}`);
+  const sep = await page.locator('#insight-panel [data-strategy="full"] .sep-chart polyline[data-strategy="full"]').getAttribute('points');
+  assertEq(sep.trim().split(' ').length, 5, 'full: separation points (epochs 0–4)');
+
+  await page.locator('#insight-panel').screenshot({ path: path.join(TARGET, 'e2e-insight.png') });
+}
+
 /// Move the mouse to the middle of cell (row i, column j) of the confusion heat map.
 async function hoverCell(page, i, j) {
   const canvas = page.getByRole('img', { name: 'Confusion matrix', exact: true });
@@ -43,6 +148,17 @@ export const tests = [
       assertEq(await byRole(page, 'spinbutton', 'Seed').inputValue(), '0', 'default seed');
       assertEq(await byRole(page, 'textbox', 'Training data').inputValue(), NOTEBOOK_TSV, 'prefilled training data');
       await configure(page, { model: 'local', frozen: true, top: false, full: true });
+      // Record what the embedding maps draw while the Train runs (they update live, per epoch).
+      await page.evaluate(() => {
+        window.__liveMaps = new Set();
+        window.__liveTimer = setInterval(() => {
+          if (!window.__webtune.state.running) return;
+          for (const s of ['frozen', 'full']) {
+            const d = window.__webtune.insight.drawn(s);
+            if (d) window.__liveMaps.add(`${s}@${d.epoch}`);
+          }
+        }, 40);
+      });
       const t0 = Date.now();
       const result = await trainAndWait(page);
       t.log(`train (frozen + full, 4 epochs) took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -87,6 +203,8 @@ export const tests = [
       assertEq(fullRow[col('Train accuracy')], '100.0 %', 'full row train accuracy');
       assert(/\d/.test(fullRow[col('Time')]), `full row time: ${fullRow[col('Time')]}`);
       assert(rows.some((r) => r[col('Strategy')] === 'Frozen encoder'), 'no Frozen encoder row');
+
+      await checkLookInside(page, t);
 
       // Confusion matrix of full: 5/5 on the diagonal — read from the heat map by hover and keyboard.
       await byRole(page, 'combobox', 'Confusion matrix for').selectOption('full');
@@ -729,6 +847,10 @@ export const tests = [
       await hoverCell(page, xssRow, xssRow);
       const readout = await page.locator('#confusion-readout').textContent();
       assert(readout.includes(`True “${XSS}”`), `the heat map readout should show the label as text: ${readout}`);
+      // The embedding map's readout of the first training sentence, from the keyboard.
+      await page.getByRole('region', { name: 'Frozen encoder', exact: true }).getByRole('img', { name: 'Embedding map', exact: true }).focus();
+      const mapText = await page.locator('#insight-panel [data-strategy="frozen"] .readout').textContent();
+      assert(mapText.includes(`“Great stuff ${XSS} really”`), `the embedding map should show the sentence as text: ${mapText}`);
       // Try it with the string itself.
       await byRole(page, 'textbox', 'Try a sentence').fill(XSS);
       await byRole(page, 'button', 'Classify').click();
