@@ -9,6 +9,7 @@
 //   js/status.js        status line, error and warning boxes
 //   js/worker-client.js start/terminate the worker, request/answer ids
 //   js/model-panel.js   model choice, model info, download progress
+//   js/threads.js       the Threads control (1 … cores; 1 on a page that is not cross-origin isolated)
 //   js/train-form.js    strategies and options, their validation
 //   js/controls.js      what may be pressed now (Train's blockers, Stop, Classify, Download)
 //   js/data-panel.js    data boxes, parse as you type
@@ -21,11 +22,12 @@
 //   js/insight.js       Look inside: embedding maps, separation, layer changes; epoch slider, Play
 //   js/training.js      one Train: start, stop, plan/event/train-done
 //   js/try-it.js        Try it          js/download.js   the tar download
-import { ErrorCode, FromWorker, ToWorker } from './js/protocol.js';
+import { ErrorCode, FromWorker, ToWorker, WarningCode } from './js/protocol.js';
 import { $, intValue } from './js/dom.js';
 import { state } from './js/state.js';
 import { clearError, setStatus, showError, showWarning } from './js/status.js';
-import { currentWorker, startWorker as startWorkerClient, terminateWorker } from './js/worker-client.js';
+import { currentWorker, startWorker as startWorkerClient, terminateWorker, workerServesThreads } from './js/worker-client.js';
+import { chosenThreads, initThreadsControl, maxThreads, threadsUnavailable } from './js/threads.js';
 import { DEFAULT_HUB, onModelLoaded, renderModelChoice, renderProgress } from './js/model-panel.js';
 import { updateControls } from './js/controls.js';
 import { onParsed, onParseError, scheduleParse, tabTypesTab, valMode } from './js/data-panel.js';
@@ -49,8 +51,21 @@ function startWorker() {
   startWorkerClient({
     onMessage: onWorkerMessage,
     onError: (e) => showError(`The background worker failed to start or crashed: ${e.message || 'unknown error'}. Reload the page to try again.`),
+    threads: chosenThreads() ?? maxThreads(),
   });
   scheduleParse(0);
+}
+
+/**
+ * Before a Train: a worker whose thread pool has another size than the Threads control is
+ * replaced (a pool starts once per wasm instance). Cheap: the Train frees the previous runs
+ * anyway, and the model is read again from the Cache API. The Train is posted to the new
+ * worker at once; it runs when that worker's wasm has loaded. True when it restarted.
+ */
+function useThreads(threads) {
+  if (workerServesThreads(threads)) return false;
+  restartWorker();
+  return true;
 }
 
 function restartWorker() {
@@ -64,7 +79,8 @@ function onWorkerMessage(msg, answered) {
   switch (msg.type) {
     case FromWorker.READY:
       state.ready = true;
-      setStatus('Ready. Press Train to start.');
+      state.workerThreads = msg.threads;
+      if (!state.running) setStatus('Ready. Press Train to start.');
       updateControls();
       break;
     case FromWorker.PARSED:
@@ -79,6 +95,10 @@ function onWorkerMessage(msg, answered) {
     case FromWorker.WARNING:
       state.warnings.push(msg.message);
       showWarning(msg.message);
+      if (msg.code === WarningCode.THREADS_FALLBACK) {
+        threadsUnavailable(msg.message);
+        updateControls();
+      }
       break;
     case FromWorker.MODEL:
       onModelLoaded(msg);
@@ -141,12 +161,12 @@ function init() {
     $(id).addEventListener('input', onModelChoice);
     $(id).addEventListener('change', onModelChoice);
   }
-  for (const id of ['s-frozen', 's-top', 's-full', 'top-k', 'epochs', 'lr', 'head-lr', 'batch', 'max-len', 'pad-max', 'eval-sample']) {
+  for (const id of ['s-frozen', 's-top', 's-full', 'top-k', 'epochs', 'lr', 'head-lr', 'batch', 'max-len', 'pad-max', 'eval-sample', 'threads']) {
     $(id).addEventListener('input', updateControls);
     $(id).addEventListener('change', updateControls);
   }
   $('top-k').addEventListener('input', () => { if (!$('s-top').checked && intValue('top-k')) { $('s-top').checked = true; updateControls(); } });
-  $('train-btn').addEventListener('click', startTraining);
+  $('train-btn').addEventListener('click', () => startTraining(useThreads));
   $('stop-btn').addEventListener('click', stopTraining);
   $('use-local-btn').addEventListener('click', () => {
     $('model-select').value = 'local';
@@ -167,6 +187,7 @@ function init() {
     resizeTimer = setTimeout(resizeCharts, 100);
   });
 
+  initThreadsControl();
   onModelChoice();
   makeCharts();
   renderConfusion();

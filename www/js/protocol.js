@@ -63,7 +63,13 @@ export const ToWorker = Object.freeze({
 
 /** Messages the worker sends to the page. */
 export const FromWorker = Object.freeze({
-  /** `{type, memory}` — the WebAssembly module is loaded (`memory`: its size in bytes). */
+  /**
+   * `{type, memory, threads, build}` — the WebAssembly module is loaded (`memory`: its size in
+   * bytes; `build`: 'threads' (www/pkg-threads, rayon's pool started on `threads` threads) or
+   * 'single' (www/pkg, `threads` 1). The worker is started as `worker.js?threads=N` and uses
+   * the threaded build when N > 1 and it is cross-origin isolated; when that build cannot start
+   * it sends a `warning` with code 'threads-fallback' first and loads the single one.
+   */
   READY: 'ready',
   /**
    * Answer to `parse`. `{type, id, result}` — `result`: `{ok, labels, class_counts,
@@ -79,7 +85,10 @@ export const FromWorker = Object.freeze({
   PROGRESS: 'progress',
   /** `{type, message}` — a line for the status bar. */
   STATUS: 'status',
-  /** `{type, message}` — something the user should know that does not stop the work. */
+  /**
+   * `{type, message, code?}` — something the user should know that does not stop the work
+   * (`code`: a `WarningCode`, or undefined).
+   */
   WARNING: 'warning',
   /**
    * The model is loaded. `{type, info, label, fromCache, memory}` — `info`: `ModelInfo`
@@ -137,6 +146,12 @@ export const ErrorCode = Object.freeze({
   BUSY: 'busy',
   /** The WebAssembly module could not be loaded at all. */
   INIT: 'init',
+});
+
+/** `code` of a `warning` message. */
+export const WarningCode = Object.freeze({
+  /** The threaded build could not load or start its thread pool: training runs on one thread. */
+  THREADS_FALLBACK: 'threads-fallback',
 });
 
 /**

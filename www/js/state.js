@@ -24,6 +24,7 @@ export const state = {
   allocated: null,       // bytes the wasm heap holds live
   files: { train: null, validation: null }, // data loaded from a file: {name, size, text, lines}
   workerStarts: 0,
+  workerThreads: null,   // threads of the current worker's wasm (its `ready` message; null before)
   trainsStarted: 0,      // Train presses sent to the worker
   trainsFinished: 0,     // ... and answered with train-done (or ended by a worker restart)
 };

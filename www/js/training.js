@@ -11,6 +11,7 @@ import { clearError, setStatus, showError } from './status.js';
 import { send } from './worker-client.js';
 import { modelKey, modelSource } from './model-panel.js';
 import { selectedStrategies, trainOptions } from './train-form.js';
+import { chosenThreads } from './threads.js';
 import { trainBlockers, updateControls } from './controls.js';
 import { dataPayload, valMode } from './data-panel.js';
 import { makeCharts, scheduleChartUpdate } from './charts.js';
@@ -32,13 +33,19 @@ function scheduleRender() {
   });
 }
 
-/** Click handler of Train. */
-export function startTraining() {
+/**
+ * Click handler of Train. `useThreads(n)`: makes sure the worker that gets this Train trains
+ * with `n` threads (the Threads control), restarting it when its pool has another size; true
+ * when it restarted.
+ */
+export function startTraining(useThreads) {
   const reasons = trainBlockers();
   if (reasons.length) {
     $('train-reason').textContent = reasons.join(' ');
     return;
   }
+  const threads = chosenThreads();
+  const restarted = useThreads(threads);
   clearError();
   const strategies = selectedStrategies();
   state.order = strategies;
@@ -58,7 +65,7 @@ export function startTraining() {
   renderResults();
   renderConfusion();
   updateControls();
-  setStatus('Starting…');
+  setStatus(restarted ? `Starting a worker with ${threads} thread${threads === 1 ? '' : 's'}…` : 'Starting…');
   const source = modelSource();
   state.trainingModelKey = modelKey(source);
   send({ type: ToWorker.TRAIN, source, strategies, ...dataPayload(), options: trainOptions() });
