@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { ErrorCode, FromWorker, ToWorker } from '../../www/js/protocol.js';
 import {
   AssertionError, assert, assertEq, byRole, cacheEntries, configure, newContext, NOTEBOOK_SENTENCES, NOTEBOOK_TSV,
-  openApp, readTar, setTrainingData, sleep, statusText, trainAndWait, waitTrainEnabled,
+  openApp, readTar, setTrainingData, sleep, startServer, statusText, trainAndWait, waitTrainEnabled,
 } from './helpers.mjs';
 
 const XSS = '<img src=x onerror=alert(1)>';
@@ -147,6 +147,16 @@ export const tests = [
       assertEq(await byRole(page, 'spinbutton', 'Batch size').inputValue(), '2', 'default batch size');
       assertEq(await byRole(page, 'spinbutton', 'Seed').inputValue(), '0', 'default seed');
       assertEq(await byRole(page, 'textbox', 'Training data').inputValue(), NOTEBOOK_TSV, 'prefilled training data');
+      // Threads (issue 7): served with COOP/COEP, the page is cross-origin isolated and offers every
+      // core by default; the worker runs the threaded build (www/pkg-threads).
+      const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+      assert(cores > 1, `this check needs a machine with more than one core (navigator.hardwareConcurrency = ${cores})`);
+      assertEq(await page.evaluate(() => self.crossOriginIsolated), true, 'page cross-origin isolated');
+      const threadsBox = byRole(page, 'spinbutton', 'Threads');
+      assertEq(await threadsBox.inputValue(), String(cores), 'default Threads (navigator.hardwareConcurrency)');
+      assertEq(await threadsBox.isEnabled(), true, 'Threads enabled on an isolated page');
+      assertEq(await threadsBox.getAttribute('max'), String(cores), 'Threads max');
+      assertEq(await page.evaluate(() => window.__webtune.state.workerThreads), cores, 'threads of the worker\'s wasm (ready message)');
       await configure(page, { model: 'local', frozen: true, top: false, full: true });
       // Record what the embedding maps draw while the Train runs (they update live, per epoch).
       await page.evaluate(() => {
@@ -177,6 +187,14 @@ export const tests = [
       assertEq(full.epochs.length, 4, 'full: epoch events');
       assertEq(frozen.epochs.length, 4, 'frozen: epoch events');
       assertEq(full.losses.length, 20, 'full: step events (10 sentences / batch 2 × 4 epochs)');
+      for (const r of [frozen, full]) {
+        assertEq(r.start.threads, cores, `${r.strategy}: threads in the start event`);
+        assertEq(r.done.threads, cores, `${r.strategy}: threads in the done event`);
+      }
+      const wasmFetched = (from) => t.requests.slice(from).map((r) => new URL(r.url).pathname).filter((p) => p.endsWith('_bg.wasm'));
+      const firstWasm = wasmFetched(0);
+      t.log(`wasm fetched: ${firstWasm.join(', ')}`);
+      assert(firstWasm.includes('/pkg-threads/webtune_bg.wasm') && !firstWasm.includes('/pkg/webtune_bg.wasm'), `the worker should load only the threaded build: ${firstWasm}`);
 
       // Both charts received data for both strategies.
       const charts = await page.evaluate(() => ({
@@ -201,6 +219,7 @@ export const tests = [
       const fullRow = rows.find((r) => r[col('Strategy')] === 'Full fine-tuning');
       assert(fullRow, 'no Full fine-tuning row');
       assertEq(fullRow[col('Train accuracy')], '100.0 %', 'full row train accuracy');
+      for (const r of rows) assertEq(r[col('Threads')], String(cores), `Threads column of ${r[col('Strategy')]}`);
       assert(/\d/.test(fullRow[col('Time')]), `full row time: ${fullRow[col('Time')]}`);
       assert(rows.some((r) => r[col('Strategy')] === 'Frozen encoder'), 'no Frozen encoder row');
 
@@ -266,6 +285,38 @@ export const tests = [
 
       await page.screenshot({ path: path.join(out, 'e2e-notebook.png'), fullPage: true });
       t.shared.notebookRan = true;
+
+      // The same Train on one thread: the worker restarts (a rayon pool has one size per wasm
+      // instance) with the single-threaded build, reads the model from the Cache API, and gives
+      // the same curve: the same accuracies, per-step losses within 1e-5 relative.
+      const starts = await page.evaluate(() => window.__webtune.state.workerStarts);
+      const mark = t.requests.length;
+      await configure(page, { threads: 1 });
+      const one = await trainAndWait(page);
+      assert(!one.lastError, `one-thread run: ${one.lastError && one.lastError.message}`);
+      assertEq(await page.evaluate(() => window.__webtune.state.workerStarts), starts + 1, 'worker restarted for another thread count');
+      assertEq(one.model.fromCache, true, 'model from the cache after the restart');
+      assert(!t.requests.slice(mark).some((q) => q.url.includes('/resolve/')), 'model files downloaded again for the one-thread run');
+      const secondWasm = wasmFetched(mark);
+      assert(secondWasm.includes('/pkg/webtune_bg.wasm') && !secondWasm.includes('/pkg-threads/webtune_bg.wasm'), `one thread should load the single-threaded build: ${secondWasm}`);
+      const rows1 = await table.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => Array.from(tr.children).map((c) => c.textContent)));
+      for (const r of rows1) assertEq(r[col('Threads')], '1', `Threads column of ${r[col('Strategy')]} (one thread)`);
+      let worst = 0;
+      for (const [name, multi] of [['frozen', frozen], ['full', full]]) {
+        const single = one.runs[name];
+        assertEq(single.status, 'done', `${name} on one thread`);
+        assertEq(single.start.threads, 1, `${name}: threads in the one-thread start event`);
+        assertEq(single.done.threads, 1, `${name}: threads in the one-thread done event`);
+        assertEq(single.done.train_accuracy, multi.done.train_accuracy, `${name}: final training accuracy, 1 vs ${cores} threads`);
+        assertEq(single.epochs.map((e) => e.train_accuracy).join(','), multi.epochs.map((e) => e.train_accuracy).join(','), `${name}: per-epoch training accuracy, 1 vs ${cores} threads`);
+        assertEq(single.losses.length, multi.losses.length, `${name}: steps, 1 vs ${cores} threads`);
+        for (let i = 0; i < single.losses.length; i++) {
+          const rel = Math.abs(multi.losses[i] - single.losses[i]) / Math.max(Math.abs(single.losses[i]), 1e-12);
+          worst = Math.max(worst, rel);
+          assert(rel <= 1e-5, `${name} step ${i + 1}: loss ${multi.losses[i]} on ${cores} threads vs ${single.losses[i]} on one (relative ${rel.toExponential(2)} > 1e-5)`);
+        }
+      }
+      t.log(`1 vs ${cores} threads: same accuracies, per-step losses within ${worst.toExponential(2)} relative; full run ${one.runs.full.done.elapsed_ms.toFixed(0)} ms on one thread vs ${full.done.elapsed_ms.toFixed(0)} ms on ${cores}`);
       await context.close();
     },
   },
@@ -900,6 +951,74 @@ export const tests = [
   },
 
   {
+    name: 'no COOP/COEP (webtune serve --no-isolation): the page trains on one thread and says so',
+    timeout: 300_000,
+    async run(t) {
+      const server = await startServer(ROOT, ['--no-isolation']);
+      t.shared.ownOrigins = [...(t.shared.ownOrigins || []), new URL(server.url).origin];
+      try {
+        const context = await newContext(t.browser, t);
+        const page = await openApp(context, server.url, '?hub=/hub');
+        assertEq(await page.evaluate(() => self.crossOriginIsolated), false, 'page cross-origin isolated');
+        const threadsBox = byRole(page, 'spinbutton', 'Threads');
+        assertEq(await threadsBox.inputValue(), '1', 'Threads value');
+        assertEq(await threadsBox.isDisabled(), true, 'Threads disabled');
+        const hint = await page.locator('#threads-hint').textContent();
+        t.log(`Threads hint: ${hint}`);
+        assert(/one thread/.test(hint) && /not cross-origin isolated/.test(hint) && /COOP\/COEP/.test(hint), `the Threads note should say why: ${hint}`);
+        await configure(page, { model: 'local', frozen: false, top: false, full: true, epochs: 1 });
+        const r = await trainAndWait(page);
+        assert(!r.lastError, `run error: ${r.lastError && r.lastError.message}`);
+        const full = r.runs.full;
+        assertEq(full.status, 'done', 'full status');
+        assertEq(full.start.threads, 1, 'threads in the start event');
+        assertEq(full.done.threads, 1, 'threads in the done event');
+        const row = await page.getByRole('table', { name: 'Results' }).locator('tbody tr[data-strategy="full"] td').allTextContents();
+        const headers = await page.getByRole('table', { name: 'Results' }).locator('thead th').allTextContents();
+        assertEq(row[headers.indexOf('Threads') - 1], '1', 'Threads column'); // (the row's first cell is a th)
+        const wasm = t.requests.map((q) => new URL(q.url)).filter((u) => u.origin === new URL(server.url).origin).map((u) => u.pathname).filter((p) => p.includes('/pkg'));
+        t.log(`module files: ${[...new Set(wasm)].join(', ')}`);
+        assert(wasm.includes('/pkg/webtune_bg.wasm'), 'the single-threaded build was not loaded');
+        assert(!wasm.some((p) => p.startsWith('/pkg-threads/')), 'the threaded build was requested on a page that is not isolated');
+        assertEq((await page.evaluate(() => window.__webtune.state.warnings)).length, 0, 'warnings (one thread is expected here, not a fallback)');
+        t.log(`full, 1 epoch on one thread: train accuracy ${full.done.train_accuracy}, ${full.done.elapsed_ms.toFixed(0)} ms`);
+        await context.close();
+      } finally {
+        await server.stop();
+      }
+    },
+  },
+
+  {
+    name: 'threaded build fails to load: a warning, one thread, Train works',
+    timeout: 300_000,
+    async run(t) {
+      const context = await newContext(t.browser, t);
+      // The worker cannot fetch the threaded module's wasm (as with a broken deployment).
+      let refused = 0;
+      await context.route('**/pkg-threads/webtune_bg.wasm', (route) => { refused += 1; return route.abort('failed'); });
+      const page = await openApp(context, t.base, '?hub=/hub');
+      assert(refused > 0, 'the threaded module was not requested (route not hit?)');
+      assertEq(await page.evaluate(() => window.__webtune.state.workerThreads), 1, 'threads of the worker\'s wasm');
+      const warnings = await page.evaluate(() => window.__webtune.state.warnings);
+      t.log(`warning: ${warnings.join(' | ')}`);
+      assert(warnings.length === 1 && /multi-threaded/.test(warnings[0]) && /one thread/.test(warnings[0]), `one clear warning expected: ${JSON.stringify(warnings)}`);
+      assert((await page.locator('#warning-box').textContent()).includes('one thread'), 'the warning is not shown');
+      assertEq(await page.evaluate(() => window.__webtune.state.lastError), null, 'an error was shown for a fallback');
+      const threadsBox = byRole(page, 'spinbutton', 'Threads');
+      assertEq(await threadsBox.inputValue(), '1', 'Threads value after the fallback');
+      assertEq(await threadsBox.isDisabled(), true, 'Threads disabled after the fallback');
+      await configure(page, { model: 'local', frozen: true, top: false, full: false, epochs: 1 });
+      const r = await trainAndWait(page);
+      assert(!r.lastError, `run error: ${r.lastError && r.lastError.message}`);
+      assertEq(r.runs.frozen.status, 'done', 'frozen status');
+      assertEq(r.runs.frozen.done.threads, 1, 'threads in the done event');
+      assertEq(await page.evaluate(() => window.__webtune.state.workerStarts), 1, 'worker starts (no restart for the fallback)');
+      await context.close();
+    },
+  },
+
+  {
     name: 'network: only same-origin requests, none carries the training sentences',
     timeout: 900_000,
     async run(t) {
@@ -915,9 +1034,11 @@ export const tests = [
         await context.close();
       }
       const origin = new URL(t.base).origin;
+      // Servers of our own that tests started (e.g. one without COOP/COEP) count as same-origin.
+      const own = [origin, ...(t.shared.ownOrigins || [])];
       const all = t.allRequests();
       assert(all.length > 0, 'no requests were logged');
-      const foreign = all.filter((r) => !r.allowForeign && !(r.url.startsWith(origin + '/') || r.url.startsWith(`blob:${origin}/`)));
+      const foreign = all.filter((r) => !r.allowForeign && !own.some((o) => r.url.startsWith(o + '/') || r.url.startsWith(`blob:${o}/`)));
       const kinds = new Map();
       for (const r of all) {
         const u = new URL(r.url);
