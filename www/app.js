@@ -187,7 +187,7 @@ function init() {
     resizeTimer = setTimeout(resizeCharts, 100);
   });
 
-  initThreadsControl();
+  initThreadsControl(params.get('threads'));
   onModelChoice();
   makeCharts();
   renderConfusion();

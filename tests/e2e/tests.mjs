@@ -958,7 +958,8 @@ export const tests = [
       t.shared.ownOrigins = [...(t.shared.ownOrigins || []), new URL(server.url).origin];
       try {
         const context = await newContext(t.browser, t);
-        const page = await openApp(context, server.url, '?hub=/hub');
+        // (?threads=2 asks for two threads: without isolation the page still offers only one.)
+        const page = await openApp(context, server.url, '?hub=/hub&threads=2');
         assertEq(await page.evaluate(() => self.crossOriginIsolated), false, 'page cross-origin isolated');
         const threadsBox = byRole(page, 'spinbutton', 'Threads');
         assertEq(await threadsBox.inputValue(), '1', 'Threads value');

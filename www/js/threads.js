@@ -20,13 +20,17 @@ const NOT_ISOLATED = 'Training runs on one thread here: this page is not cross-o
 
 let fallbackMessage = null;
 
-/** Set the control up once: 1 … cores, default all of them; or 1, disabled, with the reason. */
-export function initThreadsControl() {
+/**
+ * Set the control up once: 1 … cores, default all of them (or `initial`, the page URL's
+ * `?threads=N`, when it is in range); or 1, disabled, with the reason.
+ */
+export function initThreadsControl(initial) {
   const input = $('threads');
   const max = maxThreads();
   input.min = '1';
   input.max = String(max);
-  input.value = String(max);
+  const asked = initial !== null && /^\d+$/.test(initial) ? Number(initial) : null;
+  input.value = String(asked !== null && asked >= 1 && asked <= max ? asked : max);
   if (!threadsSupported()) {
     input.disabled = true;
     $('threads-hint').textContent = NOT_ISOLATED;
