@@ -47,6 +47,7 @@ window.__webtune = { state, charts, insight, get worker() { return currentWorker
 // ---------------------------------------------------------------------------------------------
 function startWorker() {
   state.ready = false;
+  state.workerThreads = null;
   state.workerStarts += 1;
   startWorkerClient({
     onMessage: onWorkerMessage,
