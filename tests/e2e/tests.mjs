@@ -443,6 +443,27 @@ export const tests = [
       t.log(`largest confusions: ${top.slice(0, 3).join(' | ')}`);
       assert(top.length >= 2 && /taken for .*: \d+ times?/.test(top[0]), `largest confusions: ${top}`);
 
+      // The embedding map at scale: the evaluated training sample and the validation set (each at
+      // most 2,000), 77 class colours; moving the slider redraws the whole panel quickly.
+      const map = await page.evaluate(() => {
+        const slider = document.getElementById('insight-epoch');
+        const times = [];
+        for (const v of ['0', '1', '0', '1']) {
+          slider.value = v;
+          const a = performance.now();
+          slider.dispatchEvent(new Event('input'));
+          times.push(performance.now() - a);
+        }
+        const d = window.__webtune.insight.drawn('frozen');
+        return { times, epoch: d.epoch, train: d.points.filter((p) => p.set === 'train').length, val: d.points.filter((p) => p.set === 'validation').length, legend: document.getElementById('insight-legend').textContent };
+      });
+      t.log(`embedding map: ${map.train} training + ${map.val} validation points; slider redraws took ${map.times.map((x) => x.toFixed(0)).join(', ')} ms`);
+      assertEq(map.epoch, 1, 'epoch drawn after the slider moves');
+      assertEq(map.train, Math.min(2000, sampleSize), 'training points on the map (the evaluated sample)');
+      assertEq(map.val, Math.min(2000, parsed.val_count), 'validation points on the map');
+      assert(map.legend.includes('77 classes'), `legend: ${map.legend}`);
+      assert(Math.max(...map.times) < 1000, `a slider move took ${Math.max(...map.times).toFixed(0)} ms to redraw`);
+
       // The per-class table: sort by F1, then by support (both directions for F1).
       const classTable = page.getByRole('table', { name: /Per-class metrics/ });
       assertEq(await classTable.locator('tbody tr').count(), 77, 'per-class rows');

@@ -186,7 +186,8 @@ export const CoreEvent = Object.freeze({
    * embedding map's snapshot (epoch 0: before training): each sentence's pooled vector on the
    * Train's shared plane (top two principal components of the pre-trained model's pooled
    * training vectors). `train`, `validation` (or null): `{index, label, predicted, x, y, text}`,
-   * parallel arrays, at most 2,000 points each (fixed stratified samples), `text` only in the
+   * parallel arrays, at most 2,000 points each (fixed stratified samples of the training
+   * sentences each epoch's accuracy is measured on, and of the validation set), `text` only in the
    * epoch-0 snapshot (later ones list the same points in the same order); `separation`
    * (`val_separation`): between-class over within-class variance in the full space;
    * `decision_line`: `[a, b, c]` (a·x + b·y + c = 0 on the map) for two classes, else null.
