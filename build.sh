@@ -81,6 +81,11 @@ Usage: ./build.sh COMMAND
                port: browser vs native training step times and wasm memory (MiniLM notebook flow,
                bert-base-shaped random checkpoint); a benchmark, not part of `test`. ARGs go to
                bench.mjs (e.g. --only notebook,native --runs 5); see bench/README.md
+  bench-threads [ARG...]
+               bench-browser --only notebook,base --threads 1,2 --base-sentences 8
+               --base-max-len 128: the page's step time on 1 vs 2 threads (MiniLM at the
+               notebook's lengths; bert-base-shaped random checkpoint, full, batch 2, 128
+               tokens) and the ratios 1 ÷ 2; more ARGs go to bench.mjs (e.g. --runs 5)
   help         this text
 EOF
 }
@@ -481,6 +486,7 @@ case "$command" in
   serve) cmd_serve "$@" ;;
   test) cmd_test "$@" ;;
   bench-browser) cmd_bench_browser "$@" ;;
+  bench-threads) cmd_bench_browser --only notebook,base --threads 1,2 --base-sentences 8 --base-max-len 128 "$@" ;;
   help | -h | --help) usage ;;
   *) usage >&2; die "unknown command '$command'" ;;
 esac

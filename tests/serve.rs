@@ -255,6 +255,29 @@ fn static_files_have_mime_types_and_isolation_headers() {
 }
 
 #[test]
+fn no_isolation_leaves_out_coop_and_coep() {
+    // `--no-isolation`: the page must not be cross-origin isolated (it then runs the
+    // single-threaded wasm build), on every kind of response; the rest is unchanged.
+    let f = Fixture::new();
+    let s = Server::start_with(&f, &["--no-isolation"]);
+    assert!(s.wait_log(&["listening on"]).contains("cross-origin isolation OFF"));
+    for path in ["/", "/app.js", "/pkg/webtune_bg.wasm", "/nope.js", "/hub/all-MiniLM-L6-v2/resolve/main/config.json"] {
+        let r = s.get(path);
+        assert_eq!(r.header("cross-origin-opener-policy"), None, "{path}");
+        assert_eq!(r.header("cross-origin-embedder-policy"), None, "{path}");
+        assert_eq!(r.header("cross-origin-resource-policy"), Some("same-origin"), "{path}");
+        assert_eq!(r.header("cache-control"), Some("no-cache"), "{path}");
+    }
+    let r = s.get("/app.js");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, b"export const x = 1;");
+    // Without the flag the same server isolates (the default the app's threads rely on).
+    let isolated = Server::start(&f, false);
+    assert!(!isolated.wait_log(&["listening on"]).contains("isolation OFF"));
+    assert_isolation_headers(&isolated.get("/app.js"), "default");
+}
+
+#[test]
 fn hub_mirror_serves_both_repo_forms() {
     let f = Fixture::new();
     let s = Server::start(&f, false);

@@ -9,6 +9,7 @@
 //   js/status.js        status line, error and warning boxes
 //   js/worker-client.js start/terminate the worker, request/answer ids
 //   js/model-panel.js   model choice, model info, download progress
+//   js/threads.js       the Threads control (1 … cores; 1 on a page that is not cross-origin isolated)
 //   js/train-form.js    strategies and options, their validation
 //   js/controls.js      what may be pressed now (Train's blockers, Stop, Classify, Download)
 //   js/data-panel.js    data boxes, parse as you type
@@ -16,13 +17,17 @@
 //   js/eta.js           time left from the core's work estimates (pure arithmetic)
 //   js/charts.js  js/progress.js  js/results.js  js/class-table.js  js/confusion.js
 //                       the renderers of a Train's progress and results
+//   js/class-colors.js  js/svg.js  js/embedding-map.js  js/separation-chart.js  js/layer-changes.js
+//                       the pieces of the Look inside panel
+//   js/insight.js       Look inside: embedding maps, separation, layer changes; epoch slider, Play
 //   js/training.js      one Train: start, stop, plan/event/train-done
 //   js/try-it.js        Try it          js/download.js   the tar download
-import { ErrorCode, FromWorker, ToWorker } from './js/protocol.js';
+import { ErrorCode, FromWorker, ToWorker, WarningCode } from './js/protocol.js';
 import { $, intValue } from './js/dom.js';
 import { state } from './js/state.js';
 import { clearError, setStatus, showError, showWarning } from './js/status.js';
-import { currentWorker, startWorker as startWorkerClient, terminateWorker } from './js/worker-client.js';
+import { currentWorker, startWorker as startWorkerClient, terminateWorker, workerServesThreads } from './js/worker-client.js';
+import { chosenThreads, initThreadsControl, maxThreads, threadsUnavailable } from './js/threads.js';
 import { DEFAULT_HUB, onModelLoaded, renderModelChoice, renderProgress } from './js/model-panel.js';
 import { updateControls } from './js/controls.js';
 import { onParsed, onParseError, scheduleParse, tabTypesTab, valMode } from './js/data-panel.js';
@@ -31,22 +36,37 @@ import { initConfusion, renderConfusion } from './js/confusion.js';
 import { initDataFiles } from './js/data-files.js';
 import { finishTraining, onPlan, onTrainingEvent, startTraining, stopTraining } from './js/training.js';
 import { classify } from './js/try-it.js';
+import { initInsight, insight } from './js/insight.js';
 import { download } from './js/download.js';
 
-// Hooks for the end-to-end tests (tests/e2e): the state, the uPlot charts, the current worker.
-window.__webtune = { state, charts, get worker() { return currentWorker(); } };
+// Hooks for the end-to-end tests (tests/e2e): the state, the uPlot charts, what the embedding maps drew, the current worker.
+window.__webtune = { state, charts, insight, get worker() { return currentWorker(); } };
 
 // ---------------------------------------------------------------------------------------------
 // Worker: start, restart after a crash, dispatch its messages
 // ---------------------------------------------------------------------------------------------
 function startWorker() {
   state.ready = false;
+  state.workerThreads = null;
   state.workerStarts += 1;
   startWorkerClient({
     onMessage: onWorkerMessage,
     onError: (e) => showError(`The background worker failed to start or crashed: ${e.message || 'unknown error'}. Reload the page to try again.`),
+    threads: chosenThreads() ?? maxThreads(),
   });
   scheduleParse(0);
+}
+
+/**
+ * Before a Train: a worker whose thread pool has another size than the Threads control is
+ * replaced (a pool starts once per wasm instance). Cheap: the Train frees the previous runs
+ * anyway, and the model is read again from the Cache API. The Train is posted to the new
+ * worker at once; it runs when that worker's wasm has loaded. True when it restarted.
+ */
+function useThreads(threads) {
+  if (workerServesThreads(threads)) return false;
+  restartWorker();
+  return true;
 }
 
 function restartWorker() {
@@ -60,7 +80,8 @@ function onWorkerMessage(msg, answered) {
   switch (msg.type) {
     case FromWorker.READY:
       state.ready = true;
-      setStatus('Ready. Press Train to start.');
+      state.workerThreads = msg.threads;
+      if (!state.running) setStatus('Ready. Press Train to start.');
       updateControls();
       break;
     case FromWorker.PARSED:
@@ -75,6 +96,10 @@ function onWorkerMessage(msg, answered) {
     case FromWorker.WARNING:
       state.warnings.push(msg.message);
       showWarning(msg.message);
+      if (msg.code === WarningCode.THREADS_FALLBACK) {
+        threadsUnavailable(msg.message);
+        updateControls();
+      }
       break;
     case FromWorker.MODEL:
       onModelLoaded(msg);
@@ -137,12 +162,12 @@ function init() {
     $(id).addEventListener('input', onModelChoice);
     $(id).addEventListener('change', onModelChoice);
   }
-  for (const id of ['s-frozen', 's-top', 's-full', 'top-k', 'epochs', 'lr', 'head-lr', 'batch', 'max-len', 'pad-max', 'eval-sample']) {
+  for (const id of ['s-frozen', 's-top', 's-full', 'top-k', 'epochs', 'lr', 'head-lr', 'batch', 'max-len', 'pad-max', 'eval-sample', 'threads']) {
     $(id).addEventListener('input', updateControls);
     $(id).addEventListener('change', updateControls);
   }
   $('top-k').addEventListener('input', () => { if (!$('s-top').checked && intValue('top-k')) { $('s-top').checked = true; updateControls(); } });
-  $('train-btn').addEventListener('click', startTraining);
+  $('train-btn').addEventListener('click', () => startTraining(useThreads));
   $('stop-btn').addEventListener('click', stopTraining);
   $('use-local-btn').addEventListener('click', () => {
     $('model-select').value = 'local';
@@ -156,12 +181,14 @@ function init() {
   $('confusion-select').addEventListener('change', renderConfusion);
   initConfusion();
   initDataFiles();
+  initInsight();
   let resizeTimer = null;
   window.addEventListener('resize', () => {
     clearTimeout(resizeTimer);
     resizeTimer = setTimeout(resizeCharts, 100);
   });
 
+  initThreadsControl(params.get('threads'));
   onModelChoice();
   makeCharts();
   renderConfusion();

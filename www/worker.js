@@ -3,12 +3,21 @@
 // Rust (src/web.rs → webtune core).
 //
 // The messages it receives and sends are described in js/protocol.js.
-import { CoreEvent, ErrorCode, FromWorker, ToWorker } from './js/protocol.js';
+//
+// Two builds of the same core (README "How it is built"): www/pkg, single-threaded, runs on any
+// page; www/pkg-threads, with rayon's pool on Web Workers (initThreadPool), needs a cross-origin
+// isolated page (COOP/COEP → SharedArrayBuffer). The page starts this worker as
+// `worker.js?threads=N` (default: every logical core): N > 1 on an isolated page loads
+// pkg-threads and starts a pool of N threads; otherwise — or when the threaded module fails to
+// load or its pool to start, which is reported as a `warning` — pkg, on one thread. A pool
+// starts once per wasm instance, so another thread count means another worker (the page
+// restarts it; the model comes back from the Cache API). `ready` says what was loaded.
+import { CoreEvent, ErrorCode, FromWorker, ToWorker, WarningCode } from './js/protocol.js';
 
 const CACHE_NAME = 'webtune-models-v1';
 const MODEL_FILES = ['config.json', 'tokenizer.json', 'model.safetensors'];
 
-let wasm = null;            // {api, memory}
+let wasm = null;            // {api, memory, threads, build: 'threads' | 'single'}
 let session = null;         // WebSession
 let sessionKey = null;      // sourceKey() of the loaded model
 let sessionFiles = null;    // {config, tokenizer} bytes of the loaded model (for plan_train)
@@ -35,13 +44,63 @@ class UserError extends Error {
 let wasmPromise = null;
 let crashed = false;
 
+/** The thread count this worker was started for (`?threads=N`; default every logical core). */
+function requestedThreads() {
+  const raw = new URL(self.location.href).searchParams.get('threads');
+  const n = raw !== null && /^\d+$/.test(raw) ? Number(raw) : Math.floor(navigator.hardwareConcurrency || 1);
+  return Math.max(1, n);
+}
+
+/** Threads need shared memory: a cross-origin isolated worker with SharedArrayBuffer. */
+const canUseThreads = () => Boolean(self.crossOriginIsolated) && typeof SharedArrayBuffer === 'function';
+
+/**
+ * How long initThreadPool may take: it waits for every pool worker to load the module, and a
+ * worker that cannot (a missing file, a refused module) would otherwise leave it waiting forever.
+ */
+const POOL_START_TIMEOUT_MS = 30_000;
+
+async function loadSingle() {
+  const api = await import('./pkg/webtune.js');
+  const exports = await api.default({ module_or_path: new URL('./pkg/webtune_bg.wasm', import.meta.url) });
+  return { api, memory: exports.memory, threads: 1, build: 'single' };
+}
+
+async function loadThreaded(n) {
+  const api = await import('./pkg-threads/webtune.js');
+  const exports = await api.default({ module_or_path: new URL('./pkg-threads/webtune_bg.wasm', import.meta.url) });
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`its ${n} threads did not start within ${POOL_START_TIMEOUT_MS / 1000} s`)), POOL_START_TIMEOUT_MS);
+  });
+  try {
+    await Promise.race([api.initThreadPool(n), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+  return { api, memory: exports.memory, threads: n, build: 'threads' };
+}
+
 function ensureWasm() {
   if (crashed) return Promise.reject(new UserError('The worker crashed and is being restarted; try again in a moment.', ErrorCode.CRASH));
   if (!wasmPromise) {
     wasmPromise = (async () => {
-      const api = await import('./pkg/webtune.js');
-      const exports = await api.default({ module_or_path: new URL('./pkg/webtune_bg.wasm', import.meta.url) });
-      wasm = { api, memory: exports.memory };
+      const n = requestedThreads();
+      if (n > 1 && canUseThreads()) {
+        try {
+          wasm = await loadThreaded(n);
+          return wasm;
+        } catch (e) {
+          // Not a failure: the single-threaded build trains the same, only slower.
+          post({
+            type: FromWorker.WARNING,
+            code: WarningCode.THREADS_FALLBACK,
+            message: `The multi-threaded WebAssembly build could not start (${errorMessage(e)}), so training runs on ` +
+              'one thread (slower, same results). Reload the page to try again.',
+          });
+        }
+      }
+      wasm = await loadSingle();
       return wasm;
     })();
     wasmPromise.catch(() => { wasmPromise = null; });
@@ -558,5 +617,5 @@ self.addEventListener('unhandledrejection', (e) => {
 });
 
 ensureWasm()
-  .then(() => post({ type: FromWorker.READY, memory: memoryBytes() }))
+  .then(() => post({ type: FromWorker.READY, memory: memoryBytes(), threads: wasm.threads, build: wasm.build }))
   .catch((e) => post({ type: FromWorker.ERROR, code: ErrorCode.INIT, message: `The WebAssembly module could not be loaded: ${errorMessage(e)}. Build it with ./build.sh wasm.` }));

@@ -22,6 +22,16 @@
 //             mirror (?hub=/hub&repo=bert-base-random), `full` for 1 epoch on 4 sentences with
 //             batch 2 = 2 steps. Reports both steps' times and peak wasm memory (must stay under
 //             4 GiB; target ≤ 2 GiB). On failure: the message, the phase and the last memory size.
+//             --base-sentences N: N sentences (N/2 steps); --base-max-len L: every batch padded
+//             to L tokens (the page's "Pad to max length" with Max length L).
+//
+// Threads (issue 7): --threads 1,2 runs each browser part once per thread count (the page's
+// Threads control; default: not set, i.e. every core on an isolated page) and reports the step
+// time ratio 1 thread ÷ N threads; the JSON's `threads` section has every count's numbers (the
+// legacy `notebook`/`base` sections hold the first count). The whole comparison in one command:
+//   ./build.sh bench-threads   (= bench-browser --only notebook,base --threads 1,2
+//                                 --base-sentences 8 --base-max-len 128)
+// i.e. MiniLM at the notebook's lengths and bert-base-shaped, full, batch 2, 128 tokens.
 //
 // Every browser part uses a fresh browser context (fresh worker, empty Cache API), so the model
 // is fetched from the mirror each time. Also reported: peak RSS of the Chromium renderer
@@ -31,6 +41,7 @@
 // target/bench-browser.json). Exit status 1 when a part failed (e.g. out of memory), else 0.
 //
 // Options: --only notebook,native,base   --runs N (3)   --base-sentences N (4)
+//          --base-max-len L (none: batches padded to their longest sentence)   --threads N,M,…
 //          --webtune PATH (target/release/webtune)   --out FILE   --timeout-min N (30 per part)
 import fs from 'node:fs';
 import path from 'node:path';
@@ -51,6 +62,8 @@ const opts = {
   only: ['notebook', 'native', 'base'],
   runs: 3,
   baseSentences: 4,
+  baseMaxLen: null,
+  threads: null,
   webtune: path.join(ROOT, 'target/release/webtune'),
   out: path.join(ROOT, 'target/bench-browser.json'),
   timeoutMin: 30,
@@ -64,6 +77,8 @@ for (let i = 0; i < argv.length; i++) {
   if (a.startsWith('--only')) opts.only = val().split(',').map((s) => s.trim()).filter(Boolean);
   else if (a.startsWith('--runs')) opts.runs = Number(val());
   else if (a.startsWith('--base-sentences')) opts.baseSentences = Number(val());
+  else if (a.startsWith('--base-max-len')) opts.baseMaxLen = Number(val());
+  else if (a.startsWith('--threads')) opts.threads = val().split(',').map((x) => Number(x.trim()));
   else if (a.startsWith('--webtune')) opts.webtune = path.resolve(val());
   else if (a.startsWith('--out')) opts.out = path.resolve(val());
   else if (a.startsWith('--timeout-min')) opts.timeoutMin = Number(val());
@@ -82,6 +97,14 @@ if (!/^https?:\/\//.test(opts.base)) {
   process.exit(2);
 }
 const TIMEOUT = opts.timeoutMin * 60_000;
+if (opts.threads && !opts.threads.every((n) => Number.isInteger(n) && n >= 1)) {
+  console.error(`--threads wants whole numbers ≥ 1, e.g. --threads 1,2 (got ${opts.threads.join(',')})`);
+  process.exit(2);
+}
+if (opts.baseMaxLen !== null && !(Number.isInteger(opts.baseMaxLen) && opts.baseMaxLen >= 2)) {
+  console.error('--base-max-len wants a whole number ≥ 2');
+  process.exit(2);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
@@ -234,8 +257,17 @@ async function installRecorder(page) {
       if (m.type === 'progress') { rec.loaded = m.loaded; rec.total = m.total; }
       bench.msgs.push(rec);
     });
-    listen(window.__webtune.worker);
-    document.getElementById('train-btn').addEventListener('click', () => { bench.clickAt = performance.now(); }, { capture: true });
+    // Train may restart the worker (a Threads count other than its pool's): follow every
+    // worker the page starts. Checked right after the click (before the new worker can have
+    // posted anything: it has to load its wasm first) and every 20 ms as a backstop.
+    let attached = null;
+    const attach = () => {
+      const w = window.__webtune.worker;
+      if (w && w !== attached) { attached = w; listen(w); }
+    };
+    attach();
+    setInterval(attach, 20);
+    document.getElementById('train-btn').addEventListener('click', () => { bench.clickAt = performance.now(); setTimeout(attach, 0); }, { capture: true });
   });
 }
 
@@ -334,17 +366,35 @@ function lastMemoryBefore(msgs, t) {
   return last;
 }
 
-async function benchNotebook(browser, watch) {
+/// The page's URL query for `threads` (null: the default), so that its first worker already has
+/// that many threads (a later change of the control would restart the worker at Train).
+const threadsQuery = (threads) => (threads === null ? '' : `&threads=${threads}`);
+
+/// Checks that the page's Threads control reads `threads` (null: left at its default), else sets it.
+async function setThreads(page, threads) {
+  if (threads === null) return;
+  const max = await page.evaluate(() => Number(document.getElementById('threads').max));
+  const disabled = await page.evaluate(() => document.getElementById('threads').disabled);
+  if (disabled && threads !== 1) throw new Error(`the page's Threads control is disabled (not cross-origin isolated?): cannot train on ${threads} threads`);
+  if (threads > max) throw new Error(`--threads ${threads}: the page offers at most ${max} (navigator.hardwareConcurrency)`);
+  const value = await page.evaluate(() => document.getElementById('threads').value);
+  if (!disabled && value !== String(threads)) await configure(page, { threads });
+}
+
+const threadsLabel = (threads) => (threads === null ? '' : ` [${threads} thread${threads === 1 ? '' : 's'}]`);
+
+async function benchNotebook(browser, watch, threads = null) {
   const notes = [];
   watch.reset();
   const context = await newBenchContext(browser, notes);
   try {
-    const page = await openApp(context, opts.base, '?hub=/hub');
+    const page = await openApp(context, opts.base, `?hub=/hub${threadsQuery(threads)}`);
     await configure(page, { model: 'local', frozen: true, top: false, full: true, epochs: 4, lr: '2e-5', batch: 2, seed: 0 });
+    await setThreads(page, threads);
     const data = await byRole(page, 'textbox', 'Training data').inputValue();
     if (data !== NOTEBOOK_TSV) await setTrainingData(page, NOTEBOOK_TSV);
     await installRecorder(page);
-    log('notebook: training frozen + full (4 epochs, batch 2) on all-MiniLM-L6-v2 from /hub …');
+    log(`notebook${threadsLabel(threads)}: training frozen + full (4 epochs, batch 2) on all-MiniLM-L6-v2 from /hub …`);
     const rec = await trainAndRecord(page);
     const r = analyse(rec);
     const full = r.strategies.full || {};
@@ -352,7 +402,8 @@ async function benchNotebook(browser, watch) {
     r.renderer_peak_rss_bytes = watch.max('renderer');
     r.notes = notes;
     r.ok = !rec.timedOut && r.errors.length === 0 && Object.values(r.strategies).every((s) => s.status === 'done');
-    log(`notebook: ${r.ok ? 'done' : 'FAILED'} — full median step ${fmtMs(full.median_step_ms)}, wall ${fmtS(r.wall_click_to_both_done_ms)}, peak wasm memory ${fmtMiB(r.peak_wasm_memory_bytes)}`);
+    r.requested_threads = threads;
+    log(`notebook${threadsLabel(threads)}: ${r.ok ? 'done' : 'FAILED'} (${full.threads ?? '?'} thread(s) per the start event) — full median step ${fmtMs(full.median_step_ms)}, wall ${fmtS(r.wall_click_to_both_done_ms)}, peak wasm memory ${fmtMiB(r.peak_wasm_memory_bytes)}`);
     return r;
   } finally {
     await context.close().catch(() => {});
@@ -372,7 +423,7 @@ async function ensureBaseCheckpoint() {
   return { generated: true, generate_ms: Date.now() - t0 };
 }
 
-async function benchBase(browser, watch) {
+async function benchBase(browser, watch, threads = null) {
   const notes = [];
   const r = { ok: false };
   try {
@@ -383,15 +434,19 @@ async function benchBase(browser, watch) {
   watch.reset();
   const context = await newBenchContext(browser, notes);
   try {
-    const page = await openApp(context, opts.base, '?hub=/hub&repo=bert-base-random');
+    const page = await openApp(context, opts.base, `?hub=/hub&repo=bert-base-random${threadsQuery(threads)}`);
     const n = opts.baseSentences;
     const lines = NOTEBOOK_TSV.split('\n').filter(Boolean);
     // Alternate the classes (the notebook alternates 1, 0): n sentences, both labels present.
     const data = [lines[0], ...lines.slice(1, 1 + n), ''].join('\n');
     await configure(page, { frozen: false, top: false, full: true, epochs: 1, lr: '2e-5', batch: 2, seed: 0 });
+    if (opts.baseMaxLen !== null) await configure(page, { maxLen: opts.baseMaxLen, padMax: true });
+    await setThreads(page, threads);
     await setTrainingData(page, data);
     await installRecorder(page);
-    log(`base: training full, 1 epoch, ${n} sentences, batch 2 on bert-base-random from /hub …`);
+    r.requested_threads = threads;
+    r.max_len = opts.baseMaxLen;
+    log(`base${threadsLabel(threads)}: training full, 1 epoch, ${n} sentences, batch 2${opts.baseMaxLen !== null ? `, padded to ${opts.baseMaxLen} tokens` : ''} on bert-base-random from /hub …`);
     const rec = await trainAndRecord(page);
     Object.assign(r, analyse(rec));
     r.renderer_peak_rss_bytes = watch.max('renderer');
@@ -406,7 +461,7 @@ async function benchBase(browser, watch) {
         : r.model_loaded_ms === null ? 'while fetching / loading the model (no model message)' : 'before full training started';
       r.failure = { where, errors: r.errors, last_memory_bytes: r.last_wasm_memory_bytes, status_text: r.status_text, timed_out: rec.timedOut };
     }
-    log(`base: ${r.ok ? 'done' : 'FAILED'} — steps ${full.first_step_ms ?? '—'} ms then ${JSON.stringify(full.step_deltas_ms || [])} ms, peak wasm memory ${fmtMiB(r.peak_wasm_memory_bytes)}`);
+    log(`base${threadsLabel(threads)}: ${r.ok ? 'done' : 'FAILED'} (${full.threads ?? '?'} thread(s) per the start event) — steps ${full.first_step_ms ?? '—'} ms then ${JSON.stringify(full.step_deltas_ms || [])} ms, peak wasm memory ${fmtMiB(r.peak_wasm_memory_bytes)}`);
     if (!r.ok) log(`base: failure: ${JSON.stringify(r.failure)}`);
     return r;
   } catch (e) {
@@ -495,6 +550,54 @@ function summariseNotebook(runs) {
   };
 }
 
+/// --threads: per thread count the step medians (and the threads the runs' events reported), and
+/// the ratios 1 thread ÷ N threads.
+function threadsComparison(counts, nbBy, baseBy) {
+  const out = { counts, notebook: {}, base: {}, ratios: {} };
+  for (const c of counts) {
+    const runs = nbBy.get(c) || [];
+    if (runs.length) {
+      const s = summariseNotebook(runs);
+      out.notebook[c] = {
+        ok: s.ok,
+        reported_threads: [...new Set(runs.map((r) => (r.strategies.full || {}).threads ?? null))],
+        full_median_step_ms: s.full_median_step_ms,
+        full_per_run_median_step_ms: s.full_per_run_median_step_ms,
+        full_median_run_ms: s.full_median_run_ms,
+        frozen_median_run_ms: s.frozen_median_run_ms,
+        median_wall_click_to_both_done_ms: s.median_wall_click_to_both_done_ms,
+        train_accuracy: s.train_accuracy,
+        errors: s.errors,
+      };
+    }
+    const b = baseBy.get(c);
+    if (b) {
+      const full = (b.strategies || {}).full || {};
+      out.base[c] = {
+        ok: b.ok,
+        reported_threads: full.threads ?? null,
+        max_len: b.max_len ?? null,
+        steps: full.steps ?? null,
+        first_step_ms: full.first_step_ms ?? null,
+        median_step_ms: full.median_step_ms ?? null,
+        step_deltas_ms: full.step_deltas_ms || [],
+        peak_wasm_memory_bytes: b.peak_wasm_memory_bytes ?? null,
+        error: b.ok ? null : b.error || b.failure || null,
+      };
+    }
+  }
+  out.ok = [...Object.values(out.notebook), ...Object.values(out.base)].every((x) => x.ok);
+  const ratio = (x, y) => (x && y ? round(x / y, 2) : null);
+  if (counts.includes(1)) {
+    for (const c of counts.filter((x) => x !== 1)) {
+      out.ratios[`notebook_full_step_1_over_${c}`] = ratio(out.notebook[1]?.full_median_step_ms, out.notebook[c]?.full_median_step_ms);
+      out.ratios[`notebook_wall_1_over_${c}`] = ratio(out.notebook[1]?.median_wall_click_to_both_done_ms, out.notebook[c]?.median_wall_click_to_both_done_ms);
+      out.ratios[`base_step_1_over_${c}`] = ratio(out.base[1]?.median_step_ms, out.base[c]?.median_step_ms);
+    }
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Report
 // ---------------------------------------------------------------------------------------------
@@ -554,6 +657,23 @@ function report(result) {
     rows.push(['browser bert-base-random: renderer peak RSS', fmtMiB(base.renderer_peak_rss_bytes)]);
     if (!base.ok) rows.push(['browser bert-base-random', `FAILED: ${base.error || JSON.stringify(base.failure)}`]);
   }
+  const th = result.threads;
+  if (th) {
+    for (const c of th.counts) {
+      const n = th.notebook[c];
+      if (n) {
+        rows.push([`threads ${c}: browser MiniLM full, median step (${n.full_per_run_median_step_ms.length} runs pooled; events say ${n.reported_threads.join(',')} thread(s))`, fmtMs(n.full_median_step_ms)]);
+        rows.push([`threads ${c}: browser notebook, click Train → both Done, wall (median)`, fmtS(n.median_wall_click_to_both_done_ms)]);
+        if (!n.ok) rows.push([`threads ${c}: browser notebook`, `FAILED: ${JSON.stringify(n.errors)}`]);
+      }
+      const b = th.base[c];
+      if (b) {
+        rows.push([`threads ${c}: browser bert-base-random full${b.max_len ? `, ${b.max_len} tokens` : ''}, median step after the first (events say ${b.reported_threads ?? '?'})`, `${fmtMs(b.median_step_ms)} (steps ${[b.first_step_ms, ...b.step_deltas_ms].map((x) => (x === null ? '—' : Math.round(x))).join(' / ')} ms)`]);
+        if (!b.ok) rows.push([`threads ${c}: browser bert-base-random`, `FAILED: ${JSON.stringify(b.error)}`]);
+      }
+    }
+    for (const [k, v] of Object.entries(th.ratios)) rows.push([`ratio ${k.replace(/_/g, ' ')}`, v ?? '—']);
+  }
   lines.push(table(rows));
   return lines.join('\n');
 }
@@ -565,7 +685,7 @@ const os = await import('node:os');
 const result = {
   started_at: new Date().toISOString(),
   url: opts.base,
-  options: { only: opts.only, runs: opts.runs, base_sentences: opts.baseSentences },
+  options: { only: opts.only, runs: opts.runs, base_sentences: opts.baseSentences, base_max_len: opts.baseMaxLen, threads: opts.threads },
   host: { cpus: os.cpus().length, loadavg_at_start: os.loadavg().map((x) => round(x, 2)) },
   git: gitState(),
 };
@@ -579,17 +699,21 @@ try {
   } else {
     result.browser = 'no browser';
   }
-  // Browser and native runs interleaved, so that load from elsewhere hits both alike.
-  const nbRuns = [];
+  // Browser and native runs interleaved, so that load from elsewhere hits both alike; with
+  // --threads, every round runs each thread count (in alternating order).
+  const counts = opts.threads || [null];
+  const nbBy = new Map(counts.map((c) => [c, []]));
   const native = { command: `${path.relative(ROOT, opts.webtune)} ${NATIVE_COMMAND}`, default_threads: [], one_thread: [] };
   for (let i = 0; i < opts.runs; i++) {
     if (opts.only.includes('notebook')) {
       log(`--- round ${i + 1}/${opts.runs}`);
-      try {
-        nbRuns.push(await benchNotebook(browser, watch));
-      } catch (e) {
-        nbRuns.push({ ok: false, error: e.message, strategies: {} });
-        log(`notebook: FAILED — ${e.message}`);
+      for (const c of i % 2 ? [...counts].reverse() : counts) {
+        try {
+          nbBy.get(c).push(await benchNotebook(browser, watch, c));
+        } catch (e) {
+          nbBy.get(c).push({ ok: false, error: e.message, strategies: {} });
+          log(`notebook${threadsLabel(c)}: FAILED — ${e.message}`);
+        }
       }
     }
     if (opts.only.includes('native')) {
@@ -600,7 +724,7 @@ try {
       }
     }
   }
-  if (opts.only.includes('notebook')) result.notebook = { summary: summariseNotebook(nbRuns), runs: nbRuns };
+  if (opts.only.includes('notebook')) result.notebook = { summary: summariseNotebook(nbBy.get(counts[0])), runs: nbBy.get(counts[0]) };
   if (opts.only.includes('notebook')) result.notebook.ok = result.notebook.summary.ok;
   if (opts.only.includes('native')) {
     native.summary = { default_threads: summariseNative(native.default_threads), one_thread: summariseNative(native.one_thread) };
@@ -616,7 +740,12 @@ try {
       best_run_browser_over_native_one_thread: ratio(b.full_best_run_median_step_ms, result.native.summary.one_thread.best_run_median_step_ms),
     };
   }
-  if (opts.only.includes('base')) result.base = await benchBase(browser, watch);
+  const baseBy = new Map();
+  if (opts.only.includes('base')) {
+    for (const c of counts) baseBy.set(c, await benchBase(browser, watch, c));
+    result.base = baseBy.get(counts[0]);
+  }
+  if (opts.threads) result.threads = threadsComparison(counts, nbBy, baseBy);
 } finally {
   watch.stop();
   if (browser) await browser.close().catch(() => {});
@@ -629,6 +758,6 @@ fs.mkdirSync(path.dirname(opts.out), { recursive: true });
 fs.writeFileSync(opts.out, JSON.stringify(result, null, 2) + '\n');
 console.log(`\nJSON (also in ${path.relative(process.cwd(), opts.out) || opts.out}):`);
 console.log(JSON.stringify(result, null, 2));
-const failed = ['notebook', 'native', 'base'].filter((k) => result[k] && !result[k].ok);
+const failed = ['notebook', 'native', 'base', 'threads'].filter((k) => result[k] && !result[k].ok);
 if (failed.length) console.log(`\nfailed parts: ${failed.join(', ')}`);
 process.exit(failed.length ? 1 : 0);

@@ -1,4 +1,6 @@
 // Shared helpers for the webtune end-to-end tests (playwright-core + Debian chromium).
+import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { chromium } from 'playwright-core';
 
 export const CHROMIUM_ARGS = [
@@ -85,7 +87,7 @@ export async function openApp(context, base, query = '') {
 export const byRole = (page, role, name) => page.getByRole(role, { name, exact: true });
 
 /// Choose strategies and hyper-parameters through the page's controls (by accessible name).
-export async function configure(page, { model, frozen, top, full, epochs, lr, headLr, batch, maxLen, padMax, seed, evalSample } = {}) {
+export async function configure(page, { model, frozen, top, full, epochs, lr, headLr, batch, maxLen, padMax, seed, evalSample, threads } = {}) {
   if (model !== undefined) await byRole(page, 'combobox', 'Model').selectOption(model);
   if (frozen !== undefined) await byRole(page, 'checkbox', 'Frozen encoder').setChecked(frozen);
   if (top !== undefined) {
@@ -101,6 +103,34 @@ export async function configure(page, { model, frozen, top, full, epochs, lr, he
   if (padMax !== undefined) await byRole(page, 'checkbox', 'Pad to max length (as the notebook)').setChecked(padMax);
   if (seed !== undefined) await byRole(page, 'spinbutton', 'Seed').fill(String(seed));
   if (evalSample !== undefined) await byRole(page, 'spinbutton', 'Training accuracy sample').fill(String(evalSample));
+  if (threads !== undefined) await byRole(page, 'spinbutton', 'Threads').fill(String(threads));
+}
+
+/// `webtune serve` of www/ and models/ on a free port, started by a test (e.g. with
+/// `--no-isolation`): resolves to {url, stop()}. WEBTUNE_BIN overrides target/release/webtune.
+export async function startServer(root, args = []) {
+  const bin = process.env.WEBTUNE_BIN || path.join(root, 'target/release/webtune');
+  const child = spawn(bin, ['serve', '--port', '0', '--root', 'www', '--models', 'models', ...args], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${bin} serve printed no URL within 20 s: ${log}`)), 20_000);
+    child.stderr.on('data', (d) => {
+      log += d;
+      const m = /http:\/\/[0-9.]+:\d+/.exec(log);
+      if (m) { clearTimeout(timer); resolve(m[0]); }
+    });
+    child.on('error', (e) => { clearTimeout(timer); reject(e); });
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`${bin} serve exited (${code}): ${log}`)); });
+  });
+  return {
+    url,
+    log: () => log,
+    stop: () => new Promise((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once('exit', resolve);
+      child.kill();
+    }),
+  };
 }
 
 export async function setTrainingData(page, text) {

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { ErrorCode, FromWorker, ToWorker } from '../../www/js/protocol.js';
 import {
   AssertionError, assert, assertEq, byRole, cacheEntries, configure, newContext, NOTEBOOK_SENTENCES, NOTEBOOK_TSV,
-  openApp, readTar, setTrainingData, sleep, statusText, trainAndWait, waitTrainEnabled,
+  openApp, readTar, setTrainingData, sleep, startServer, statusText, trainAndWait, waitTrainEnabled,
 } from './helpers.mjs';
 
 const XSS = '<img src=x onerror=alert(1)>';
@@ -15,6 +15,113 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const TARGET = path.join(ROOT, 'target');
 const MODEL_BYTES = 90868376; // models/all-MiniLM-L6-v2/model.safetensors
 const BANKING_TRAIN = path.join(ROOT, '../shared/data/banking/train.tsv'); // 9,003 sentences, 77 intents
+
+/// Non-background pixels of a canvas (the embedding map's background is white).
+async function inkedPixels(canvas) {
+  return canvas.evaluate((c) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) if (d[i] < 200 || d[i + 1] < 200 || d[i + 2] < 200) n++;
+    return n;
+  });
+}
+
+/// The Look inside panel after the notebook flow (frozen + full): both embedding maps and
+/// layer charts are drawn under their accessible names; they updated live; the epoch slider
+/// moves full's points and leaves frozen's exactly in place; the sentence shows on hover and
+/// on keyboard focus; Play animates through interpolated frames; only the classifier changed
+/// under frozen, every block under full.
+async function checkLookInside(page, t) {
+  const live = await page.evaluate(() => { clearInterval(window.__liveTimer); return [...window.__liveMaps]; });
+  t.log(`maps drawn while training: ${live.join(' ')}`);
+  // (A frozen run's cached epochs can all arrive within one animation frame: one drawing is
+  // enough there; full's epochs take seconds each, so its map must have been redrawn.)
+  for (const [s, least] of [['frozen', 1], ['full', 2]]) {
+    const epochs = new Set(live.filter((x) => x.startsWith(`${s}@`)));
+    assert(epochs.size >= least, `${s}: the map should be drawn (and redrawn) while the Train runs (seen ${[...epochs]})`);
+  }
+  const slider = byRole(page, 'slider', 'Epoch');
+  await slider.scrollIntoViewIfNeeded();
+  assertEq(await slider.inputValue(), '4', 'the epoch slider follows the newest epoch');
+  const region = (name) => page.getByRole('region', { name, exact: true });
+  const drawnAt = async (key) => {
+    await slider.focus();
+    await page.keyboard.press(key);
+    return page.evaluate(() => ({
+      frozen: window.__webtune.insight.drawn('frozen'),
+      full: window.__webtune.insight.drawn('full'),
+      images: [...document.querySelectorAll('#insight-panel canvas')].map((c) => c.toDataURL()),
+    }));
+  };
+  const first = await drawnAt('Home');
+  const last = await drawnAt('End');
+  for (const [s, name] of [['frozen', 'Frozen encoder'], ['full', 'Full fine-tuning']]) {
+    const map = region(name).getByRole('img', { name: 'Embedding map', exact: true });
+    assert(await map.isVisible(), `${s}: no visible "Embedding map"`);
+    const ink = await inkedPixels(map);
+    assert(ink > 200, `${s}: the embedding map looks empty (${ink} inked pixels)`);
+    assertEq(first[s].epoch, 0, `${s}: epoch drawn after Home`);
+    assertEq(last[s].epoch, 4, `${s}: epoch drawn after End`);
+    assertEq(first[s].points.length, 10, `${s}: points drawn`);
+    assert(first[s].points.every((p) => p.set === 'train'), `${s}: every point is a training sentence (no validation data)`);
+  }
+  const moved = (s) => Math.max(...first[s].points.map((p, k) => Math.hypot(p.cx - last[s].points[k].cx, p.cy - last[s].points[k].cy)));
+  t.log(`largest motion from epoch 0 to 4 on the map: frozen ${moved('frozen').toFixed(3)} px, full ${moved('full').toFixed(1)} px`);
+  assertEq(JSON.stringify(last.frozen.points.map((p) => [p.cx, p.cy])), JSON.stringify(first.frozen.points.map((p) => [p.cx, p.cy])), 'frozen: points at epoch 4 vs epoch 0 (a frozen encoder must not move them)');
+  assert(moved('full') > 3, `full: the points should move between epoch 0 and 4 (largest motion ${moved('full')} px)`);
+  const fullCanvas = await region('Full fine-tuning').getByRole('img', { name: 'Embedding map', exact: true }).evaluate((c) => [...document.querySelectorAll('#insight-panel canvas')].indexOf(c));
+  assert(first.images[fullCanvas] !== last.images[fullCanvas], 'full: the picture should change with the slider');
+  assert(last.full.points.every((p) => p.predicted === p.label), 'full: every training sentence classified right at epoch 4 (no ring)');
+
+  // The sentence under the mouse, and from the keyboard, as text.
+  const fullMap = region('Full fine-tuning').getByRole('img', { name: 'Embedding map', exact: true });
+  const p0 = last.full.points[0];
+  await fullMap.hover({ position: { x: p0.cx, y: p0.cy } });
+  const tip = await region('Full fine-tuning').locator('.heatmap-tip').textContent();
+  assert(tip.includes(`“${NOTEBOOK_SENTENCES[0]}”`) && tip.includes('true class 1, predicted 1'), `hover text: ${tip}`);
+  await fullMap.focus();
+  await page.keyboard.press('ArrowRight');
+  const readout = await region('Full fine-tuning').locator('.readout').textContent();
+  assert(readout.startsWith('Training sentence 2 of 10:') && readout.includes(`“${NOTEBOOK_SENTENCES[1]}”`), `keyboard readout: ${readout}`);
+
+  // Play: from epoch 0 through interpolated frames to epoch 4.
+  await page.evaluate(() => {
+    window.__frames = new Set();
+    const c = document.querySelector('#insight-panel [data-strategy="full"] canvas');
+    window.__frameObserver = new MutationObserver(() => window.__frames.add(c.dataset.epoch));
+    window.__frameObserver.observe(c, { attributes: true, attributeFilter: ['data-epoch'] });
+  });
+  await byRole(page, 'button', 'Play').click();
+  await page.waitForFunction(() => !window.__webtune.insight.playing, null, { timeout: 30_000 });
+  const frames = await page.evaluate(() => { window.__frameObserver.disconnect(); return [...window.__frames].map(Number); });
+  t.log(`Play drew ${frames.length} frames of full, e.g. epochs ${frames.slice(0, 6).map((f) => f.toFixed(2)).join(', ')}`);
+  assert(frames.some((f) => f > 0 && f < 4 && !Number.isInteger(f)), 'Play should draw frames between snapshots');
+  assertEq(frames[frames.length - 1], 4, 'Play ends at the last epoch');
+  assertEq(await slider.inputValue(), '4', 'slider after Play');
+
+  // Layer changes at epoch 4: frozen moved only its classifier; full moved every block.
+  for (const [s, name] of [['frozen', 'Frozen encoder'], ['full', 'Full fine-tuning']]) {
+    const chart = region(name).getByRole('img', { name: 'Layer changes', exact: true });
+    assert(await chart.isVisible(), `${s}: no visible "Layer changes"`);
+    const bars = await chart.locator('g[data-block]').evaluateAll((gs) => gs.map((g) => ({
+      name: g.dataset.block, change: Number(g.dataset.change), relative: g.dataset.relative === 'true',
+      width: Number(g.querySelector('.layer-bar').getAttribute('width')), value: g.querySelector('.layer-value').textContent,
+    })));
+    t.log(`${s} layer changes: ${bars.map((b) => `${b.name} ${b.value}`).join(', ')}`);
+    assertEq(bars.map((b) => b.name).join(','), 'embeddings,layer 0,layer 1,layer 2,layer 3,layer 4,layer 5,pooler,classifier', `${s}: blocks`);
+    const head = bars[bars.length - 1];
+    assert(!head.relative && head.value.startsWith('norm ') && head.width > 0, `${s}: the classifier is drawn as its norm: ${JSON.stringify(head)}`);
+    const encoder = bars.slice(0, -1);
+    if (s === 'frozen') assert(encoder.every((b) => b.change === 0 && b.width === 0), `frozen: only the classifier may change: ${JSON.stringify(encoder)}`);
+    else assert(encoder.every((b) => b.change > 0 && b.width > 0), `full: every block should change: ${JSON.stringify(encoder)}`);
+  }
+  const described = await region('Frozen encoder').getByRole('img', { name: 'Layer changes', exact: true }).evaluate((c) => document.getElementById(c.getAttribute('aria-describedby')).textContent);
+  assert(described.startsWith('After epoch 4: No pre-trained weights moved.'), `frozen layer description: ${described}`);
+  const sep = await page.locator('#insight-panel [data-strategy="full"] .sep-chart polyline[data-strategy="full"]').getAttribute('points');
+  assertEq(sep.trim().split(' ').length, 5, 'full: separation points (epochs 0–4)');
+
+  await page.locator('#insight-panel').screenshot({ path: path.join(TARGET, 'e2e-insight.png') });
+}
 
 /// Move the mouse to the middle of cell (row i, column j) of the confusion heat map.
 async function hoverCell(page, i, j) {
@@ -42,7 +149,28 @@ export const tests = [
       assertEq(await byRole(page, 'spinbutton', 'Batch size').inputValue(), '2', 'default batch size');
       assertEq(await byRole(page, 'spinbutton', 'Seed').inputValue(), '0', 'default seed');
       assertEq(await byRole(page, 'textbox', 'Training data').inputValue(), NOTEBOOK_TSV, 'prefilled training data');
+      // Threads (issue 7): served with COOP/COEP, the page is cross-origin isolated and offers every
+      // core by default; the worker runs the threaded build (www/pkg-threads).
+      const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+      assert(cores > 1, `this check needs a machine with more than one core (navigator.hardwareConcurrency = ${cores})`);
+      assertEq(await page.evaluate(() => self.crossOriginIsolated), true, 'page cross-origin isolated');
+      const threadsBox = byRole(page, 'spinbutton', 'Threads');
+      assertEq(await threadsBox.inputValue(), String(cores), 'default Threads (navigator.hardwareConcurrency)');
+      assertEq(await threadsBox.isEnabled(), true, 'Threads enabled on an isolated page');
+      assertEq(await threadsBox.getAttribute('max'), String(cores), 'Threads max');
+      assertEq(await page.evaluate(() => window.__webtune.state.workerThreads), cores, 'threads of the worker\'s wasm (ready message)');
       await configure(page, { model: 'local', frozen: true, top: false, full: true });
+      // Record what the embedding maps draw while the Train runs (they update live, per epoch).
+      await page.evaluate(() => {
+        window.__liveMaps = new Set();
+        window.__liveTimer = setInterval(() => {
+          if (!window.__webtune.state.running) return;
+          for (const s of ['frozen', 'full']) {
+            const d = window.__webtune.insight.drawn(s);
+            if (d) window.__liveMaps.add(`${s}@${d.epoch}`);
+          }
+        }, 40);
+      });
       const t0 = Date.now();
       const result = await trainAndWait(page);
       t.log(`train (frozen + full, 4 epochs) took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -61,6 +189,14 @@ export const tests = [
       assertEq(full.epochs.length, 4, 'full: epoch events');
       assertEq(frozen.epochs.length, 4, 'frozen: epoch events');
       assertEq(full.losses.length, 20, 'full: step events (10 sentences / batch 2 × 4 epochs)');
+      for (const r of [frozen, full]) {
+        assertEq(r.start.threads, cores, `${r.strategy}: threads in the start event`);
+        assertEq(r.done.threads, cores, `${r.strategy}: threads in the done event`);
+      }
+      const wasmFetched = (from) => t.requests.slice(from).map((r) => new URL(r.url).pathname).filter((p) => p.endsWith('_bg.wasm'));
+      const firstWasm = wasmFetched(0);
+      t.log(`wasm fetched: ${firstWasm.join(', ')}`);
+      assert(firstWasm.includes('/pkg-threads/webtune_bg.wasm') && !firstWasm.includes('/pkg/webtune_bg.wasm'), `the worker should load only the threaded build: ${firstWasm}`);
 
       // Both charts received data for both strategies.
       const charts = await page.evaluate(() => ({
@@ -85,8 +221,11 @@ export const tests = [
       const fullRow = rows.find((r) => r[col('Strategy')] === 'Full fine-tuning');
       assert(fullRow, 'no Full fine-tuning row');
       assertEq(fullRow[col('Train accuracy')], '100.0 %', 'full row train accuracy');
+      for (const r of rows) assertEq(r[col('Threads')], String(cores), `Threads column of ${r[col('Strategy')]}`);
       assert(/\d/.test(fullRow[col('Time')]), `full row time: ${fullRow[col('Time')]}`);
       assert(rows.some((r) => r[col('Strategy')] === 'Frozen encoder'), 'no Frozen encoder row');
+
+      await checkLookInside(page, t);
 
       // Confusion matrix of full: 5/5 on the diagonal — read from the heat map by hover and keyboard.
       await byRole(page, 'combobox', 'Confusion matrix for').selectOption('full');
@@ -148,6 +287,38 @@ export const tests = [
 
       await page.screenshot({ path: path.join(out, 'e2e-notebook.png'), fullPage: true });
       t.shared.notebookRan = true;
+
+      // The same Train on one thread: the worker restarts (a rayon pool has one size per wasm
+      // instance) with the single-threaded build, reads the model from the Cache API, and gives
+      // the same curve: the same accuracies, per-step losses within 1e-5 relative.
+      const starts = await page.evaluate(() => window.__webtune.state.workerStarts);
+      const mark = t.requests.length;
+      await configure(page, { threads: 1 });
+      const one = await trainAndWait(page);
+      assert(!one.lastError, `one-thread run: ${one.lastError && one.lastError.message}`);
+      assertEq(await page.evaluate(() => window.__webtune.state.workerStarts), starts + 1, 'worker restarted for another thread count');
+      assertEq(one.model.fromCache, true, 'model from the cache after the restart');
+      assert(!t.requests.slice(mark).some((q) => q.url.includes('/resolve/')), 'model files downloaded again for the one-thread run');
+      const secondWasm = wasmFetched(mark);
+      assert(secondWasm.includes('/pkg/webtune_bg.wasm') && !secondWasm.includes('/pkg-threads/webtune_bg.wasm'), `one thread should load the single-threaded build: ${secondWasm}`);
+      const rows1 = await table.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => Array.from(tr.children).map((c) => c.textContent)));
+      for (const r of rows1) assertEq(r[col('Threads')], '1', `Threads column of ${r[col('Strategy')]} (one thread)`);
+      let worst = 0;
+      for (const [name, multi] of [['frozen', frozen], ['full', full]]) {
+        const single = one.runs[name];
+        assertEq(single.status, 'done', `${name} on one thread`);
+        assertEq(single.start.threads, 1, `${name}: threads in the one-thread start event`);
+        assertEq(single.done.threads, 1, `${name}: threads in the one-thread done event`);
+        assertEq(single.done.train_accuracy, multi.done.train_accuracy, `${name}: final training accuracy, 1 vs ${cores} threads`);
+        assertEq(single.epochs.map((e) => e.train_accuracy).join(','), multi.epochs.map((e) => e.train_accuracy).join(','), `${name}: per-epoch training accuracy, 1 vs ${cores} threads`);
+        assertEq(single.losses.length, multi.losses.length, `${name}: steps, 1 vs ${cores} threads`);
+        for (let i = 0; i < single.losses.length; i++) {
+          const rel = Math.abs(multi.losses[i] - single.losses[i]) / Math.max(Math.abs(single.losses[i]), 1e-12);
+          worst = Math.max(worst, rel);
+          assert(rel <= 1e-5, `${name} step ${i + 1}: loss ${multi.losses[i]} on ${cores} threads vs ${single.losses[i]} on one (relative ${rel.toExponential(2)} > 1e-5)`);
+        }
+      }
+      t.log(`1 vs ${cores} threads: same accuracies, per-step losses within ${worst.toExponential(2)} relative; full run ${one.runs.full.done.elapsed_ms.toFixed(0)} ms on one thread vs ${full.done.elapsed_ms.toFixed(0)} ms on ${cores}`);
       await context.close();
     },
   },
@@ -273,6 +444,27 @@ export const tests = [
       const top = await page.locator('#confusion-top li').allTextContents();
       t.log(`largest confusions: ${top.slice(0, 3).join(' | ')}`);
       assert(top.length >= 2 && /taken for .*: \d+ times?/.test(top[0]), `largest confusions: ${top}`);
+
+      // The embedding map at scale: the evaluated training sample and the validation set (each at
+      // most 2,000), 77 class colours; moving the slider redraws the whole panel quickly.
+      const map = await page.evaluate(() => {
+        const slider = document.getElementById('insight-epoch');
+        const times = [];
+        for (const v of ['0', '1', '0', '1']) {
+          slider.value = v;
+          const a = performance.now();
+          slider.dispatchEvent(new Event('input'));
+          times.push(performance.now() - a);
+        }
+        const d = window.__webtune.insight.drawn('frozen');
+        return { times, epoch: d.epoch, train: d.points.filter((p) => p.set === 'train').length, val: d.points.filter((p) => p.set === 'validation').length, legend: document.getElementById('insight-legend').textContent };
+      });
+      t.log(`embedding map: ${map.train} training + ${map.val} validation points; slider redraws took ${map.times.map((x) => x.toFixed(0)).join(', ')} ms`);
+      assertEq(map.epoch, 1, 'epoch drawn after the slider moves');
+      assertEq(map.train, Math.min(2000, sampleSize), 'training points on the map (the evaluated sample)');
+      assertEq(map.val, Math.min(2000, parsed.val_count), 'validation points on the map');
+      assert(map.legend.includes('77 classes'), `legend: ${map.legend}`);
+      assert(Math.max(...map.times) < 1000, `a slider move took ${Math.max(...map.times).toFixed(0)} ms to redraw`);
 
       // The per-class table: sort by F1, then by support (both directions for F1).
       const classTable = page.getByRole('table', { name: /Per-class metrics/ });
@@ -729,6 +921,10 @@ export const tests = [
       await hoverCell(page, xssRow, xssRow);
       const readout = await page.locator('#confusion-readout').textContent();
       assert(readout.includes(`True “${XSS}”`), `the heat map readout should show the label as text: ${readout}`);
+      // The embedding map's readout of the first training sentence, from the keyboard.
+      await page.getByRole('region', { name: 'Frozen encoder', exact: true }).getByRole('img', { name: 'Embedding map', exact: true }).focus();
+      const mapText = await page.locator('#insight-panel [data-strategy="frozen"] .readout').textContent();
+      assert(mapText.includes(`“Great stuff ${XSS} really”`), `the embedding map should show the sentence as text: ${mapText}`);
       // Try it with the string itself.
       await byRole(page, 'textbox', 'Try a sentence').fill(XSS);
       await byRole(page, 'button', 'Classify').click();
@@ -778,6 +974,75 @@ export const tests = [
   },
 
   {
+    name: 'no COOP/COEP (webtune serve --no-isolation): the page trains on one thread and says so',
+    timeout: 300_000,
+    async run(t) {
+      const server = await startServer(ROOT, ['--no-isolation']);
+      t.shared.ownOrigins = [...(t.shared.ownOrigins || []), new URL(server.url).origin];
+      try {
+        const context = await newContext(t.browser, t);
+        // (?threads=2 asks for two threads: without isolation the page still offers only one.)
+        const page = await openApp(context, server.url, '?hub=/hub&threads=2');
+        assertEq(await page.evaluate(() => self.crossOriginIsolated), false, 'page cross-origin isolated');
+        const threadsBox = byRole(page, 'spinbutton', 'Threads');
+        assertEq(await threadsBox.inputValue(), '1', 'Threads value');
+        assertEq(await threadsBox.isDisabled(), true, 'Threads disabled');
+        const hint = await page.locator('#threads-hint').textContent();
+        t.log(`Threads hint: ${hint}`);
+        assert(/one thread/.test(hint) && /not cross-origin isolated/.test(hint) && /COOP\/COEP/.test(hint), `the Threads note should say why: ${hint}`);
+        await configure(page, { model: 'local', frozen: false, top: false, full: true, epochs: 1 });
+        const r = await trainAndWait(page);
+        assert(!r.lastError, `run error: ${r.lastError && r.lastError.message}`);
+        const full = r.runs.full;
+        assertEq(full.status, 'done', 'full status');
+        assertEq(full.start.threads, 1, 'threads in the start event');
+        assertEq(full.done.threads, 1, 'threads in the done event');
+        const row = await page.getByRole('table', { name: 'Results' }).locator('tbody tr[data-strategy="full"] td').allTextContents();
+        const headers = await page.getByRole('table', { name: 'Results' }).locator('thead th').allTextContents();
+        assertEq(row[headers.indexOf('Threads') - 1], '1', 'Threads column'); // (the row's first cell is a th)
+        const wasm = t.requests.map((q) => new URL(q.url)).filter((u) => u.origin === new URL(server.url).origin).map((u) => u.pathname).filter((p) => p.includes('/pkg'));
+        t.log(`module files: ${[...new Set(wasm)].join(', ')}`);
+        assert(wasm.includes('/pkg/webtune_bg.wasm'), 'the single-threaded build was not loaded');
+        assert(!wasm.some((p) => p.startsWith('/pkg-threads/')), 'the threaded build was requested on a page that is not isolated');
+        assertEq((await page.evaluate(() => window.__webtune.state.warnings)).length, 0, 'warnings (one thread is expected here, not a fallback)');
+        t.log(`full, 1 epoch on one thread: train accuracy ${full.done.train_accuracy}, ${full.done.elapsed_ms.toFixed(0)} ms`);
+        await context.close();
+      } finally {
+        await server.stop();
+      }
+    },
+  },
+
+  {
+    name: 'threaded build fails to load: a warning, one thread, Train works',
+    timeout: 300_000,
+    async run(t) {
+      const context = await newContext(t.browser, t);
+      // The worker cannot fetch the threaded module's wasm (as with a broken deployment).
+      let refused = 0;
+      await context.route('**/pkg-threads/webtune_bg.wasm', (route) => { refused += 1; return route.abort('failed'); });
+      const page = await openApp(context, t.base, '?hub=/hub');
+      assert(refused > 0, 'the threaded module was not requested (route not hit?)');
+      assertEq(await page.evaluate(() => window.__webtune.state.workerThreads), 1, 'threads of the worker\'s wasm');
+      const warnings = await page.evaluate(() => window.__webtune.state.warnings);
+      t.log(`warning: ${warnings.join(' | ')}`);
+      assert(warnings.length === 1 && /multi-threaded/.test(warnings[0]) && /one thread/.test(warnings[0]), `one clear warning expected: ${JSON.stringify(warnings)}`);
+      assert((await page.locator('#warning-box').textContent()).includes('one thread'), 'the warning is not shown');
+      assertEq(await page.evaluate(() => window.__webtune.state.lastError), null, 'an error was shown for a fallback');
+      const threadsBox = byRole(page, 'spinbutton', 'Threads');
+      assertEq(await threadsBox.inputValue(), '1', 'Threads value after the fallback');
+      assertEq(await threadsBox.isDisabled(), true, 'Threads disabled after the fallback');
+      await configure(page, { model: 'local', frozen: true, top: false, full: false, epochs: 1 });
+      const r = await trainAndWait(page);
+      assert(!r.lastError, `run error: ${r.lastError && r.lastError.message}`);
+      assertEq(r.runs.frozen.status, 'done', 'frozen status');
+      assertEq(r.runs.frozen.done.threads, 1, 'threads in the done event');
+      assertEq(await page.evaluate(() => window.__webtune.state.workerStarts), 1, 'worker starts (no restart for the fallback)');
+      await context.close();
+    },
+  },
+
+  {
     name: 'network: only same-origin requests, none carries the training sentences',
     timeout: 900_000,
     async run(t) {
@@ -793,9 +1058,13 @@ export const tests = [
         await context.close();
       }
       const origin = new URL(t.base).origin;
+      // Servers of our own that tests started (e.g. one without COOP/COEP) count as same-origin.
+      const own = [origin, ...(t.shared.ownOrigins || [])];
       const all = t.allRequests();
       assert(all.length > 0, 'no requests were logged');
-      const foreign = all.filter((r) => !r.allowForeign && !(r.url.startsWith(origin + '/') || r.url.startsWith(`blob:${origin}/`)));
+      // (blob: URLs of our origin: wasm-bindgen-rayon starts each pool worker from one.)
+      const ours = (r) => own.some((o) => r.url.startsWith(o + '/') || r.url.startsWith(`blob:${o}/`));
+      const foreign = all.filter((r) => !r.allowForeign && !ours(r));
       const kinds = new Map();
       for (const r of all) {
         const u = new URL(r.url);
@@ -803,7 +1072,7 @@ export const tests = [
         kinds.set(key, (kinds.get(key) || 0) + 1);
       }
       t.log(`${all.length} requests by ${new Set(all.map((r) => r.test)).size} tests: ${[...kinds].map(([k, n]) => `${k} ×${n}`).join(', ')}`);
-      const deliberate = all.filter((r) => r.allowForeign && !r.url.startsWith(origin + '/'));
+      const deliberate = all.filter((r) => r.allowForeign && !ours(r));
       if (deliberate.length) t.log(`deliberate unreachable-hub attempts: ${[...new Set(deliberate.map((r) => r.url))].join(', ')}`);
       assert(foreign.length === 0, `cross-origin requests: ${foreign.map((r) => `${r.test}: ${r.url}`).join('\n')}`);
       for (const r of deliberate) assert(/\/resolve\/main\/(config\.json|tokenizer\.json|model\.safetensors)$/.test(r.url), `unexpected foreign request ${r.url}`);

@@ -63,7 +63,13 @@ export const ToWorker = Object.freeze({
 
 /** Messages the worker sends to the page. */
 export const FromWorker = Object.freeze({
-  /** `{type, memory}` — the WebAssembly module is loaded (`memory`: its size in bytes). */
+  /**
+   * `{type, memory, threads, build}` — the WebAssembly module is loaded (`memory`: its size in
+   * bytes; `build`: 'threads' (www/pkg-threads, rayon's pool started on `threads` threads) or
+   * 'single' (www/pkg, `threads` 1). The worker is started as `worker.js?threads=N` and uses
+   * the threaded build when N > 1 and it is cross-origin isolated; when that build cannot start
+   * it sends a `warning` with code 'threads-fallback' first and loads the single one.
+   */
   READY: 'ready',
   /**
    * Answer to `parse`. `{type, id, result}` — `result`: `{ok, labels, class_counts,
@@ -79,7 +85,10 @@ export const FromWorker = Object.freeze({
   PROGRESS: 'progress',
   /** `{type, message}` — a line for the status bar. */
   STATUS: 'status',
-  /** `{type, message}` — something the user should know that does not stop the work. */
+  /**
+   * `{type, message, code?}` — something the user should know that does not stop the work
+   * (`code`: a `WarningCode`, or undefined).
+   */
   WARNING: 'warning',
   /**
    * The model is loaded. `{type, info, label, fromCache, memory}` — `info`: `ModelInfo`
@@ -139,10 +148,17 @@ export const ErrorCode = Object.freeze({
   INIT: 'init',
 });
 
+/** `code` of a `warning` message. */
+export const WarningCode = Object.freeze({
+  /** The threaded build could not load or start its thread pool: training runs on one thread. */
+  THREADS_FALLBACK: 'threads-fallback',
+});
+
 /**
  * `type` of the core's events in an `events` message (src/events.rs, README "Events").
- * A run's stream: `start`, then `progress` and `step` events, `epoch` after each epoch, and
- * `done` — or `stopped` (Stop), or `error`. `work_*` are GFLOP (compute estimates, for time
+ * A run's stream: `start`, `progress`, an `embedding` snapshot before training (epoch 0), then
+ * `step` and `progress` events, and after each epoch `epoch`, `embedding` and `layers`;
+ * finally `done` — or `stopped` (Stop), or `error`. `work_*` are GFLOP (compute estimates, for time
  * left: rate = work_done / elapsed_ms).
  */
 export const CoreEvent = Object.freeze({
@@ -165,6 +181,24 @@ export const CoreEvent = Object.freeze({
    * elapsed_ms}`.
    */
   EPOCH: 'epoch',
+  /**
+   * `{strategy, epoch, train, validation, separation, val_separation, decision_line}` — the
+   * embedding map's snapshot (epoch 0: before training): each sentence's pooled vector on the
+   * Train's shared plane (top two principal components of the pre-trained model's pooled
+   * training vectors). `train`, `validation` (or null): `{index, label, predicted, x, y, text}`,
+   * parallel arrays, at most 2,000 points each (fixed stratified samples of the training
+   * sentences each epoch's accuracy is measured on, and of the validation set), `text` only in the
+   * epoch-0 snapshot (later ones list the same points in the same order); `separation`
+   * (`val_separation`): between-class over within-class variance in the full space;
+   * `decision_line`: `[a, b, c]` (a·x + b·y + c = 0 on the map) for two classes, else null.
+   */
+  EMBEDDING: 'embedding',
+  /**
+   * `{strategy, epoch, blocks: [{name, change, relative}]}` — after each epoch, how far each
+   * block moved from the pre-trained weights: `name` 'embeddings', 'layer 0' …, 'pooler',
+   * 'classifier'; `change` ‖W − W₀‖ / ‖W₀‖, or for the new head (`relative` false) its norm ‖W‖.
+   */
+  LAYERS: 'layers',
   /**
    * `{strategy, train_accuracy, val_accuracy, per_class: [{label, precision, recall, f1,
    * support}], confusion (confusion[true][predicted]), evaluated_on: 'validation' | 'training'

@@ -24,6 +24,7 @@ export const state = {
   allocated: null,       // bytes the wasm heap holds live
   files: { train: null, validation: null }, // data loaded from a file: {name, size, text, lines}
   workerStarts: 0,
+  workerThreads: null,   // threads of the current worker's wasm (its `ready` message; null before)
   trainsStarted: 0,      // Train presses sent to the worker
   trainsFinished: 0,     // ... and answered with train-done (or ended by a worker restart)
 };
@@ -48,5 +49,8 @@ export function newRun(strategy) {
     workDone: 0,          // GFLOP so far (latest progress/step event)
     elapsedMs: 0,         // run time so far (latest event)
     memory: 0,            // largest wasm memory size seen during this run (bytes)
+    maps: [],             // maps[epoch]: the `embedding` events (epoch 0: before training)
+    mapTexts: null,       // {train, validation}: the map's sentences (from the first snapshot)
+    layers: [],           // layers[epoch]: the `layers` events (from epoch 1)
   };
 }

@@ -3,6 +3,7 @@
 import { $, floatValue, intValue } from './dom.js';
 import { state } from './state.js';
 import { modelKey, modelSource } from './model-panel.js';
+import { threadsProblem } from './threads.js';
 
 /** The ticked strategies in run order: 'frozen', 'top:K', 'full'. */
 export function selectedStrategies() {
@@ -28,6 +29,8 @@ export function optionsProblems() {
   if (!maxLen || maxLen < 2) problems.push('Max length must be a whole number ≥ 2.');
   if (intValue('seed') === null) problems.push('Seed must be a whole number ≥ 0.');
   if (intValue('eval-sample') === null) problems.push('Training accuracy sample must be a whole number ≥ 0 (0 = all training sentences).');
+  const threads = threadsProblem();
+  if (threads) problems.push(threads);
   if ($('s-top').checked) {
     const k = intValue('top-k');
     // The layer count is known once this model has been loaded (not for another choice).

@@ -1,7 +1,8 @@
 // One Train, from the button to the end: send the `train` request, follow the worker's
 // plan / event / train-done messages into state.runs, keep the status line, progress, charts,
 // results and confusion matrix up to date (redrawn at most once per animation frame: a
-// frozen run can send thousands of tiny steps a second), and ask the worker to stop.
+// frozen run can send thousands of tiny steps a second), hand the embedding map and layer
+// change snapshots to the Look inside panel (insight.js), and ask the worker to stop.
 import { CoreEvent, ToWorker } from './protocol.js';
 import { $, intValue } from './dom.js';
 import { count, megabytes, pct, strategyName } from './format.js';
@@ -10,12 +11,14 @@ import { clearError, setStatus, showError } from './status.js';
 import { send } from './worker-client.js';
 import { modelKey, modelSource } from './model-panel.js';
 import { selectedStrategies, trainOptions } from './train-form.js';
+import { chosenThreads } from './threads.js';
 import { trainBlockers, updateControls } from './controls.js';
 import { dataPayload, valMode } from './data-panel.js';
 import { makeCharts, scheduleChartUpdate } from './charts.js';
 import { renderResults } from './results.js';
 import { renderConfusion } from './confusion.js';
 import { renderTrainingProgress } from './progress.js';
+import { onInsightEvent, resetInsight } from './insight.js';
 
 let renderFrame = null;
 
@@ -30,13 +33,19 @@ function scheduleRender() {
   });
 }
 
-/** Click handler of Train. */
-export function startTraining() {
+/**
+ * Click handler of Train. `useThreads(n)`: makes sure the worker that gets this Train trains
+ * with `n` threads (the Threads control), restarting it when its pool has another size; true
+ * when it restarted.
+ */
+export function startTraining(useThreads) {
   const reasons = trainBlockers();
   if (reasons.length) {
     $('train-reason').textContent = reasons.join(' ');
     return;
   }
+  const threads = chosenThreads();
+  const restarted = useThreads(threads);
   clearError();
   const strategies = selectedStrategies();
   state.order = strategies;
@@ -52,10 +61,11 @@ export function startTraining() {
   state.trainsStarted += 1;
   $('predictions').replaceChildren();
   makeCharts();
+  resetInsight();
   renderResults();
   renderConfusion();
   updateControls();
-  setStatus('Starting…');
+  setStatus(restarted ? `Starting a worker with ${threads} thread${threads === 1 ? '' : 's'}…` : 'Starting…');
   const source = modelSource();
   state.trainingModelKey = modelKey(source);
   send({ type: ToWorker.TRAIN, source, strategies, ...dataPayload(), options: trainOptions() });
@@ -122,6 +132,10 @@ export function onTrainingEvent(ev, memory, allocated) {
       if (!state.stopping) setStatus(`${strategyName(ev.strategy)}: epoch ${ev.epoch} done — training accuracy ${pct(ev.train_accuracy)}${val}`);
       break;
     }
+    case CoreEvent.EMBEDDING:
+    case CoreEvent.LAYERS:
+      onInsightEvent(run, ev);
+      break;
     case CoreEvent.DONE:
       run.done = ev;
       run.status = 'done';

@@ -3,6 +3,9 @@
 //! - Static files from `--root` (`index.html` for a directory), with the MIME types browsers
 //!   insist on (`application/wasm`, `text/javascript`) and, on every response, the headers that
 //!   make the page cross-origin isolated (COOP/COEP/CORP) plus `Cache-Control: no-cache`.
+//!   `--no-isolation` leaves COOP and COEP out (CORP stays): the page is then not cross-origin
+//!   isolated, has no `SharedArrayBuffer`, and its worker loads the single-threaded build — how
+//!   a host without those headers serves it (the end-to-end tests check that case).
 //! - `GET|HEAD /hub/{repo}/resolve/main/{file}` serves `{models}/{repo}/{file}`, falling back to
 //!   `{models}/{last segment of repo}/{file}`; 404s carry a text body and the hub's
 //!   `X-Error-Code` header. Files stream from disk with `Content-Length` (and single `Range`s).
@@ -59,6 +62,10 @@ pub struct ServeArgs {
     /// Enable /faulty-hub/{404,cut,404-once,cut-once}/... (for the end-to-end tests).
     #[arg(long)]
     pub test_faults: bool,
+    /// Leave out the COOP/COEP headers: the page is not cross-origin isolated, so it trains on
+    /// one thread with the single-threaded wasm build (as on a host that cannot send them).
+    #[arg(long)]
+    pub no_isolation: bool,
     /// Most connections served at once; further ones are answered 503 (with Retry-After) and
     /// closed. Each connection has its own thread.
     #[arg(long, default_value = "64")]
@@ -78,10 +85,11 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     // The first stderr line; the tests (and build.sh) read the URL from it.
     eprintln!(
-        "webtune serve: listening on http://{addr}/ (root {}, models {}{})",
+        "webtune serve: listening on http://{addr}/ (root {}, models {}{}{})",
         args.root.display(),
         args.models.display(),
-        if args.test_faults { ", test faults ON" } else { "" }
+        if args.test_faults { ", test faults ON" } else { "" },
+        if args.no_isolation { ", cross-origin isolation OFF (no COOP/COEP: one thread in the page)" } else { "" }
     );
     if !args.root.join("index.html").is_file() {
         eprintln!("warning: {} has no index.html; build the app first (./build.sh build)", args.root.display());
@@ -93,6 +101,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         root: args.root,
         models: args.models,
         test_faults: args.test_faults,
+        isolation: !args.no_isolation,
         timeout: Duration::from_secs(args.timeout.get()),
         faulted_once: Mutex::new(HashSet::new()),
     });
@@ -148,7 +157,7 @@ impl Drop for Slot {
 fn refuse(stream: &TcpStream) {
     let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
     let mut response = Response::closing(503, "too many connections at once; retry in a moment").header("Retry-After", "1");
-    let (_, result) = write_response(&mut &*stream, &Request::unknown(), &mut response, false);
+    let (_, result) = write_response(&mut &*stream, &Request::unknown(), &mut response, false, true);
     eprintln!("- - 503 (over --max-connections){}", if result.is_err() { " (write failed)" } else { "" });
     // Read what the client already sent, without waiting, so that closing sends a FIN rather
     // than a reset that could destroy the 503 before the client reads it.
@@ -162,6 +171,8 @@ struct Server {
     root: PathBuf,
     models: PathBuf,
     test_faults: bool,
+    /// Send COOP/COEP (off with `--no-isolation`).
+    isolation: bool,
     /// `--timeout`: for a whole request, and for each write of a response.
     timeout: Duration,
     /// `/faulty-hub/{mode}/{repo}` prefixes that already had their `-once` fault.
@@ -446,7 +457,7 @@ impl Server {
                 response.close = true;
             }
             let head_only = request.method == "HEAD";
-            let (sent, result) = write_response(&mut writer, &request, &mut response, head_only);
+            let (sent, result) = write_response(&mut writer, &request, &mut response, head_only, self.isolation);
             let note = if response.cut { " (cut: connection closed)" } else { "" };
             eprintln!(
                 "{} {} {} {} bytes {} ms{note}",
@@ -649,7 +660,14 @@ fn read_request(reader: &mut Reader) -> io::Result<Option<Result<Request, Respon
 }
 
 /// Writes the response; returns the body bytes sent and whether everything went out.
-fn write_response(out: &mut &TcpStream, request: &Request, response: &mut Response, head_only: bool) -> (u64, io::Result<()>) {
+/// `isolation`: send COOP/COEP (cross-origin isolation); CORP is sent either way.
+fn write_response(
+    out: &mut &TcpStream,
+    request: &Request,
+    response: &mut Response,
+    head_only: bool,
+    isolation: bool,
+) -> (u64, io::Result<()>) {
     let len = response.body.len();
     let mut head = format!("HTTP/1.1 {} {}\r\n", response.status, reason(response.status));
     for (name, value) in &response.headers {
@@ -659,8 +677,10 @@ fn write_response(out: &mut &TcpStream, request: &Request, response: &mut Respon
     if matches!(response.body, Body::File { .. }) {
         head.push_str("Accept-Ranges: bytes\r\n");
     }
-    head.push_str("Cross-Origin-Opener-Policy: same-origin\r\n");
-    head.push_str("Cross-Origin-Embedder-Policy: require-corp\r\n");
+    if isolation {
+        head.push_str("Cross-Origin-Opener-Policy: same-origin\r\n");
+        head.push_str("Cross-Origin-Embedder-Policy: require-corp\r\n");
+    }
     head.push_str("Cross-Origin-Resource-Policy: same-origin\r\n");
     head.push_str("Cache-Control: no-cache\r\n");
     head.push_str("X-Content-Type-Options: nosniff\r\n");
