@@ -124,15 +124,56 @@ impl Projection {
     }
 
     /// The line a·x + b·y + c = 0 where a two-class linear classifier (`weight` rows of
-    /// classes 0 and 1, `bias`) is undecided, for points of the map's plane.
-    pub fn decision_line(&self, weight: &[Vec<f32>], bias: &[f32]) -> Option<[f64; 3]> {
+    /// classes 0 and 1, `bias`) is undecided, as seen on the map of the snapshot's `points`
+    /// (pooled vectors): the least-squares fit of the classifier's logit margin
+    /// (w₁ − w₀)·v + (b₁ − b₀) over the points' map positions, at zero. Restricting the
+    /// classifier to the plane through the mean alone would ignore everything off the plane —
+    /// which is what separates the classes once fine-tuning moves them off the pre-trained axes —
+    /// and draw the line far from the points. Falls back to that restriction when the points
+    /// cannot fix a fit (fewer than three, or all on one line).
+    pub fn decision_line(&self, weight: &[Vec<f32>], bias: &[f32], points: &[Vec<f32>]) -> Option<[f64; 3]> {
         if weight.len() != 2 {
             return None;
         }
         let w: Vec<f32> = weight[1].iter().zip(&weight[0]).map(|(a, b)| a - b).collect();
-        let c = dot(&w, &self.mean) + (bias[1] - bias[0]) as f64;
-        Some([dot(&w, &self.axes[0]), dot(&w, &self.axes[1]), c])
+        let db = (bias[1] - bias[0]) as f64;
+        let restricted = [dot(&w, &self.axes[0]), dot(&w, &self.axes[1]), dot(&w, &self.mean) + db];
+        let samples: Vec<([f64; 3], f64)> = points.iter().map(|v| {
+            let (x, y) = self.project(v);
+            ([x, y, 1.0], dot(&w, v) + db)
+        }).collect();
+        Some(least_squares_plane(&samples).unwrap_or(restricted))
     }
+}
+
+/// The (a, b, c) minimising Σ (a·x + b·y + c − m)² over `samples` ((x, y, 1), m), by the normal
+/// equations (3 × 3, Cramer's rule); None when they are singular.
+fn least_squares_plane(samples: &[([f64; 3], f64)]) -> Option<[f64; 3]> {
+    let mut ata = [[0f64; 3]; 3];
+    let mut atm = [0f64; 3];
+    for (row, m) in samples {
+        for i in 0..3 {
+            atm[i] += row[i] * m;
+            for j in 0..3 {
+                ata[i][j] += row[i] * row[j];
+            }
+        }
+    }
+    let det = |m: &[[f64; 3]; 3]| m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
+    let d = det(&ata);
+    let scale = ata[0][0] * ata[1][1] * ata[2][2];
+    if samples.len() < 3 || !(d.abs() > 1e-12 * scale.abs().max(f64::MIN_POSITIVE)) {
+        return None;
+    }
+    let mut solution = [0f64; 3];
+    for (k, value) in solution.iter_mut().enumerate() {
+        let mut m = ata;
+        for i in 0..3 {
+            m[i][k] = atm[i];
+        }
+        *value = det(&m) / d;
+    }
+    Some(solution)
 }
 
 /// How well the classes separate in the full space: the ratio of between-class to within-class

@@ -558,7 +558,7 @@ impl Run {
             validation: self.val.is_some().then_some(validation),
             separation: insight::separation(&train_rows, &train_labels),
             val_separation: self.val.is_some().then(|| insight::separation(&val_rows, &val_labels)),
-            decision_line: projection.decision_line(&head, &bias),
+            decision_line: projection.decision_line(&head, &bias, &train_rows),
         })
     }
 

@@ -101,6 +101,18 @@ fn frozen_points_never_move_and_full_pulls_the_classes_apart() {
     assert!(seps[4] > 2.0 * seps[0], "full fine-tuning should pull the classes apart: separation per epoch {seps:?}");
     // The decision line moves with the head.
     assert_ne!(frozen.maps[0].3, frozen.maps[4].3);
+    // After full fine-tuning the line runs through the points (the map would otherwise show it
+    // off to one side, far from the classes it separates): the points' centroid is closer to it
+    // than the points' spread, and it puts most points on their predicted class's side.
+    let (_, points, _, line) = &full.maps[4];
+    let [a, b, c] = line.unwrap();
+    let n = points.x.len() as f64;
+    let (cx, cy) = (points.x.iter().sum::<f64>() / n, points.y.iter().sum::<f64>() / n);
+    let spread = points.x.iter().zip(&points.y).map(|(x, y)| ((x - cx).powi(2) + (y - cy).powi(2)).sqrt()).fold(0.0, f64::max);
+    let distance = (a * cx + b * cy + c).abs() / (a * a + b * b).sqrt();
+    assert!(distance < spread, "decision line {distance:.3} from the points' centroid, beyond their spread {spread:.3}");
+    let agree = points.x.iter().zip(&points.y).zip(&points.predicted).filter(|((x, y), p)| (a * **x + b * **y + c > 0.0) == (**p == 1)).count();
+    assert!(agree * 10 >= points.x.len() * 7, "the line puts only {agree} of {} points on their predicted side", points.x.len());
 }
 
 fn nonzero_blocks(blocks: &[BlockChange]) -> Vec<String> {
