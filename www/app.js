@@ -21,7 +21,12 @@
 //                       the pieces of the Look inside panel
 //   js/insight.js       Look inside: embedding maps, separation, layer changes; epoch slider, Play
 //   js/training.js      one Train: start, stop, plan/event/train-done
-//   js/try-it.js        Try it          js/download.js   the tar download
+//   js/try-it.js        Try it          js/download.js   the tar download (js/tar.js)
+//   js/record.js        the Train's record: Export results (JSON), Export curves (CSV)
+//   js/saved-models.js  Save model, the Saved models list (Cache API), Try it / Download / Delete
+//                       of a saved model (controls.js calls these two modules' update functions)
+//   js/record-view.js   Load results: check a record (js/json-schema.js), show its table and charts
+//   js/announce.js      live-region announcements of the training progress
 import { ErrorCode, FromWorker, ToWorker, WarningCode } from './js/protocol.js';
 import { $, intValue } from './js/dom.js';
 import { state } from './js/state.js';
@@ -31,16 +36,21 @@ import { chosenThreads, initThreadsControl, maxThreads, threadsUnavailable } fro
 import { DEFAULT_HUB, onModelLoaded, renderModelChoice, renderProgress } from './js/model-panel.js';
 import { updateControls } from './js/controls.js';
 import { onParsed, onParseError, scheduleParse, tabTypesTab, valMode } from './js/data-panel.js';
-import { charts, makeCharts, resizeCharts } from './js/charts.js';
+import { charts, makeCharts, resizeCharts, scheduleChartUpdate } from './js/charts.js';
 import { initConfusion, renderConfusion } from './js/confusion.js';
 import { initDataFiles } from './js/data-files.js';
 import { finishTraining, onPlan, onTrainingEvent, startTraining, stopTraining } from './js/training.js';
 import { classify } from './js/try-it.js';
 import { initInsight, insight } from './js/insight.js';
 import { download } from './js/download.js';
+import { currentRecord, initRecord, recordEvent } from './js/record.js';
+import { initSavedModels } from './js/saved-models.js';
+import { initRecordView, loaded, redrawLoaded } from './js/record-view.js';
+import { initAnnouncements } from './js/announce.js';
 
-// Hooks for the end-to-end tests (tests/e2e): the state, the uPlot charts, what the embedding maps drew, the current worker.
-window.__webtune = { state, charts, insight, get worker() { return currentWorker(); } };
+// Hooks for the end-to-end tests (tests/e2e): the state, the uPlot charts, what the embedding maps drew, the current worker,
+// the loaded record's view and the current Train's record.
+window.__webtune = { state, charts, insight, loaded, record: currentRecord, get worker() { return currentWorker(); } };
 
 // ---------------------------------------------------------------------------------------------
 // Worker: start, restart after a crash, dispatch its messages
@@ -109,7 +119,10 @@ function onWorkerMessage(msg, answered) {
       onPlan(msg);
       break;
     case FromWorker.EVENTS:
-      for (const event of msg.events) onTrainingEvent(event, msg.memory, msg.allocated);
+      for (const event of msg.events) {
+        recordEvent(event);
+        onTrainingEvent(event, msg.memory, msg.allocated);
+      }
       break;
     case FromWorker.TRAIN_DONE:
       finishTraining(msg);
@@ -182,10 +195,21 @@ function init() {
   initConfusion();
   initDataFiles();
   initInsight();
+  initRecord();
+  initRecordView();
+  initSavedModels();
+  initAnnouncements();
   let resizeTimer = null;
   window.addEventListener('resize', () => {
     clearTimeout(resizeTimer);
     resizeTimer = setTimeout(resizeCharts, 100);
+  });
+
+  // The charts' axis colours come from style.css: redraw them when the system's dark mode changes.
+  matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => {
+    makeCharts();
+    scheduleChartUpdate();
+    redrawLoaded();
   });
 
   initThreadsControl(params.get('threads'));

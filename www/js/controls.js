@@ -6,6 +6,8 @@ import { strategyName } from './format.js';
 import { state } from './state.js';
 import { modelProblem } from './model-panel.js';
 import { optionsProblems } from './train-form.js';
+import { updateRecordControls } from './record.js';
+import { updateSavedControls } from './saved-models.js';
 
 /** Why Train cannot be pressed now, one sentence each (empty: it can). */
 export function trainBlockers() {
@@ -35,6 +37,8 @@ export function updateControls() {
   fillSelect($('download-select'), finished);
   fillSelect($('confusion-select'), state.order.filter((s) => state.runs[s].done));
   $('download-btn').disabled = finished.length === 0;
+  updateSavedControls();
+  updateRecordControls();
 }
 
 // Replaces the options only when the list changed (keeping the selection if it is still

@@ -54,6 +54,22 @@ export const ToWorker = Object.freeze({
    */
   EXPORT: 'export',
   /**
+   * Load a saved model (js/saved-models.js: a webtune export kept in the browser) to classify
+   * with. `{type, id, savedId, files}` — `files`: `{'config.json', 'tokenizer.json',
+   * 'model.safetensors'}` → Uint8Array (transferred). The worker holds one saved model at a
+   * time (a new one replaces it; a Train frees it). Answer: `saved-loaded` with the same id, or
+   * `error` with `id` and `context: 'load-saved'`.
+   */
+  LOAD_SAVED: 'load-saved',
+  /**
+   * Classify with the loaded saved model. `{type, id, savedId, text}`. Answer:
+   * `saved-prediction` with the same id, or `error` with `id` and `context: 'predict-saved'`
+   * (also when `savedId` is not the loaded one: load it again).
+   */
+  PREDICT_SAVED: 'predict-saved',
+  /** `{type, savedId}` — free the loaded saved model if it is this one (it was deleted). */
+  FREE_SAVED: 'free-saved',
+  /**
    * TEST ONLY (sent by tests/e2e, never by the page): `{type}` — call the wasm export
    * `crash_for_tests()`, which panics and traps the WebAssembly instance, so that the worker's
    * real crash path runs: `error` code 'crash', after which the page restarts the worker.
@@ -124,6 +140,10 @@ export const FromWorker = Object.freeze({
    * 'tokenizer.json', 'model.safetensors'}` → Uint8Array (buffers transferred).
    */
   EXPORTED: 'exported',
+  /** Answer to `load-saved`. `{type, id, savedId, info}` — `info`: the saved model's `ModelInfo`. */
+  SAVED_LOADED: 'saved-loaded',
+  /** Answer to `predict-saved`. `{type, id, savedId, prediction: {text, label, labels, probabilities}}`. */
+  SAVED_PREDICTION: 'saved-prediction',
   /**
    * `{type, message, code?, id?, context?}` — `message`: for the user; `code`: an `ErrorCode`
    * or undefined; `id` and `context` (the type of the request, e.g. 'parse') when it answers
