@@ -9,6 +9,7 @@ import {
   AssertionError, assert, assertEq, byRole, cacheEntries, configure, newContext, NOTEBOOK_SENTENCES, NOTEBOOK_TSV,
   openApp, readTar, setTrainingData, sleep, startServer, statusText, trainAndWait, waitTrainEnabled,
 } from './helpers.mjs';
+import { keepTests } from './keep-tests.mjs';
 
 const XSS = '<img src=x onerror=alert(1)>';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -972,6 +973,8 @@ export const tests = [
       await context.close();
     },
   },
+
+  ...keepTests, // saved models, results records, phone widths and keyboard (keep-tests.mjs)
 
   {
     name: 'no COOP/COEP (webtune serve --no-isolation): the page trains on one thread and says so',
