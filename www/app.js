@@ -35,6 +35,7 @@ import { currentWorker, startWorker as startWorkerClient, terminateWorker, worke
 import { chosenThreads, initThreadsControl, maxThreads, threadsUnavailable } from './js/threads.js';
 import { DEFAULT_HUB, onModelLoaded, renderModelChoice, renderProgress } from './js/model-panel.js';
 import { updateControls } from './js/controls.js';
+import { LORA_TARGETS } from './js/train-form.js';
 import { onParsed, onParseError, scheduleParse, tabTypesTab, valMode } from './js/data-panel.js';
 import { charts, makeCharts, resizeCharts, scheduleChartUpdate } from './js/charts.js';
 import { initConfusion, renderConfusion } from './js/confusion.js';
@@ -42,7 +43,7 @@ import { initDataFiles } from './js/data-files.js';
 import { finishTraining, onPlan, onTrainingEvent, startTraining, stopTraining } from './js/training.js';
 import { classify } from './js/try-it.js';
 import { initInsight, insight } from './js/insight.js';
-import { download } from './js/download.js';
+import { download, downloadAdapter } from './js/download.js';
 import { currentRecord, initRecord, recordEvent } from './js/record.js';
 import { initSavedModels } from './js/saved-models.js';
 import { initRecordView, loaded, redrawLoaded } from './js/record-view.js';
@@ -175,11 +176,12 @@ function init() {
     $(id).addEventListener('input', onModelChoice);
     $(id).addEventListener('change', onModelChoice);
   }
-  for (const id of ['s-frozen', 's-top', 's-full', 'top-k', 'epochs', 'lr', 'head-lr', 'batch', 'max-len', 'pad-max', 'eval-sample', 'threads']) {
+  for (const id of ['s-frozen', 's-top', 's-lora', 'lora-r', 'lora-alpha', 'lora-dropout', 'lora-lr', ...LORA_TARGETS.map((x) => `lora-t-${x}`), 's-full', 'top-k', 'epochs', 'lr', 'head-lr', 'batch', 'max-len', 'pad-max', 'eval-sample', 'threads']) {
     $(id).addEventListener('input', updateControls);
     $(id).addEventListener('change', updateControls);
   }
   $('top-k').addEventListener('input', () => { if (!$('s-top').checked && intValue('top-k')) { $('s-top').checked = true; updateControls(); } });
+  $('lora-r').addEventListener('input', () => { if (!$('s-lora').checked && intValue('lora-r')) { $('s-lora').checked = true; updateControls(); } });
   $('train-btn').addEventListener('click', () => startTraining(useThreads));
   $('stop-btn').addEventListener('click', stopTraining);
   $('use-local-btn').addEventListener('click', () => {
@@ -191,6 +193,8 @@ function init() {
   });
   $('try-form').addEventListener('submit', classify);
   $('download-btn').addEventListener('click', download);
+  $('download-adapter-btn').addEventListener('click', downloadAdapter);
+  $('download-select').addEventListener('change', updateControls);
   $('confusion-select').addEventListener('change', renderConfusion);
   initConfusion();
   initDataFiles();

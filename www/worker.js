@@ -613,7 +613,8 @@ async function handle(msg) {
         if (!entry || entry.status === 'running' || entry.status === 'failed') {
           throw new UserError(`No trained model for ${msg.strategy}: train it first.`);
         }
-        const exported = entry.run.export();
+        const exported = msg.adapter ? entry.run.export_adapter() : entry.run.export();
+        if (!exported) throw new UserError(`${msg.strategy} is not a LoRA run: it has no adapter to download.`);
         const files = {};
         const transfer = [];
         for (const name of Object.keys(exported)) {

@@ -22,12 +22,14 @@ export const ToWorker = Object.freeze({
    * `{type, source, strategies, train, val, valFraction, seed, options}` —
    * `source`: `{kind: 'hub', hub, repo, revision}` (`hub`: absolute base URL)
    *         | `{kind: 'files', files: [File, ...]}`;
-   * `strategies`: `['frozen' | 'top:K' | 'full', ...]`; `train`, `val`, `valFraction` as in
+   * `strategies`: `['frozen' | 'top:K' | 'lora:R' | 'full', ...]`; `train`, `val`, `valFraction` as in
    * `parse` (`seed` is sent too but unused: `options.seed` is the one the core uses);
    * `options`: `{epochs, learning_rate, head_learning_rate (null = same as learning_rate),
-   * batch_size, max_len, pad_to_max_len, seed, train_eval_sample}` (snake_case `TrainOptions`
-   * fields, src/types.rs; `train_eval_sample`: training sentences each epoch's training
-   * accuracy is measured on, 0 = all).
+   * batch_size, max_len, pad_to_max_len, seed, train_eval_sample, lora?}` (snake_case
+   * `TrainOptions` fields, src/types.rs; `train_eval_sample`: training sentences each epoch's
+   * training accuracy is measured on, 0 = all; `lora`, when a `lora:R` strategy is asked for:
+   * `{alpha, dropout, targets: ['query' | 'key' | 'value' | 'attention_output' |
+   * 'intermediate' | 'output', ...], learning_rate}`).
    * No id. The worker first gets config.json and tokenizer.json (cache, hub or files) and plans
    * the Train (wasm `plan_train`): a repository that is not a trainable BERT, or a Train that
    * cannot fit the tab's memory, is refused with an `error` before model.safetensors is read.
@@ -49,7 +51,8 @@ export const ToWorker = Object.freeze({
    */
   PREDICT: 'predict',
   /**
-   * The files of one trained strategy. `{type, id, strategy}`.
+   * The files of one trained strategy. `{type, id, strategy, adapter}` — `adapter` true: a
+   * LoRA run's PEFT adapter instead of its (merged) model.
    * Answer: `exported` with the same id, or `error` with `id` and `context: 'export'`.
    */
   EXPORT: 'export',
@@ -137,7 +140,8 @@ export const FromWorker = Object.freeze({
   PREDICTIONS: 'predictions',
   /**
    * Answer to `export`. `{type, id, strategy, files}` — `files`: `{'config.json',
-   * 'tokenizer.json', 'model.safetensors'}` → Uint8Array (buffers transferred).
+   * 'tokenizer.json', 'model.safetensors'}` (with `adapter`: `{'adapter_config.json',
+   * 'adapter_model.safetensors'}`) → Uint8Array (buffers transferred).
    */
   EXPORTED: 'exported',
   /** Answer to `load-saved`. `{type, id, savedId, info}` — `info`: the saved model's `ModelInfo`. */
