@@ -4,6 +4,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import os from 'node:os';
+import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { validate } from '../../www/js/json-schema.js';
 import {
@@ -202,6 +204,17 @@ export const keepTests = [
       const chartsLoaded = await chartData(page, 'loaded');
       assertEq(JSON.stringify(chartsLoaded.loss), JSON.stringify(chartsBefore.loss), 'loaded loss chart data');
       assertEq(JSON.stringify(chartsLoaded.acc), JSON.stringify(chartsBefore.acc), 'loaded accuracy chart data');
+
+      // A record from the CLI (`webtune train --record`) opens in the page too.
+      const cliRecord = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'webtune-e2e-')), 'cli.json');
+      execFileSync(path.join(ROOT, 'target/release/webtune'), ['train', '--model', path.join(ROOT, 'models/all-MiniLM-L6-v2'), '--data', path.join(ROOT, 'data/notebook.tsv'),
+        '--strategy', 'frozen', '--epochs', '1', '--threads', '1', '--record', cliRecord], { stdio: 'pipe' });
+      await page.locator('#load-results').setInputFiles(cliRecord);
+      await page.waitForFunction(() => window.__webtune.loaded.record && window.__webtune.loaded.record.producer.startsWith('webtune CLI'));
+      const cliRows = await tableRows(page, 'Loaded results');
+      t.log(`CLI record loaded: ${JSON.stringify(cliRows)}`);
+      assertEq(cliRows.map((r) => `${r.Strategy}: ${r.Status}`).join(', '), 'Frozen encoder: done', 'the CLI record\'s runs');
+      assertEq(await page.locator('#load-errors li').count(), 0, 'load errors for the CLI record');
 
       // Delete: gone from the list and from the browser's storage.
       await page.locator(`#saved-list li[data-saved-id="${saved.id}"] button.delete`).click();
