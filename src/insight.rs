@@ -162,7 +162,8 @@ fn least_squares_plane(samples: &[([f64; 3], f64)]) -> Option<[f64; 3]> {
     let det = |m: &[[f64; 3]; 3]| m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
     let d = det(&ata);
     let scale = ata[0][0] * ata[1][1] * ata[2][2];
-    if samples.len() < 3 || !(d.abs() > 1e-12 * scale.abs().max(f64::MIN_POSITIVE)) {
+    // Singular (or NaN) normal equations: no fit.
+    if samples.len() < 3 || d.abs().partial_cmp(&(1e-12 * scale.abs().max(f64::MIN_POSITIVE))) != Some(std::cmp::Ordering::Greater) {
         return None;
     }
     let mut solution = [0f64; 3];

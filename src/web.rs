@@ -15,6 +15,7 @@
 //! - `initThreadPool(n)` (only in the threaded build, `--features threads`) → a Promise; starts
 //!   rayon's pool on `n` Web Workers. Needs a cross-origin isolated page.
 //! - `new WebSession(config, tokenizer, model)` (three `Uint8Array`s), `.info()`,
+//!   `.predict(texts)` → `Prediction[]` (only for a fine-tuned export, e.g. a saved model),
 //!   `.start_run(strategy, train_text, val_text?, val_fraction?, options)` → `WebRun` (refused
 //!   when its estimated peak does not fit the 4 GiB heap beside what is loaded).
 //! - `WebRun`: `.step()` → the core `Event` as a plain object, `.stop()` → the `stopped` event
@@ -191,6 +192,13 @@ impl WebSession {
     /// `ModelInfo` as a plain object.
     pub fn info(&self) -> Result<JsValue, JsError> {
         to_js(&self.inner.info())
+    }
+
+    /// Class probabilities for each text (`Prediction[]`) from the checkpoint's own head: a
+    /// model webtune exported (saved in the browser and loaded back after a reload). Refused
+    /// with a reason for a pre-trained checkpoint without `classifier.*`.
+    pub fn predict(&self, texts: Vec<String>) -> Result<JsValue, JsError> {
+        to_js(&self.inner.predict(&texts).map_err(js_err)?)
     }
 
     /// Start a run. `strategy`: `"frozen"`, `"top:K"`, `"full"` or `"lora:R"`; `options`: `TrainOptions`

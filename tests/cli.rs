@@ -22,3 +22,137 @@ fn an_empty_validation_file_is_an_error_not_no_validation() {
     assert!(stderr.contains("empty.tsv") && stderr.contains("is empty"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The problems of `v` against `schema` — the subset of JSON Schema www/record.schema.json
+/// uses (type, const, enum, required, properties, items, minimum, oneOf, local $ref), as the
+/// page's loader (www/js/json-schema.js) checks it.
+fn schema_errors(v: &serde_json::Value, s: &serde_json::Value, root: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+    use serde_json::Value;
+    if let Some(r) = s.get("$ref").and_then(Value::as_str) {
+        let target = r.trim_start_matches("#/").split('/').fold(root, |node, key| &node[key]);
+        return schema_errors(v, target, root, path, out);
+    }
+    if let Some(c) = s.get("const") {
+        if v != c {
+            out.push(format!("{path}: expected {c}, got {v}"));
+        }
+        return;
+    }
+    if let Some(options) = s.get("enum").and_then(Value::as_array) {
+        if !options.contains(v) {
+            out.push(format!("{path}: {v} is not one of {options:?}"));
+        }
+        return;
+    }
+    if let Some(t) = s.get("type") {
+        let wanted: Vec<&str> = match t {
+            Value::String(one) => vec![one.as_str()],
+            Value::Array(many) => many.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        let actual = match v {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        };
+        if !wanted.iter().any(|w| *w == actual || (*w == "number" && actual == "integer")) {
+            out.push(format!("{path}: expected {wanted:?}, got {actual}"));
+            return;
+        }
+    }
+    if let Some(branches) = s.get("oneOf").and_then(Value::as_array) {
+        let failures: Vec<Vec<String>> = branches
+            .iter()
+            .map(|b| {
+                let mut errs = Vec::new();
+                schema_errors(v, b, root, path, &mut errs);
+                errs
+            })
+            .collect();
+        let matching = failures.iter().filter(|e| e.is_empty()).count();
+        if matching != 1 {
+            out.push(format!("{path}: matches {matching} of the alternatives, expected one ({:?})", failures.iter().flatten().take(3).collect::<Vec<_>>()));
+        }
+        return;
+    }
+    if let (Some(min), Some(x)) = (s.get("minimum").and_then(Value::as_f64), v.as_f64()) {
+        if x < min {
+            out.push(format!("{path}: {x} is below {min}"));
+        }
+    }
+    if let Some(obj) = v.as_object() {
+        for key in s.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+            if !obj.contains_key(key) {
+                out.push(format!("{path}: missing \"{key}\""));
+            }
+        }
+        for (key, sub) in s.get("properties").and_then(Value::as_object).into_iter().flatten() {
+            if let Some(value) = obj.get(key) {
+                schema_errors(value, sub, root, &format!("{path}.{key}"), out);
+            }
+        }
+    }
+    if let (Some(items), Some(array)) = (s.get("items"), v.as_array()) {
+        for (i, value) in array.iter().enumerate() {
+            schema_errors(value, items, root, &format!("{path}[{i}]"), out);
+        }
+    }
+}
+
+#[test]
+fn record_writes_the_json_the_page_loads() {
+    let dir = std::env::temp_dir().join(format!("webtune-cli-record-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let record_path = dir.join("run.json");
+    let model = minilm_dir();
+    let out = Command::new(env!("CARGO_BIN_EXE_webtune"))
+        .args(["train", "--model", model.to_str().unwrap(), "--data", "data/notebook.tsv", "--strategy", "frozen,top:1", "--epochs", "1",
+            "--head-lr", "1e-2", "--val-fraction", "0.4", "--threads", "1", "--json", "--record", record_path.to_str().unwrap()])
+        .current_dir(repo_path(""))
+        .output()
+        .expect("webtune runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&record_path).unwrap();
+    let record: serde_json::Value = serde_json::from_str(&text).unwrap();
+
+    // Valid against the schema the page's "Load results" checks records with.
+    let schema: serde_json::Value = serde_json::from_slice(&read(repo_path("www/record.schema.json"))).unwrap();
+    let mut errors = Vec::new();
+    schema_errors(&record, &schema, &schema, "$", &mut errors);
+    assert!(errors.is_empty(), "the record does not match www/record.schema.json: {errors:#?}");
+    // The checks are real: a record without events, or with a step that has no loss, is refused.
+    let mut broken = record.clone();
+    broken.as_object_mut().unwrap().remove("events");
+    let mut e = Vec::new();
+    schema_errors(&broken, &schema, &schema, "$", &mut e);
+    assert!(e.iter().any(|m| m.contains("missing \"events\"")), "{e:?}");
+    let mut broken = record.clone();
+    let step = broken["events"].as_array_mut().unwrap().iter_mut().find(|ev| ev["type"] == "step").unwrap();
+    step.as_object_mut().unwrap().remove("loss");
+    let mut e = Vec::new();
+    schema_errors(&broken, &schema, &schema, "$", &mut e);
+    assert!(!e.is_empty(), "a step without loss was accepted");
+
+    // The head: what the page shows next to the runs.
+    assert_eq!(record["format"], "webtune-record");
+    assert_eq!(record["version"], 1);
+    assert_eq!(record["strategies"], serde_json::json!(["frozen", "top:1"]));
+    assert_eq!(record["options"]["epochs"], 1);
+    assert_eq!(record["options"]["head_learning_rate"], 0.01);
+    assert_eq!(record["data"]["validation"], "split");
+    assert_eq!(record["data"]["train_size"].as_u64().unwrap() + record["data"]["val_size"].as_u64().unwrap(), 10);
+    assert_eq!(record["model"]["info"]["num_layers"], 6);
+
+    // The events are exactly the --json lines, in order, and parse as the core's events.
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(record["events"].as_array().unwrap(), &lines, "--record's events differ from the --json stream");
+    let events: Vec<webtune::Event> = serde_json::from_value(record["events"].clone()).unwrap();
+    let done: Vec<&str> = events.iter().filter_map(|e| match e { webtune::Event::Done { strategy, .. } => Some(strategy.as_str()), _ => None }).collect();
+    assert_eq!(done, ["frozen", "top:1"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

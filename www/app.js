@@ -21,7 +21,12 @@
 //                       the pieces of the Look inside panel
 //   js/insight.js       Look inside: embedding maps, separation, layer changes; epoch slider, Play
 //   js/training.js      one Train: start, stop, plan/event/train-done
-//   js/try-it.js        Try it          js/download.js   the tar download
+//   js/try-it.js        Try it          js/download.js   the tar download (js/tar.js)
+//   js/record.js        the Train's record: Export results (JSON), Export curves (CSV)
+//   js/saved-models.js  Save model, the Saved models list (Cache API), Try it / Download / Delete
+//                       of a saved model (controls.js calls these two modules' update functions)
+//   js/record-view.js   Load results: check a record (js/json-schema.js), show its table and charts
+//   js/announce.js      live-region announcements of the training progress
 import { ErrorCode, FromWorker, ToWorker, WarningCode } from './js/protocol.js';
 import { $, intValue } from './js/dom.js';
 import { state } from './js/state.js';
@@ -30,17 +35,23 @@ import { currentWorker, startWorker as startWorkerClient, terminateWorker, worke
 import { chosenThreads, initThreadsControl, maxThreads, threadsUnavailable } from './js/threads.js';
 import { DEFAULT_HUB, onModelLoaded, renderModelChoice, renderProgress } from './js/model-panel.js';
 import { updateControls } from './js/controls.js';
+import { LORA_TARGETS } from './js/train-form.js';
 import { onParsed, onParseError, scheduleParse, tabTypesTab, valMode } from './js/data-panel.js';
-import { charts, makeCharts, resizeCharts } from './js/charts.js';
+import { charts, makeCharts, resizeCharts, scheduleChartUpdate } from './js/charts.js';
 import { initConfusion, renderConfusion } from './js/confusion.js';
 import { initDataFiles } from './js/data-files.js';
 import { finishTraining, onPlan, onTrainingEvent, startTraining, stopTraining } from './js/training.js';
 import { classify } from './js/try-it.js';
 import { initInsight, insight } from './js/insight.js';
-import { download } from './js/download.js';
+import { download, downloadAdapter } from './js/download.js';
+import { currentRecord, initRecord, recordEvent } from './js/record.js';
+import { initSavedModels } from './js/saved-models.js';
+import { initRecordView, loaded, redrawLoaded } from './js/record-view.js';
+import { initAnnouncements } from './js/announce.js';
 
-// Hooks for the end-to-end tests (tests/e2e): the state, the uPlot charts, what the embedding maps drew, the current worker.
-window.__webtune = { state, charts, insight, get worker() { return currentWorker(); } };
+// Hooks for the end-to-end tests (tests/e2e): the state, the uPlot charts, what the embedding maps drew, the current worker,
+// the loaded record's view and the current Train's record.
+window.__webtune = { state, charts, insight, loaded, record: currentRecord, get worker() { return currentWorker(); } };
 
 // ---------------------------------------------------------------------------------------------
 // Worker: start, restart after a crash, dispatch its messages
@@ -109,7 +120,10 @@ function onWorkerMessage(msg, answered) {
       onPlan(msg);
       break;
     case FromWorker.EVENTS:
-      for (const event of msg.events) onTrainingEvent(event, msg.memory, msg.allocated);
+      for (const event of msg.events) {
+        recordEvent(event);
+        onTrainingEvent(event, msg.memory, msg.allocated);
+      }
       break;
     case FromWorker.TRAIN_DONE:
       finishTraining(msg);
@@ -162,11 +176,12 @@ function init() {
     $(id).addEventListener('input', onModelChoice);
     $(id).addEventListener('change', onModelChoice);
   }
-  for (const id of ['s-frozen', 's-top', 's-full', 'top-k', 'epochs', 'lr', 'head-lr', 'batch', 'max-len', 'pad-max', 'eval-sample', 'threads']) {
+  for (const id of ['s-frozen', 's-top', 's-lora', 'lora-r', 'lora-alpha', 'lora-dropout', 'lora-lr', ...LORA_TARGETS.map((x) => `lora-t-${x}`), 's-full', 'top-k', 'epochs', 'lr', 'head-lr', 'batch', 'max-len', 'pad-max', 'eval-sample', 'threads']) {
     $(id).addEventListener('input', updateControls);
     $(id).addEventListener('change', updateControls);
   }
   $('top-k').addEventListener('input', () => { if (!$('s-top').checked && intValue('top-k')) { $('s-top').checked = true; updateControls(); } });
+  $('lora-r').addEventListener('input', () => { if (!$('s-lora').checked && intValue('lora-r')) { $('s-lora').checked = true; updateControls(); } });
   $('train-btn').addEventListener('click', () => startTraining(useThreads));
   $('stop-btn').addEventListener('click', stopTraining);
   $('use-local-btn').addEventListener('click', () => {
@@ -178,14 +193,27 @@ function init() {
   });
   $('try-form').addEventListener('submit', classify);
   $('download-btn').addEventListener('click', download);
+  $('download-adapter-btn').addEventListener('click', downloadAdapter);
+  $('download-select').addEventListener('change', updateControls);
   $('confusion-select').addEventListener('change', renderConfusion);
   initConfusion();
   initDataFiles();
   initInsight();
+  initRecord();
+  initRecordView();
+  initSavedModels();
+  initAnnouncements();
   let resizeTimer = null;
   window.addEventListener('resize', () => {
     clearTimeout(resizeTimer);
     resizeTimer = setTimeout(resizeCharts, 100);
+  });
+
+  // The charts' axis colours come from style.css: redraw them when the system's dark mode changes.
+  matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => {
+    makeCharts();
+    scheduleChartUpdate();
+    redrawLoaded();
   });
 
   initThreadsControl(params.get('threads'));

@@ -22,6 +22,7 @@ let session = null;         // WebSession
 let sessionKey = null;      // sourceKey() of the loaded model
 let sessionFiles = null;    // {config, tokenizer} bytes of the loaded model (for plan_train)
 const runs = new Map();     // strategy → {run, status: 'running'|'done'|'stopped'|'failed'}
+let saved = null;           // {savedId, session}: a saved model loaded for Try it (one at a time)
 let busy = false;
 let stopRequested = false;
 let activeDownload = null;  // AbortController of the model download in progress (Stop aborts it)
@@ -123,6 +124,7 @@ function isCrash(e) {
 function markCrashed() {
   // Objects of a crashed instance must not be touched again (not even free()).
   crashed = true;
+  saved = null;
   session = null;
   sessionKey = null;
   sessionFiles = null;
@@ -388,6 +390,38 @@ function freeRuns() {
   runs.clear();
 }
 
+/** Drop the saved model loaded for Try it (a Train needs the memory; the page reloads it when asked). */
+function freeSaved() {
+  if (saved) saved.session.free();
+  saved = null;
+}
+
+/** Saved models (js/saved-models.js): load one export (replacing the previous), classify with it. */
+async function handleSaved(msg) {
+  try {
+    const { api } = await ensureWasm();
+    if (msg.type === ToWorker.LOAD_SAVED) {
+      freeSaved();
+      const f = msg.files;
+      let loaded;
+      try {
+        loaded = new api.WebSession(f['config.json'], f['tokenizer.json'], f['model.safetensors']);
+      } catch (e) {
+        if (isCrash(e)) throw e;
+        throw new UserError(`The saved model could not be loaded: ${errorMessage(e)}`);
+      }
+      saved = { savedId: msg.savedId, session: loaded };
+      post({ type: FromWorker.SAVED_LOADED, id: msg.id, savedId: msg.savedId, info: loaded.info() });
+    } else {
+      if (!saved || saved.savedId !== msg.savedId) throw new UserError('That saved model is not loaded (a Train frees it): press its Try it again.');
+      const [prediction] = saved.session.predict([msg.text]);
+      post({ type: FromWorker.SAVED_PREDICTION, id: msg.id, savedId: msg.savedId, prediction });
+    }
+  } catch (e) {
+    reportError(e, { id: msg.id, context: msg.type });
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Training
 // ---------------------------------------------------------------------------------------------
@@ -424,6 +458,7 @@ async function train(msg) {
     // Free the previous runs first: each keeps its own copy of the trained weights. Another
     // model is dropped too, so that the plan below counts only what stays in memory.
     freeRuns();
+    freeSaved();
     const key = sourceKey(msg.source);
     const loaded = Boolean(session && sessionKey === key);
     if (!loaded) freeModel();
@@ -578,7 +613,8 @@ async function handle(msg) {
         if (!entry || entry.status === 'running' || entry.status === 'failed') {
           throw new UserError(`No trained model for ${msg.strategy}: train it first.`);
         }
-        const exported = entry.run.export();
+        const exported = msg.adapter ? entry.run.export_adapter() : entry.run.export();
+        if (!exported) throw new UserError(`${msg.strategy} is not a LoRA run: it has no adapter to download.`);
         const files = {};
         const transfer = [];
         for (const name of Object.keys(exported)) {
@@ -591,6 +627,13 @@ async function handle(msg) {
       }
       break;
     }
+    case ToWorker.LOAD_SAVED:
+    case ToWorker.PREDICT_SAVED:
+      await handleSaved(msg);
+      break;
+    case ToWorker.FREE_SAVED:
+      if (saved && saved.savedId === msg.savedId) freeSaved();
+      break;
     case ToWorker.CRASH_FOR_TESTS: {
       // Test only: a real trap of the instance (a Rust panic), handled like any other crash.
       try {

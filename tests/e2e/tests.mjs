@@ -9,6 +9,7 @@ import {
   AssertionError, assert, assertEq, byRole, cacheEntries, configure, newContext, NOTEBOOK_SENTENCES, NOTEBOOK_TSV,
   openApp, readTar, setTrainingData, sleep, startServer, statusText, trainAndWait, waitTrainEnabled,
 } from './helpers.mjs';
+import { keepTests } from './keep-tests.mjs';
 
 const XSS = '<img src=x onerror=alert(1)>';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -319,6 +320,137 @@ export const tests = [
         }
       }
       t.log(`1 vs ${cores} threads: same accuracies, per-step losses within ${worst.toExponential(2)} relative; full run ${one.runs.full.done.elapsed_ms.toFixed(0)} ms on one thread vs ${full.done.elapsed_ms.toFixed(0)} ms on ${cores}`);
+      await context.close();
+    },
+  },
+
+  {
+    name: 'LoRA in the page: lora:4 (alpha 16, dropout 0.1, query+key+value) on the notebook data, 2 epochs; every view; merged and PEFT adapter downloads',
+    timeout: 600_000,
+    async run(t) {
+      const context = await newContext(t.browser, t);
+      const page = await openApp(context, t.base, '?hub=/hub');
+      await configure(page, { model: 'local', frozen: false, top: false, full: false, epochs: 2 });
+      // The controls, by accessible name: LoRA + Rank next to the other strategies; the advanced
+      // options in a disclosure opened from the keyboard, with PEFT's defaults.
+      await byRole(page, 'checkbox', 'LoRA').check();
+      await byRole(page, 'spinbutton', 'Rank').fill('4');
+      const summary = page.locator('#lora-details summary');
+      await summary.focus();
+      await page.keyboard.press('Enter');
+      assertEq(await page.locator('#lora-details').evaluate((d) => d.open), true, 'LoRA options open from the keyboard');
+      assertEq(await byRole(page, 'spinbutton', 'LoRA alpha').inputValue(), '8', 'default alpha');
+      assertEq(await byRole(page, 'spinbutton', 'Adapter dropout').inputValue(), '0', 'default adapter dropout');
+      assertEq(await byRole(page, 'spinbutton', 'LoRA learning rate').inputValue(), '5e-4', 'default LoRA learning rate');
+      const targets = ['query', 'key', 'value', 'attention output', 'intermediate', 'output'];
+      const ticked = [];
+      for (const name of targets) if (await byRole(page, 'checkbox', name).isChecked()) ticked.push(name);
+      assertEq(ticked.join(','), 'query,value', 'default projections');
+      // Clear messages for bad values; Train stays disabled until they are fixed.
+      await byRole(page, 'spinbutton', 'LoRA alpha').fill('0');
+      await byRole(page, 'checkbox', 'query').uncheck();
+      await byRole(page, 'checkbox', 'value').uncheck();
+      await byRole(page, 'spinbutton', 'Adapter dropout').fill('1');
+      const reason = await page.locator('#train-reason').textContent();
+      t.log(`reasons: ${reason}`);
+      for (const m of ['LoRA alpha must be a number > 0', 'Adapter dropout must be a number from 0 up to (not including) 1', 'Choose at least one projection for the LoRA adapters']) {
+        assert(reason.includes(m), `Train's reasons should say "${m}": ${reason}`);
+      }
+      assertEq(await byRole(page, 'button', 'Train').isDisabled(), true, 'Train disabled with bad LoRA options');
+      await byRole(page, 'spinbutton', 'LoRA alpha').fill('16');
+      await byRole(page, 'spinbutton', 'Adapter dropout').fill('0.1');
+      await byRole(page, 'spinbutton', 'LoRA learning rate').fill('1e-3');
+      for (const name of ['query', 'key', 'value']) await byRole(page, 'checkbox', name).check();
+
+      const result = await trainAndWait(page);
+      assert(!result.lastError, `unexpected error: ${result.lastError && result.lastError.message}`);
+      assertEq(result.order.join(','), 'lora:4', 'strategies run');
+      const run = result.runs['lora:4'];
+      assertEq(run.status, 'done', 'LoRA status');
+      // Trainable parameters from MiniLM's shapes (6 layers, hidden 384, 2 labels) and the options
+      // the form sent: 3 projections × 6 layers × (A 4×384 + B 384×4), pooler 384×384 + 384,
+      // classifier 384×2 + 2. Without options.lora the core would adapt only query and value.
+      const expected = 3 * 6 * (4 * 384 + 384 * 4) + (384 * 384 + 384) + (384 * 2 + 2);
+      assertEq(run.start.trainable_parameters, expected, 'trainable parameters of lora:4 on query, key, value');
+      assertEq(run.losses.length, 10, 'LoRA step events (10 sentences / batch 2 × 2 epochs)');
+      assertEq(run.epochs.length, 2, 'LoRA epoch events');
+      t.log(`lora:4: train acc ${run.done.train_accuracy}, losses ${run.losses.map((l) => l.toFixed(3)).join(' ')}, ${run.done.elapsed_ms.toFixed(0)} ms, peak ${run.done.peak_bytes} B`);
+
+      // Curves: named and coloured as LoRA.
+      const charts = await page.evaluate(() => ({
+        loss: window.__webtune.charts.loss.data.map((s) => Array.from(s)),
+        acc: window.__webtune.charts.acc.data.map((s) => Array.from(s)),
+        lossLabels: window.__webtune.charts.loss.series.slice(1).map((s) => s.label),
+        accLabels: window.__webtune.charts.acc.series.slice(1).map((s) => s.label),
+      }));
+      assertEq(chartSeriesWithData({ data: charts.loss }).join(','), '10', 'loss chart points');
+      assertEq(chartSeriesWithData({ data: charts.acc }).join(','), '2', 'accuracy chart points');
+      assertEq(charts.lossLabels.join(','), 'LoRA rank 4', 'loss series label');
+      assertEq(charts.accLabels[0], 'LoRA rank 4 (train)', 'accuracy series label');
+      const swatch = (await page.locator('#results-body tr[data-strategy="lora:4"] .swatch').evaluate((s) => getComputedStyle(s).backgroundColor));
+      assert(swatch !== 'rgb(107, 114, 128)', `LoRA needs its own colour, not the fallback grey: ${swatch}`);
+
+      // Results table.
+      const row = await page.locator('#results-body tr[data-strategy="lora:4"]').evaluate((tr) => Array.from(tr.children).map((c) => c.textContent));
+      t.log(`results row: ${JSON.stringify(row)}`);
+      assertEq(row[0], 'LoRA rank 4', 'results row name');
+      assertEq(row[1], 'done', 'results row status');
+      assert(/%$/.test(row[2]), `results train accuracy: ${row[2]}`);
+
+      // Look inside: a card of its own, the map drawn, and layer changes: the pre-trained embeddings
+      // untouched, every layer (merged adapters), the pooler and the head moved.
+      const card = page.getByRole('region', { name: 'LoRA rank 4', exact: true });
+      const map = card.getByRole('img', { name: 'Embedding map', exact: true });
+      await map.scrollIntoViewIfNeeded();
+      assert(await inkedPixels(map) > 200, 'LoRA: the embedding map looks empty');
+      const bars = await card.getByRole('img', { name: 'Layer changes', exact: true }).locator('g[data-block]').evaluateAll((gs) => gs.map((g) => ({
+        name: g.dataset.block, change: Number(g.dataset.change), relative: g.dataset.relative === 'true',
+      })));
+      t.log(`LoRA layer changes: ${bars.map((b) => `${b.name} ${b.change.toExponential(2)}`).join(', ')}`);
+      assertEq(bars.map((b) => b.name).join(','), 'embeddings,layer 0,layer 1,layer 2,layer 3,layer 4,layer 5,pooler,classifier', 'LoRA: blocks');
+      assertEq(bars[0].change, 0, 'LoRA: the embeddings are not adapted');
+      assert(bars.slice(1, -1).every((b) => b.change > 0), `LoRA: every layer and the pooler should move: ${JSON.stringify(bars)}`);
+
+      // Try it answers for the LoRA run.
+      await byRole(page, 'textbox', 'Try a sentence').fill('I love this product!');
+      await byRole(page, 'button', 'Classify').click();
+      await page.waitForFunction(() => window.__webtune.state.predictions, null, { timeout: 60_000 });
+      const preds = await page.evaluate(() => window.__webtune.state.predictions.results);
+      assertEq(preds.map((p) => p.strategy).join(','), 'lora:4', 'Try-it strategies');
+      assert(!preds[0].error, `Try-it error: ${preds[0].error}`);
+      const sum = preds[0].prediction.probabilities.reduce((a, b) => a + b, 0);
+      assert(Math.abs(sum - 1) < 1e-4, `probabilities sum to ${sum}`);
+      assert((await page.locator('#predictions [data-strategy="lora:4"]').textContent()).includes('LoRA rank 4'), 'Try it names the LoRA run');
+
+      // Download: the merged model as for other strategies, and the PEFT adapter folder.
+      await byRole(page, 'combobox', 'Strategy to download').selectOption('lora:4');
+      const save = async (button) => {
+        const [download] = await Promise.all([page.waitForEvent('download', { timeout: 120_000 }), byRole(page, 'button', button).click()]);
+        return { name: download.suggestedFilename(), files: readTar(fs.readFileSync(await download.path())) };
+      };
+      const merged = await save('Download model');
+      assertEq(merged.name, 'webtune-lora4.tar', 'merged download name');
+      assertEq(merged.files.map((f) => f.name).join(','), 'webtune-lora4/config.json,webtune-lora4/tokenizer.json,webtune-lora4/model.safetensors', 'merged tar members');
+      assert(await page.locator('#adapter-hint').isVisible(), 'the adapter hint shows for a LoRA run');
+      assert((await page.locator('#adapter-hint').textContent()).includes('PeftModel.from_pretrained('), 'the adapter hint says how to load it');
+      const adapter = await save('Download adapter (PEFT)');
+      t.log(`adapter download ${adapter.name}: ${adapter.files.map((f) => `${f.name} (${f.size} B)`).join(', ')}`);
+      assertEq(adapter.name, 'webtune-lora4-adapter.tar', 'adapter download name');
+      assertEq(adapter.files.map((f) => f.name).join(','), 'webtune-lora4-adapter/adapter_config.json,webtune-lora4-adapter/adapter_model.safetensors', 'adapter tar members');
+      const config = JSON.parse(adapter.files[0].data.toString('utf8'));
+      t.log(`adapter_config.json: ${JSON.stringify(config)}`);
+      assertEq(config.peft_type, 'LORA', 'peft_type');
+      assertEq(config.r, 4, 'r');
+      assertEq(config.lora_alpha, 16, 'lora_alpha');
+      assertEq(config.lora_dropout, 0.1, 'lora_dropout');
+      assertEq(JSON.stringify([...config.target_modules].sort()), JSON.stringify(['key', 'query', 'value']), 'target_modules');
+      // The safetensors header (8-byte little-endian length, then JSON): A is r × in, B out × r.
+      const st = adapter.files[1].data;
+      const header = JSON.parse(st.subarray(8, 8 + Number(st.readBigUInt64LE(0))).toString('utf8'));
+      const loraKeys = Object.keys(header).filter((k) => /lora_[AB]\.weight$/.test(k));
+      assertEq(loraKeys.length, 3 * 6 * 2, 'lora_A/lora_B tensors (3 projections × 6 layers)');
+      assertEq(JSON.stringify(header['base_model.model.bert.encoder.layer.0.attention.self.key.lora_A.weight'].shape), '[4,384]', 'key lora_A shape');
+      assertEq(JSON.stringify(header['base_model.model.bert.encoder.layer.0.attention.self.key.lora_B.weight'].shape), '[384,4]', 'key lora_B shape');
       await context.close();
     },
   },
@@ -972,6 +1104,8 @@ export const tests = [
       await context.close();
     },
   },
+
+  ...keepTests, // saved models, results records, phone widths and keyboard (keep-tests.mjs)
 
   {
     name: 'no COOP/COEP (webtune serve --no-isolation): the page trains on one thread and says so',

@@ -16,7 +16,7 @@ export function trainSampleLabel() {
 }
 
 function chartSize(container) {
-  const width = Math.max(280, Math.floor(container.clientWidth || 480));
+  const width = Math.max(200, Math.floor(container.clientWidth || 480)); // 200: fits a 360 px phone
   return { width, height: Math.round(Math.min(320, Math.max(200, width * 0.55))) };
 }
 
@@ -36,7 +36,11 @@ export function makeCharts() {
     accBox.append(el('p', { class: 'chart-empty' }, 'Training (and validation) accuracy after each epoch appears here.'));
     return;
   }
-  const axisStyle = { stroke: '#374151', grid: { stroke: '#e5e7eb' }, ticks: { stroke: '#e5e7eb' } };
+  // Axis colours from style.css (--chart-axis, --chart-grid: they follow the system's dark mode).
+  const css = getComputedStyle(document.documentElement);
+  const axis = css.getPropertyValue('--chart-axis').trim() || '#374151';
+  const grid = css.getPropertyValue('--chart-grid').trim() || '#e5e7eb';
+  const axisStyle = { stroke: axis, grid: { stroke: grid }, ticks: { stroke: grid } };
   charts.loss = new uPlot({
     ...chartSize(lossBox),
     scales: { x: { time: false } },

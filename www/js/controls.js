@@ -2,10 +2,12 @@
 // Download, and the strategy lists of the download and confusion-matrix selects. Called
 // after anything that changes one of these.
 import { $, el } from './dom.js';
-import { strategyName } from './format.js';
+import { isLora, strategyName } from './format.js';
 import { state } from './state.js';
 import { modelProblem } from './model-panel.js';
 import { optionsProblems } from './train-form.js';
+import { updateRecordControls } from './record.js';
+import { updateSavedControls } from './saved-models.js';
 
 /** Why Train cannot be pressed now, one sentence each (empty: it can). */
 export function trainBlockers() {
@@ -35,6 +37,13 @@ export function updateControls() {
   fillSelect($('download-select'), finished);
   fillSelect($('confusion-select'), state.order.filter((s) => state.runs[s].done));
   $('download-btn').disabled = finished.length === 0;
+  // A LoRA run's PEFT adapter: offered beside the merged model when one is chosen.
+  const lora = finished.length > 0 && isLora($('download-select').value);
+  $('download-adapter-btn').hidden = !lora;
+  $('download-adapter-btn').disabled = !lora;
+  $('adapter-hint').hidden = !lora;
+  updateSavedControls();
+  updateRecordControls();
 }
 
 // Replaces the options only when the list changed (keeping the selection if it is still

@@ -1,17 +1,21 @@
 // How values are shown on the page: percentages, durations, sizes, and the display name and
-// colour of a strategy id ('frozen', 'top:K', 'full'). Pure functions, no DOM.
+// colour of a strategy id ('frozen', 'top:K', 'lora:R', 'full'). Pure functions, no DOM.
 
-const COLORS = { frozen: '#2563eb', top: '#d97706', full: '#16a34a' };
+const COLORS = { frozen: '#2563eb', top: '#d97706', lora: '#9333ea', full: '#16a34a' };
 
-const kindOf = (s) => (s.startsWith('top:') ? 'top' : s);
+const kindOf = (s) => (s.startsWith('top:') ? 'top' : s.startsWith('lora:') ? 'lora' : s);
+
+/** Whether strategy `s` is a LoRA run ('lora:R'). */
+export const isLora = (s) => typeof s === 'string' && s.startsWith('lora:');
 
 /** The colour of a strategy in the charts, the results table and Try it. */
 export const colorOf = (s) => COLORS[kindOf(s)] || '#6b7280';
 
-/** 'Frozen encoder', 'Top 2 layers', 'Full fine-tuning'. */
+/** 'Frozen encoder', 'Top 2 layers', 'LoRA rank 8', 'Full fine-tuning'. */
 export function strategyName(s) {
   if (s === 'frozen') return 'Frozen encoder';
   if (s === 'full') return 'Full fine-tuning';
+  if (isLora(s)) return `LoRA rank ${s.slice(5)}`;
   const k = s.slice(4);
   return `Top ${k} layer${k === '1' ? '' : 's'}`;
 }

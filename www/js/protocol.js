@@ -22,12 +22,14 @@ export const ToWorker = Object.freeze({
    * `{type, source, strategies, train, val, valFraction, seed, options}` —
    * `source`: `{kind: 'hub', hub, repo, revision}` (`hub`: absolute base URL)
    *         | `{kind: 'files', files: [File, ...]}`;
-   * `strategies`: `['frozen' | 'top:K' | 'full', ...]`; `train`, `val`, `valFraction` as in
+   * `strategies`: `['frozen' | 'top:K' | 'lora:R' | 'full', ...]`; `train`, `val`, `valFraction` as in
    * `parse` (`seed` is sent too but unused: `options.seed` is the one the core uses);
    * `options`: `{epochs, learning_rate, head_learning_rate (null = same as learning_rate),
-   * batch_size, max_len, pad_to_max_len, seed, train_eval_sample}` (snake_case `TrainOptions`
-   * fields, src/types.rs; `train_eval_sample`: training sentences each epoch's training
-   * accuracy is measured on, 0 = all).
+   * batch_size, max_len, pad_to_max_len, seed, train_eval_sample, lora?}` (snake_case
+   * `TrainOptions` fields, src/types.rs; `train_eval_sample`: training sentences each epoch's
+   * training accuracy is measured on, 0 = all; `lora`, when a `lora:R` strategy is asked for:
+   * `{alpha, dropout, targets: ['query' | 'key' | 'value' | 'attention_output' |
+   * 'intermediate' | 'output', ...], learning_rate}`).
    * No id. The worker first gets config.json and tokenizer.json (cache, hub or files) and plans
    * the Train (wasm `plan_train`): a repository that is not a trainable BERT, or a Train that
    * cannot fit the tab's memory, is refused with an `error` before model.safetensors is read.
@@ -49,10 +51,27 @@ export const ToWorker = Object.freeze({
    */
   PREDICT: 'predict',
   /**
-   * The files of one trained strategy. `{type, id, strategy}`.
+   * The files of one trained strategy. `{type, id, strategy, adapter}` — `adapter` true: a
+   * LoRA run's PEFT adapter instead of its (merged) model.
    * Answer: `exported` with the same id, or `error` with `id` and `context: 'export'`.
    */
   EXPORT: 'export',
+  /**
+   * Load a saved model (js/saved-models.js: a webtune export kept in the browser) to classify
+   * with. `{type, id, savedId, files}` — `files`: `{'config.json', 'tokenizer.json',
+   * 'model.safetensors'}` → Uint8Array (transferred). The worker holds one saved model at a
+   * time (a new one replaces it; a Train frees it). Answer: `saved-loaded` with the same id, or
+   * `error` with `id` and `context: 'load-saved'`.
+   */
+  LOAD_SAVED: 'load-saved',
+  /**
+   * Classify with the loaded saved model. `{type, id, savedId, text}`. Answer:
+   * `saved-prediction` with the same id, or `error` with `id` and `context: 'predict-saved'`
+   * (also when `savedId` is not the loaded one: load it again).
+   */
+  PREDICT_SAVED: 'predict-saved',
+  /** `{type, savedId}` — free the loaded saved model if it is this one (it was deleted). */
+  FREE_SAVED: 'free-saved',
   /**
    * TEST ONLY (sent by tests/e2e, never by the page): `{type}` — call the wasm export
    * `crash_for_tests()`, which panics and traps the WebAssembly instance, so that the worker's
@@ -121,9 +140,14 @@ export const FromWorker = Object.freeze({
   PREDICTIONS: 'predictions',
   /**
    * Answer to `export`. `{type, id, strategy, files}` — `files`: `{'config.json',
-   * 'tokenizer.json', 'model.safetensors'}` → Uint8Array (buffers transferred).
+   * 'tokenizer.json', 'model.safetensors'}` (with `adapter`: `{'adapter_config.json',
+   * 'adapter_model.safetensors'}`) → Uint8Array (buffers transferred).
    */
   EXPORTED: 'exported',
+  /** Answer to `load-saved`. `{type, id, savedId, info}` — `info`: the saved model's `ModelInfo`. */
+  SAVED_LOADED: 'saved-loaded',
+  /** Answer to `predict-saved`. `{type, id, savedId, prediction: {text, label, labels, probabilities}}`. */
+  SAVED_PREDICTION: 'saved-prediction',
   /**
    * `{type, message, code?, id?, context?}` — `message`: for the user; `code`: an `ErrorCode`
    * or undefined; `id` and `context` (the type of the request, e.g. 'parse') when it answers

@@ -19,6 +19,7 @@ import { renderResults } from './results.js';
 import { renderConfusion } from './confusion.js';
 import { renderTrainingProgress } from './progress.js';
 import { onInsightEvent, resetInsight } from './insight.js';
+import { beginRecord } from './record.js';
 
 let renderFrame = null;
 
@@ -68,7 +69,9 @@ export function startTraining(useThreads) {
   setStatus(restarted ? `Starting a worker with ${threads} thread${threads === 1 ? '' : 's'}…` : 'Starting…');
   const source = modelSource();
   state.trainingModelKey = modelKey(source);
-  send({ type: ToWorker.TRAIN, source, strategies, ...dataPayload(), options: trainOptions() });
+  const options = trainOptions();
+  beginRecord({ strategies, options, validation: valMode(), modelKey: state.trainingModelKey, modelName: source.kind === 'hub' ? `${source.repo} (${source.revision || 'main'})` : 'local files' });
+  send({ type: ToWorker.TRAIN, source, strategies, ...dataPayload(), options });
 }
 
 /** Click handler of Stop: the page answers at once; the worker stops after the current step. */

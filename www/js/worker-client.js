@@ -62,12 +62,15 @@ export function send(msg) {
 /** A fresh id for a message whose answer is matched by the caller itself (parse). */
 export const nextId = () => ++requestSeq;
 
-/** Post `{type, id, ...payload}`; resolves with the answer, rejects with an `error`'s message. */
-export function request(type, payload) {
+/**
+ * Post `{type, id, ...payload}` (`transfer`: buffers to hand over, not copy); resolves with
+ * the answer, rejects with an `error`'s message.
+ */
+export function request(type, payload, transfer = []) {
   const id = nextId();
   return new Promise((resolve, reject) => {
     pending.set(id, { resolve, reject });
-    worker.postMessage({ type, id, ...payload });
+    worker.postMessage({ type, id, ...payload }, transfer);
   });
 }
 

@@ -1,6 +1,7 @@
 //! `webtune train`: run strategies one after another from the same initial weights, print a
 //! live progress line (stderr) and a final comparison table — or, with `--json`, the event
-//! stream, one JSON object per line on stdout.
+//! stream, one JSON object per line on stdout. `--record FILE` saves the whole Train as one
+//! record (record.rs), the JSON the page's "Load results" reads.
 use std::path::{Path, PathBuf};
 
 use webtune::events::Event;
@@ -8,6 +9,7 @@ use webtune::{prepare_data, PreparedData, Run, Schedule, Strategy, TrainOptions}
 
 use crate::map_csv::MapCsv;
 use crate::progress::ProgressLine;
+use crate::record::{event_json, Recorder};
 use crate::{load_session, read_text, CliResult};
 
 #[derive(clap::Args)]
@@ -81,6 +83,10 @@ pub struct TrainArgs {
     /// Print the event stream as JSON lines on stdout instead of progress and a table.
     #[arg(long)]
     json: bool,
+    /// Write the Train's record to this JSON file: options, model, data summary and every
+    /// event (as --json prints them) — what the web page's "Load results" opens.
+    #[arg(long)]
+    record: Option<PathBuf>,
     /// Write the embedding map (every snapshot of every strategy) to this CSV file: strategy,
     /// epoch, set, index, label, predicted, x, y.
     #[arg(long)]
@@ -202,14 +208,26 @@ pub fn run(args: TrainArgs) -> CliResult {
     let mut progress = ProgressLine::new(plans.iter().map(|p| p.work_total).collect());
     let mut map = args.map.as_deref().map(MapCsv::create).transpose()?;
     let mut summaries = Vec::new();
+    let mut recorder = args.record.as_ref().map(|_| {
+        let validation = if args.val_data.is_some() { "separate" } else if args.val_fraction.is_some() { "split" } else { "none" };
+        let names: Vec<String> = strategies.iter().map(|s| s.to_string()).collect();
+        Recorder::new(&args.model.display().to_string(), &session.info(), &data, validation, &options, &names)
+    });
     for &strategy in &strategies {
         let mut run = session.start_run(strategy, &data.train, data.validation.as_ref(), &options).map_err(|e| e.to_string())?;
         let mut accuracy_per_epoch = Vec::new();
         loop {
             let event = run.step();
-            if args.json {
-                println!("{}", serde_json::to_string(&event).expect("events serialize"));
-            } else {
+            if args.json || recorder.is_some() {
+                let value = event_json(&event);
+                if args.json {
+                    println!("{value}");
+                }
+                if let Some(recorder) = recorder.as_mut() {
+                    recorder.push(value);
+                }
+            }
+            if !args.json {
                 progress.on_event(&event);
             }
             match event {
@@ -218,7 +236,12 @@ pub fn run(args: TrainArgs) -> CliResult {
                     summaries.push(Summary { strategy: strategy.to_string(), train_accuracy, val_accuracy, steps, elapsed_ms, accuracy_per_epoch });
                     break;
                 }
-                Event::Error { message } => return Err(message),
+                Event::Error { message } => {
+                    if let (Some(recorder), Some(path)) = (&recorder, &args.record) {
+                        recorder.write(path)?;
+                    }
+                    return Err(message);
+                }
                 Event::Start { ref labels, .. } => {
                     if let Some(map) = map.as_mut() {
                         map.set_labels(labels);
@@ -238,6 +261,12 @@ pub fn run(args: TrainArgs) -> CliResult {
             if !args.json {
                 eprintln!("[{strategy}] exported to {}", dir.display());
             }
+        }
+    }
+    if let (Some(recorder), Some(path)) = (&recorder, &args.record) {
+        recorder.write(path)?;
+        if !args.json {
+            eprintln!("record written to {}", path.display());
         }
     }
     if !args.json {

@@ -6,6 +6,7 @@ mod bench;
 mod cli_train;
 mod map_csv;
 mod progress;
+mod record;
 mod serve;
 mod threads;
 

@@ -1,0 +1,264 @@
+// "Load results": read a results record (a JSON file from "Export results" or from
+// `webtune train --record FILE`), check it against www/record.schema.json, replay its events
+// into run records and show them in the "Loaded results" panel — its own results table and
+// loss / accuracy charts, next to whatever the page trains now. Nothing is sent to the worker.
+import uPlot from '../vendor/uPlot.esm.js';
+import { CoreEvent } from './protocol.js';
+import { $, el } from './dom.js';
+import { colorOf, count, megabytes, pct, secs, strategyName } from './format.js';
+import { newRun } from './state.js';
+import { stepsPerSecond } from './progress.js';
+import { validate } from './json-schema.js';
+import { RECORD_FORMAT, RECORD_VERSION } from './record.js';
+
+const STATUS_TEXT = { queued: 'waiting', running: 'not finished', done: 'done', stopped: 'stopped early', failed: 'failed', skipped: 'not run' };
+
+/** The loaded record's view (window.__webtune.loaded in the tests): {name, record, order, runs, charts}. */
+export const loaded = { name: null, record: null, order: [], runs: {}, charts: { loss: null, acc: null } };
+
+let schemaPromise = null;
+function schema() {
+  if (!schemaPromise) {
+    schemaPromise = fetch(new URL('../record.schema.json', import.meta.url)).then((r) => {
+      if (!r.ok) throw new Error(`record.schema.json: HTTP ${r.status}`);
+      return r.json();
+    });
+    schemaPromise.catch(() => { schemaPromise = null; });
+  }
+  return schemaPromise;
+}
+
+/**
+ * Parse and check a record's text. Returns `{record}` or `{errors: [message, ...]}` (the first
+ * few problems, each naming where in the file it is).
+ */
+export async function parseRecord(text) {
+  let record;
+  try {
+    record = JSON.parse(text);
+  } catch (e) {
+    return { errors: [`This is not a JSON file (${e.message}).`] };
+  }
+  if (!record || typeof record !== 'object' || record.format !== RECORD_FORMAT) {
+    return { errors: ['This JSON is not a webtune results record (no "format": "webtune-record"). Use a file from "Export results" or from webtune train --record.'] };
+  }
+  if (record.version !== RECORD_VERSION) {
+    return { errors: [`This record is version ${record.version}; this page reads version ${RECORD_VERSION}.`] };
+  }
+  const errors = validate(record, await schema(), { limit: 8 });
+  return errors.length ? { errors } : { record };
+}
+
+/** Replay a record's events into run records (as training.js builds them from live events). */
+export function replay(record) {
+  const order = [...record.strategies];
+  const runs = Object.fromEntries(order.map((s) => [s, newRun(s)]));
+  let current = null;
+  for (const ev of record.events) {
+    if (ev.type === CoreEvent.ERROR) {
+      if (current) {
+        current.status = 'failed';
+        current.error = ev.message;
+      }
+      continue;
+    }
+    let run = runs[ev.strategy];
+    if (!run) {
+      order.push(ev.strategy);
+      run = runs[ev.strategy] = newRun(ev.strategy);
+    }
+    current = run;
+    if (ev.elapsed_ms !== undefined) run.elapsedMs = ev.elapsed_ms;
+    if (ev.work_done !== undefined) run.workDone = ev.work_done;
+    switch (ev.type) {
+      case CoreEvent.START:
+        run.status = 'running';
+        run.start = ev;
+        run.totalSteps = ev.total_steps;
+        break;
+      case CoreEvent.STEP:
+        run.losses[ev.step - 1] = ev.loss;
+        if (!run.firstStep) run.firstStep = ev;
+        run.lastStep = ev;
+        break;
+      case CoreEvent.EPOCH:
+        run.epochs.push(ev);
+        break;
+      case CoreEvent.DONE:
+        run.done = ev;
+        run.status = 'done';
+        break;
+      case CoreEvent.STOPPED:
+        run.stopped = ev;
+        run.status = 'stopped';
+        break;
+      default:
+        break;
+    }
+  }
+  for (const s of order) if (runs[s].status === 'queued') runs[s].status = 'skipped';
+  return { order, runs };
+}
+
+function row(r, hasValidation) {
+  const lastEpoch = r.epochs[r.epochs.length - 1];
+  const trainAcc = r.done ? r.done.train_accuracy : lastEpoch ? lastEpoch.train_accuracy : null;
+  const valAcc = r.done ? r.done.val_accuracy : lastEpoch ? lastEpoch.val_accuracy : null;
+  const elapsed = r.done ? r.done.elapsed_ms : r.stopped ? r.stopped.elapsed_ms : r.elapsedMs || null;
+  const rate = stepsPerSecond(r);
+  const threads = r.done ? r.done.threads : r.start ? r.start.threads : null;
+  const peak = r.done ? megabytes(r.done.peak_bytes) : r.start ? `≈ ${megabytes(r.start.estimated_peak_bytes)}` : '—';
+  const retained = r.done ? r.done.retained_bytes : r.stopped ? r.stopped.retained_bytes : null;
+  const status = el('td', { class: `status-${r.status}` }, STATUS_TEXT[r.status] || r.status);
+  if (r.error) status.title = r.error;
+  return el('tr', { 'data-strategy': r.strategy },
+    el('th', { scope: 'row' }, el('span', { class: 'swatch', style: { background: colorOf(r.strategy) }, 'aria-hidden': 'true' }), strategyName(r.strategy)),
+    status,
+    el('td', { class: 'num' }, pct(trainAcc)),
+    el('td', { class: 'num' }, hasValidation ? pct(valAcc) : 'no validation data'),
+    el('td', { class: 'num' }, secs(elapsed)),
+    el('td', { class: 'num' }, rate === null ? '—' : rate >= 100 ? count(rate) : rate.toFixed(2)),
+    el('td', { class: 'num' }, threads === null ? '—' : String(threads)),
+    el('td', { class: 'num' }, peak),
+    el('td', { class: 'num' }, retained === null ? '—' : megabytes(retained)));
+}
+
+function chartSize(box) {
+  const width = Math.max(200, Math.floor(box.clientWidth || 480));
+  return { width, height: Math.round(Math.min(320, Math.max(200, width * 0.55))) };
+}
+
+function axisStyle() {
+  const css = getComputedStyle(document.documentElement);
+  const stroke = css.getPropertyValue('--chart-axis').trim() || '#374151';
+  const grid = css.getPropertyValue('--chart-grid').trim() || '#e5e7eb';
+  return { stroke, grid: { stroke: grid }, ticks: { stroke: grid } };
+}
+
+function drawCharts(record, order, runs) {
+  for (const key of ['loss', 'acc']) {
+    if (loaded.charts[key]) loaded.charts[key].destroy();
+    loaded.charts[key] = null;
+  }
+  const hasValidation = record.data.validation !== 'none';
+  const lossBox = $('loaded-loss-chart');
+  const accBox = $('loaded-acc-chart');
+  lossBox.replaceChildren();
+  accBox.replaceChildren();
+  const axes = axisStyle();
+  const steps = Math.max(0, ...order.map((s) => Math.max(runs[s].totalSteps || 0, runs[s].losses.length)));
+  const x = Array.from({ length: steps }, (_, i) => i + 1);
+  loaded.charts.loss = new uPlot({
+    ...chartSize(lossBox),
+    scales: { x: { time: false } },
+    axes: [{ ...axes, label: 'step' }, { ...axes, label: 'loss' }],
+    legend: { live: false },
+    cursor: { drag: { x: false, y: false } },
+    series: [{ label: 'step' }, ...order.map((s) => ({ label: strategyName(s), stroke: colorOf(s), width: 2, points: { show: false } }))],
+  }, [x, ...order.map((s) => x.map((_, i) => runs[s].losses[i] ?? null))], lossBox);
+  const epochs = Math.max(1, record.options.epochs, ...order.map((s) => runs[s].epochs.length));
+  const ex = Array.from({ length: epochs }, (_, i) => i + 1);
+  const series = [];
+  const data = [ex];
+  for (const s of order) {
+    const byEpoch = new Map(runs[s].epochs.map((e) => [e.epoch, e]));
+    series.push({ label: `${strategyName(s)} (train)`, stroke: colorOf(s), width: 2, points: { show: true, size: 6, fill: colorOf(s) } });
+    data.push(ex.map((e) => (byEpoch.has(e) ? byEpoch.get(e).train_accuracy : null)));
+    if (hasValidation) {
+      series.push({ label: `${strategyName(s)} (validation)`, stroke: colorOf(s), width: 2, dash: [6, 4], points: { show: true, size: 6 } });
+      data.push(ex.map((e) => (byEpoch.has(e) ? byEpoch.get(e).val_accuracy ?? null : null)));
+    }
+  }
+  loaded.charts.acc = new uPlot({
+    ...chartSize(accBox),
+    scales: { x: { time: false, range: [0.8, epochs + 0.2] }, y: { range: [0, 1.02] } },
+    axes: [
+      { ...axes, label: 'epoch', incrs: [1, 2, 5, 10, 20, 50], values: (u, ticks) => ticks.map((t) => (Number.isInteger(t) ? String(t) : '')) },
+      { ...axes, label: 'accuracy', values: (u, ticks) => ticks.map((t) => `${Math.round(t * 100)} %`) },
+    ],
+    legend: { live: false },
+    cursor: { drag: { x: false, y: false } },
+    series: [{ label: 'epoch' }, ...series],
+  }, data, accBox);
+}
+
+function describe(name, record) {
+  const d = record.data;
+  const o = record.options;
+  const when = new Date(record.created);
+  const date = Number.isNaN(when.getTime()) ? record.created : when.toLocaleString();
+  return `${name}: ${record.producer}, ${date}. Model ${record.model.name}. Data: ${count(d.train_size)} training sentences` +
+    `${d.val_size ? `, ${count(d.val_size)} validation` : ''}, ${count(d.labels.length)} classes. ` +
+    `Options: ${o.epochs} epoch${o.epochs === 1 ? '' : 's'}, learning rate ${o.learning_rate}` +
+    `${o.head_learning_rate !== null && o.head_learning_rate !== undefined ? `, head ${o.head_learning_rate}` : ''}, batch ${o.batch_size}, max length ${o.max_len}, seed ${o.seed}.`;
+}
+
+/** Show a checked record in the Loaded results panel. */
+export function showRecord(name, record) {
+  const { order, runs } = replay(record);
+  Object.assign(loaded, { name, record, order, runs });
+  const panel = $('loaded-panel');
+  panel.hidden = false;
+  $('loaded-summary').textContent = describe(name, record);
+  const hasValidation = record.data.validation !== 'none';
+  $('loaded-body').replaceChildren(...(order.length ? order.map((s) => row(runs[s], hasValidation))
+    : [el('tr', { class: 'empty' }, el('td', { colspan: '9' }, 'The record has no runs.'))]));
+  drawCharts(record, order, runs);
+  $('loaded-announce').textContent = `Loaded results of ${order.map((s) => {
+    const r = runs[s];
+    return `${strategyName(s)}: ${STATUS_TEXT[r.status]}, training accuracy ${pct(r.done ? r.done.train_accuracy : null)}`;
+  }).join('; ')}.`;
+}
+
+async function onFile() {
+  const input = $('load-results');
+  const file = input.files && input.files[0];
+  const errors = $('load-errors');
+  errors.replaceChildren();
+  if (!file) return;
+  let result;
+  try {
+    result = await parseRecord(await file.text());
+  } catch (e) {
+    result = { errors: [`Could not read ${file.name}: ${e.message}`] };
+  }
+  if (result.errors) {
+    errors.replaceChildren(...result.errors.map((m) => el('li', {}, m)));
+    input.value = '';
+    return;
+  }
+  showRecord(file.name, result.record);
+  input.value = '';
+  $('loaded-h').focus();
+}
+
+function close() {
+  for (const key of ['loss', 'acc']) {
+    if (loaded.charts[key]) loaded.charts[key].destroy();
+    loaded.charts[key] = null;
+  }
+  Object.assign(loaded, { name: null, record: null, order: [], runs: {} });
+  $('loaded-panel').hidden = true;
+  $('load-results').focus();
+}
+
+/** Draw the loaded charts again (their axis colours follow the dark mode). */
+export function redrawLoaded() {
+  if (loaded.record) drawCharts(loaded.record, loaded.order, loaded.runs);
+}
+
+/** Fit the loaded charts to their boxes (after a window resize). */
+export function resizeLoadedCharts() {
+  if (loaded.charts.loss) loaded.charts.loss.setSize(chartSize($('loaded-loss-chart')));
+  if (loaded.charts.acc) loaded.charts.acc.setSize(chartSize($('loaded-acc-chart')));
+}
+
+export function initRecordView() {
+  $('load-results').addEventListener('change', onFile);
+  $('loaded-close').addEventListener('click', close);
+  let timer = null;
+  window.addEventListener('resize', () => {
+    clearTimeout(timer);
+    timer = setTimeout(resizeLoadedCharts, 100);
+  });
+}
