@@ -340,7 +340,7 @@ unsafe fn gemm_block(dst: *mut f32, dst_rs: usize, accumulate: bool, m: usize, n
 fn for_heads(scores: &mut [f32], s: Shape, f: impl Fn(usize, usize, &mut [f32]) + Sync + Send) {
     let block = s.len * s.len;
     let work = s.scores() * s.head_dim;
-    if work >= 1 << 18 && rayon::current_num_threads() > 1 {
+    if work >= kernels::ATTENTION_PARALLEL_MIN_WORK && rayon::current_num_threads() > 1 {
         scores.par_chunks_mut(block).enumerate().for_each(|(i, sc)| f(i / s.heads, i % s.heads, sc));
     } else {
         scores.chunks_mut(block).enumerate().for_each(|(i, sc)| f(i / s.heads, i % s.heads, sc));

@@ -17,12 +17,24 @@ use rayon::prelude::*;
 /// Rows per block of a reduction (fixed, so results do not depend on the thread count).
 pub const ROW_BLOCK: usize = 64;
 
+/// How much dearer handing work to another thread is in wasm than natively: the pool's Web
+/// Workers sleep in `Atomics.wait` and wake through the browser. Measured in the page
+/// (`./build.sh bench-threads`): with the native thresholds below, the notebook's MiniLM step
+/// was slower on 2 threads than on 1 (95.5 vs 76.0 ms).
+#[cfg(target_arch = "wasm32")]
+const HANDOFF_COST: usize = 8;
+#[cfg(not(target_arch = "wasm32"))]
+const HANDOFF_COST: usize = 1;
+
 /// Below this many floats an element-wise pass stays on one thread (measured: splitting
 /// smaller passes across threads costs more in scheduling than it saves).
-const PARALLEL_MIN_FLOATS: usize = 1 << 15;
+const PARALLEL_MIN_FLOATS: usize = HANDOFF_COST << 15;
 
 /// Below this many multiply-adds (m·n·k) a product stays on one thread.
-const GEMM_PARALLEL_MIN_WORK: usize = 1 << 21;
+const GEMM_PARALLEL_MIN_WORK: usize = HANDOFF_COST << 21;
+
+/// Below this many multiply-adds the attention's (sentence, head) tasks stay on one thread.
+pub const ATTENTION_PARALLEL_MIN_WORK: usize = HANDOFF_COST << 18;
 
 fn threads() -> usize {
     rayon::current_num_threads()
