@@ -86,6 +86,11 @@ Usage: ./build.sh COMMAND
                --base-max-len 128: the page's step time on 1 vs 2 threads (MiniLM at the
                notebook's lengths; bert-base-shaped random checkpoint, full, batch 2, 128
                tokens) and the ratios 1 ÷ 2; more ARGs go to bench.mjs (e.g. --runs 5)
+  bench-lora [ARG...]
+               bench-browser --only base --base-strategy full,lora:8 --base-sentences 8
+               --base-max-len 128 --threads 1: LoRA vs full in the page (bert-base-shaped
+               random checkpoint, batch 2, 128 tokens, one thread): median step, peak wasm
+               memory, the done event's peak_bytes and the ratios lora:8 ÷ full
   help         this text
 EOF
 }
@@ -487,6 +492,7 @@ case "$command" in
   test) cmd_test "$@" ;;
   bench-browser) cmd_bench_browser "$@" ;;
   bench-threads) cmd_bench_browser --only notebook,base --threads 1,2 --base-sentences 8 --base-max-len 128 "$@" ;;
+  bench-lora) cmd_bench_browser --only base --base-strategy full,lora:8 --base-sentences 8 --base-max-len 128 --threads 1 "$@" ;;
   help | -h | --help) usage ;;
   *) usage >&2; die "unknown command '$command'" ;;
 esac

@@ -24,6 +24,14 @@
 //             4 GiB; target ≤ 2 GiB). On failure: the message, the phase and the last memory size.
 //             --base-sentences N: N sentences (N/2 steps); --base-max-len L: every batch padded
 //             to L tokens (the page's "Pad to max length" with Max length L).
+//             --base-strategy S,T,…: train these strategies instead of `full` (full, frozen,
+//             top:K, lora:R — LoRA chosen in the form: the "LoRA" checkbox and its "Rank", other
+//             LoRA options at their defaults: alpha 8, dropout 0, query + value, LoRA lr 5e-4),
+//             each as its own Train in a fresh browser context (fresh worker, so every strategy's
+//             peak wasm memory is its own, model load included). Reports per strategy the median
+//             step after the first, peak wasm memory, wasm memory at the `start` event and the
+//             `done` event's peak_bytes, and the ratios S ÷ full of step time and peak memory
+//             (`base_strategies` in the JSON; `base` holds the first strategy's run).
 //
 // Threads (issue 7): --threads 1,2 runs each browser part once per thread count (the page's
 // Threads control; default: not set, i.e. every core on an isolated page) and reports the step
@@ -32,6 +40,10 @@
 //   ./build.sh bench-threads   (= bench-browser --only notebook,base --threads 1,2
 //                                 --base-sentences 8 --base-max-len 128)
 // i.e. MiniLM at the notebook's lengths and bert-base-shaped, full, batch 2, 128 tokens.
+// LoRA vs full in the page (issue 10), bert-base-shaped, batch 2, 128 tokens, one thread:
+//   ./build.sh bench-lora      (= bench-browser --only base --base-strategy full,lora:8
+//                                 --base-sentences 8 --base-max-len 128 --threads 1)
+// With --threads and --base-strategy together, every thread count trains every strategy.
 //
 // Every browser part uses a fresh browser context (fresh worker, empty Cache API), so the model
 // is fetched from the mirror each time. Also reported: peak RSS of the Chromium renderer
@@ -42,6 +54,7 @@
 //
 // Options: --only notebook,native,base   --runs N (3)   --base-sentences N (4)
 //          --base-max-len L (none: batches padded to their longest sentence)   --threads N,M,…
+//          --base-strategy S,T,… (full)
 //          --webtune PATH (target/release/webtune)   --out FILE   --timeout-min N (30 per part)
 import fs from 'node:fs';
 import path from 'node:path';
@@ -63,6 +76,8 @@ const opts = {
   runs: 3,
   baseSentences: 4,
   baseMaxLen: null,
+  baseStrategies: ['full'],
+  baseStrategiesGiven: false,
   threads: null,
   webtune: path.join(ROOT, 'target/release/webtune'),
   out: path.join(ROOT, 'target/bench-browser.json'),
@@ -78,6 +93,10 @@ for (let i = 0; i < argv.length; i++) {
   else if (a.startsWith('--runs')) opts.runs = Number(val());
   else if (a.startsWith('--base-sentences')) opts.baseSentences = Number(val());
   else if (a.startsWith('--base-max-len')) opts.baseMaxLen = Number(val());
+  else if (a.startsWith('--base-strategy')) {
+    opts.baseStrategies = val().split(',').map((x) => x.trim()).filter(Boolean);
+    opts.baseStrategiesGiven = true;
+  }
   else if (a.startsWith('--threads')) opts.threads = val().split(',').map((x) => Number(x.trim()));
   else if (a.startsWith('--webtune')) opts.webtune = path.resolve(val());
   else if (a.startsWith('--out')) opts.out = path.resolve(val());
@@ -101,6 +120,13 @@ if (opts.threads && !opts.threads.every((n) => Number.isInteger(n) && n >= 1)) {
   console.error(`--threads wants whole numbers ≥ 1, e.g. --threads 1,2 (got ${opts.threads.join(',')})`);
   process.exit(2);
 }
+{
+  const bad = opts.baseStrategies.filter((st) => parseStrategy(st) === null);
+  if (!opts.baseStrategies.length || bad.length || new Set(opts.baseStrategies).size !== opts.baseStrategies.length) {
+    console.error(`--base-strategy wants distinct strategies out of full, frozen, top:K, lora:R (K, R whole numbers ≥ 1), e.g. --base-strategy full,lora:8 (got ${opts.baseStrategies.join(',') || 'nothing'}${bad.length ? `; not a strategy: ${bad.join(', ')}` : ''})`);
+    process.exit(2);
+  }
+}
 if (opts.baseMaxLen !== null && !(Number.isInteger(opts.baseMaxLen) && opts.baseMaxLen >= 2)) {
   console.error('--base-max-len wants a whole number ≥ 2');
   process.exit(2);
@@ -109,6 +135,13 @@ if (opts.baseMaxLen !== null && !(Number.isInteger(opts.baseMaxLen) && opts.base
 // ---------------------------------------------------------------------------------------------
 // Small helpers
 // ---------------------------------------------------------------------------------------------
+/// A strategy name as the core spells it (full, frozen, top:K, lora:R) → {kind, n}; null if not one.
+function parseStrategy(name) {
+  if (name === 'full' || name === 'frozen') return { kind: name, n: null };
+  const m = /^(top|lora):([1-9][0-9]*)$/.exec(name);
+  if (!m || Number(m[2]) < 1) return null;
+  return { kind: m[1], n: Number(m[2]) };
+}
 const log = (line) => console.log(line);
 const median = (xs) => {
   if (!xs.length) return null;
@@ -333,7 +366,9 @@ function analyse(rec) {
       error: run.error,
       total_steps: start ? start.event.total_steps : null,
       threads: start ? start.event.threads : null,
+      trainable_parameters: start ? start.event.trainable_parameters ?? null : null,
       estimated_peak_bytes: start ? start.event.estimated_peak_bytes : null,
+      wasm_memory_at_start_bytes: start ? start.memory : null,
       run_peak_bytes: done ? done.event.peak_bytes : null,
       retained_bytes: done ? done.event.retained_bytes : null,
       started_at_ms: start ? round(start.t - rec.clickAt) : null,
@@ -423,13 +458,22 @@ async function ensureBaseCheckpoint() {
   return { generated: true, generate_ms: Date.now() - t0 };
 }
 
-async function benchBase(browser, watch, threads = null) {
+/// Ticks the form's strategy checkboxes so that exactly `strategy` trains (LoRA: the "LoRA"
+/// checkbox and its "Rank"; the other LoRA options stay at their defaults).
+async function chooseStrategy(page, strategy) {
+  const { kind, n } = parseStrategy(strategy);
+  await configure(page, { frozen: kind === 'frozen', top: kind === 'top' ? n : false, full: kind === 'full' });
+  await byRole(page, 'checkbox', 'LoRA').setChecked(kind === 'lora');
+  if (kind === 'lora') await byRole(page, 'spinbutton', 'Rank').fill(String(n));
+}
+
+async function benchBase(browser, watch, threads = null, strategy = 'full') {
   const notes = [];
-  const r = { ok: false };
+  const r = { ok: false, strategy, requested_threads: threads };
   try {
     Object.assign(r, { checkpoint: await ensureBaseCheckpoint() });
   } catch (e) {
-    return { ok: false, error: `could not provide models/bert-base-random: ${e.message}` };
+    return { ok: false, strategy, requested_threads: threads, error: `could not provide models/bert-base-random: ${e.message}` };
   }
   watch.reset();
   const context = await newBenchContext(browser, notes);
@@ -439,35 +483,38 @@ async function benchBase(browser, watch, threads = null) {
     const lines = NOTEBOOK_TSV.split('\n').filter(Boolean);
     // Alternate the classes (the notebook alternates 1, 0): n sentences, both labels present.
     const data = [lines[0], ...lines.slice(1, 1 + n), ''].join('\n');
-    await configure(page, { frozen: false, top: false, full: true, epochs: 1, lr: '2e-5', batch: 2, seed: 0 });
+    await configure(page, { epochs: 1, lr: '2e-5', batch: 2, seed: 0 });
+    await chooseStrategy(page, strategy);
     if (opts.baseMaxLen !== null) await configure(page, { maxLen: opts.baseMaxLen, padMax: true });
     await setThreads(page, threads);
     await setTrainingData(page, data);
     await installRecorder(page);
-    r.requested_threads = threads;
     r.max_len = opts.baseMaxLen;
-    log(`base${threadsLabel(threads)}: training full, 1 epoch, ${n} sentences, batch 2${opts.baseMaxLen !== null ? `, padded to ${opts.baseMaxLen} tokens` : ''} on bert-base-random from /hub …`);
+    r.sentences = n;
+    log(`base${threadsLabel(threads)}: training ${strategy}, 1 epoch, ${n} sentences, batch 2${opts.baseMaxLen !== null ? `, padded to ${opts.baseMaxLen} tokens` : ''} on bert-base-random from /hub …`);
     const rec = await trainAndRecord(page);
     Object.assign(r, analyse(rec));
     r.renderer_peak_rss_bytes = watch.max('renderer');
     r.notes = notes;
-    const full = r.strategies.full || {};
-    r.ok = !rec.timedOut && r.errors.length === 0 && full.status === 'done';
+    const run = r.strategies[strategy] || {};
+    const others = Object.keys(r.strategies).filter((k) => k !== strategy);
+    if (others.length) r.errors.push({ message: `the page trained ${Object.keys(r.strategies).join(', ')}, not just ${strategy}` });
+    r.ok = !rec.timedOut && r.errors.length === 0 && run.status === 'done';
     r.under_4_gib = r.peak_wasm_memory_bytes !== null && r.peak_wasm_memory_bytes < 4 * GIB;
     r.within_2_gib_target = r.peak_wasm_memory_bytes !== null && r.peak_wasm_memory_bytes <= 2 * GIB;
     if (!r.ok) {
-      const where = full.status === 'running' || full.status === 'failed'
-        ? `during full training (after ${(full.step_deltas_ms || []).length + (full.steps ? 1 : 0)} step(s))`
-        : r.model_loaded_ms === null ? 'while fetching / loading the model (no model message)' : 'before full training started';
+      const where = run.status === 'running' || run.status === 'failed'
+        ? `during ${strategy} training (after ${(run.step_deltas_ms || []).length + (run.steps ? 1 : 0)} step(s))`
+        : r.model_loaded_ms === null ? 'while fetching / loading the model (no model message)' : `before ${strategy} training started`;
       r.failure = { where, errors: r.errors, last_memory_bytes: r.last_wasm_memory_bytes, status_text: r.status_text, timed_out: rec.timedOut };
     }
-    log(`base${threadsLabel(threads)}: ${r.ok ? 'done' : 'FAILED'} (${full.threads ?? '?'} thread(s) per the start event) — steps ${full.first_step_ms ?? '—'} ms then ${JSON.stringify(full.step_deltas_ms || [])} ms, peak wasm memory ${fmtMiB(r.peak_wasm_memory_bytes)}`);
+    log(`base${threadsLabel(threads)} ${strategy}: ${r.ok ? 'done' : 'FAILED'} (${run.threads ?? '?'} thread(s) per the start event) — steps ${run.first_step_ms ?? '—'} ms then ${JSON.stringify(run.step_deltas_ms || [])} ms, peak wasm memory ${fmtMiB(r.peak_wasm_memory_bytes)}, done peak_bytes ${fmtMiB(run.run_peak_bytes)}`);
     if (!r.ok) log(`base: failure: ${JSON.stringify(r.failure)}`);
     return r;
   } catch (e) {
     r.error = e.message;
     r.notes = notes;
-    log(`base: FAILED — ${e.message}`);
+    log(`base${threadsLabel(threads)} ${strategy}: FAILED — ${e.message}`);
     return r;
   } finally {
     await context.close().catch(() => {});
@@ -572,9 +619,10 @@ function threadsComparison(counts, nbBy, baseBy) {
     }
     const b = baseBy.get(c);
     if (b) {
-      const full = (b.strategies || {}).full || {};
+      const full = (b.strategies || {})[b.strategy || 'full'] || {};
       out.base[c] = {
         ok: b.ok,
+        strategy: b.strategy || 'full',
         reported_threads: full.threads ?? null,
         max_len: b.max_len ?? null,
         steps: full.steps ?? null,
@@ -595,6 +643,58 @@ function threadsComparison(counts, nbBy, baseBy) {
       out.ratios[`base_step_1_over_${c}`] = ratio(out.base[1]?.median_step_ms, out.base[c]?.median_step_ms);
     }
   }
+  return out;
+}
+
+/// --base-strategy: per thread count and strategy the step times and memory of its base run, and
+/// the ratios S ÷ full (step time, peak wasm memory, the done event's peak_bytes).
+function strategiesComparison(counts, strategies, runs) {
+  const out = { counts, strategies, by_threads: {}, ratios: {} };
+  const ratio = (x, y) => (x && y ? round(x / y, 2) : null);
+  for (const c of counts) {
+    const key = c === null ? 'default' : String(c);
+    const per = {};
+    for (const st of strategies) {
+      const b = runs.get(`${c}|${st}`);
+      if (!b) continue;
+      const s = (b.strategies || {})[st] || {};
+      per[st] = {
+        ok: b.ok,
+        reported_threads: s.threads ?? null,
+        max_len: b.max_len ?? null,
+        sentences: b.sentences ?? null,
+        trainable_parameters: s.trainable_parameters ?? null,
+        steps: s.steps ?? null,
+        first_step_ms: s.first_step_ms ?? null,
+        median_step_ms: s.median_step_ms ?? null,
+        step_deltas_ms: s.step_deltas_ms || [],
+        run_elapsed_ms: s.run_elapsed_ms ?? null,
+        model_loaded_ms: b.model_loaded_ms ?? null,
+        peak_wasm_memory_bytes: b.peak_wasm_memory_bytes ?? null,
+        wasm_memory_at_start_bytes: s.wasm_memory_at_start_bytes ?? null,
+        run_peak_bytes: s.run_peak_bytes ?? null,
+        estimated_peak_bytes: s.estimated_peak_bytes ?? null,
+        retained_bytes: s.retained_bytes ?? null,
+        renderer_peak_rss_bytes: b.renderer_peak_rss_bytes ?? null,
+        train_accuracy: s.train_accuracy ?? null,
+        error: b.ok ? null : b.error || b.failure || null,
+      };
+    }
+    out.by_threads[key] = per;
+    const full = per.full;
+    if (full) {
+      const r = {};
+      for (const st of strategies.filter((x) => x !== 'full' && per[x])) {
+        r[`${st}_over_full`] = {
+          median_step: ratio(per[st].median_step_ms, full.median_step_ms),
+          peak_wasm_memory: ratio(per[st].peak_wasm_memory_bytes, full.peak_wasm_memory_bytes),
+          run_peak_bytes: ratio(per[st].run_peak_bytes, full.run_peak_bytes),
+        };
+      }
+      out.ratios[key] = r;
+    }
+  }
+  out.ok = Object.values(out.by_threads).every((per) => Object.values(per).every((x) => x.ok));
   return out;
 }
 
@@ -649,10 +749,11 @@ function report(result) {
     rows.push(['ratio browser / native, 1 thread (best-run medians)', result.ratios.best_run_browser_over_native_one_thread ?? '—']);
   }
   if (base) {
-    const full = (base.strategies || {}).full || {};
+    const st = base.strategy || 'full';
+    const full = (base.strategies || {})[st] || {};
     rows.push(['browser bert-base-random: model loaded (from click)', fmtS(base.model_loaded_ms)]);
-    rows.push(['browser bert-base-random full: step 1 (from run start)', fmtMs(full.first_step_ms)]);
-    rows.push(['browser bert-base-random full: step 2 (Δelapsed_ms)', fmtMs((full.step_deltas_ms || [])[0] ?? null)]);
+    rows.push([`browser bert-base-random ${st}: step 1 (from run start)`, fmtMs(full.first_step_ms)]);
+    rows.push([`browser bert-base-random ${st}: step 2 (Δelapsed_ms)`, fmtMs((full.step_deltas_ms || [])[0] ?? null)]);
     rows.push(['browser bert-base-random: peak wasm memory', `${fmtMiB(base.peak_wasm_memory_bytes)}${base.peak_wasm_memory_bytes ? ` (${(base.peak_wasm_memory_bytes / GIB).toFixed(2)} GiB; ${base.within_2_gib_target ? '≤ 2 GiB target' : base.under_4_gib ? 'over the 2 GiB target, under 4 GiB' : 'NOT under 4 GiB'})` : ''}`]);
     rows.push(['browser bert-base-random: renderer peak RSS', fmtMiB(base.renderer_peak_rss_bytes)]);
     if (!base.ok) rows.push(['browser bert-base-random', `FAILED: ${base.error || JSON.stringify(base.failure)}`]);
@@ -668,11 +769,28 @@ function report(result) {
       }
       const b = th.base[c];
       if (b) {
-        rows.push([`threads ${c}: browser bert-base-random full${b.max_len ? `, ${b.max_len} tokens` : ''}, median step after the first (events say ${b.reported_threads ?? '?'})`, `${fmtMs(b.median_step_ms)} (steps ${[b.first_step_ms, ...b.step_deltas_ms].map((x) => (x === null ? '—' : Math.round(x))).join(' / ')} ms)`]);
+        rows.push([`threads ${c}: browser bert-base-random ${b.strategy}${b.max_len ? `, ${b.max_len} tokens` : ''}, median step after the first (events say ${b.reported_threads ?? '?'})`, `${fmtMs(b.median_step_ms)} (steps ${[b.first_step_ms, ...b.step_deltas_ms].map((x) => (x === null ? '—' : Math.round(x))).join(' / ')} ms)`]);
         if (!b.ok) rows.push([`threads ${c}: browser bert-base-random`, `FAILED: ${JSON.stringify(b.error)}`]);
       }
     }
     for (const [k, v] of Object.entries(th.ratios)) rows.push([`ratio ${k.replace(/_/g, ' ')}`, v ?? '—']);
+  }
+  const bs = result.base_strategies;
+  if (bs) {
+    for (const [key, per] of Object.entries(bs.by_threads)) {
+      const tl = key === 'default' ? '' : ` [${key} thread${key === '1' ? '' : 's'}]`;
+      for (const [st, x] of Object.entries(per)) {
+        const what = `browser bert-base-random ${st}${x.max_len ? `, ${x.max_len} tokens` : ''}${tl}`;
+        rows.push([`${what}: median step after the first (events say ${x.reported_threads ?? '?'} thread(s))`, `${fmtMs(x.median_step_ms)} (steps ${[x.first_step_ms, ...x.step_deltas_ms].map((v) => (v === null ? '—' : Math.round(v))).join(' / ')} ms)`]);
+        rows.push([`${what}: peak wasm memory (wasm memory at start)`, `${fmtMiB(x.peak_wasm_memory_bytes)} (${fmtMiB(x.wasm_memory_at_start_bytes)})`]);
+        rows.push([`${what}: done peak_bytes (estimated at start; retained)`, `${fmtMiB(x.run_peak_bytes)} (${fmtMiB(x.estimated_peak_bytes)}; ${fmtMiB(x.retained_bytes)})`]);
+        if (!x.ok) rows.push([what, `FAILED: ${JSON.stringify(x.error)}`]);
+      }
+      for (const [k, v] of Object.entries(bs.ratios[key] || {})) {
+        const name = k.replace(/_over_full$/, '');
+        rows.push([`ratio ${name} ÷ full${tl}: median step / peak wasm memory / done peak_bytes`, `${v.median_step ?? '—'} / ${v.peak_wasm_memory ?? '—'} / ${v.run_peak_bytes ?? '—'}`]);
+      }
+    }
   }
   lines.push(table(rows));
   return lines.join('\n');
@@ -685,7 +803,7 @@ const os = await import('node:os');
 const result = {
   started_at: new Date().toISOString(),
   url: opts.base,
-  options: { only: opts.only, runs: opts.runs, base_sentences: opts.baseSentences, base_max_len: opts.baseMaxLen, threads: opts.threads },
+  options: { only: opts.only, runs: opts.runs, base_sentences: opts.baseSentences, base_max_len: opts.baseMaxLen, base_strategies: opts.baseStrategies, threads: opts.threads },
   host: { cpus: os.cpus().length, loadavg_at_start: os.loadavg().map((x) => round(x, 2)) },
   git: gitState(),
 };
@@ -740,10 +858,16 @@ try {
       best_run_browser_over_native_one_thread: ratio(b.full_best_run_median_step_ms, result.native.summary.one_thread.best_run_median_step_ms),
     };
   }
+  // Base: per thread count, each strategy (its first one in baseBy, for `base` and `threads`).
   const baseBy = new Map();
+  const baseRuns = new Map();
   if (opts.only.includes('base')) {
-    for (const c of counts) baseBy.set(c, await benchBase(browser, watch, c));
+    for (const c of counts) {
+      for (const st of opts.baseStrategies) baseRuns.set(`${c}|${st}`, await benchBase(browser, watch, c, st));
+      baseBy.set(c, baseRuns.get(`${c}|${opts.baseStrategies[0]}`));
+    }
     result.base = baseBy.get(counts[0]);
+    if (opts.baseStrategiesGiven) result.base_strategies = strategiesComparison(counts, opts.baseStrategies, baseRuns);
   }
   if (opts.threads) result.threads = threadsComparison(counts, nbBy, baseBy);
 } finally {
@@ -758,6 +882,6 @@ fs.mkdirSync(path.dirname(opts.out), { recursive: true });
 fs.writeFileSync(opts.out, JSON.stringify(result, null, 2) + '\n');
 console.log(`\nJSON (also in ${path.relative(process.cwd(), opts.out) || opts.out}):`);
 console.log(JSON.stringify(result, null, 2));
-const failed = ['notebook', 'native', 'base', 'threads'].filter((k) => result[k] && !result[k].ok);
+const failed = ['notebook', 'native', 'base', 'threads', 'base_strategies'].filter((k) => result[k] && !result[k].ok);
 if (failed.length) console.log(`\nfailed parts: ${failed.join(', ')}`);
 process.exit(failed.length ? 1 : 0);
