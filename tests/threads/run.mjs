@@ -10,20 +10,8 @@
 // `start` event reports the pool's thread count (> 1), the steps give finite losses; then the
 // same steps on the single-threaded www/pkg (1 thread) give the same losses (≤ 1e-5 relative).
 // Prints one line per check and, last, `N passed, N failed`; exits non-zero on any failure.
-import { chromium } from 'playwright-core';
+import { launchBrowser } from '../e2e/helpers.mjs';
 
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-dev-shm-usage',
-  // No DNS at all: any request to another host fails instead of leaving the machine.
-  '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
-];
 const TIMEOUT_MS = 5 * 60 * 1000;
 const STEPS = 4;
 
@@ -42,11 +30,7 @@ function check(ok, what, detail = '') {
   console.log(`${ok ? 'ok  ' : 'FAIL'}  ${what}${detail ? ` — ${detail}` : ''}`);
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: CHROMIUM_ARGS,
-});
+const browser = await launchBrowser();
 console.log(`webtune threads check against ${base} with Chromium ${browser.version()}`);
 
 // One fresh page per package: its worker loads `pkg`, trains STEPS steps and reports.

@@ -5,28 +5,16 @@
 // the comparison of losses.
 
 const HUB = '/hub/all-MiniLM-L6-v2/resolve/main';
-const NOTEBOOK_TSV = [
-  'text\tlabel',
-  'I love this product!\t1',
-  'Terrible, I hated it.\t0',
-  'Absolutely wonderful service.\t1',
-  'Worst experience ever.\t0',
-  'The quality is amazing.\t1',
-  'Not worth the money.\t0',
-  'I am very satisfied.\t1',
-  'Completely disappointed.\t0',
-  'Highly recommend it!\t1',
-  'I will never buy this again.\t0',
-  '',
-].join('\n');
 
 const log = (text) => self.postMessage({ type: 'log', text });
 
-async function fetchBytes(name) {
-  const response = await fetch(`${HUB}/${name}`);
-  if (!response.ok) throw new Error(`${HUB}/${name}: HTTP ${response.status}`);
+async function fetchUrl(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
   return new Uint8Array(await response.arrayBuffer());
 }
+
+const fetchBytes = (name) => fetchUrl(`${HUB}/${name}`);
 
 async function check({ pkg, steps, threads }) {
   const threaded = pkg === 'pkg-threads';
@@ -57,7 +45,9 @@ async function check({ pkg, steps, threads }) {
     result.hasInitThreadPool = typeof initThreadPool === 'function';
   }
 
-  const parsed = parse_data(NOTEBOOK_TSV, undefined, undefined, 0n);
+  // The notebook's sentences, from the repository (the check serves its root).
+  const notebookTsv = new TextDecoder().decode(await fetchUrl('../../data/notebook.tsv'));
+  const parsed = parse_data(notebookTsv, undefined, undefined, 0n);
   if (!parsed.ok) throw new Error(`parse_data: ${JSON.stringify(parsed.diagnostics)}`);
   result.trainCount = parsed.train_count;
 
@@ -67,7 +57,7 @@ async function check({ pkg, steps, threads }) {
   result.loadMs = Math.round(performance.now() - t);
   log(`${pkg}: model loaded in ${result.loadMs} ms (${model.length} bytes)`);
 
-  const run = session.start_run('full', NOTEBOOK_TSV, undefined, undefined, { seed: 0 });
+  const run = session.start_run('full', notebookTsv, undefined, undefined, { seed: 0 });
   result.losses = [];
   result.stepMs = [];
   let last = performance.now();
