@@ -5,9 +5,9 @@
 import uPlot from '../vendor/uPlot.esm.js';
 import { CoreEvent } from './protocol.js';
 import { $, el } from './dom.js';
-import { colorOf, count, megabytes, pct, secs, strategyName } from './format.js';
+import { colorOf, count, pct, strategyName } from './format.js';
 import { newRun } from './state.js';
-import { stepsPerSecond } from './progress.js';
+import { resultRow } from './results.js';
 import { validate } from './json-schema.js';
 import { RECORD_FORMAT, RECORD_VERSION } from './record.js';
 
@@ -100,29 +100,6 @@ export function replay(record) {
   return { order, runs };
 }
 
-function row(r, hasValidation) {
-  const lastEpoch = r.epochs[r.epochs.length - 1];
-  const trainAcc = r.done ? r.done.train_accuracy : lastEpoch ? lastEpoch.train_accuracy : null;
-  const valAcc = r.done ? r.done.val_accuracy : lastEpoch ? lastEpoch.val_accuracy : null;
-  const elapsed = r.done ? r.done.elapsed_ms : r.stopped ? r.stopped.elapsed_ms : r.elapsedMs || null;
-  const rate = stepsPerSecond(r);
-  const threads = r.done ? r.done.threads : r.start ? r.start.threads : null;
-  const peak = r.done ? megabytes(r.done.peak_bytes) : r.start ? `≈ ${megabytes(r.start.estimated_peak_bytes)}` : '—';
-  const retained = r.done ? r.done.retained_bytes : r.stopped ? r.stopped.retained_bytes : null;
-  const status = el('td', { class: `status-${r.status}` }, STATUS_TEXT[r.status] || r.status);
-  if (r.error) status.title = r.error;
-  return el('tr', { 'data-strategy': r.strategy },
-    el('th', { scope: 'row' }, el('span', { class: 'swatch', style: { background: colorOf(r.strategy) }, 'aria-hidden': 'true' }), strategyName(r.strategy)),
-    status,
-    el('td', { class: 'num' }, pct(trainAcc)),
-    el('td', { class: 'num' }, hasValidation ? pct(valAcc) : 'no validation data'),
-    el('td', { class: 'num' }, secs(elapsed)),
-    el('td', { class: 'num' }, rate === null ? '—' : rate >= 100 ? count(rate) : rate.toFixed(2)),
-    el('td', { class: 'num' }, threads === null ? '—' : String(threads)),
-    el('td', { class: 'num' }, peak),
-    el('td', { class: 'num' }, retained === null ? '—' : megabytes(retained)));
-}
-
 function chartSize(box) {
   const width = Math.max(200, Math.floor(box.clientWidth || 480));
   return { width, height: Math.round(Math.min(320, Math.max(200, width * 0.55))) };
@@ -201,7 +178,7 @@ export function showRecord(name, record) {
   panel.hidden = false;
   $('loaded-summary').textContent = describe(name, record);
   const hasValidation = record.data.validation !== 'none';
-  $('loaded-body').replaceChildren(...(order.length ? order.map((s) => row(runs[s], hasValidation))
+  $('loaded-body').replaceChildren(...(order.length ? order.map((s) => resultRow(runs[s], hasValidation, STATUS_TEXT))
     : [el('tr', { class: 'empty' }, el('td', { colspan: '9' }, 'The record has no runs.'))]));
   drawCharts(record, order, runs);
   $('loaded-announce').textContent = `Loaded results of ${order.map((s) => {

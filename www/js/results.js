@@ -36,25 +36,28 @@ export function renderResults() {
     body.replaceChildren(el('tr', { class: 'empty' }, el('td', { colspan: String(COLUMNS) }, 'No runs yet.')));
     return;
   }
-  body.replaceChildren(...state.order.map((s) => {
-    const r = state.runs[s];
-    const lastEpoch = r.epochs[r.epochs.length - 1];
-    const trainAcc = r.done ? r.done.train_accuracy : lastEpoch ? lastEpoch.train_accuracy : null;
-    const valAcc = r.done ? r.done.val_accuracy : lastEpoch ? lastEpoch.val_accuracy : null;
-    const elapsed = r.done ? r.done.elapsed_ms : r.stopped ? r.stopped.elapsed_ms : r.elapsedMs || null;
-    const rate = stepsPerSecond(r);
-    const threads = r.done ? r.done.threads : r.start ? r.start.threads : null;
-    const name = el('th', { scope: 'row' }, el('span', { class: 'swatch', style: { background: colorOf(s) }, 'aria-hidden': 'true' }), strategyName(s));
-    const status = el('td', { class: `status-${r.status}` }, STATUS_TEXT[r.status] || r.status);
-    if (r.error) status.title = r.error;
-    return el('tr', { 'data-strategy': s }, name, status,
-      el('td', { class: 'num' }, pct(trainAcc)),
-      el('td', { class: 'num' }, state.hasValidation ? pct(valAcc) : 'no validation data'),
-      el('td', { class: 'num' }, secs(elapsed)),
-      el('td', { class: 'num' }, rate === null ? '—' : rate >= 100 ? count(rate) : rate.toFixed(2)),
-      el('td', { class: 'num' }, threads === null ? '—' : String(threads)),
-      ...memoryCells(r));
-  }));
+  body.replaceChildren(...state.order.map((s) => resultRow(state.runs[s], state.hasValidation)));
+}
+
+/** One run's row of the results table (also the loaded records' table: `statusText` names
+ * their statuses). */
+export function resultRow(r, hasValidation, statusText = STATUS_TEXT) {
+  const lastEpoch = r.epochs[r.epochs.length - 1];
+  const trainAcc = r.done ? r.done.train_accuracy : lastEpoch ? lastEpoch.train_accuracy : null;
+  const valAcc = r.done ? r.done.val_accuracy : lastEpoch ? lastEpoch.val_accuracy : null;
+  const elapsed = r.done ? r.done.elapsed_ms : r.stopped ? r.stopped.elapsed_ms : r.elapsedMs || null;
+  const rate = stepsPerSecond(r);
+  const threads = r.done ? r.done.threads : r.start ? r.start.threads : null;
+  const name = el('th', { scope: 'row' }, el('span', { class: 'swatch', style: { background: colorOf(r.strategy) }, 'aria-hidden': 'true' }), strategyName(r.strategy));
+  const status = el('td', { class: `status-${r.status}` }, statusText[r.status] || r.status);
+  if (r.error) status.title = r.error;
+  return el('tr', { 'data-strategy': r.strategy }, name, status,
+    el('td', { class: 'num' }, pct(trainAcc)),
+    el('td', { class: 'num' }, hasValidation ? pct(valAcc) : 'no validation data'),
+    el('td', { class: 'num' }, secs(elapsed)),
+    el('td', { class: 'num' }, rate === null ? '—' : rate >= 100 ? count(rate) : rate.toFixed(2)),
+    el('td', { class: 'num' }, threads === null ? '—' : String(threads)),
+    ...memoryCells(r));
 }
 
 function renderNotes(sample) {
