@@ -12,7 +12,7 @@ use web_time::Instant;
 use crate::data::{Dataset, Example};
 use crate::events::{Event, Phase};
 use crate::model::Pretrained;
-use crate::train::Run;
+use crate::train::{Run, StepTiming};
 use crate::types::{Strategy, TrainOptions};
 use crate::{Error, Result};
 
@@ -57,44 +57,77 @@ pub fn median(mut values: Vec<f64>) -> f64 {
 /// Time `rounds` training steps (after 3 warm-up steps) of batches of `batch` sentences of
 /// exactly `seq_len` tokens, in training mode (dropout on).
 pub fn bench_steps(pretrained: &Pretrained, strategy: Strategy, seq_len: usize, batch: usize, rounds: usize) -> Result<StepTimings> {
-    const WARM_UP: usize = 3;
-    let steps = rounds + WARM_UP;
-    let data = synthetic_dataset(steps * batch, seq_len);
-    let options = TrainOptions { epochs: 1, batch_size: batch, max_len: seq_len, pad_to_max_len: true, train_eval_sample: 1, ..TrainOptions::default() };
-    let mut run = Run::start(pretrained, strategy, &data, None, &options, None)?;
-    let mut samples = Vec::with_capacity(rounds);
-    let (mut steps_done, mut encode_ms) = (0, 0.0);
-    while steps_done < steps {
-        let t0 = Instant::now();
-        match run.step() {
-            Event::Step { .. } => {
-                if steps_done >= WARM_UP {
-                    samples.push(run.last_step_timing());
+    let mut bench = StepBench::start(pretrained, strategy, seq_len, batch, rounds)?;
+    while bench.next_step()? {}
+    Ok(bench.timings())
+}
+
+/// A benchmark run stepped one training step at a time, so that several runs (e.g. one per
+/// thread count, each called inside its own pool) can alternate step by step and see the same
+/// machine load.
+pub struct StepBench {
+    run: Run,
+    strategy: Strategy,
+    seq_len: usize,
+    batch: usize,
+    rounds: usize,
+    steps_done: usize,
+    encode_ms: f64,
+    samples: Vec<StepTiming>,
+}
+
+const WARM_UP: usize = 3;
+
+impl StepBench {
+    pub fn start(pretrained: &Pretrained, strategy: Strategy, seq_len: usize, batch: usize, rounds: usize) -> Result<Self> {
+        let data = synthetic_dataset((rounds + WARM_UP) * batch, seq_len);
+        let options = TrainOptions { epochs: 1, batch_size: batch, max_len: seq_len, pad_to_max_len: true, train_eval_sample: 1, ..TrainOptions::default() };
+        let run = Run::start(pretrained, strategy, &data, None, &options, None)?;
+        Ok(StepBench { run, strategy, seq_len, batch, rounds, steps_done: 0, encode_ms: 0.0, samples: Vec::with_capacity(rounds) })
+    }
+
+    /// Run until the next training step is done (the first call also encodes a frozen run's
+    /// cache). Returns false once every warm-up and timed step is done.
+    pub fn next_step(&mut self) -> Result<bool> {
+        while self.steps_done < self.rounds + WARM_UP {
+            let t0 = Instant::now();
+            match self.run.step() {
+                Event::Step { .. } => {
+                    if self.steps_done >= WARM_UP {
+                        self.samples.push(self.run.last_step_timing());
+                    }
+                    self.steps_done += 1;
+                    return Ok(true);
                 }
-                steps_done += 1;
+                Event::Progress { phase: Phase::Cache, .. } => self.encode_ms += t0.elapsed().as_secs_f64() * 1000.0,
+                // The evaluation before training (one sentence: see train_eval_sample above).
+                Event::Start { .. } | Event::Progress { phase: Phase::Evaluate, .. } | Event::Embedding { .. } => {}
+                Event::Error { message } => return Err(Error::Options(message)),
+                other => return Err(Error::Options(format!("bench: unexpected event before the last timed step: {other:?}"))),
             }
-            Event::Progress { phase: Phase::Cache, .. } => encode_ms += t0.elapsed().as_secs_f64() * 1000.0,
-            // The evaluation before training (one sentence: see train_eval_sample below).
-            Event::Start { .. } | Event::Progress { phase: Phase::Evaluate, .. } | Event::Embedding { .. } => {}
-            Event::Error { message } => return Err(Error::Options(message)),
-            other => return Err(Error::Options(format!("bench: unexpected event before the last timed step: {other:?}"))),
+        }
+        Ok(false)
+    }
+
+    /// The medians of the timed steps.
+    pub fn timings(&self) -> StepTimings {
+        let samples = &self.samples;
+        let forward = median(samples.iter().map(|t| t.forward_ms).collect());
+        let backward = median(samples.iter().map(|t| t.backward_ms).collect());
+        let optimizer = median(samples.iter().map(|t| t.optimizer_ms).collect());
+        // A frozen run encodes every sentence once; spread that over the batches.
+        let encode_ms_per_batch = (self.strategy == Strategy::Frozen).then(|| self.encode_ms / (self.rounds + WARM_UP) as f64);
+        let encode = encode_ms_per_batch.unwrap_or(0.0);
+        StepTimings {
+            strategy: self.strategy.to_string(),
+            seq_len: self.seq_len,
+            batch: self.batch,
+            step_ms: encode + median(samples.iter().map(|t| t.forward_ms + t.backward_ms + t.optimizer_ms).collect()),
+            forward_ms: encode + forward,
+            backward_ms: backward,
+            optimizer_ms: optimizer,
+            encode_ms_per_batch,
+            rounds: self.rounds,
         }
     }
-    let forward = median(samples.iter().map(|t| t.forward_ms).collect());
-    let backward = median(samples.iter().map(|t| t.backward_ms).collect());
-    let optimizer = median(samples.iter().map(|t| t.optimizer_ms).collect());
-    // A frozen run encodes every sentence once; spread that over the batches.
-    let encode_ms_per_batch = (strategy == Strategy::Frozen).then(|| encode_ms / steps as f64);
-    let encode = encode_ms_per_batch.unwrap_or(0.0);
-    Ok(StepTimings {
-        strategy: strategy.to_string(),
-        seq_len,
-        batch,
-        step_ms: encode + median(samples.iter().map(|t| t.forward_ms + t.backward_ms + t.optimizer_ms).collect()),
-        forward_ms: encode + forward,
-        backward_ms: backward,
-        optimizer_ms: optimizer,
-        encode_ms_per_batch,
-        rounds,
-    })
 }

@@ -12,8 +12,10 @@
 use std::cell::RefCell;
 
 use candle_core::{CpuStorage, InplaceOp1, Layout, Tensor};
+use rayon::prelude::*;
 
 use crate::encoder::RowGradients;
+use crate::kernels;
 use crate::params::GradSlot;
 use crate::types::Schedule;
 use crate::Result;
@@ -69,6 +71,13 @@ pub struct Adam {
     moments: Vec<Moments>,
 }
 
+/// Floats per task when an update or a sum of squares is split across threads (fixed, so the
+/// gradient norm's partial sums, added in order, do not depend on the thread count).
+const CHUNK: usize = 1 << 14;
+
+/// Rows per task of the word embeddings' update.
+const ROWS_PER_TASK: usize = 32;
+
 /// The constants of one step of one parameter.
 #[derive(Clone, Copy)]
 struct StepConsts {
@@ -83,8 +92,19 @@ struct StepConsts {
 }
 
 impl StepConsts {
-    /// Update a slice with its gradient (zipped equal-length slices: no bounds checks, vectorizes).
+    /// Update a parameter with its gradient, split across threads when large (the update is
+    /// element-wise, so the split does not change a single value).
     fn apply(&self, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+        if kernels::split(p.len()) {
+            let chunks = p.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).zip(m.par_chunks_mut(CHUNK)).zip(v.par_chunks_mut(CHUNK));
+            chunks.for_each(|(((p, g), m), v)| self.apply_serial(p, g, m, v));
+        } else {
+            self.apply_serial(p, g, m, v);
+        }
+    }
+
+    /// Update a slice with its gradient (zipped equal-length slices: no bounds checks, vectorizes).
+    fn apply_serial(&self, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
         let c = *self;
         for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
             let g = g * c.grad_scale;
@@ -154,20 +174,27 @@ impl InplaceOp1 for RowUpdate<'_> {
         let mut moments = self.moments.borrow_mut();
         let Moments { m, v, .. } = &mut **moments;
         let w = self.width;
-        let mut rows = self.rows.iter().peekable();
-        let chunks = p.chunks_exact_mut(w).zip(m.chunks_exact_mut(w)).zip(v.chunks_exact_mut(w));
-        for (r, ((p, m), v)) in chunks.enumerate() {
-            match rows.next_if(|(id, _)| *id as usize == r) {
-                Some((_, g)) => self.consts.apply(p, g, m, v),
-                None => self.consts.apply_zero_grad(p, m, v),
-            }
+        let (rows, consts) = (self.rows, self.consts);
+        let update_row = |r: usize, p: &mut [f32], m: &mut [f32], v: &mut [f32]| match rows.binary_search_by_key(&(r as u32), |(id, _)| *id) {
+            Ok(i) => consts.apply_serial(p, &rows[i].1, m, v),
+            Err(_) => consts.apply_zero_grad(p, m, v),
+        };
+        if kernels::split(p.len()) {
+            let chunks = p.par_chunks_mut(w).zip(m.par_chunks_mut(w)).zip(v.par_chunks_mut(w)).enumerate();
+            chunks.with_min_len(ROWS_PER_TASK).for_each(|(r, ((p, m), v))| update_row(r, p, m, v));
+        } else {
+            p.chunks_exact_mut(w).zip(m.chunks_exact_mut(w)).zip(v.chunks_exact_mut(w)).enumerate().for_each(|(r, ((p, m), v))| update_row(r, p, m, v));
         }
         Ok(())
     }
 }
 
-fn sum_of_squares(values: impl IntoIterator<Item = f32>) -> f64 {
-    values.into_iter().map(|v| (v as f64) * (v as f64)).sum()
+/// Σ v² in f64, over fixed chunks whose partial sums are added in order (threads when large).
+fn sum_of_squares(values: &[f32]) -> f64 {
+    let chunk_sum = |chunk: &[f32]| chunk.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>();
+    let partials: Vec<f64> =
+        if kernels::split(values.len()) { values.par_chunks(CHUNK).map(chunk_sum).collect() } else { values.chunks(CHUNK).map(chunk_sum).collect() };
+    partials.into_iter().sum()
 }
 
 /// A parameter's gradient for this step: rows, or in the parameter's slot.
@@ -179,8 +206,8 @@ enum Gradient<'a> {
 impl Gradient<'_> {
     fn sum_of_squares(&self) -> f64 {
         match self {
-            Gradient::Rows(rows) => rows.iter().map(|(_, r)| sum_of_squares(r.iter().copied())).sum(),
-            Gradient::Slot(slot) => slot.peek(|g| sum_of_squares(g.iter().copied())).unwrap_or(0.0),
+            Gradient::Rows(rows) => rows.iter().map(|(_, r)| sum_of_squares(r)).sum(),
+            Gradient::Slot(slot) => slot.peek(sum_of_squares).unwrap_or(0.0),
         }
     }
 }

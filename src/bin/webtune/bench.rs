@@ -2,7 +2,7 @@
 //! memory) and `webtune random-checkpoint` (a bert-base-uncased-shaped checkpoint to bench with).
 use std::path::PathBuf;
 
-use webtune::bench::bench_steps;
+use webtune::bench::{StepBench, StepTimings};
 use webtune::Strategy;
 
 use crate::{load_session, CliResult};
@@ -27,9 +27,11 @@ pub struct BenchArgs {
     /// One JSON object per case on stdout.
     #[arg(long)]
     json: bool,
-    /// Threads for matmul and element-wise ops (1 = the PyTorch reference's setting).
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
+    /// Threads for matmul and element-wise ops (1 = the PyTorch reference's setting). Several
+    /// counts (`--threads 1,2`) time one run per count, alternating step by step so that every
+    /// count sees the same machine load; the table then shows each count's speed-up over the first.
+    #[arg(long, default_values_t = [1], value_delimiter = ',')]
+    threads: Vec<usize>,
 }
 
 #[derive(clap::Args)]
@@ -53,11 +55,17 @@ fn peak_rss_mib() -> Option<f64> {
 }
 
 pub fn run(args: BenchArgs) -> CliResult {
-    crate::threads::use_threads(args.threads)?;
+    let most_threads = args.threads.iter().copied().max().unwrap_or(1);
+    crate::threads::use_threads(most_threads)?;
+    let pools = args
+        .threads
+        .iter()
+        .map(|&n| rayon::ThreadPoolBuilder::new().num_threads(n).build().map(|pool| (n, pool)).map_err(|e| format!("cannot start {n} threads: {e}")))
+        .collect::<CliResult<Vec<_>>>()?;
     let strategies: Vec<Strategy> = args.strategies.iter().map(|s| s.parse().map_err(|e: webtune::Error| e.to_string())).collect::<CliResult<_>>()?;
     if !args.json {
-        println!("{} thread(s), median of {} steps (ms); peak RSS so far (MiB)", args.threads, args.rounds);
-        println!("{:<28} {:>8} {:>5} {:>4} {:>9} {:>9} {:>9} {:>9} {:>9}", "model", "strategy", "batch", "seq", "step", "forward", "backward", "optim", "peak RSS");
+        println!("median of {} steps (ms); peak RSS so far (MiB)", args.rounds);
+        println!("{:<22} {:>8} {:>5} {:>4} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}", "model", "strategy", "batch", "seq", "threads", "step", "forward", "backward", "optim", "peak RSS", "speedup");
     }
     for dir in &args.models {
         let session = load_session(dir)?;
@@ -69,19 +77,37 @@ pub fn run(args: BenchArgs) -> CliResult {
             }
         }
         for (batch, seq, strategy) in cases {
-            let t = bench_steps(session.pretrained(), strategy, seq, batch, args.rounds).map_err(|e| e.to_string())?;
+            let timings = time_alternating(&pools, |pool| pool.install(|| StepBench::start(session.pretrained(), strategy, seq, batch, args.rounds)))?;
             let rss = peak_rss_mib().unwrap_or(f64::NAN);
-            if args.json {
-                let mut value = serde_json::to_value(&t).expect("timings serialize");
-                value["model"] = name.clone().into();
-                value["peak_rss_mib"] = rss.into();
-                println!("{value}");
-            } else {
-                println!("{:<28} {:>8} {:>5} {:>4} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.0}", name, t.strategy, batch, seq, t.step_ms, t.forward_ms, t.backward_ms, t.optimizer_ms, rss);
+            let first_step = timings[0].1.step_ms;
+            for (threads, t) in timings {
+                if args.json {
+                    let mut value = serde_json::to_value(&t).expect("timings serialize");
+                    value["model"] = name.clone().into();
+                    value["threads"] = threads.into();
+                    value["peak_rss_mib"] = rss.into();
+                    println!("{value}");
+                } else {
+                    let speedup = first_step / t.step_ms;
+                    println!("{:<22} {:>8} {:>5} {:>4} {:>7} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.0} {:>7.2}", name, t.strategy, batch, seq, threads, t.step_ms, t.forward_ms, t.backward_ms, t.optimizer_ms, rss, speedup);
+                }
             }
         }
     }
     Ok(())
+}
+
+/// One benchmark run per pool, stepped in turn (each inside its own pool) until all are done.
+fn time_alternating(pools: &[(usize, rayon::ThreadPool)], start: impl Fn(&rayon::ThreadPool) -> webtune::Result<StepBench>) -> CliResult<Vec<(usize, StepTimings)>> {
+    let mut benches = pools.iter().map(|(_, pool)| start(pool).map_err(|e| e.to_string())).collect::<CliResult<Vec<_>>>()?;
+    let mut running = true;
+    while running {
+        running = false;
+        for ((_, pool), bench) in pools.iter().zip(&mut benches) {
+            running |= pool.install(|| bench.next_step()).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(pools.iter().zip(benches).map(|((n, _), bench)| (*n, bench.timings())).collect())
 }
 
 pub fn random_checkpoint(args: RandomCheckpointArgs) -> CliResult {

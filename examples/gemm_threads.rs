@@ -1,0 +1,52 @@
+//! Why `kernels::gemm` splits its output itself: one product at the encoder's shapes, timed on
+//! one thread, with the gemm crate's own `Parallelism::Rayon(2)`, and with `kernels::gemm`'s
+//! split on a 2-thread pool. Median of 41 runs each; run it on a quiet machine:
+//! `cargo run --release --example gemm_threads`.
+use std::time::Instant;
+
+use webtune::kernels::{self, Mat};
+
+fn median_ms(mut f: impl FnMut()) -> f64 {
+    f();
+    let mut times: Vec<f64> = (0..41)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[20]
+}
+
+/// dst (m × n) = lhs (m × k) · rhs (k × n); `lhs_t`: lhs stored transposed (a weight gradient's
+/// xᵀ), `rhs_t`: rhs stored transposed (an input gradient's Wᵀ).
+fn case(name: &str, m: usize, n: usize, k: usize, lhs_t: bool, rhs_t: bool) {
+    let (a, b, mut c) = (vec![0.5f32; m * k], vec![0.25f32; k * n], vec![0f32; m * n]);
+    let lhs = if lhs_t { Mat::transposed(&a, m) } else { Mat::rows(&a, k) };
+    let rhs = if rhs_t { Mat::transposed(&b, k) } else { Mat::rows(&b, n) };
+    let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
+    let (one, two) = (pool(1), pool(2));
+    let single = one.install(|| median_ms(|| kernels::gemm(&mut c, n, false, m, n, k, lhs, rhs, true)));
+    let crate_split = two.install(|| {
+        median_ms(|| unsafe {
+            let (l, r) = (lhs, rhs);
+            gemm::gemm(m, n, k, c.as_mut_ptr(), 1, n as isize, false, l.data.as_ptr(), l.col_stride as isize, l.row_stride as isize, r.data.as_ptr(), r.col_stride as isize, r.row_stride as isize, 1.0, 1.0, false, false, false, gemm::Parallelism::Rayon(2))
+        })
+    });
+    let our_split = two.install(|| median_ms(|| kernels::gemm(&mut c, n, false, m, n, k, lhs, rhs, true)));
+    println!("{name:<30} 1 thread {single:6.2} ms | 2 threads: gemm's split {crate_split:6.2} ms ({:.2}×), ours {our_split:6.2} ms ({:.2}×)", single / crate_split, single / our_split);
+}
+
+fn main() {
+    println!("bert-base at batch 2 × 128 tokens (256 rows):");
+    case("query/key/value/output fwd", 256, 768, 768, false, false);
+    case("feed-forward up fwd", 256, 3072, 768, false, false);
+    case("feed-forward down fwd", 256, 768, 3072, false, false);
+    case("feed-forward down dx", 256, 3072, 768, false, true);
+    case("feed-forward up dW", 768, 3072, 256, true, false);
+    case("query dW", 768, 768, 256, true, false);
+    println!("MiniLM at batch 16 × 32 tokens (512 rows):");
+    case("query/key/value/output fwd", 512, 384, 384, false, false);
+    case("feed-forward up fwd", 512, 1536, 384, false, false);
+}
