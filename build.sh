@@ -70,7 +70,7 @@ Usage: ./build.sh COMMAND
   test [GROUP...]
                setup + model + build, then every test group, stopping at the first failure:
                native (cargo test --release), python (transformers loads an export, PEFT a LoRA adapter:
-               tests/python/check_export.py in a venv with torch), wasm-check (cargo check --lib, wasm32),
+               tests/python/check_export.py in a venv with torch),
                browser (wasm-pack test, tests/wasm.rs in headless Chromium; single-threaded),
                e2e (tests/e2e against `webtune serve --test-faults`),
                threads (tests/threads: www/pkg-threads in a worker starts a rayon pool of
@@ -369,10 +369,6 @@ test_python() {
   "$PY_VENV/bin/python" tests/python/check_lora_export.py
 }
 
-test_wasm_check() {
-  env RUSTFLAGS="$WASM_RUSTFLAGS" cargo check --lib --target wasm32-unknown-unknown "${WASM_CARGO_ARGS[@]}"
-}
-
 test_wasm_browser() {
   env RUSTFLAGS="$WASM_RUSTFLAGS" WASM_BINDGEN_TEST_TIMEOUT=600 CHROMEDRIVER=/usr/bin/chromedriver \
     wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver --release --mode no-install \
@@ -435,13 +431,13 @@ test_threads() {
   stop_server
 }
 
-# test [GROUP...]: every group by default; names pick some (native, python, wasm-check, browser,
-# e2e, threads).
+# test [GROUP...]: every group by default; names pick some (native, python, browser, e2e,
+# threads). The wasm32 compile is checked by prepare's two wasm builds.
 cmd_test() {
   local groups=("$@") g
-  [ ${#groups[@]} -gt 0 ] || groups=(native python wasm-check browser e2e threads)
+  [ ${#groups[@]} -gt 0 ] || groups=(native python browser e2e threads)
   for g in "${groups[@]}"; do
-    case "$g" in native | python | wasm-check | browser | e2e | threads) ;; *) die "unknown test group '$g'" ;; esac
+    case "$g" in native | python | browser | e2e | threads) ;; *) die "unknown test group '$g'" ;; esac
   done
   trap summary EXIT
   group "prepare: setup + model + build" prepare
@@ -449,7 +445,6 @@ cmd_test() {
     case "$g" in
       native) group "native: cargo test --release" test_native ;;
       python) group "python: transformers loads a webtune export (tests/python/check_export.py)" test_python ;;
-      wasm-check) group "wasm32: cargo check --lib" test_wasm_check ;;
       browser) group "browser: wasm-pack test --headless --chrome (tests/wasm.rs)" test_wasm_browser ;;
       e2e) group "end-to-end: node tests/e2e/run.mjs" test_e2e ;;
       threads) group "threads: www/pkg-threads in Chromium (node tests/threads/run.mjs)" test_threads ;;
