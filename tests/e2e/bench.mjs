@@ -54,7 +54,10 @@
 //
 // Options: --only notebook,native,base   --runs N (3)   --base-sentences N (4)
 //          --base-max-len L (none: batches padded to their longest sentence)   --threads N,M,…
-//          --base-strategy S,T,… (full)
+//          --base-strategy S,T,… (full)   --base-batch B (2)
+//          --base-model NAME (bert-base-random; any model folder `webtune serve` mirrors, e.g.
+//          all-MiniLM-L6-v2 — issue 12's batch-16 cases: --base-model all-MiniLM-L6-v2
+//          --base-batch 16 --base-max-len 32 --base-sentences 64)
 //          --webtune PATH (target/release/webtune)   --out FILE   --timeout-min N (30 per part)
 import fs from 'node:fs';
 import path from 'node:path';
@@ -78,6 +81,8 @@ const opts = {
   baseMaxLen: null,
   baseStrategies: ['full'],
   baseStrategiesGiven: false,
+  baseModel: 'bert-base-random',
+  baseBatch: 2,
   threads: null,
   webtune: path.join(ROOT, 'target/release/webtune'),
   out: path.join(ROOT, 'target/bench-browser.json'),
@@ -93,6 +98,8 @@ for (let i = 0; i < argv.length; i++) {
   else if (a.startsWith('--runs')) opts.runs = Number(val());
   else if (a.startsWith('--base-sentences')) opts.baseSentences = Number(val());
   else if (a.startsWith('--base-max-len')) opts.baseMaxLen = Number(val());
+  else if (a.startsWith('--base-model')) opts.baseModel = val();
+  else if (a.startsWith('--base-batch')) opts.baseBatch = Number(val());
   else if (a.startsWith('--base-strategy')) {
     opts.baseStrategies = val().split(',').map((x) => x.trim()).filter(Boolean);
     opts.baseStrategiesGiven = true;
@@ -126,6 +133,10 @@ if (opts.threads && !opts.threads.every((n) => Number.isInteger(n) && n >= 1)) {
     console.error(`--base-strategy wants distinct strategies out of full, frozen, top:K, lora:R (K, R whole numbers ≥ 1), e.g. --base-strategy full,lora:8 (got ${opts.baseStrategies.join(',') || 'nothing'}${bad.length ? `; not a strategy: ${bad.join(', ')}` : ''})`);
     process.exit(2);
   }
+}
+if (!(Number.isInteger(opts.baseBatch) && opts.baseBatch >= 1)) {
+  console.error(`--base-batch wants a whole number ≥ 1 (got ${opts.baseBatch})`);
+  process.exit(2);
 }
 if (opts.baseMaxLen !== null && !(Number.isInteger(opts.baseMaxLen) && opts.baseMaxLen >= 2)) {
   console.error('--base-max-len wants a whole number ≥ 2');
@@ -446,6 +457,7 @@ async function benchNotebook(browser, watch, threads = null) {
 }
 
 async function ensureBaseCheckpoint() {
+  if (opts.baseModel !== 'bert-base-random') return { generated: false };
   const url = `${opts.base}/hub/bert-base-random/resolve/main/config.json`;
   const head = async () => (await fetch(url, { method: 'HEAD' })).status;
   if ((await head()) === 200) return { generated: false };
@@ -473,17 +485,18 @@ async function benchBase(browser, watch, threads = null, strategy = 'full') {
   try {
     Object.assign(r, { checkpoint: await ensureBaseCheckpoint() });
   } catch (e) {
-    return { ok: false, strategy, requested_threads: threads, error: `could not provide models/bert-base-random: ${e.message}` };
+    return { ok: false, strategy, requested_threads: threads, error: `could not provide models/${opts.baseModel}: ${e.message}` };
   }
   watch.reset();
   const context = await newBenchContext(browser, notes);
   try {
-    const page = await openApp(context, opts.base, `?hub=/hub&repo=bert-base-random${threadsQuery(threads)}`);
+    const page = await openApp(context, opts.base, `?hub=/hub&repo=${encodeURIComponent(opts.baseModel)}${threadsQuery(threads)}`);
     const n = opts.baseSentences;
-    const lines = NOTEBOOK_TSV.split('\n').filter(Boolean);
-    // Alternate the classes (the notebook alternates 1, 0): n sentences, both labels present.
-    const data = [lines[0], ...lines.slice(1, 1 + n), ''].join('\n');
-    await configure(page, { epochs: 1, lr: '2e-5', batch: 2, seed: 0 });
+    const [header, ...sentences] = NOTEBOOK_TSV.split('\n').filter(Boolean);
+    // The notebook's sentences in turn (it alternates 1, 0), repeated past its ten: n sentences,
+    // both labels present.
+    const data = [header, ...Array.from({ length: n }, (_, i) => sentences[i % sentences.length]), ''].join('\n');
+    await configure(page, { epochs: 1, lr: '2e-5', batch: opts.baseBatch, seed: 0 });
     await chooseStrategy(page, strategy);
     if (opts.baseMaxLen !== null) await configure(page, { maxLen: opts.baseMaxLen, padMax: true });
     await setThreads(page, threads);
@@ -491,7 +504,9 @@ async function benchBase(browser, watch, threads = null, strategy = 'full') {
     await installRecorder(page);
     r.max_len = opts.baseMaxLen;
     r.sentences = n;
-    log(`base${threadsLabel(threads)}: training ${strategy}, 1 epoch, ${n} sentences, batch 2${opts.baseMaxLen !== null ? `, padded to ${opts.baseMaxLen} tokens` : ''} on bert-base-random from /hub …`);
+    r.model = opts.baseModel;
+    r.batch = opts.baseBatch;
+    log(`base${threadsLabel(threads)}: training ${strategy}, 1 epoch, ${n} sentences, batch ${opts.baseBatch}${opts.baseMaxLen !== null ? `, padded to ${opts.baseMaxLen} tokens` : ''} on ${opts.baseModel} from /hub …`);
     const rec = await trainAndRecord(page);
     Object.assign(r, analyse(rec));
     r.renderer_peak_rss_bytes = watch.max('renderer');
@@ -751,12 +766,12 @@ function report(result) {
   if (base) {
     const st = base.strategy || 'full';
     const full = (base.strategies || {})[st] || {};
-    rows.push(['browser bert-base-random: model loaded (from click)', fmtS(base.model_loaded_ms)]);
-    rows.push([`browser bert-base-random ${st}: step 1 (from run start)`, fmtMs(full.first_step_ms)]);
-    rows.push([`browser bert-base-random ${st}: step 2 (Δelapsed_ms)`, fmtMs((full.step_deltas_ms || [])[0] ?? null)]);
-    rows.push(['browser bert-base-random: peak wasm memory', `${fmtMiB(base.peak_wasm_memory_bytes)}${base.peak_wasm_memory_bytes ? ` (${(base.peak_wasm_memory_bytes / GIB).toFixed(2)} GiB; ${base.within_2_gib_target ? '≤ 2 GiB target' : base.under_4_gib ? 'over the 2 GiB target, under 4 GiB' : 'NOT under 4 GiB'})` : ''}`]);
-    rows.push(['browser bert-base-random: renderer peak RSS', fmtMiB(base.renderer_peak_rss_bytes)]);
-    if (!base.ok) rows.push(['browser bert-base-random', `FAILED: ${base.error || JSON.stringify(base.failure)}`]);
+    rows.push([`browser ${opts.baseModel}: model loaded (from click)`, fmtS(base.model_loaded_ms)]);
+    rows.push([`browser ${opts.baseModel} ${st}: step 1 (from run start)`, fmtMs(full.first_step_ms)]);
+    rows.push([`browser ${opts.baseModel} ${st}: step 2 (Δelapsed_ms)`, fmtMs((full.step_deltas_ms || [])[0] ?? null)]);
+    rows.push([`browser ${opts.baseModel}: peak wasm memory`, `${fmtMiB(base.peak_wasm_memory_bytes)}${base.peak_wasm_memory_bytes ? ` (${(base.peak_wasm_memory_bytes / GIB).toFixed(2)} GiB; ${base.within_2_gib_target ? '≤ 2 GiB target' : base.under_4_gib ? 'over the 2 GiB target, under 4 GiB' : 'NOT under 4 GiB'})` : ''}`]);
+    rows.push([`browser ${opts.baseModel}: renderer peak RSS`, fmtMiB(base.renderer_peak_rss_bytes)]);
+    if (!base.ok) rows.push([`browser ${opts.baseModel}`, `FAILED: ${base.error || JSON.stringify(base.failure)}`]);
   }
   const th = result.threads;
   if (th) {
@@ -769,8 +784,8 @@ function report(result) {
       }
       const b = th.base[c];
       if (b) {
-        rows.push([`threads ${c}: browser bert-base-random ${b.strategy}${b.max_len ? `, ${b.max_len} tokens` : ''}, median step after the first (events say ${b.reported_threads ?? '?'})`, `${fmtMs(b.median_step_ms)} (steps ${[b.first_step_ms, ...b.step_deltas_ms].map((x) => (x === null ? '—' : Math.round(x))).join(' / ')} ms)`]);
-        if (!b.ok) rows.push([`threads ${c}: browser bert-base-random`, `FAILED: ${JSON.stringify(b.error)}`]);
+        rows.push([`threads ${c}: browser ${opts.baseModel} ${b.strategy}${b.max_len ? `, ${b.max_len} tokens` : ''}, median step after the first (events say ${b.reported_threads ?? '?'})`, `${fmtMs(b.median_step_ms)} (steps ${[b.first_step_ms, ...b.step_deltas_ms].map((x) => (x === null ? '—' : Math.round(x))).join(' / ')} ms)`]);
+        if (!b.ok) rows.push([`threads ${c}: browser ${opts.baseModel}`, `FAILED: ${JSON.stringify(b.error)}`]);
       }
     }
     for (const [k, v] of Object.entries(th.ratios)) rows.push([`ratio ${k.replace(/_/g, ' ')}`, v ?? '—']);
@@ -780,7 +795,7 @@ function report(result) {
     for (const [key, per] of Object.entries(bs.by_threads)) {
       const tl = key === 'default' ? '' : ` [${key} thread${key === '1' ? '' : 's'}]`;
       for (const [st, x] of Object.entries(per)) {
-        const what = `browser bert-base-random ${st}${x.max_len ? `, ${x.max_len} tokens` : ''}${tl}`;
+        const what = `browser ${opts.baseModel} ${st}${x.max_len ? `, ${x.max_len} tokens` : ''}${tl}`;
         rows.push([`${what}: median step after the first (events say ${x.reported_threads ?? '?'} thread(s))`, `${fmtMs(x.median_step_ms)} (steps ${[x.first_step_ms, ...x.step_deltas_ms].map((v) => (v === null ? '—' : Math.round(v))).join(' / ')} ms)`]);
         rows.push([`${what}: peak wasm memory (wasm memory at start)`, `${fmtMiB(x.peak_wasm_memory_bytes)} (${fmtMiB(x.wasm_memory_at_start_bytes)})`]);
         rows.push([`${what}: done peak_bytes (estimated at start; retained)`, `${fmtMiB(x.run_peak_bytes)} (${fmtMiB(x.estimated_peak_bytes)}; ${fmtMiB(x.retained_bytes)})`]);
@@ -803,7 +818,7 @@ const os = await import('node:os');
 const result = {
   started_at: new Date().toISOString(),
   url: opts.base,
-  options: { only: opts.only, runs: opts.runs, base_sentences: opts.baseSentences, base_max_len: opts.baseMaxLen, base_strategies: opts.baseStrategies, threads: opts.threads },
+  options: { only: opts.only, runs: opts.runs, base_sentences: opts.baseSentences, base_max_len: opts.baseMaxLen, base_strategies: opts.baseStrategies, base_model: opts.baseModel, base_batch: opts.baseBatch, threads: opts.threads },
   host: { cpus: os.cpus().length, loadavg_at_start: os.loadavg().map((x) => round(x, 2)) },
   git: gitState(),
 };
