@@ -7,6 +7,7 @@ import { CoreEvent } from './protocol.js';
 import { $, el } from './dom.js';
 import { colorOf, count, pct, strategyName } from './format.js';
 import { newRun } from './state.js';
+import { applyRunEvent, failRun } from './run-events.js';
 import { resultRow } from './results.js';
 import { validate } from './json-schema.js';
 import { RECORD_FORMAT, RECORD_VERSION } from './record.js';
@@ -49,17 +50,14 @@ export async function parseRecord(text) {
   return errors.length ? { errors } : { record };
 }
 
-/** Replay a record's events into run records (as training.js builds them from live events). */
+/** Replay a record's events into run records, with the live page's reducer (run-events.js). */
 export function replay(record) {
   const order = [...record.strategies];
   const runs = Object.fromEntries(order.map((s) => [s, newRun(s)]));
   let current = null;
   for (const ev of record.events) {
     if (ev.type === CoreEvent.ERROR) {
-      if (current) {
-        current.status = 'failed';
-        current.error = ev.message;
-      }
+      if (current) failRun(current, ev.message);
       continue;
     }
     let run = runs[ev.strategy];
@@ -68,33 +66,7 @@ export function replay(record) {
       run = runs[ev.strategy] = newRun(ev.strategy);
     }
     current = run;
-    if (ev.elapsed_ms !== undefined) run.elapsedMs = ev.elapsed_ms;
-    if (ev.work_done !== undefined) run.workDone = ev.work_done;
-    switch (ev.type) {
-      case CoreEvent.START:
-        run.status = 'running';
-        run.start = ev;
-        run.totalSteps = ev.total_steps;
-        break;
-      case CoreEvent.STEP:
-        run.losses[ev.step - 1] = ev.loss;
-        if (!run.firstStep) run.firstStep = ev;
-        run.lastStep = ev;
-        break;
-      case CoreEvent.EPOCH:
-        run.epochs.push(ev);
-        break;
-      case CoreEvent.DONE:
-        run.done = ev;
-        run.status = 'done';
-        break;
-      case CoreEvent.STOPPED:
-        run.stopped = ev;
-        run.status = 'stopped';
-        break;
-      default:
-        break;
-    }
+    applyRunEvent(run, ev);
   }
   for (const s of order) if (runs[s].status === 'queued') runs[s].status = 'skipped';
   return { order, runs };

@@ -20,6 +20,7 @@ import { renderConfusion } from './confusion.js';
 import { renderTrainingProgress } from './progress.js';
 import { onInsightEvent, resetInsight } from './insight.js';
 import { beginRecord } from './record.js';
+import { applyRunEvent, failRun } from './run-events.js';
 
 let renderFrame = null;
 
@@ -98,10 +99,7 @@ export function onTrainingEvent(ev, memory, allocated) {
   if (allocated !== null && allocated !== undefined) state.allocated = allocated;
   if (ev.type === CoreEvent.ERROR) {
     const s = state.order.find((x) => state.runs[x].status === 'running');
-    if (s) {
-      state.runs[s].status = 'failed';
-      state.runs[s].error = ev.message;
-    }
+    if (s) failRun(state.runs[s], ev.message);
     showError(s ? `${strategyName(s)} failed: ${ev.message}` : ev.message);
     renderResults();
     return;
@@ -109,28 +107,12 @@ export function onTrainingEvent(ev, memory, allocated) {
   const run = state.runs[ev.strategy];
   if (!run) return;
   if (memory) run.memory = Math.max(run.memory, memory);
-  if (ev.type === CoreEvent.PROGRESS && (run.phase !== ev.phase || !run.progress || run.progress.epoch !== ev.epoch || run.progress.phase !== ev.phase)) {
-    run.phaseStartMs = run.elapsedMs; // the run's time when this encoding/evaluation began
-  }
-  if (ev.elapsed_ms !== undefined) run.elapsedMs = ev.elapsed_ms;
-  if (ev.work_done !== undefined) run.workDone = ev.work_done;
+  applyRunEvent(run, ev);
   switch (ev.type) {
     case CoreEvent.START:
-      onStart(run, ev);
-      break;
-    case CoreEvent.PROGRESS:
-      run.progress = ev;
-      run.phase = ev.phase;
-      break;
-    case CoreEvent.STEP:
-      run.losses[ev.step - 1] = ev.loss;
-      if (!run.firstStep) run.firstStep = ev;
-      run.lastStep = ev;
-      run.phase = 'train';
+      onStart(ev);
       break;
     case CoreEvent.EPOCH: {
-      run.epochs.push(ev);
-      run.phase = 'train';
       const val = ev.val_accuracy !== null && ev.val_accuracy !== undefined ? `, validation ${pct(ev.val_accuracy)}` : '';
       if (!state.stopping) setStatus(`${strategyName(ev.strategy)}: epoch ${ev.epoch} done — training accuracy ${pct(ev.train_accuracy)}${val}`);
       break;
@@ -139,15 +121,7 @@ export function onTrainingEvent(ev, memory, allocated) {
     case CoreEvent.LAYERS:
       onInsightEvent(run, ev);
       break;
-    case CoreEvent.DONE:
-      run.done = ev;
-      run.status = 'done';
-      run.phase = null;
-      break;
     case CoreEvent.STOPPED:
-      run.stopped = ev;
-      run.status = 'stopped';
-      run.phase = null;
       setStatus(`${strategyName(ev.strategy)} stopped after ${count(ev.steps)} step${ev.steps === 1 ? '' : 's'}; its model so far is kept for Try it and Download.`);
       break;
     default:
@@ -161,11 +135,8 @@ export function onTrainingEvent(ev, memory, allocated) {
   }
 }
 
-function onStart(run, ev) {
-  run.status = 'running';
-  run.start = ev;
-  run.totalSteps = ev.total_steps;
-  run.phase = ev.strategy === 'frozen' ? 'cache' : 'train';
+/** A run started: relabel the accuracy chart when the training sample changed, say so. */
+function onStart(ev) {
   const relabel = state.trainSize !== ev.train_size || state.trainEvalSize !== ev.train_eval_size;
   state.trainSize = ev.train_size;
   state.trainEvalSize = ev.train_eval_size;
