@@ -403,12 +403,14 @@ stop_server() {
   SERVER_PID=""
 }
 
-test_e2e() {
-  [ -f tests/e2e/run.mjs ] || die "tests/e2e/run.mjs does not exist: the end-to-end tests are missing"
-  local slog=target/e2e-serve.log
-  start_server "$slog" --test-faults
+# run_against_server LOG SCRIPT [SERVE_ARG...]: node SCRIPT against a fresh `webtune serve`
+# (SERVE_ROOT / SERVE_PROBE as start_server reads them); the server log's tail on failure.
+run_against_server() {
+  local slog=$1 script=$2
+  shift 2
+  start_server "$slog" "$@"
   echo "server: $SERVER_URL (log: $slog)"
-  if ! node tests/e2e/run.mjs "$SERVER_URL"; then
+  if ! node "$script" "$SERVER_URL"; then
     echo "--- last lines of the server log ($slog) ---" >&2
     tail -n 40 "$slog" >&2
     return 1
@@ -416,19 +418,16 @@ test_e2e() {
   stop_server
 }
 
+test_e2e() {
+  [ -f tests/e2e/run.mjs ] || die "tests/e2e/run.mjs does not exist: the end-to-end tests are missing"
+  run_against_server target/e2e-serve.log tests/e2e/run.mjs --test-faults
+}
+
 # The threaded build in a real page: tests/threads/run.mjs against `webtune serve` of the
 # repository root (the check's page is tests/threads/, the module www/pkg-threads/).
 test_threads() {
   [ -f www/pkg-threads/webtune.js ] || die "www/pkg-threads is missing: ./build.sh wasm builds it"
-  local slog=target/threads-serve.log
-  SERVE_ROOT=. SERVE_PROBE=/tests/threads/ start_server "$slog"
-  echo "server: $SERVER_URL (log: $slog)"
-  if ! node tests/threads/run.mjs "$SERVER_URL"; then
-    echo "--- last lines of the server log ($slog) ---" >&2
-    tail -n 40 "$slog" >&2
-    return 1
-  fi
-  stop_server
+  SERVE_ROOT=. SERVE_PROBE=/tests/threads/ run_against_server target/threads-serve.log tests/threads/run.mjs
 }
 
 # test [GROUP...]: every group by default; names pick some (native, python, browser, e2e,
