@@ -636,15 +636,8 @@ function threadsComparison(counts, nbBy, baseBy) {
     if (b) {
       const full = (b.strategies || {})[b.strategy || 'full'] || {};
       out.base[c] = {
-        ok: b.ok,
+        ...stepSummary(b, full),
         strategy: b.strategy || 'full',
-        reported_threads: full.threads ?? null,
-        max_len: b.max_len ?? null,
-        steps: full.steps ?? null,
-        first_step_ms: full.first_step_ms ?? null,
-        median_step_ms: full.median_step_ms ?? null,
-        step_deltas_ms: full.step_deltas_ms || [],
-        peak_wasm_memory_bytes: b.peak_wasm_memory_bytes ?? null,
         error: b.ok ? null : b.error || b.failure || null,
       };
     }
@@ -661,6 +654,21 @@ function threadsComparison(counts, nbBy, baseBy) {
   return out;
 }
 
+/// The step times and memory of one base run `b` (benchBase's result) for its strategy's
+/// analysed run `s`: the fields both the threads and the strategies comparison report.
+function stepSummary(b, s) {
+  return {
+    ok: b.ok,
+    reported_threads: s.threads ?? null,
+    max_len: b.max_len ?? null,
+    steps: s.steps ?? null,
+    first_step_ms: s.first_step_ms ?? null,
+    median_step_ms: s.median_step_ms ?? null,
+    step_deltas_ms: s.step_deltas_ms || [],
+    peak_wasm_memory_bytes: b.peak_wasm_memory_bytes ?? null,
+  };
+}
+
 /// --base-strategy: per thread count and strategy the step times and memory of its base run, and
 /// the ratios S ÷ full (step time, peak wasm memory, the done event's peak_bytes).
 function strategiesComparison(counts, strategies, runs) {
@@ -674,18 +682,11 @@ function strategiesComparison(counts, strategies, runs) {
       if (!b) continue;
       const s = (b.strategies || {})[st] || {};
       per[st] = {
-        ok: b.ok,
-        reported_threads: s.threads ?? null,
-        max_len: b.max_len ?? null,
+        ...stepSummary(b, s),
         sentences: b.sentences ?? null,
         trainable_parameters: s.trainable_parameters ?? null,
-        steps: s.steps ?? null,
-        first_step_ms: s.first_step_ms ?? null,
-        median_step_ms: s.median_step_ms ?? null,
-        step_deltas_ms: s.step_deltas_ms || [],
         run_elapsed_ms: s.run_elapsed_ms ?? null,
         model_loaded_ms: b.model_loaded_ms ?? null,
-        peak_wasm_memory_bytes: b.peak_wasm_memory_bytes ?? null,
         wasm_memory_at_start_bytes: s.wasm_memory_at_start_bytes ?? null,
         run_peak_bytes: s.run_peak_bytes ?? null,
         estimated_peak_bytes: s.estimated_peak_bytes ?? null,
