@@ -86,6 +86,11 @@ Usage: ./build.sh COMMAND
                --base-max-len 128: the page's step time on 1 vs 2 threads (MiniLM at the
                notebook's lengths; bert-base-shaped random checkpoint, full, batch 2, 128
                tokens) and the ratios 1 ÷ 2; more ARGs go to bench.mjs (e.g. --runs 5)
+  bench-steps [ARG...]
+               `webtune bench` in the page (bench/steps/, headless Chromium) next to the native
+               one: median step split into forward / backward / optimizer, browser ÷ native;
+               ARGs go to bench/browser_steps.mjs (--model NAME --seq L --batch B --strategy S
+               --rounds N --threads 1,2 --no-native); see bench/README.md
   bench-lora [ARG...]
                bench-browser --only base --base-strategy full,lora:8 --base-sentences 8
                --base-max-len 128 --threads 1: LoRA vs full in the page (bert-base-shaped
@@ -472,6 +477,21 @@ cmd_bench_browser() {
   return "$rc"
 }
 
+# bench-steps [ARG...]: bench/browser_steps.mjs (`webtune bench` in the page next to the native
+# one) against a fresh `webtune serve` of the repository root (bench/steps/ and both wasm builds).
+cmd_bench_steps() {
+  cmd_setup
+  cmd_model
+  cmd_build
+  [ -f models/bert-base-random/model.safetensors ] || target/release/webtune random-checkpoint
+  local slog=target/bench-steps-serve.log rc=0
+  trap stop_server EXIT
+  SERVE_ROOT=. SERVE_PROBE=/bench/steps/ start_server "$slog"
+  log "bench-steps: server $SERVER_URL (log: $slog)"
+  node bench/browser_steps.mjs "$SERVER_URL" "$@" || rc=$?
+  return "$rc"
+}
+
 # --- main ------------------------------------------------------------------------------------
 
 command=${1:-help}
@@ -486,6 +506,7 @@ case "$command" in
   test) cmd_test "$@" ;;
   bench-browser) cmd_bench_browser "$@" ;;
   bench-threads) cmd_bench_browser --only notebook,base --threads 1,2 --base-sentences 8 --base-max-len 128 "$@" ;;
+  bench-steps) cmd_bench_steps "$@" ;;
   bench-lora) cmd_bench_browser --only base --base-strategy full,lora:8 --base-sentences 8 --base-max-len 128 --threads 1 "$@" ;;
   help | -h | --help) usage ;;
   *) usage >&2; die "unknown command '$command'" ;;

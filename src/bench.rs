@@ -11,6 +11,7 @@ use web_time::Instant;
 
 use crate::data::{Dataset, Example};
 use crate::events::{Event, Phase};
+use crate::kernels::{self, Mat};
 use crate::model::Pretrained;
 use crate::train::{Run, StepTiming};
 use crate::types::{Strategy, TrainOptions};
@@ -130,4 +131,39 @@ impl StepBench {
             rounds: self.rounds,
         }
     }
+}
+
+/// The speed of one matrix product of the encoder, through [`kernels::gemm`] on the current
+/// pool: what the forward pass's projections cost, natively and in wasm.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GemmTiming {
+    /// Which product: `projection` (hidden → hidden), `ff_up` (hidden → intermediate),
+    /// `ff_down` (intermediate → hidden).
+    pub product: &'static str,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    /// Median milliseconds of `rounds` products (after one warm-up).
+    pub ms: f64,
+    pub gflops: f64,
+}
+
+/// Time the encoder's three forward products for `rows` tokens (batch × sequence length).
+pub fn gemm_timings(config: &crate::config::BertConfig, rows: usize, rounds: usize) -> Vec<GemmTiming> {
+    let (hidden, inner) = (config.hidden_size, config.intermediate_size);
+    [("projection", hidden, hidden), ("ff_up", inner, hidden), ("ff_down", hidden, inner)]
+        .into_iter()
+        .map(|(product, n, k)| {
+            let m = rows;
+            let (x, w, mut y) = (vec![0.5f32; m * k], vec![0.25f32; k * n], vec![0f32; m * n]);
+            let mut product_ms = || {
+                let start = Instant::now();
+                kernels::gemm(&mut y, n, false, m, n, k, Mat::rows(&x, k), Mat::rows(&w, n), true);
+                start.elapsed().as_secs_f64() * 1000.0
+            };
+            product_ms();
+            let ms = median((0..rounds.max(1)).map(|_| product_ms()).collect());
+            GemmTiming { product, m, n, k, ms, gflops: 2.0 * (m * n * k) as f64 / ms / 1e6 }
+        })
+        .collect()
 }

@@ -30,6 +30,7 @@ use wasm_bindgen::prelude::*;
 use crate::config::BertConfig;
 use crate::data::Dataset;
 use crate::session::{self, DataField, FieldDiagnostic};
+use crate::bench::StepBench;
 use crate::{alloc_stats, plan, prepare_data, Run, Session, Strategy, TrainOptions};
 
 /// The threaded build only (`--features threads`, www/pkg-threads): JS
@@ -289,5 +290,40 @@ impl WebRun {
                 .map_err(|_| JsError::new("internal: cannot build the adapter object"))?;
         }
         Ok(files.into())
+    }
+}
+
+/// `webtune bench` in the browser: times training steps of synthetic batches (every batch
+/// exactly `batch` × `seq_len` tokens, dropout on) through the same [`StepBench`] as the CLI,
+/// one step per call, so the worker stays responsive and the medians split into forward,
+/// backward and optimizer like the native figures (`bench/browser_steps.mjs`).
+#[wasm_bindgen]
+pub struct WebBench {
+    inner: StepBench,
+}
+
+#[wasm_bindgen]
+impl WebBench {
+    #[wasm_bindgen(constructor)]
+    pub fn new(session: &WebSession, strategy: &str, seq_len: usize, batch: usize, rounds: usize) -> Result<WebBench, JsError> {
+        let strategy: Strategy = strategy.parse().map_err(js_err)?;
+        let inner = StepBench::start(session.inner.pretrained(), strategy, seq_len, batch, rounds).map_err(js_err)?;
+        Ok(WebBench { inner })
+    }
+
+    /// Run the next warm-up or timed step; false once all are done.
+    pub fn next_step(&mut self) -> Result<bool, JsError> {
+        self.inner.next_step().map_err(js_err)
+    }
+
+    /// The encoder's forward products for `rows` tokens on this worker's pool (`GemmTiming[]`,
+    /// as `webtune bench --gemm`).
+    pub fn gemm(session: &WebSession, rows: usize, rounds: usize) -> Result<JsValue, JsError> {
+        to_js(&crate::bench::gemm_timings(&session.inner.pretrained().config, rows, rounds))
+    }
+
+    /// The medians so far (`StepTimings`, the JSON of `webtune bench`).
+    pub fn timings(&self) -> Result<JsValue, JsError> {
+        to_js(&self.inner.timings())
     }
 }

@@ -156,3 +156,19 @@ fn record_writes_the_json_the_page_loads() {
     assert_eq!(done, ["frozen", "top:1"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn bench_gemm_times_the_encoders_three_forward_products() {
+    let model = minilm_dir();
+    let out = Command::new(env!("CARGO_BIN_EXE_webtune"))
+        .args(["bench", "--gemm", "--model", model.to_str().unwrap(), "--seq", "4", "--batch", "3", "--rounds", "1", "--threads", "1", "--json"])
+        .current_dir(repo_path(""))
+        .output()
+        .expect("webtune runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    // MiniLM: hidden 384, intermediate 1536; 3 sentences × 4 tokens = 12 rows.
+    let shapes: Vec<(String, u64, u64, u64)> = lines.iter().map(|v| (v["product"].as_str().unwrap().to_string(), v["m"].as_u64().unwrap(), v["n"].as_u64().unwrap(), v["k"].as_u64().unwrap())).collect();
+    assert_eq!(shapes, [("projection".into(), 12, 384, 384), ("ff_up".into(), 12, 1536, 384), ("ff_down".into(), 12, 384, 1536)]);
+    assert!(lines.iter().all(|v| v["gflops"].as_f64().unwrap() > 0.0 && v["threads"] == 1), "{lines:?}");
+}

@@ -192,3 +192,26 @@ fn same_seed_gives_the_native_curve() {
     }
     assert_eq!(accuracy, recorded["train_accuracy"].as_f64().unwrap());
 }
+
+/// The browser step benchmark (`bench/browser_steps.mjs`) through the wasm API it calls:
+/// 3 warm-up steps and `rounds` timed ones, medians of positive times, and a clear error for a
+/// bad strategy.
+#[wasm_bindgen_test]
+fn web_bench_runs_warm_up_and_timed_steps() {
+    use webtune::web::{WebBench, WebSession};
+    let config = BertConfig::tiny();
+    let config_json = serde_json::to_vec(&config).unwrap();
+    let session = WebSession::new(&config_json, TOKENIZER_JSON, &random_bert(&config, 7)).unwrap();
+    let mut bench = WebBench::new(&session, "full", 8, 2, 2).unwrap();
+    let mut steps = 0;
+    while bench.next_step().unwrap() {
+        steps += 1;
+    }
+    assert_eq!(steps, 5, "3 warm-up + 2 timed steps");
+    let timings = bench.timings().unwrap();
+    let step_ms = get(&timings, "step_ms").as_f64().unwrap();
+    assert!(step_ms > 0.0 && get(&timings, "rounds").as_f64() == Some(2.0) && get(&timings, "seq_len").as_f64() == Some(8.0));
+    assert!(WebBench::new(&session, "lora:0", 8, 2, 2).is_err(), "rank 0 accepted");
+    let products = WebBench::gemm(&session, 6, 1).unwrap();
+    assert_eq!(js_sys::Array::from(&products).length(), 3);
+}

@@ -32,6 +32,11 @@ pub struct BenchArgs {
     /// count sees the same machine load; the table then shows each count's speed-up over the first.
     #[arg(long, default_values_t = [1], value_delimiter = ',')]
     threads: Vec<usize>,
+    /// Time the encoder's forward matrix products (batch × seq rows) instead of training steps:
+    /// milliseconds and GFLOPS of `kernels::gemm` per thread count (the browser's figures come
+    /// from `./build.sh bench-steps --gemm`).
+    #[arg(long)]
+    gemm: bool,
 }
 
 #[derive(clap::Args)]
@@ -55,6 +60,9 @@ fn peak_rss_mib() -> Option<f64> {
 }
 
 pub fn run(args: BenchArgs) -> CliResult {
+    if args.gemm {
+        return run_gemm(&args);
+    }
     let most_threads = args.threads.iter().copied().max().unwrap_or(1);
     crate::threads::use_threads(most_threads)?;
     let pools = args
@@ -90,6 +98,35 @@ pub fn run(args: BenchArgs) -> CliResult {
                 } else {
                     let speedup = first_step / t.step_ms;
                     println!("{:<22} {:>8} {:>5} {:>4} {:>7} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.0} {:>7.2}", name, t.strategy, batch, seq, threads, t.step_ms, t.forward_ms, t.backward_ms, t.optimizer_ms, rss, speedup);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `webtune bench --gemm`: the forward products of each model at each batch × seq, per thread
+/// count.
+fn run_gemm(args: &BenchArgs) -> CliResult {
+    for dir in &args.models {
+        let session = load_session(dir)?;
+        let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        for &threads in &args.threads {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| e.to_string())?;
+            for &batch in &args.batches {
+                for &seq in &args.seq_lens {
+                    for t in pool.install(|| webtune::bench::gemm_timings(&session.pretrained().config, batch * seq, args.rounds)) {
+                        if args.json {
+                            let mut value = serde_json::to_value(&t).expect("timings serialize");
+                            value["model"] = name.clone().into();
+                            value["threads"] = threads.into();
+                            value["batch"] = batch.into();
+                            value["seq_len"] = seq.into();
+                            println!("{value}");
+                        } else {
+                            println!("{name:<22} {batch:>3} × {seq:<4} {threads} thread(s) {:<10} {:>5} × {:>5} × {:>5} {:>9.2} ms {:>7.1} GFLOPS", t.product, t.m, t.n, t.k, t.ms, t.gflops);
+                        }
+                    }
                 }
             }
         }

@@ -1,0 +1,59 @@
+// The step benchmark's worker: one job = one model, one thread count, several (strategy, batch,
+// seq) cases, each timed by the wasm `WebBench` (the CLI's `webtune bench` StepBench: warm-up
+// steps, then the median of `rounds` steps split into forward, backward and optimizer); the
+// cases alternate step by step.
+
+const log = (text) => self.postMessage({ type: 'log', text });
+
+async function fetchBytes(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+async function runJob({ model, threads, cases, rounds, gemm }) {
+  const pkg = threads > 1 ? 'pkg-threads' : 'pkg';
+  if (threads > 1 && !self.crossOriginIsolated) throw new Error('the worker is not cross-origin isolated (COOP/COEP missing): no threaded build');
+  const wasmModule = await import(`../../www/${pkg}/webtune.js`);
+  await wasmModule.default();
+  if (threads > 1) await wasmModule.initThreadPool(threads);
+  const hub = `/hub/${model}/resolve/main`;
+  const [config, tokenizer, weights] = await Promise.all(['config.json', 'tokenizer.json', 'model.safetensors'].map((f) => fetchBytes(`${hub}/${f}`)));
+  const session = new wasmModule.WebSession(config, tokenizer, weights);
+  log(`${model}: loaded on ${pkg} (${threads} thread${threads > 1 ? 's' : ''})`);
+  if (gemm) {
+    const rows = [...new Set(cases.map(({ batch, seq }) => `${batch}×${seq}`))].map((key) => key.split('×').map(Number));
+    const results = rows.flatMap(([batch, seq]) => wasmModule.WebBench.gemm(session, batch * seq, rounds).map((t) => ({ ...t, batch, seq_len: seq, model, threads })));
+    session.free();
+    return results;
+  }
+  // Every case's benchmark at once, stepped in turn, so that all see the same machine load (the
+  // machine is noisy: a strategy's step varies by ±20 % from one minute to the next).
+  const benches = cases.map(({ strategy, batch, seq }) => ({ bench: new wasmModule.WebBench(session, strategy, seq, batch, rounds), stepMs: [] }));
+  for (let running = true; running;) {
+    running = false;
+    for (const b of benches) {
+      const t = performance.now();
+      if (b.bench.next_step()) {
+        b.stepMs.push(Math.round(performance.now() - t));
+        running = true;
+      }
+    }
+  }
+  const results = benches.map(({ bench, stepMs }) => {
+    const timings = { ...bench.timings(), step_ms_each: stepMs };
+    bench.free();
+    log(`${model} ${timings.strategy} ${timings.batch}×${timings.seq_len}, ${threads} thread(s): step ${timings.step_ms.toFixed(1)} ms (each: ${stepMs.join(', ')})`);
+    return { ...timings, model, threads };
+  });
+  session.free();
+  return results;
+}
+
+self.onmessage = async ({ data }) => {
+  try {
+    self.postMessage({ type: 'result', results: await runJob(data) });
+  } catch (e) {
+    self.postMessage({ type: 'error', message: String(e?.stack || e) });
+  }
+};
