@@ -91,6 +91,9 @@ Usage: ./build.sh COMMAND
                one: median step split into forward / backward / optimizer, browser ÷ native;
                ARGs go to bench/browser_steps.mjs (--model NAME --seq L --batch B --strategy S
                --rounds N --threads 1,2 --no-native); see bench/README.md
+  bench-banking-page [ARG...]
+               a Banking77 `full` epoch (MiniLM, batch 16) in the page: train and evaluation
+               time, test accuracy (bench/banking_page.mjs; --threads N); see bench/README.md
   bench-lora [ARG...]
                bench-browser --only base --base-strategy full,lora:8 --base-sentences 8
                --base-max-len 128 --threads 1: LoRA vs full in the page (bert-base-shaped
@@ -492,6 +495,20 @@ cmd_bench_steps() {
   return "$rc"
 }
 
+# bench-banking-page [ARG...]: bench/banking_page.mjs (a Banking77 `full` epoch in the page)
+# against a fresh `webtune serve` of www/.
+cmd_bench_banking_page() {
+  cmd_setup
+  cmd_model
+  cmd_build
+  local slog=target/bench-banking-serve.log rc=0
+  trap stop_server EXIT
+  start_server "$slog"
+  log "bench-banking-page: server $SERVER_URL (log: $slog)"
+  node bench/banking_page.mjs "$SERVER_URL" "$@" || rc=$?
+  return "$rc"
+}
+
 # --- main ------------------------------------------------------------------------------------
 
 command=${1:-help}
@@ -507,6 +524,7 @@ case "$command" in
   bench-browser) cmd_bench_browser "$@" ;;
   bench-threads) cmd_bench_browser --only notebook,base --threads 1,2 --base-sentences 8 --base-max-len 128 "$@" ;;
   bench-steps) cmd_bench_steps "$@" ;;
+  bench-banking-page) cmd_bench_banking_page "$@" ;;
   bench-lora) cmd_bench_browser --only base --base-strategy full,lora:8 --base-sentences 8 --base-max-len 128 --threads 1 "$@" ;;
   help | -h | --help) usage ;;
   *) usage >&2; die "unknown command '$command'" ;;

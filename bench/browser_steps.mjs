@@ -76,6 +76,24 @@ try {
   await browser.close();
 }
 
+// Strategies side by side: each case against the first strategy at the same batch × seq and
+// thread count, as the ratio of the medians and as the median of the step-by-step ratios (the
+// cases alternate step by step, so step i of each saw the same machine load).
+const WARM_UP = 3;
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const n = s.length; return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2; };
+if (!opts.gemm) {
+  for (const r of rows) {
+    const first = rows.find((o) => o.threads === r.threads && o.batch === r.batch && o.seq_len === r.seq_len);
+    if (first === r) continue;
+    const [mine, theirs] = [r.browser.step_ms_each.slice(WARM_UP), first.browser.step_ms_each.slice(WARM_UP)];
+    r.browser_vs_first = {
+      strategy: first.strategy,
+      ratio_of_medians: r.browser.step_ms / first.browser.step_ms,
+      median_of_step_ratios: median(mine.map((ms, i) => ms / theirs[i])),
+      native_ratio_of_medians: r.native && first.native ? r.native.step_ms / first.native.step_ms : null,
+    };
+  }
+}
 const f = (x) => (x == null ? '—' : x.toFixed(1));
 const g = (t) => (t ? `${t.ms.toFixed(2)} ms, ${t.gflops.toFixed(1)} GFLOPS` : '—');
 if (opts.gemm) {
@@ -88,6 +106,10 @@ if (!opts.gemm) console.log('\nmedian ms per step (forward / backward / optimize
 if (!opts.gemm) console.log(['strategy', 'batch×seq', 'threads', 'browser', 'native', 'browser÷native'].join(' | '));
 for (const r of opts.gemm ? [] : rows) {
   console.log([r.strategy, `${r.batch}×${r.seq_len}`, r.threads, parts(r.browser), parts(r.native), r.browser_over_native?.toFixed(2) ?? '—'].join(' | '));
+}
+for (const r of rows.filter((o) => o.browser_vs_first)) {
+  const v = r.browser_vs_first;
+  console.log(`${r.strategy} ÷ ${v.strategy} (${r.batch}×${r.seq_len}, ${r.threads} thread(s)): browser ${v.ratio_of_medians.toFixed(2)} (median of step ratios ${v.median_of_step_ratios.toFixed(2)}), native ${v.native_ratio_of_medians?.toFixed(2) ?? '—'}`);
 }
 const json = JSON.stringify({ model: opts.model, rounds: opts.rounds, gemm: !!opts.gemm, chromium, rows }, null, 2);
 writeFileSync('target/bench-steps.json', json);
