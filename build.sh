@@ -467,46 +467,37 @@ prepare() {
 
 # --- benchmark -------------------------------------------------------------------------------
 
-# bench-browser [ARG...]: tests/e2e/bench.mjs against a fresh `webtune serve` on a free port.
-cmd_bench_browser() {
+# bench_against_server NAME SCRIPT [ARG...]: set up and build, then `node SCRIPT URL ARG...`
+# against a fresh `webtune serve` on a free port (SERVE_ROOT / SERVE_PROBE as start_server
+# reads them), its log in target/NAME-serve.log.
+bench_against_server() {
+  local name=$1 script=$2 rc=0
+  shift 2
   cmd_setup
   cmd_model
   cmd_build
-  local slog=target/bench-serve.log rc=0
   trap stop_server EXIT
-  start_server "$slog"
-  log "bench-browser: server $SERVER_URL (log: $slog)"
-  node tests/e2e/bench.mjs "$SERVER_URL" "$@" || rc=$?
+  start_server "target/$name-serve.log"
+  log "$name: server $SERVER_URL (log: target/$name-serve.log)"
+  node "$script" "$SERVER_URL" "$@" || rc=$?
   return "$rc"
+}
+
+# bench-browser [ARG...]: tests/e2e/bench.mjs (the page's flows) against www/.
+cmd_bench_browser() {
+  bench_against_server bench-browser tests/e2e/bench.mjs "$@"
 }
 
 # bench-steps [ARG...]: bench/browser_steps.mjs (`webtune bench` in the page next to the native
-# one) against a fresh `webtune serve` of the repository root (bench/steps/ and both wasm builds).
+# one) against the repository root (bench/steps/ and both wasm builds).
 cmd_bench_steps() {
-  cmd_setup
-  cmd_model
-  cmd_build
-  [ -f models/bert-base-random/model.safetensors ] || target/release/webtune random-checkpoint
-  local slog=target/bench-steps-serve.log rc=0
-  trap stop_server EXIT
-  SERVE_ROOT=. SERVE_PROBE=/bench/steps/ start_server "$slog"
-  log "bench-steps: server $SERVER_URL (log: $slog)"
-  node bench/browser_steps.mjs "$SERVER_URL" "$@" || rc=$?
-  return "$rc"
+  SERVE_ROOT=. SERVE_PROBE=/bench/steps/ bench_against_server bench-steps bench/browser_steps.mjs "$@"
 }
 
 # bench-banking-page [ARG...]: bench/banking_page.mjs (a Banking77 `full` epoch in the page)
-# against a fresh `webtune serve` of www/.
+# against www/.
 cmd_bench_banking_page() {
-  cmd_setup
-  cmd_model
-  cmd_build
-  local slog=target/bench-banking-serve.log rc=0
-  trap stop_server EXIT
-  start_server "$slog"
-  log "bench-banking-page: server $SERVER_URL (log: $slog)"
-  node bench/banking_page.mjs "$SERVER_URL" "$@" || rc=$?
-  return "$rc"
+  bench_against_server bench-banking-page bench/banking_page.mjs "$@"
 }
 
 # --- main ------------------------------------------------------------------------------------

@@ -8,13 +8,14 @@
 //   ./build.sh bench-steps [same options]     # builds, serves the repository root, runs this
 //
 // The page (bench/steps/) runs in headless /usr/bin/chromium (playwright-core) against
-// `webtune serve --root . --models models`; the model comes from its hub mirror (models/NAME).
+// `webtune serve --root . --models models`; the model comes from its hub mirror (models/NAME;
+// models/bert-base-random is written with `webtune random-checkpoint` when missing).
 // Native: `target/release/webtune bench --json` on models/NAME with the same cases, run after
 // each browser job so that both see similar machine load. In the browser the cases of one job
 // alternate step by step (so a strategy ratio such as lora:8 ÷ full is taken side by side). Output: a table, then the JSON
 // (also written to target/bench-steps.json).
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { launchBrowser } from '../tests/e2e/helpers.mjs';
 
 function parseArgs(argv) {
@@ -48,6 +49,11 @@ function nativeTimings(opts, threads) {
 }
 
 const opts = parseArgs(process.argv.slice(2));
+if (!existsSync(`models/${opts.model}/model.safetensors`)) {
+  if (opts.model !== 'bert-base-random') throw new Error(`models/${opts.model} has no model.safetensors (run from the repository root; ./build.sh model fetches all-MiniLM-L6-v2)`);
+  console.log('writing the random bert-base checkpoint models/bert-base-random …');
+  execFileSync('target/release/webtune', ['random-checkpoint'], { stdio: ['ignore', 'inherit', 'inherit'] });
+}
 const cases = opts.strategy.flatMap((strategy) => opts.batch.flatMap((batch) => opts.seq.map((seq) => ({ strategy, batch, seq }))));
 const browser = await launchBrowser();
 const chromium = browser.version();
