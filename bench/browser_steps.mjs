@@ -106,6 +106,13 @@ if (opts.gemm) {
   console.log('\nmedian of one forward product (kernels::gemm)');
   console.log(['product', 'm × n × k', 'threads', 'browser', 'native', 'browser÷native'].join(' | '));
   for (const r of rows) console.log([r.product, `${r.m} × ${r.n} × ${r.k}`, r.threads, g(r.browser), g(r.native), r.browser_over_native?.toFixed(2) ?? '—'].join(' | '));
+  // What a full step's linear products take at these rates (per_full_step: see bench::GemmTiming).
+  const floor = (list) => (list.every(Boolean) ? list.reduce((ms, t) => ms + t.per_full_step * t.ms, 0) : null);
+  for (const key of [...new Set(rows.map((r) => `${r.m}|${r.threads}`))]) {
+    const group = rows.filter((r) => `${r.m}|${r.threads}` === key);
+    const [b, n] = [floor(group.map((r) => r.browser)), floor(group.map((r) => r.native))];
+    console.log(`${group[0].m} rows, ${group[0].threads} thread(s): a full step's linear products take ${f(b)} ms in the browser, ${f(n)} ms natively at these rates`);
+  }
 }
 const parts = (t) => (t ? `${f(t.step_ms)} (${f(t.forward_ms)} / ${f(t.backward_ms)} / ${f(t.optimizer_ms)})` : '—');
 if (!opts.gemm) console.log('\nmedian ms per step (forward / backward / optimizer)');

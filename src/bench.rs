@@ -146,14 +146,21 @@ pub struct GemmTiming {
     /// Median milliseconds of `rounds` products (after one warm-up).
     pub ms: f64,
     pub gflops: f64,
+    /// How many products of this size one `full` training step runs: per layer, forward, the
+    /// weight gradient and the input gradient (every layer's, as the embeddings train too).
+    /// Σ `per_full_step` × `ms` is what a step's linear products take at these rates — a floor
+    /// for the step (attention's products, the element-wise passes and the optimizer come on
+    /// top; the backward products have transposed operands and may run at other rates).
+    pub per_full_step: usize,
 }
 
 /// Time the encoder's three forward products for `rows` tokens (batch × sequence length).
 pub fn gemm_timings(config: &crate::config::BertConfig, rows: usize, rounds: usize) -> Vec<GemmTiming> {
-    let (hidden, inner) = (config.hidden_size, config.intermediate_size);
-    [("projection", hidden, hidden), ("ff_up", inner, hidden), ("ff_down", hidden, inner)]
+    let (hidden, inner, layers) = (config.hidden_size, config.intermediate_size, config.num_hidden_layers);
+    // Per layer: query, key, value and attention output; one feed-forward product each way.
+    [("projection", hidden, hidden, 4), ("ff_up", inner, hidden, 1), ("ff_down", hidden, inner, 1)]
         .into_iter()
-        .map(|(product, n, k)| {
+        .map(|(product, n, k, per_layer)| {
             let m = rows;
             let (x, w, mut y) = (vec![0.5f32; m * k], vec![0.25f32; k * n], vec![0f32; m * n]);
             let mut product_ms = || {
@@ -163,7 +170,7 @@ pub fn gemm_timings(config: &crate::config::BertConfig, rows: usize, rounds: usi
             };
             product_ms();
             let ms = median((0..rounds.max(1)).map(|_| product_ms()).collect());
-            GemmTiming { product, m, n, k, ms, gflops: 2.0 * (m * n * k) as f64 / ms / 1e6 }
+            GemmTiming { product, m, n, k, ms, gflops: 2.0 * (m * n * k) as f64 / ms / 1e6, per_full_step: 3 * per_layer * layers }
         })
         .collect()
 }

@@ -33,7 +33,8 @@ pub struct BenchArgs {
     #[arg(long, default_values_t = [1], value_delimiter = ',')]
     threads: Vec<usize>,
     /// Time the encoder's forward matrix products (batch × seq rows) instead of training steps:
-    /// milliseconds and GFLOPS of `kernels::gemm` per thread count (the browser's figures come
+    /// milliseconds and GFLOPS of `kernels::gemm` per thread count, and what the linear products
+    /// of one `full` step take at those rates — a floor for the step (the browser's figures come
     /// from `./build.sh bench-steps --gemm`).
     #[arg(long)]
     gemm: bool,
@@ -115,9 +116,10 @@ fn run_gemm(args: &BenchArgs) -> CliResult {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| e.to_string())?;
             for &batch in &args.batches {
                 for &seq in &args.seq_lens {
-                    for t in pool.install(|| webtune::bench::gemm_timings(&session.pretrained().config, batch * seq, args.rounds)) {
+                    let timings = pool.install(|| webtune::bench::gemm_timings(&session.pretrained().config, batch * seq, args.rounds));
+                    for t in &timings {
                         if args.json {
-                            let mut value = serde_json::to_value(&t).expect("timings serialize");
+                            let mut value = serde_json::to_value(t).expect("timings serialize");
                             value["model"] = name.clone().into();
                             value["threads"] = threads.into();
                             value["batch"] = batch.into();
@@ -126,6 +128,10 @@ fn run_gemm(args: &BenchArgs) -> CliResult {
                         } else {
                             println!("{name:<22} {batch:>3} × {seq:<4} {threads} thread(s) {:<10} {:>5} × {:>5} × {:>5} {:>9.2} ms {:>7.1} GFLOPS", t.product, t.m, t.n, t.k, t.ms, t.gflops);
                         }
+                    }
+                    if !args.json {
+                        let (products, ms) = timings.iter().fold((0, 0.0), |(n, ms), t| (n + t.per_full_step, ms + t.per_full_step as f64 * t.ms));
+                        println!("{name:<22} {batch:>3} × {seq:<4} {threads} thread(s) a full step's {products} linear products at these rates: {ms:.0} ms");
                     }
                 }
             }
