@@ -320,22 +320,6 @@ struct SharedOut(*mut f32);
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
 
-/// dst block (len × head_dim, row stride `hidden`) = [dst +] scale · lhs · rhs, through gemm's
-/// raw-pointer interface (the block interleaves with other tasks' blocks in memory).
-///
-/// # Safety
-/// `dst` must point at the block's first element, valid for (len−1)·hidden + head_dim values,
-/// and no other task may write those elements concurrently.
-#[allow(clippy::too_many_arguments)]
-unsafe fn gemm_block(dst: *mut f32, dst_rs: usize, accumulate: bool, m: usize, n: usize, k: usize, lhs: Mat<'_>, rhs: Mat<'_>, scale: f32) {
-    gemm::gemm(
-        m, n, k, dst, 1, dst_rs as isize, accumulate,
-        lhs.data.as_ptr(), lhs.col_stride as isize, lhs.row_stride as isize,
-        rhs.data.as_ptr(), rhs.col_stride as isize, rhs.row_stride as isize,
-        1.0, scale, false, false, false, gemm::Parallelism::None,
-    );
-}
-
 /// Run `f(sentence, head, scores_block)` for every (sentence, head), in parallel when large.
 fn for_heads(scores: &mut [f32], s: Shape, f: impl Fn(usize, usize, &mut [f32]) + Sync + Send) {
     let block = s.len * s.len;
@@ -362,7 +346,7 @@ fn attention_forward(q: &[f32], k: &[f32], v: &[f32], mask: &[f32], s: Shape, pr
         // SAFETY: p is this task's own (len × len) block; the context block written below is
         // rows b·l.. of columns hd·d.., disjoint from every other task's.
         unsafe {
-            gemm_block(p.as_mut_ptr(), l, false, l, l, d, Mat::block(q, h, b * l, hd * d), Mat::block_transposed(k, h, b * l, hd * d), scale);
+            kernels::gemm_serial(p.as_mut_ptr(), l, false, l, l, d, Mat::block(q, h, b * l, hd * d), Mat::block_transposed(k, h, b * l, hd * d), scale);
         }
         let key_mask = &mask[b * l..(b + 1) * l];
         for row in p.chunks_exact_mut(l) {
@@ -370,7 +354,7 @@ fn attention_forward(q: &[f32], k: &[f32], v: &[f32], mask: &[f32], s: Shape, pr
         }
         let base = (b * s.heads + hd) * l * l;
         with_dropped(p, drop.as_ref().map(|m| &m[base..base + l * l]), |weights| unsafe {
-            gemm_block(out.0.add(b * l * h + hd * d), h, false, l, d, l, Mat::rows(weights, l), Mat::block(v, h, b * l, hd * d), 1.0);
+            kernels::gemm_serial(out.0.add(b * l * h + hd * d), h, false, l, d, l, Mat::rows(weights, l), Mat::block(v, h, b * l, hd * d), 1.0);
         });
     });
 }
@@ -426,11 +410,11 @@ fn attention_backward(dcontext: &[f32], q: &[f32], k: &[f32], v: &[f32], probs: 
         // hd·d..) are disjoint from every other task's.
         with_dropped(p, drop.as_ref().map(|m| &m[base..base + l * l]), |dropped| unsafe {
             // dV = dropped_probsᵀ · dcontext
-            gemm_block(ov.0.add(block), h, false, l, d, l, Mat::transposed(dropped, l), Mat::block(dcontext, h, b * l, hd * d), 1.0);
+            kernels::gemm_serial(ov.0.add(block), h, false, l, d, l, Mat::transposed(dropped, l), Mat::block(dcontext, h, b * l, hd * d), 1.0);
         });
         unsafe {
             // d(dropped probs) = dcontext · Vᵀ
-            gemm_block(ds.as_mut_ptr(), l, false, l, l, d, Mat::block(dcontext, h, b * l, hd * d), Mat::block_transposed(v, h, b * l, hd * d), 1.0);
+            kernels::gemm_serial(ds.as_mut_ptr(), l, false, l, l, d, Mat::block(dcontext, h, b * l, hd * d), Mat::block_transposed(v, h, b * l, hd * d), 1.0);
         }
         if let Some(m) = drop {
             ds.iter_mut().zip(&m[base..base + l * l]).for_each(|(g, m)| *g *= m);
@@ -438,8 +422,8 @@ fn attention_backward(dcontext: &[f32], q: &[f32], k: &[f32], v: &[f32], probs: 
         kernels::softmax_backward_rows(ds, p, l);
         unsafe {
             // dQ = scale · dscores · K ; dK = scale · dscoresᵀ · Q
-            gemm_block(oq.0.add(block), h, false, l, d, l, Mat::rows(ds, l), Mat::block(k, h, b * l, hd * d), scale);
-            gemm_block(ok.0.add(block), h, false, l, d, l, Mat::transposed(ds, l), Mat::block(q, h, b * l, hd * d), scale);
+            kernels::gemm_serial(oq.0.add(block), h, false, l, d, l, Mat::rows(ds, l), Mat::block(k, h, b * l, hd * d), scale);
+            kernels::gemm_serial(ok.0.add(block), h, false, l, d, l, Mat::transposed(ds, l), Mat::block(q, h, b * l, hd * d), scale);
         }
     });
 }

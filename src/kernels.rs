@@ -14,6 +14,10 @@
 //! not the sum over k — so one seed gives the same numbers on 1 or N threads.
 use rayon::prelude::*;
 
+// Natively only compiled for its unit tests (native products use the gemm crate).
+#[cfg(any(all(target_arch = "wasm32", target_feature = "simd128"), test))]
+mod simd128_gemm;
+
 /// Rows per block of a reduction (fixed, so results do not depend on the thread count).
 pub const ROW_BLOCK: usize = 64;
 
@@ -152,26 +156,31 @@ unsafe impl Sync for SharedDst {}
 /// `rows` × `cols` of dst, lhs and rhs must lie inside their buffers (as `gemm` asserts).
 #[allow(clippy::too_many_arguments)]
 unsafe fn gemm_block(dst: &SharedDst, dst_rs: usize, accumulate: bool, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>, k: usize, lhs: Mat<'_>, rhs: Mat<'_>) {
+    let lhs = Mat { data: &lhs.data[rows.start * lhs.row_stride..], ..lhs };
+    let rhs = Mat { data: &rhs.data[cols.start * rhs.col_stride..], ..rhs };
+    gemm_serial(dst.0.add(rows.start * dst_rs + cols.start), dst_rs, accumulate, rows.len(), cols.len(), k, lhs, rhs, 1.0);
+}
+
+/// dst (m × n from `dst`, row stride `dst_rs`) = [dst +] scale · lhs (m × k) · rhs (k × n), on
+/// the calling thread: the one place that picks the product's code — the gemm crate natively
+/// (AVX2 + FMA), our own simd128 kernel in wasm ([`simd128_gemm`], faster there).
+///
+/// # Safety
+/// The (m × n) block from `dst` must be valid and written by no one else during the call; lhs
+/// and rhs must hold (m × k) and (k × n) at their strides.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn gemm_serial(dst: *mut f32, dst_rs: usize, accumulate: bool, m: usize, n: usize, k: usize, lhs: Mat<'_>, rhs: Mat<'_>, scale: f32) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        let operand = |x: Mat<'_>| simd128_gemm::Operand { ptr: x.data.as_ptr(), row: x.row_stride, col: x.col_stride };
+        simd128_gemm::gemm(dst, dst_rs, accumulate, m, n, k, operand(lhs), operand(rhs), scale)
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     gemm::gemm(
-        rows.len(),
-        cols.len(),
-        k,
-        dst.0.add(rows.start * dst_rs + cols.start),
-        1,
-        dst_rs as isize,
-        accumulate,
-        lhs.data.as_ptr().add(rows.start * lhs.row_stride),
-        lhs.col_stride as isize,
-        lhs.row_stride as isize,
-        rhs.data.as_ptr().add(cols.start * rhs.col_stride),
-        rhs.col_stride as isize,
-        rhs.row_stride as isize,
-        1.0,
-        1.0,
-        false,
-        false,
-        false,
-        gemm::Parallelism::None,
+        m, n, k, dst, 1, dst_rs as isize, accumulate,
+        lhs.data.as_ptr(), lhs.col_stride as isize, lhs.row_stride as isize,
+        rhs.data.as_ptr(), rhs.col_stride as isize, rhs.row_stride as isize,
+        1.0, scale, false, false, false, gemm::Parallelism::None,
     );
 }
 
