@@ -120,11 +120,13 @@ pub unsafe fn gemm(dst: *mut f32, dst_rs: usize, accumulate: bool, m: usize, n: 
             let nc = NC.min(n - jc);
             for pc in (0..k).step_by(KC) {
                 let kc = KC.min(k - pc);
-                pack_rhs(packed_rhs, rhs, pc, kc, jc, nc);
+                // Rows pc.. (the sum's steps), columns jc.. (the lanes).
+                pack::<NR>(packed_rhs, rhs.ptr.add(pc * rhs.row + jc * rhs.col), rhs.col, rhs.row, nc, kc);
                 let add = accumulate || pc > 0;
                 for ic in (0..m).step_by(MC) {
                     let mc = MC.min(m - ic);
-                    pack_lhs(packed_lhs, lhs, ic, mc, pc, kc);
+                    // Rows ic.. (the lanes), columns pc.. (the sum's steps).
+                    pack::<MR>(packed_lhs, lhs.ptr.add(ic * lhs.row + pc * lhs.col), lhs.row, lhs.col, mc, kc);
                     let block = Block { dst: dst.add(ic * dst_rs + jc), dst_rs, rows: mc, cols: nc, kc, add, scale };
                     multiply_packed(&block, packed_lhs, packed_rhs);
                 }
@@ -139,34 +141,19 @@ fn grow(buffer: &mut Vec<f32>, len: usize) {
     }
 }
 
-/// Right-operand rows pc..pc+kc, columns jc..jc+nc, as strips of NR columns, each kc × NR
-/// (row after row), the last strip zero-padded.
-unsafe fn pack_rhs(out: &mut [f32], rhs: Operand, pc: usize, kc: usize, jc: usize, nc: usize) {
-    for (strip, j0) in (0..nc).step_by(NR).enumerate() {
-        let width = NR.min(nc - j0);
-        let strip = &mut out[strip * kc * NR..(strip + 1) * kc * NR];
-        for (p, dst) in strip.chunks_exact_mut(NR).enumerate() {
-            let src = rhs.ptr.add((pc + p) * rhs.row + (jc + j0) * rhs.col);
-            for (j, d) in dst[..width].iter_mut().enumerate() {
-                *d = *src.add(j * rhs.col);
+/// Pack `extent` lanes × `depth` steps of a strided operand, starting at `first`, into strips of
+/// `WIDTH` lanes, each `depth` × `WIDTH` (step after step), the last strip zero-padded. The right
+/// operand's lanes are its columns (WIDTH = NR), the left operand's its rows (WIDTH = MR).
+unsafe fn pack<const WIDTH: usize>(out: &mut [f32], first: *const f32, lane_stride: usize, step_stride: usize, extent: usize, depth: usize) {
+    for (strip, lane0) in (0..extent).step_by(WIDTH).enumerate() {
+        let width = WIDTH.min(extent - lane0);
+        let strip = &mut out[strip * depth * WIDTH..(strip + 1) * depth * WIDTH];
+        for (p, dst) in strip.chunks_exact_mut(WIDTH).enumerate() {
+            let src = first.add(lane0 * lane_stride + p * step_stride);
+            for (lane, d) in dst[..width].iter_mut().enumerate() {
+                *d = *src.add(lane * lane_stride);
             }
             dst[width..].fill(0.0);
-        }
-    }
-}
-
-/// Left-operand rows ic..ic+mc, columns pc..pc+kc, as strips of MR rows, each kc × MR (column
-/// after column), the last strip zero-padded.
-unsafe fn pack_lhs(out: &mut [f32], lhs: Operand, ic: usize, mc: usize, pc: usize, kc: usize) {
-    for (strip, i0) in (0..mc).step_by(MR).enumerate() {
-        let height = MR.min(mc - i0);
-        let strip = &mut out[strip * kc * MR..(strip + 1) * kc * MR];
-        for (p, dst) in strip.chunks_exact_mut(MR).enumerate() {
-            let src = lhs.ptr.add((ic + i0) * lhs.row + (pc + p) * lhs.col);
-            for (i, d) in dst[..height].iter_mut().enumerate() {
-                *d = *src.add(i * lhs.row);
-            }
-            dst[height..].fill(0.0);
         }
     }
 }
