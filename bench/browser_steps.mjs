@@ -5,6 +5,7 @@
 //
 //   node bench/browser_steps.mjs http://127.0.0.1:PORT [--model all-MiniLM-L6-v2] [--seq 32]
 //        [--batch 16] [--strategy full,lora:8] [--rounds 5] [--threads 1,2] [--no-native] [--gemm]
+//        [--simd relaxed|simd128]   (which module of the package; default: the app's choice)
 //   ./build.sh bench-steps [same options]     # builds, serves the repository root, runs this
 //
 // The page (bench/steps/) runs in headless /usr/bin/chromium (playwright-core) against
@@ -32,10 +33,12 @@ function parseArgs(argv) {
     else if (a === '--threads') opts.threads = list(value()).map(Number);
     else if (a === '--no-native') opts.native = false;
     else if (a === '--gemm') opts.gemm = true;
+    else if (a === '--simd') opts.simd = value();
     else if (!opts.base && /^https?:\/\//.test(a)) opts.base = a.replace(/\/+$/, '');
     else throw new Error(`unknown argument ${a}`);
   }
   if (!opts.base) throw new Error('usage: node bench/browser_steps.mjs http://127.0.0.1:PORT [options]');
+  if (opts.simd && !['relaxed', 'simd128'].includes(opts.simd)) throw new Error(`--simd: relaxed or simd128, not ${opts.simd}`);
   for (const n of [...opts.seq, ...opts.batch, ...opts.threads, opts.rounds]) {
     if (!Number.isInteger(n) || n < 1) throw new Error(`not a positive whole number: ${n}`);
   }
@@ -63,7 +66,7 @@ try {
   for (const threads of opts.threads) {
     const page = await browser.newPage();
     await page.goto(`${opts.base}/bench/steps/`);
-    const outcome = await page.evaluate((job) => window.__benchSteps(job), { model: opts.model, threads, cases, rounds: opts.rounds, gemm: !!opts.gemm });
+    const outcome = await page.evaluate((job) => window.__benchSteps(job), { model: opts.model, threads, cases, rounds: opts.rounds, gemm: !!opts.gemm, simd: opts.simd });
     console.log((await page.locator('#log').textContent()).trim());
     await page.close();
     if (outcome.type !== 'result') throw new Error(`browser, ${threads} thread(s): ${outcome.message}`);
@@ -124,6 +127,6 @@ for (const r of rows.filter((o) => o.browser_vs_first)) {
   const v = r.browser_vs_first;
   console.log(`${r.strategy} ÷ ${v.strategy} (${r.batch}×${r.seq_len}, ${r.threads} thread(s)): browser ${v.ratio_of_medians.toFixed(2)} (median of step ratios ${v.median_of_step_ratios.toFixed(2)}), native ${v.native_ratio_of_medians?.toFixed(2) ?? '—'}`);
 }
-const json = JSON.stringify({ model: opts.model, rounds: opts.rounds, gemm: !!opts.gemm, chromium, rows }, null, 2);
+const json = JSON.stringify({ model: opts.model, rounds: opts.rounds, gemm: !!opts.gemm, simd: opts.simd || 'auto', chromium, rows }, null, 2);
 writeFileSync('target/bench-steps.json', json);
 console.log(json);

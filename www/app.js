@@ -59,6 +59,7 @@ window.__webtune = { state, charts, insight, loaded, record: currentRecord, get 
 function startWorker() {
   state.ready = false;
   state.workerThreads = null;
+  state.workerSimd = null;
   state.workerStarts += 1;
   startWorkerClient({
     onMessage: onWorkerMessage,
@@ -92,6 +93,7 @@ function onWorkerMessage(msg, answered) {
     case FromWorker.READY:
       state.ready = true;
       state.workerThreads = msg.threads;
+      state.workerSimd = msg.simd;
       if (!state.running) setStatus('Ready. Press Train to start.');
       updateControls();
       break;

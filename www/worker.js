@@ -6,18 +6,20 @@
 //
 // Two builds of the same core (README "How it is built"): www/pkg, single-threaded, runs on any
 // page; www/pkg-threads, with rayon's pool on Web Workers (initThreadPool), needs a cross-origin
-// isolated page (COOP/COEP → SharedArrayBuffer). The page starts this worker as
+// isolated page (COOP/COEP → SharedArrayBuffer). Each has a relaxed-SIMD module next to its plain
+// one, loaded where the engine validates relaxed SIMD (see instantiate). The page starts this worker as
 // `worker.js?threads=N` (default: every logical core): N > 1 on an isolated page loads
 // pkg-threads and starts a pool of N threads; otherwise — or when the threaded module fails to
 // load or its pool to start, which is reported as a `warning` — pkg, on one thread. A pool
 // starts once per wasm instance, so another thread count means another worker (the page
 // restarts it; the model comes back from the Cache API). `ready` says what was loaded.
 import { CoreEvent, ErrorCode, FromWorker, ToWorker, WarningCode } from './js/protocol.js';
+import { hasRelaxedSimd, WASM_MODULE_FILES } from './js/wasm-features.js';
 
 const CACHE_NAME = 'webtune-models-v1';
 const MODEL_FILES = ['config.json', 'tokenizer.json', 'model.safetensors'];
 
-let wasm = null;            // {api, memory, threads, build: 'threads' | 'single'}
+let wasm = null;            // {api, memory, threads, build: 'threads' | 'single', simd: 'relaxed' | 'simd128'}
 let session = null;         // WebSession
 let sessionKey = null;      // sourceKey() of the loaded model
 let sessionFiles = null;    // {config, tokenizer} bytes of the loaded model (for plan_train)
@@ -61,15 +63,37 @@ const canUseThreads = () => Boolean(self.crossOriginIsolated) && typeof SharedAr
  */
 const POOL_START_TIMEOUT_MS = 30_000;
 
+/** Relaxed SIMD (one fused multiply-add instead of a multiply and an add in the products). */
+const relaxedSimd = hasRelaxedSimd();
+
+/**
+ * Instantiate a package folder's glue with its relaxed-SIMD module where the engine has relaxed
+ * SIMD, else — or when that module does not load — with its plain simd128 module. Both compute
+ * the same model; the relaxed one's products are faster and may round differently in the last
+ * bit (a fused multiply-add).
+ */
+async function instantiate(api, folder) {
+  if (relaxedSimd) {
+    try {
+      const exports = await api.default({ module_or_path: new URL(`./${folder}/${WASM_MODULE_FILES.relaxed}`, import.meta.url) });
+      return { exports, simd: 'relaxed' };
+    } catch (e) {
+      console.warn(`webtune: ${folder}/${WASM_MODULE_FILES.relaxed} did not load (${errorMessage(e)}); using ${WASM_MODULE_FILES.simd128}`);
+    }
+  }
+  const exports = await api.default({ module_or_path: new URL(`./${folder}/${WASM_MODULE_FILES.simd128}`, import.meta.url) });
+  return { exports, simd: 'simd128' };
+}
+
 async function loadSingle() {
   const api = await import('./pkg/webtune.js');
-  const exports = await api.default({ module_or_path: new URL('./pkg/webtune_bg.wasm', import.meta.url) });
-  return { api, memory: exports.memory, threads: 1, build: 'single' };
+  const { exports, simd } = await instantiate(api, 'pkg');
+  return { api, memory: exports.memory, threads: 1, build: 'single', simd };
 }
 
 async function loadThreaded(n) {
   const api = await import('./pkg-threads/webtune.js');
-  const exports = await api.default({ module_or_path: new URL('./pkg-threads/webtune_bg.wasm', import.meta.url) });
+  const { exports, simd } = await instantiate(api, 'pkg-threads');
   let timer;
   const timeout = new Promise((_, reject) => {
     timer = setTimeout(() => reject(new Error(`its ${n} threads did not start within ${POOL_START_TIMEOUT_MS / 1000} s`)), POOL_START_TIMEOUT_MS);
@@ -79,7 +103,7 @@ async function loadThreaded(n) {
   } finally {
     clearTimeout(timer);
   }
-  return { api, memory: exports.memory, threads: n, build: 'threads' };
+  return { api, memory: exports.memory, threads: n, build: 'threads', simd };
 }
 
 function ensureWasm() {
@@ -660,5 +684,5 @@ self.addEventListener('unhandledrejection', (e) => {
 });
 
 ensureWasm()
-  .then(() => post({ type: FromWorker.READY, memory: memoryBytes(), threads: wasm.threads, build: wasm.build }))
+  .then(() => post({ type: FromWorker.READY, memory: memoryBytes(), threads: wasm.threads, build: wasm.build, simd: wasm.simd }))
   .catch((e) => post({ type: FromWorker.ERROR, code: ErrorCode.INIT, message: `The WebAssembly module could not be loaded: ${errorMessage(e)}. Build it with ./build.sh wasm.` }));

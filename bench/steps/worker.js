@@ -3,6 +3,8 @@
 // steps, then the median of `rounds` steps split into forward, backward and optimizer); the
 // cases alternate step by step.
 
+import { hasRelaxedSimd, WASM_MODULE_FILES } from '../../www/js/wasm-features.js';
+
 const log = (text) => self.postMessage({ type: 'log', text });
 
 async function fetchBytes(url) {
@@ -11,16 +13,19 @@ async function fetchBytes(url) {
   return new Uint8Array(await response.arrayBuffer());
 }
 
-async function runJob({ model, threads, cases, rounds, gemm }) {
+// `simd`: which module of the package ('relaxed' | 'simd128'); by default the one the app's
+// worker would load here.
+async function runJob({ model, threads, cases, rounds, gemm, simd }) {
   const pkg = threads > 1 ? 'pkg-threads' : 'pkg';
   if (threads > 1 && !self.crossOriginIsolated) throw new Error('the worker is not cross-origin isolated (COOP/COEP missing): no threaded build');
+  simd = simd || (hasRelaxedSimd() ? 'relaxed' : 'simd128');
   const wasmModule = await import(`../../www/${pkg}/webtune.js`);
-  await wasmModule.default();
+  await wasmModule.default({ module_or_path: new URL(`../../www/${pkg}/${WASM_MODULE_FILES[simd]}`, import.meta.url) });
   if (threads > 1) await wasmModule.initThreadPool(threads);
   const hub = `/hub/${model}/resolve/main`;
   const [config, tokenizer, weights] = await Promise.all(['config.json', 'tokenizer.json', 'model.safetensors'].map((f) => fetchBytes(`${hub}/${f}`)));
   const session = new wasmModule.WebSession(config, tokenizer, weights);
-  log(`${model}: loaded on ${pkg} (${threads} thread${threads > 1 ? 's' : ''})`);
+  log(`${model}: loaded on ${pkg}, ${WASM_MODULE_FILES[simd]} (${threads} thread${threads > 1 ? 's' : ''})`);
   if (gemm) {
     const rows = [...new Set(cases.map(({ batch, seq }) => `${batch}×${seq}`))].map((key) => key.split('×').map(Number));
     const results = rows.flatMap(([batch, seq]) => wasmModule.WebBench.gemm(session, batch * seq, rounds).map((t) => ({ ...t, batch, seq_len: seq, model, threads })));

@@ -40,10 +40,20 @@ mod lane {
     pub unsafe fn splat(p: *const f32) -> V {
         f32x4_splat(*p)
     }
-    /// acc + a·b, rounded twice: the same arithmetic as the scalar code and the gemm crate.
+    /// acc + a·b, rounded twice: the same arithmetic as the scalar code.
+    #[cfg(not(target_feature = "relaxed-simd"))]
     #[inline(always)]
     pub fn madd(acc: V, a: V, b: V) -> V {
         f32x4_add(acc, f32x4_mul(a, b))
+    }
+    /// acc + a·b in one instruction where the CPU has FMA (relaxed SIMD lets the engine round
+    /// once or twice; on x86 with FMA and on ARM it is fused, as the native gemm crate's is).
+    /// Half the instructions of the mul + add above: the products run about 15–25 % faster in
+    /// Chromium (bench/README.md, "The page's products").
+    #[cfg(target_feature = "relaxed-simd")]
+    #[inline(always)]
+    pub fn madd(acc: V, a: V, b: V) -> V {
+        f32x4_relaxed_madd(a, b, acc)
     }
     #[inline(always)]
     pub fn zero() -> V {

@@ -197,7 +197,9 @@ export const tests = [
       const wasmFetched = (from) => t.requests.slice(from).map((r) => new URL(r.url).pathname).filter((p) => p.endsWith('_bg.wasm'));
       const firstWasm = wasmFetched(0);
       t.log(`wasm fetched: ${firstWasm.join(', ')}`);
-      assert(firstWasm.includes('/pkg-threads/webtune_bg.wasm') && !firstWasm.includes('/pkg/webtune_bg.wasm'), `the worker should load only the threaded build: ${firstWasm}`);
+      // Chromium has relaxed SIMD: the threaded package's relaxed module, and nothing else.
+      assertEq(firstWasm.join(','), '/pkg-threads/webtune_relaxed_bg.wasm', 'the worker should load only the threaded build\'s relaxed-SIMD module');
+      assertEq(await page.evaluate(() => window.__webtune.state.workerSimd), 'relaxed', 'SIMD of the worker\'s wasm (ready message)');
 
       // Both charts received data for both strategies.
       const charts = await page.evaluate(() => ({
@@ -301,7 +303,7 @@ export const tests = [
       assertEq(one.model.fromCache, true, 'model from the cache after the restart');
       assert(!t.requests.slice(mark).some((q) => q.url.includes('/resolve/')), 'model files downloaded again for the one-thread run');
       const secondWasm = wasmFetched(mark);
-      assert(secondWasm.includes('/pkg/webtune_bg.wasm') && !secondWasm.includes('/pkg-threads/webtune_bg.wasm'), `one thread should load the single-threaded build: ${secondWasm}`);
+      assertEq(secondWasm.join(','), '/pkg/webtune_relaxed_bg.wasm', 'one thread should load the single-threaded build (its relaxed-SIMD module)');
       const rows1 = await table.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => Array.from(tr.children).map((c) => c.textContent)));
       for (const r of rows1) assertEq(r[col('Threads')], '1', `Threads column of ${r[col('Strategy')]} (one thread)`);
       let worst = 0;
@@ -1136,7 +1138,7 @@ export const tests = [
         assertEq(row[headers.indexOf('Threads') - 1], '1', 'Threads column'); // (the row's first cell is a th)
         const wasm = t.requests.map((q) => new URL(q.url)).filter((u) => u.origin === new URL(server.url).origin).map((u) => u.pathname).filter((p) => p.includes('/pkg'));
         t.log(`module files: ${[...new Set(wasm)].join(', ')}`);
-        assert(wasm.includes('/pkg/webtune_bg.wasm'), 'the single-threaded build was not loaded');
+        assert(wasm.includes('/pkg/webtune_relaxed_bg.wasm'), 'the single-threaded build (relaxed-SIMD module) was not loaded');
         assert(!wasm.some((p) => p.startsWith('/pkg-threads/')), 'the threaded build was requested on a page that is not isolated');
         assertEq((await page.evaluate(() => window.__webtune.state.warnings)).length, 0, 'warnings (one thread is expected here, not a fallback)');
         t.log(`full, 1 epoch on one thread: train accuracy ${full.done.train_accuracy}, ${full.done.elapsed_ms.toFixed(0)} ms`);
@@ -1152,9 +1154,10 @@ export const tests = [
     timeout: 300_000,
     async run(t) {
       const context = await newContext(t.browser, t);
-      // The worker cannot fetch the threaded module's wasm (as with a broken deployment).
+      // The worker cannot fetch the threaded package's wasm, either module (as with a broken
+      // deployment).
       let refused = 0;
-      await context.route('**/pkg-threads/webtune_bg.wasm', (route) => { refused += 1; return route.abort('failed'); });
+      await context.route('**/pkg-threads/webtune*_bg.wasm', (route) => { refused += 1; return route.abort('failed'); });
       const page = await openApp(context, t.base, '?hub=/hub');
       assert(refused > 0, 'the threaded module was not requested (route not hit?)');
       assertEq(await page.evaluate(() => window.__webtune.state.workerThreads), 1, 'threads of the worker\'s wasm');
@@ -1172,6 +1175,30 @@ export const tests = [
       assertEq(r.runs.frozen.status, 'done', 'frozen status');
       assertEq(r.runs.frozen.done.threads, 1, 'threads in the done event');
       assertEq(await page.evaluate(() => window.__webtune.state.workerStarts), 1, 'worker starts (no restart for the fallback)');
+      await context.close();
+    },
+  },
+
+  {
+    name: 'relaxed-SIMD module fails to load: the plain module trains on every thread',
+    timeout: 300_000,
+    async run(t) {
+      const context = await newContext(t.browser, t);
+      // The engine validates relaxed SIMD, but the module cannot be fetched (a deployment
+      // without it): the worker falls back to the same package's plain simd128 module.
+      let refused = 0;
+      await context.route('**/webtune_relaxed_bg.wasm', (route) => { refused += 1; return route.abort('failed'); });
+      const page = await openApp(context, t.base, '?hub=/hub');
+      assert(refused > 0, 'the relaxed-SIMD module was not requested (route not hit?)');
+      const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+      assertEq(await page.evaluate(() => window.__webtune.state.workerSimd), 'simd128', 'SIMD of the worker\'s wasm');
+      assertEq(await page.evaluate(() => window.__webtune.state.workerThreads), cores, 'threads: still the threaded package');
+      assertEq((await page.evaluate(() => window.__webtune.state.warnings)).length, 0, 'warnings (same speed class, nothing for the user to do)');
+      await configure(page, { model: 'local', frozen: true, top: false, full: false, epochs: 1 });
+      const r = await trainAndWait(page);
+      assert(!r.lastError, `run error: ${r.lastError && r.lastError.message}`);
+      assertEq(r.runs.frozen.status, 'done', 'frozen status');
+      assertEq(r.runs.frozen.done.threads, cores, 'threads in the done event');
       await context.close();
     },
   },

@@ -2,7 +2,8 @@
 // rayon's pool with initThreadPool, then trains all-MiniLM-L6-v2 (from the server's local hub
 // mirror) for a few steps through the same wasm API the app's worker uses, and posts what it saw.
 // With `pkg: 'pkg'` it runs the same steps on the single-threaded build instead (no pool), for
-// the comparison of losses.
+// the comparison of losses; with `simd: 'relaxed'` on the package's relaxed-SIMD module.
+import { hasRelaxedSimd, WASM_MODULE_FILES } from '../../www/js/wasm-features.js';
 
 const HUB = '/hub/all-MiniLM-L6-v2/resolve/main';
 
@@ -16,10 +17,12 @@ async function fetchUrl(url) {
 
 const fetchBytes = (name) => fetchUrl(`${HUB}/${name}`);
 
-async function check({ pkg, steps, threads }) {
+async function check({ pkg, steps, threads, simd }) {
   const threaded = pkg === 'pkg-threads';
   const result = {
     pkg,
+    simd,
+    relaxedProbe: hasRelaxedSimd(),
     workerIsolated: self.crossOriginIsolated,
     hardwareConcurrency: navigator.hardwareConcurrency,
   };
@@ -29,7 +32,7 @@ async function check({ pkg, steps, threads }) {
 
   const { default: init, initThreadPool, parse_data, WebSession } = await import(`../../www/${pkg}/webtune.js`);
   let t = performance.now();
-  const wasm = await init();
+  const wasm = await init({ module_or_path: new URL(`../../www/${pkg}/${WASM_MODULE_FILES[simd]}`, import.meta.url) });
   result.initMs = Math.round(performance.now() - t);
   result.sharedMemory = wasm.memory.buffer instanceof SharedArrayBuffer;
 

@@ -83,11 +83,13 @@ export const ToWorker = Object.freeze({
 /** Messages the worker sends to the page. */
 export const FromWorker = Object.freeze({
   /**
-   * `{type, memory, threads, build}` — the WebAssembly module is loaded (`memory`: its size in
-   * bytes; `build`: 'threads' (www/pkg-threads, rayon's pool started on `threads` threads) or
-   * 'single' (www/pkg, `threads` 1). The worker is started as `worker.js?threads=N` and uses
-   * the threaded build when N > 1 and it is cross-origin isolated; when that build cannot start
-   * it sends a `warning` with code 'threads-fallback' first and loads the single one.
+   * `{type, memory, threads, build, simd}` — the WebAssembly module is loaded (`memory`: its
+   * size in bytes; `build`: 'threads' (www/pkg-threads, rayon's pool started on `threads`
+   * threads) or 'single' (www/pkg, `threads` 1); `simd`: 'relaxed' (the folder's
+   * webtune_relaxed_bg.wasm, where the engine has relaxed SIMD) or 'simd128' (webtune_bg.wasm)).
+   * The worker is started as `worker.js?threads=N` and uses the threaded build when N > 1 and it
+   * is cross-origin isolated; when that build cannot start it sends a `warning` with code
+   * 'threads-fallback' first and loads the single one.
    */
   READY: 'ready',
   /**

@@ -25,6 +25,7 @@ export const state = {
   files: { train: null, validation: null }, // data loaded from a file: {name, size, text, lines}
   workerStarts: 0,
   workerThreads: null,   // threads of the current worker's wasm (its `ready` message; null before)
+  workerSimd: null,      // 'relaxed' | 'simd128': which module of its package the worker loaded
   trainsStarted: 0,      // Train presses sent to the worker
   trainsFinished: 0,     // ... and answered with train-done (or ended by a worker restart)
 };
