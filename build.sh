@@ -81,7 +81,8 @@ Usage: ./build.sh COMMAND
                browser (wasm-pack test, tests/wasm.rs in headless Chromium; single-threaded),
                e2e (tests/e2e against `webtune serve --test-faults`),
                threads (tests/threads: www/pkg-threads in a worker starts a rayon pool of
-               navigator.hardwareConcurrency threads and trains MiniLM a few steps);
+               navigator.hardwareConcurrency threads and trains MiniLM a few steps, with the
+               same losses as www/pkg; both packages on both their modules, plain and relaxed);
                GROUPs pick some
   bench-browser [ARG...]
                setup + model + build, then tests/e2e/bench.mjs against `webtune serve` on a free
