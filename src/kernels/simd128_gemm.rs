@@ -47,9 +47,9 @@ mod lane {
         f32x4_add(acc, f32x4_mul(a, b))
     }
     /// acc + a·b in one instruction where the CPU has FMA (relaxed SIMD lets the engine round
-    /// once or twice; on x86 with FMA and on ARM it is fused, as the native gemm crate's is).
-    /// Half the instructions of the mul + add above: the products run about 15–25 % faster in
-    /// Chromium (bench/README.md, "The page's products").
+    /// once or twice; on this x86 machine it is fused, as the native gemm crate's is). Half the
+    /// instructions of the mul + add above: the products run about 20 % faster in Chromium
+    /// (bench/README.md, "Relaxed SIMD in the page").
     #[cfg(target_feature = "relaxed-simd")]
     #[inline(always)]
     pub fn madd(acc: V, a: V, b: V) -> V {
