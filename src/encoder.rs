@@ -241,7 +241,11 @@ impl<'a> LayerValues<'a> {
         for p in Projection::ALL {
             let linear = self.projection(p);
             if linear.adapter.is_some() {
-                masks[p as usize] = draw_mask(dropout, s.tokens() * linear.inputs(), |d| d.adapter);
+                // Drawn for every token (the same RNG stream whatever the layer computes), kept
+                // for the rows the projection runs on.
+                let mask = draw_mask(dropout, s.tokens() * linear.inputs(), |d| d.adapter);
+                let rows_kept = if matches!(p, Projection::Key | Projection::Value) { s.len } else { s.queries };
+                masks[p as usize] = first_rows_of_mask(mask, s.len, rows_kept, linear.inputs());
             }
         }
         masks
@@ -259,11 +263,14 @@ impl<'a> LayerValues<'a> {
     }
 }
 
-/// The shape of one batch.
+/// The shape of one batch, and of the query positions a layer computes.
 #[derive(Clone, Copy)]
 struct Shape {
     batch: usize,
     len: usize,
+    /// Query positions computed per sentence: all `len`, or only the first ([CLS]) in the top
+    /// layer, whose other outputs nothing reads (see [`Shape::cls_only`]).
+    queries: usize,
     hidden: usize,
     heads: usize,
     head_dim: usize,
@@ -276,6 +283,7 @@ impl Shape {
         Shape {
             batch: batch.size,
             len: batch.seq_len,
+            queries: batch.seq_len,
             hidden: config.hidden_size,
             heads: config.num_attention_heads,
             head_dim: config.head_dim(),
@@ -288,9 +296,58 @@ impl Shape {
         self.batch * self.len
     }
 
+    /// Rows the layer computes after the key and value projections (batch × queries).
+    fn query_tokens(&self) -> usize {
+        self.batch * self.queries
+    }
+
+    fn all_queries(&self) -> bool {
+        self.queries == self.len
+    }
+
+    /// Attention probabilities the layer computes: per sentence and head, queries × len.
     fn scores(&self) -> usize {
+        self.batch * self.heads * self.queries * self.len
+    }
+
+    /// Attention probabilities of a layer computing every query (the attention dropout mask's
+    /// size whatever the layer computes, so that the RNG stream does not depend on it).
+    fn all_scores(&self) -> usize {
         self.batch * self.heads * self.len * self.len
     }
+
+    /// The same layer computed for the [CLS] query alone. The classifier reads only the top
+    /// layer's [CLS] row (through the pooler), and that row needs every token's key and value
+    /// but no other token's query, attention, feed-forward or LayerNorm: the same maths with
+    /// 10 of the top layer's 12 h² products per token left out, forward and backward
+    /// (transformers computes them all).
+    fn cls_only(self) -> Shape {
+        Shape { queries: 1, ..self }
+    }
+}
+
+/// The first `keep` rows of every `block` rows of `width` values: the rows of a tensor over all
+/// tokens that a [CLS]-only layer computes with. Borrowed when every row is kept.
+fn first_rows(data: &[f32], block: usize, keep: usize, width: usize) -> std::borrow::Cow<'_, [f32]> {
+    if keep == block {
+        return std::borrow::Cow::Borrowed(data);
+    }
+    std::borrow::Cow::Owned(data.chunks_exact(block * width).flat_map(|rows| rows[..keep * width].iter().copied()).collect())
+}
+
+/// [`first_rows`] of a dropout mask.
+fn first_rows_of_mask(mask: Option<Vec<f32>>, block: usize, keep: usize, width: usize) -> Option<Vec<f32>> {
+    mask.map(|m| if keep == block { m } else { first_rows(&m, block, keep, width).into_owned() })
+}
+
+/// The inverse of [`first_rows`] for a gradient: a tensor over all `block` rows of every block,
+/// zero except the first `keep` rows, which are `part`'s.
+fn spread_first_rows(part: &[f32], block: usize, keep: usize, width: usize) -> Vec<f32> {
+    let mut full = vec![0f32; part.len() / keep * block];
+    for (rows, kept) in full.chunks_exact_mut(block * width).zip(part.chunks_exact(keep * width)) {
+        rows[..keep * width].copy_from_slice(kept);
+    }
+    full
 }
 
 /// Dropout masks come from here during a training forward pass (None: eval mode).
@@ -322,7 +379,7 @@ unsafe impl Sync for SharedOut {}
 
 /// Run `f(sentence, head, scores_block)` for every (sentence, head), in parallel when large.
 fn for_heads(scores: &mut [f32], s: Shape, f: impl Fn(usize, usize, &mut [f32]) + Sync + Send) {
-    let block = s.len * s.len;
+    let block = s.queries * s.len;
     let work = s.scores() * s.head_dim;
     if work >= kernels::ATTENTION_PARALLEL_MIN_WORK && rayon::current_num_threads() > 1 {
         scores.par_chunks_mut(block).enumerate().for_each(|(i, sc)| f(i / s.heads, i % s.heads, sc));
@@ -332,10 +389,11 @@ fn for_heads(scores: &mut [f32], s: Shape, f: impl Fn(usize, usize, &mut [f32]) 
 }
 
 /// Self-attention forward: `probs` (softmax of the masked, scaled scores; per sentence and
-/// head, len × len) and `context` (tokens × hidden) from q, k, v (tokens × hidden).
+/// head, queries × len) and `context` (query tokens × hidden) from q (query tokens × hidden),
+/// k and v (tokens × hidden).
 #[allow(clippy::too_many_arguments)] // the attention block's inputs and outputs, all distinct
 fn attention_forward(q: &[f32], k: &[f32], v: &[f32], mask: &[f32], s: Shape, probs: &mut [f32], drop: &Option<Vec<f32>>, context: &mut [f32]) {
-    let (l, h, d) = (s.len, s.hidden, s.head_dim);
+    let (l, lq, h, d) = (s.len, s.queries, s.hidden, s.head_dim);
     let scale = 1.0 / (d as f32).sqrt();
     let out = SharedOut(context.as_mut_ptr());
     for_heads(probs, s, |b, hd, p| {
@@ -343,18 +401,18 @@ fn attention_forward(q: &[f32], k: &[f32], v: &[f32], mask: &[f32], s: Shape, pr
         // capture disjoint fields, and a bare pointer is not Send).
         #[allow(clippy::redundant_locals)]
         let out = out;
-        // SAFETY: p is this task's own (len × len) block; the context block written below is
-        // rows b·l.. of columns hd·d.., disjoint from every other task's.
+        // SAFETY: p is this task's own (queries × len) block; the context block written below
+        // is rows b·lq.. of columns hd·d.., disjoint from every other task's.
         unsafe {
-            kernels::gemm_serial(p.as_mut_ptr(), l, false, l, l, d, Mat::block(q, h, b * l, hd * d), Mat::block_transposed(k, h, b * l, hd * d), scale);
+            kernels::gemm_serial(p.as_mut_ptr(), l, false, lq, l, d, Mat::block(q, h, b * lq, hd * d), Mat::block_transposed(k, h, b * l, hd * d), scale);
         }
         let key_mask = &mask[b * l..(b + 1) * l];
         for row in p.chunks_exact_mut(l) {
             masked_softmax(row, key_mask);
         }
-        let base = (b * s.heads + hd) * l * l;
-        with_dropped(p, drop.as_ref().map(|m| &m[base..base + l * l]), |weights| unsafe {
-            kernels::gemm_serial(out.0.add(b * l * h + hd * d), h, false, l, d, l, Mat::rows(weights, l), Mat::block(v, h, b * l, hd * d), 1.0);
+        let base = (b * s.heads + hd) * lq * l;
+        with_dropped(p, drop.as_ref().map(|m| &m[base..base + lq * l]), |weights| unsafe {
+            kernels::gemm_serial(out.0.add(b * lq * h + hd * d), h, false, lq, d, l, Mat::rows(weights, l), Mat::block(v, h, b * l, hd * d), 1.0);
         });
     });
 }
@@ -394,43 +452,47 @@ fn masked_softmax(row: &mut [f32], key_mask: &[f32]) {
     row.iter_mut().for_each(|v| *v *= inv);
 }
 
-/// Self-attention backward: dq, dk, dv (tokens × hidden, overwritten) from dcontext.
+/// Self-attention backward: dq (query tokens × hidden), dk, dv (tokens × hidden), overwritten,
+/// from dcontext (query tokens × hidden).
 #[allow(clippy::too_many_arguments)]
 fn attention_backward(dcontext: &[f32], q: &[f32], k: &[f32], v: &[f32], probs: &[f32], drop: &Option<Vec<f32>>, s: Shape, dq: &mut [f32], dk: &mut [f32], dv: &mut [f32]) {
-    let (l, h, d) = (s.len, s.hidden, s.head_dim);
+    let (l, lq, h, d) = (s.len, s.queries, s.hidden, s.head_dim);
     let scale = 1.0 / (d as f32).sqrt();
     let (oq, ok, ov) = (SharedOut(dq.as_mut_ptr()), SharedOut(dk.as_mut_ptr()), SharedOut(dv.as_mut_ptr()));
     let mut scratch = vec![0f32; s.scores()];
     for_heads(&mut scratch, s, |b, hd, ds| {
         let (oq, ok, ov) = (oq, ok, ov);
-        let base = (b * s.heads + hd) * l * l;
-        let p = &probs[base..base + l * l];
-        let block = b * l * h + hd * d;
-        // SAFETY: `ds` is this task's scratch block; the dq, dk, dv blocks (rows b·l.., columns
-        // hd·d..) are disjoint from every other task's.
-        with_dropped(p, drop.as_ref().map(|m| &m[base..base + l * l]), |dropped| unsafe {
+        let base = (b * s.heads + hd) * lq * l;
+        let p = &probs[base..base + lq * l];
+        let (block, query_block) = (b * l * h + hd * d, b * lq * h + hd * d);
+        // SAFETY: `ds` is this task's scratch block; the dq blocks (rows b·lq..) and dk, dv
+        // blocks (rows b·l..), columns hd·d.., are disjoint from every other task's.
+        with_dropped(p, drop.as_ref().map(|m| &m[base..base + lq * l]), |dropped| unsafe {
             // dV = dropped_probsᵀ · dcontext
-            kernels::gemm_serial(ov.0.add(block), h, false, l, d, l, Mat::transposed(dropped, l), Mat::block(dcontext, h, b * l, hd * d), 1.0);
+            kernels::gemm_serial(ov.0.add(block), h, false, l, d, lq, Mat::transposed(dropped, l), Mat::block(dcontext, h, b * lq, hd * d), 1.0);
         });
         unsafe {
             // d(dropped probs) = dcontext · Vᵀ
-            kernels::gemm_serial(ds.as_mut_ptr(), l, false, l, l, d, Mat::block(dcontext, h, b * l, hd * d), Mat::block_transposed(v, h, b * l, hd * d), 1.0);
+            kernels::gemm_serial(ds.as_mut_ptr(), l, false, lq, l, d, Mat::block(dcontext, h, b * lq, hd * d), Mat::block_transposed(v, h, b * l, hd * d), 1.0);
         }
         if let Some(m) = drop {
-            ds.iter_mut().zip(&m[base..base + l * l]).for_each(|(g, m)| *g *= m);
+            ds.iter_mut().zip(&m[base..base + lq * l]).for_each(|(g, m)| *g *= m);
         }
         kernels::softmax_backward_rows(ds, p, l);
         unsafe {
             // dQ = scale · dscores · K ; dK = scale · dscoresᵀ · Q
-            kernels::gemm_serial(oq.0.add(block), h, false, l, d, l, Mat::rows(ds, l), Mat::block(k, h, b * l, hd * d), scale);
-            kernels::gemm_serial(ok.0.add(block), h, false, l, d, l, Mat::transposed(ds, l), Mat::block(q, h, b * l, hd * d), scale);
+            kernels::gemm_serial(oq.0.add(query_block), h, false, lq, d, l, Mat::rows(ds, l), Mat::block(k, h, b * l, hd * d), scale);
+            kernels::gemm_serial(ok.0.add(block), h, false, l, d, lq, Mat::transposed(ds, l), Mat::block(q, h, b * lq, hd * d), scale);
         }
     });
 }
 
-/// What a trained layer's forward pass keeps for its backward pass.
+/// What a trained layer's forward pass keeps for its backward pass. Tensors after the key and
+/// value projections have the layer's query rows (`Shape::query_tokens`).
 struct LayerTape {
     input: Vec<f32>,
+    /// The input's query rows, when the layer computes only some ([`Shape::cls_only`]).
+    query_input: Option<Vec<f32>>,
     q: Vec<f32>,
     k: Vec<f32>,
     v: Vec<f32>,
@@ -452,84 +514,93 @@ struct LayerTape {
     adapter_masks: [Option<Vec<f32>>; 6],
 }
 
-/// One encoder layer forward; returns its output and, when `keep`, what the backward needs.
+/// One encoder layer forward over `x` (tokens × hidden); returns its output (query tokens ×
+/// hidden) and, when `keep`, what the backward needs.
 fn layer_forward(w: &LayerValues<'_>, x: Vec<f32>, mask: &[f32], s: Shape, dropout: &mut Option<DropoutSource<'_>>, keep: bool) -> (Vec<f32>, Option<LayerTape>) {
-    let (t, h, i) = (s.tokens(), s.hidden, s.intermediate);
+    let (t, tq, h, i) = (s.tokens(), s.query_tokens(), s.hidden, s.intermediate);
     let am = w.adapter_masks(dropout, s);
-    let mut q = vec![0f32; t * h];
+    let query_input = (!s.all_queries()).then(|| first_rows(&x, s.len, s.queries, h).into_owned());
+    let xq: &[f32] = query_input.as_deref().unwrap_or(&x);
+    let mut q = vec![0f32; tq * h];
     let mut k = vec![0f32; t * h];
     let mut v = vec![0f32; t * h];
-    w.query.forward_adapted(&mut q, &x, t, &am[Projection::Query as usize]);
+    w.query.forward_adapted(&mut q, xq, tq, &am[Projection::Query as usize]);
     w.key.forward_adapted(&mut k, &x, t, &am[Projection::Key as usize]);
     w.value.forward_adapted(&mut v, &x, t, &am[Projection::Value as usize]);
     let mut probs = vec![0f32; s.scores()];
-    let attention_drop = draw_mask(dropout, s.scores(), |p| p.attention);
-    let mut context = vec![0f32; t * h];
+    let attention_drop = first_rows_of_mask(draw_mask(dropout, s.all_scores(), |p| p.attention), s.len, s.queries, s.len);
+    let mut context = vec![0f32; tq * h];
     attention_forward(&q, &k, &v, mask, s, &mut probs, &attention_drop, &mut context);
-    let mut attn = vec![0f32; t * h];
-    w.attention_output.forward_adapted(&mut attn, &context, t, &am[Projection::AttentionOutput as usize]);
-    let drop1 = draw_mask(dropout, t * h, |p| p.hidden);
+    let mut attn = vec![0f32; tq * h];
+    w.attention_output.forward_adapted(&mut attn, &context, tq, &am[Projection::AttentionOutput as usize]);
+    let drop1 = first_rows_of_mask(draw_mask(dropout, t * h, |p| p.hidden), s.len, s.queries, h);
     apply(&mut attn, &drop1);
-    kernels::add_inplace(&mut attn, &x);
-    let mut attended = vec![0f32; t * h];
-    let (mut xhat1, mut rstd1) = if keep { (vec![0f32; t * h], vec![0f32; t]) } else { (Vec::new(), Vec::new()) };
+    kernels::add_inplace(&mut attn, xq);
+    let mut attended = vec![0f32; tq * h];
+    let (mut xhat1, mut rstd1) = if keep { (vec![0f32; tq * h], vec![0f32; tq]) } else { (Vec::new(), Vec::new()) };
     kernels::layer_norm(&mut attended, &attn, w.attention_norm.gamma.get(), w.attention_norm.beta.get(), s.eps, keep.then_some((&mut xhat1[..], &mut rstd1[..])));
     drop(attn);
-    let mut inner = vec![0f32; t * i];
-    w.intermediate.forward_adapted(&mut inner, &attended, t, &am[Projection::Intermediate as usize]);
-    let mut activated = vec![0f32; t * i];
+    let mut inner = vec![0f32; tq * i];
+    w.intermediate.forward_adapted(&mut inner, &attended, tq, &am[Projection::Intermediate as usize]);
+    let mut activated = vec![0f32; tq * i];
     kernels::gelu_forward(&mut activated, &inner);
-    let mut out = vec![0f32; t * h];
-    w.output.forward_adapted(&mut out, &activated, t, &am[Projection::Output as usize]);
-    let drop2 = draw_mask(dropout, t * h, |p| p.hidden);
+    let mut out = vec![0f32; tq * h];
+    w.output.forward_adapted(&mut out, &activated, tq, &am[Projection::Output as usize]);
+    let drop2 = first_rows_of_mask(draw_mask(dropout, t * h, |p| p.hidden), s.len, s.queries, h);
     apply(&mut out, &drop2);
     kernels::add_inplace(&mut out, &attended);
-    let mut y = vec![0f32; t * h];
-    let (mut xhat2, mut rstd2) = if keep { (vec![0f32; t * h], vec![0f32; t]) } else { (Vec::new(), Vec::new()) };
+    let mut y = vec![0f32; tq * h];
+    let (mut xhat2, mut rstd2) = if keep { (vec![0f32; tq * h], vec![0f32; tq]) } else { (Vec::new(), Vec::new()) };
     kernels::layer_norm(&mut y, &out, w.output_norm.gamma.get(), w.output_norm.beta.get(), s.eps, keep.then_some((&mut xhat2[..], &mut rstd2[..])));
-    let tape = keep.then_some(LayerTape { input: x, q, k, v, probs, attention_drop, context, drop1, xhat1, rstd1, attended, inner, activated, drop2, xhat2, rstd2, adapter_masks: am });
+    let tape = keep.then_some(LayerTape { input: x, query_input, q, k, v, probs, attention_drop, context, drop1, xhat1, rstd1, attended, inner, activated, drop2, xhat2, rstd2, adapter_masks: am });
     (y, tape)
 }
 
-/// One encoder layer backward: parameter gradients into `g`, and dx when `want_dx`.
+/// One encoder layer backward from dy (query tokens × hidden): parameter gradients into `g`,
+/// and dx (tokens × hidden) when `want_dx`.
 fn layer_backward(w: &LayerValues<'_>, g: &EncoderLayer<Option<GradSlot>>, tape: LayerTape, dy: Vec<f32>, s: Shape, want_dx: bool) -> Option<Vec<f32>> {
-    let (t, h, i) = (s.tokens(), s.hidden, s.intermediate);
+    let (t, tq, h, i) = (s.tokens(), s.query_tokens(), s.hidden, s.intermediate);
     let am = &tape.adapter_masks;
     // Output LayerNorm.
-    let mut dout = vec![0f32; t * h];
+    let mut dout = vec![0f32; tq * h];
     kernels::layer_norm_backward(&mut dout, &dy, &tape.xhat2, &tape.rstd2, w.output_norm.gamma.get());
     norm_grads(g.output_norm.weight.as_ref(), g.output_norm.bias.as_ref(), &dy, &tape.xhat2);
     drop(dy);
     // dout is also the residual's gradient (d attended); the branch gets dout ⊙ dropout mask.
     let mut dbranch = dout.clone();
     apply(&mut dbranch, &tape.drop2);
-    let mut dactivated = vec![0f32; t * i];
-    w.output.backward(&g.output, &tape.activated, &dbranch, t, Some((&mut dactivated, false)));
-    w.output.backward_adapter(&tape.activated, &dbranch, t, &am[Projection::Output as usize], Some(&mut dactivated));
+    let mut dactivated = vec![0f32; tq * i];
+    w.output.backward(&g.output, &tape.activated, &dbranch, tq, Some((&mut dactivated, false)));
+    w.output.backward_adapter(&tape.activated, &dbranch, tq, &am[Projection::Output as usize], Some(&mut dactivated));
     drop(dbranch);
     kernels::gelu_backward_inplace(&mut dactivated, &tape.inner);
     let mut dattended = dout;
-    w.intermediate.backward(&g.intermediate, &tape.attended, &dactivated, t, Some((&mut dattended, true)));
-    w.intermediate.backward_adapter(&tape.attended, &dactivated, t, &am[Projection::Intermediate as usize], Some(&mut dattended));
+    w.intermediate.backward(&g.intermediate, &tape.attended, &dactivated, tq, Some((&mut dattended, true)));
+    w.intermediate.backward_adapter(&tape.attended, &dactivated, tq, &am[Projection::Intermediate as usize], Some(&mut dattended));
     drop(dactivated);
     // Attention LayerNorm.
-    let mut dsum = vec![0f32; t * h];
+    let mut dsum = vec![0f32; tq * h];
     kernels::layer_norm_backward(&mut dsum, &dattended, &tape.xhat1, &tape.rstd1, w.attention_norm.gamma.get());
     norm_grads(g.attention_norm.weight.as_ref(), g.attention_norm.bias.as_ref(), &dattended, &tape.xhat1);
     drop(dattended);
     let mut dbranch = dsum.clone();
     apply(&mut dbranch, &tape.drop1);
-    let mut dcontext = vec![0f32; t * h];
-    w.attention_output.backward(&g.attention_output, &tape.context, &dbranch, t, Some((&mut dcontext, false)));
-    w.attention_output.backward_adapter(&tape.context, &dbranch, t, &am[Projection::AttentionOutput as usize], Some(&mut dcontext));
+    let mut dcontext = vec![0f32; tq * h];
+    w.attention_output.backward(&g.attention_output, &tape.context, &dbranch, tq, Some((&mut dcontext, false)));
+    w.attention_output.backward_adapter(&tape.context, &dbranch, tq, &am[Projection::AttentionOutput as usize], Some(&mut dcontext));
     drop(dbranch);
-    let mut dq = vec![0f32; t * h];
+    let mut dq = vec![0f32; tq * h];
     let mut dk = vec![0f32; t * h];
     let mut dv = vec![0f32; t * h];
     attention_backward(&dcontext, &tape.q, &tape.k, &tape.v, &tape.probs, &tape.attention_drop, s, &mut dq, &mut dk, &mut dv);
     drop(dcontext);
-    let mut dx = dsum; // the residual's gradient
-    for (p, linear, grads, d) in [(Projection::Query, &w.query, &g.query, &dq), (Projection::Key, &w.key, &g.key, &dk), (Projection::Value, &w.value, &g.value, &dv)] {
+    // dx = the residual's gradient + the query's, on the query rows; + the key's and value's.
+    let xq = tape.query_input.as_deref().unwrap_or(&tape.input);
+    let mut dxq = dsum;
+    w.query.backward(&g.query, xq, &dq, tq, want_dx.then_some((&mut dxq[..], true)));
+    w.query.backward_adapter(xq, &dq, tq, &am[Projection::Query as usize], want_dx.then_some(&mut dxq[..]));
+    let mut dx = if s.all_queries() || !want_dx { dxq } else { spread_first_rows(&dxq, s.len, s.queries, h) };
+    for (p, linear, grads, d) in [(Projection::Key, &w.key, &g.key, &dk), (Projection::Value, &w.value, &g.value, &dv)] {
         linear.backward(grads, &tape.input, d, t, want_dx.then_some((&mut dx[..], true)));
         linear.backward_adapter(&tape.input, d, t, &am[p as usize], want_dx.then_some(&mut dx[..]));
     }
@@ -657,9 +728,15 @@ fn check_length(config: &BertConfig, batch: &Batch) -> Result<()> {
     Ok(())
 }
 
-/// The [CLS] rows of the last hidden state (batch × hidden).
+/// The [CLS] rows (batch × hidden) of a layer's output (query tokens × hidden).
 fn cls_rows(hidden_state: &[f32], s: Shape) -> Vec<f32> {
-    (0..s.batch).flat_map(|b| hidden_state[b * s.len * s.hidden..][..s.hidden].iter().copied()).collect()
+    (0..s.batch).flat_map(|b| hidden_state[b * s.queries * s.hidden..][..s.hidden].iter().copied()).collect()
+}
+
+/// The shape each layer runs with: the top one for [CLS] alone unless every token's last hidden
+/// state is wanted.
+fn layer_shapes(s: Shape, layers: usize, last_hidden: bool) -> Vec<Shape> {
+    (0..layers).map(|l| if l + 1 == layers && !last_hidden { s.cls_only() } else { s }).collect()
 }
 
 /// The BertModel part in eval mode (no dropout): pooled outputs, and the last hidden state
@@ -669,12 +746,13 @@ pub fn encode_eval(config: &BertConfig, weights: &BertWeights, adapters: Option<
     check_length(config, batch)?;
     let s = Shape::of(config, batch);
     let (mut hidden, _) = embed(&embedding_values(weights)?, &batch.ids, s, &mut None, false, config.vocab_size)?;
+    let shapes = layer_shapes(s, weights.layers.len(), keep_hidden);
     for (l, layer) in weights.layers.iter().enumerate() {
-        hidden = layer_forward(&LayerValues::of(layer, set, l)?, hidden, &batch.mask, s, &mut None, false).0;
+        hidden = layer_forward(&LayerValues::of(layer, set, l)?, hidden, &batch.mask, shapes[l], &mut None, false).0;
     }
     let pooler = LinearValues::of(&weights.pooler)?;
     let mut pooled = vec![0f32; s.batch * s.hidden];
-    pooler.forward(&mut pooled, &cls_rows(&hidden, s), s.batch);
+    pooler.forward(&mut pooled, &cls_rows(&hidden, shapes.last().copied().unwrap_or(s)), s.batch);
     pooled.iter_mut().for_each(|v| *v = v.tanh());
     Ok(EvalOutput { pooled, last_hidden: keep_hidden.then_some(hidden) })
 }
@@ -787,14 +865,16 @@ pub fn train_step(config: &BertConfig, model: TrainModel<'_>, batch: &Batch, lab
     let embedding_values = embedding_values(weights)?;
     let (mut hidden, embedding_tape) = embed(&embedding_values, &batch.ids, s, &mut dropout, embeddings_train, config.vocab_size)?;
     let layer_values: Vec<LayerValues<'_>> = weights.layers.iter().enumerate().map(|(l, layer)| LayerValues::of(layer, adapters, l)).collect::<Result<_>>()?;
+    let shapes = layer_shapes(s, layer_values.len(), false);
+    let top = shapes.last().copied().unwrap_or(s);
     let mut tapes = Vec::with_capacity(layer_values.len());
     for (l, values) in layer_values.iter().enumerate() {
-        let (out, tape) = layer_forward(values, hidden, &batch.mask, s, &mut dropout, l >= lowest);
+        let (out, tape) = layer_forward(values, hidden, &batch.mask, shapes[l], &mut dropout, l >= lowest);
         hidden = out;
         tapes.push(tape);
     }
     let pooler = LinearValues::of(&weights.pooler)?;
-    let cls = cls_rows(&hidden, s);
+    let cls = cls_rows(&hidden, top);
     drop(hidden);
     let mut pooled = vec![0f32; s.batch * s.hidden];
     pooler.forward(&mut pooled, &cls, s.batch);
@@ -812,14 +892,14 @@ pub fn train_step(config: &BertConfig, model: TrainModel<'_>, batch: &Batch, lab
     if lowest >= layer_values.len() {
         return Ok(output);
     }
-    let mut dy = vec![0f32; s.tokens() * s.hidden];
+    let mut dy = vec![0f32; top.query_tokens() * s.hidden];
     for b in 0..s.batch {
-        dy[b * s.len * s.hidden..][..s.hidden].copy_from_slice(&dcls[b * s.hidden..][..s.hidden]);
+        dy[b * top.queries * s.hidden..][..s.hidden].copy_from_slice(&dcls[b * s.hidden..][..s.hidden]);
     }
     for l in (lowest..layer_values.len()).rev() {
         let tape = tapes[l].take().expect("trained layers keep their tape");
         let want_dx = l > lowest || embeddings_train;
-        match layer_backward(&layer_values[l], &grads.layers[l], tape, dy, s, want_dx) {
+        match layer_backward(&layer_values[l], &grads.layers[l], tape, dy, shapes[l], want_dx) {
             Some(dx) => dy = dx,
             None => return Ok(output),
         }

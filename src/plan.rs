@@ -59,6 +59,9 @@ pub fn encoder_flops_per_token(config: &BertConfig) -> f64 {
 const ACT_H: u64 = 10;
 const ACT_I: u64 = 2;
 const ACT_S: u64 = 2;
+/// Activation floats the top layer keeps per token: its input, keys and values (the rest is
+/// kept for the [CLS] rows alone).
+const ACT_TOP_H: u64 = 3;
 /// What an eval-mode forward pass holds per token of the layer it is in (its input, Q, K, V,
 /// context and four more hidden-sized buffers, the feed-forward activations, the attention
 /// probabilities).
@@ -117,6 +120,13 @@ fn layer_forward_flops(config: &BertConfig, tokens: f64, len: f64) -> f64 {
     tokens * (8.0 * h * h + 4.0 * h * i + 4.0 * len * h)
 }
 
+/// FLOPs of the top layer's forward pass over `sentences` padded to `len`: the key and value
+/// projections for every token, the rest for [CLS] alone (the encoder's `Shape::cls_only`).
+fn top_layer_forward_flops(config: &BertConfig, sentences: f64, len: f64) -> f64 {
+    let h = config.hidden_size as f64;
+    sentences * len * 4.0 * h * h + layer_forward_flops(config, sentences, len) - sentences * 4.0 * h * h
+}
+
 /// Mean padded length of a batch of `batch` sentences drawn at random (dynamic padding pads a
 /// batch to its longest sentence), from one seeded shuffle of the real lengths.
 fn mean_padded_len(lengths: &[usize], batch: usize, options: &TrainOptions) -> f64 {
@@ -131,8 +141,8 @@ fn mean_padded_len(lengths: &[usize], batch: usize, options: &TrainOptions) -> f
 
 /// Forward FLOPs of the whole encoder over sentences of these lengths (eval batches).
 fn encode_flops(config: &BertConfig, lengths: &[usize]) -> f64 {
-    let layers = config.num_hidden_layers as f64;
-    lengths.iter().map(|&l| layers * layer_forward_flops(config, l as f64, l as f64)).sum()
+    let below_top = config.num_hidden_layers.saturating_sub(1) as f64;
+    lengths.iter().map(|&l| below_top * layer_forward_flops(config, l as f64, l as f64) + top_layer_forward_flops(config, 1.0, l as f64)).sum()
 }
 
 pub fn plan_run(config: &BertConfig, strategy: Strategy, options: &TrainOptions, num_labels: usize, data: &DataShape<'_>) -> RunPlan {
@@ -153,7 +163,9 @@ pub fn plan_run(config: &BertConfig, strategy: Strategy, options: &TrainOptions,
         // A trained layer's backward costs two forwards (input and weight gradients); a LoRA
         // layer's only one (its frozen weights get no gradient; the adapters' products are small).
         let backward = if matches!(strategy, Strategy::Lora(_)) { 1 } else { 2 };
-        let step = per_layer * (layers + backward * (layers - lowest)) as f64;
+        let below_top = layers.saturating_sub(1);
+        let top = top_layer_forward_flops(config, options.batch_size as f64, mean_len);
+        let step = per_layer * (below_top + backward * below_top.saturating_sub(lowest)) as f64 + top * (1 + backward) as f64;
         (step * total_steps as f64 + encode_flops(config, &eval_lengths) * options.epochs as f64, step)
     };
 
@@ -163,7 +175,9 @@ pub fn plan_run(config: &BertConfig, strategy: Strategy, options: &TrainOptions,
     let (h, i, heads) = (config.hidden_size as u64, config.intermediate_size as u64, config.num_attention_heads as u64);
     // The trained layers keep their activations for the backward pass; one more layer's worth
     // is live at the peak (the backward's own gradient tensors, or a frozen layer's forward).
-    let activations = F32 * tokens * (layers - lowest + 1) as u64 * (ACT_H * h + ACT_I * i + ACT_S * heads * padded);
+    // The top layer runs for [CLS] alone and keeps only its input, keys and values per token.
+    let full_layers = (layers - lowest).max(1) as u64;
+    let activations = F32 * tokens * (full_layers * (ACT_H * h + ACT_I * i + ACT_S * heads * padded) + ACT_TOP_H * h);
     let weights = F32 * trainable.all as u64;
     let dense_gradients = F32 * (trainable.all - trainable.linear - trainable.word_embeddings) as u64;
     // An eval-mode forward pass keeps no activations: one layer's buffers for a chunk.

@@ -43,6 +43,26 @@ fn hidden_states_and_pooler_match_transformers() {
     }
 }
 
+/// Without every token's hidden state (evaluation, predictions, the frozen cache, training) the
+/// top layer runs for [CLS] alone; the pooler output must not change.
+#[test]
+fn pooler_output_of_the_cls_only_top_layer_matches_transformers() {
+    let golden = golden("golden_minilm.json");
+    let session = minilm();
+    let pretrained = session.pretrained();
+    let sentences = golden["sentences"].as_array().unwrap();
+    let ids: Vec<Vec<u32>> = sentences.iter().map(|s| pretrained.predict_encoder.encode_ids(s["text"].as_str().unwrap()).unwrap()).collect();
+    let refs: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+    let batch = pretrained.predict_encoder.batch(&refs, false);
+    let out = webtune::encoder::encode_eval(&pretrained.config, &pretrained.weights, None, &batch, false).unwrap();
+    assert!(out.last_hidden.is_none());
+    let hidden = pretrained.config.hidden_size;
+    for (sentence, pooled) in sentences.iter().zip(out.pooled.chunks(hidden)) {
+        let diff = max_abs_diff(pooled, &f32s(&sentence["pooler_output"]));
+        assert!(diff <= 1e-4, "{:?}: pooler output differs by {diff}", sentence["text"]);
+    }
+}
+
 fn golden_head(grads: &serde_json::Value) -> Linear {
     let init = &grads["classifier_init"];
     let rows: Vec<Vec<f32>> = init["weight"].as_array().unwrap().iter().map(f32s).collect();
