@@ -147,7 +147,9 @@ pub struct GemmTiming {
     pub ms: f64,
     pub gflops: f64,
     /// How many products of this size one `full` training step runs: per layer, forward, the
-    /// weight gradient and the input gradient (every layer's, as the embeddings train too).
+    /// weight gradient and the input gradient (every layer's, as the embeddings train too); of
+    /// the top layer only the key and value projections (its other products run on the [CLS]
+    /// rows alone, batch × smaller, and are left out).
     /// Σ `per_full_step` × `ms` is what a step's linear products take at these rates — a floor
     /// for the step (attention's products, the element-wise passes and the optimizer come on
     /// top; the backward products have transposed operands and may run at other rates).
@@ -157,10 +159,12 @@ pub struct GemmTiming {
 /// Time the encoder's three forward products for `rows` tokens (batch × sequence length).
 pub fn gemm_timings(config: &crate::config::BertConfig, rows: usize, rounds: usize) -> Vec<GemmTiming> {
     let (hidden, inner, layers) = (config.hidden_size, config.intermediate_size, config.num_hidden_layers);
-    // Per layer: query, key, value and attention output; one feed-forward product each way.
-    [("projection", hidden, hidden, 4), ("ff_up", inner, hidden, 1), ("ff_down", hidden, inner, 1)]
+    // Per layer: query, key, value and attention output; one feed-forward product each way. The
+    // top layer: key and value.
+    let below_top = layers.saturating_sub(1);
+    [("projection", hidden, hidden, 4 * below_top + 2.min(layers)), ("ff_up", inner, hidden, below_top), ("ff_down", hidden, inner, below_top)]
         .into_iter()
-        .map(|(product, n, k, per_layer)| {
+        .map(|(product, n, k, per_step_forward)| {
             let m = rows;
             let (x, w, mut y) = (vec![0.5f32; m * k], vec![0.25f32; k * n], vec![0f32; m * n]);
             let mut product_ms = || {
@@ -170,7 +174,7 @@ pub fn gemm_timings(config: &crate::config::BertConfig, rows: usize, rounds: usi
             };
             product_ms();
             let ms = median((0..rounds.max(1)).map(|_| product_ms()).collect());
-            GemmTiming { product, m, n, k, ms, gflops: 2.0 * (m * n * k) as f64 / ms / 1e6, per_full_step: 3 * per_layer * layers }
+            GemmTiming { product, m, n, k, ms, gflops: 2.0 * (m * n * k) as f64 / ms / 1e6, per_full_step: 3 * per_step_forward }
         })
         .collect()
 }
