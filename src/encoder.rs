@@ -730,7 +730,7 @@ fn check_length(config: &BertConfig, batch: &Batch) -> Result<()> {
 
 /// The [CLS] rows (batch × hidden) of a layer's output (query tokens × hidden).
 fn cls_rows(hidden_state: &[f32], s: Shape) -> Vec<f32> {
-    (0..s.batch).flat_map(|b| hidden_state[b * s.queries * s.hidden..][..s.hidden].iter().copied()).collect()
+    first_rows(hidden_state, s.queries, 1, s.hidden).into_owned()
 }
 
 /// The shape each layer runs with: the top one for [CLS] alone unless every token's last hidden
@@ -892,10 +892,7 @@ pub fn train_step(config: &BertConfig, model: TrainModel<'_>, batch: &Batch, lab
     if lowest >= layer_values.len() {
         return Ok(output);
     }
-    let mut dy = vec![0f32; top.query_tokens() * s.hidden];
-    for b in 0..s.batch {
-        dy[b * top.queries * s.hidden..][..s.hidden].copy_from_slice(&dcls[b * s.hidden..][..s.hidden]);
-    }
+    let mut dy = spread_first_rows(&dcls, top.queries, 1, s.hidden);
     for l in (lowest..layer_values.len()).rev() {
         let tape = tapes[l].take().expect("trained layers keep their tape");
         let want_dx = l > lowest || embeddings_train;

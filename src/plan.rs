@@ -124,7 +124,9 @@ fn layer_forward_flops(config: &BertConfig, tokens: f64, len: f64) -> f64 {
 /// projections for every token, the rest for [CLS] alone (the encoder's `Shape::cls_only`).
 fn top_layer_forward_flops(config: &BertConfig, sentences: f64, len: f64) -> f64 {
     let h = config.hidden_size as f64;
-    sentences * len * 4.0 * h * h + layer_forward_flops(config, sentences, len) - sentences * 4.0 * h * h
+    // The whole layer for the [CLS] tokens, plus the key and value projections (2 · 2h² each)
+    // for the other len − 1 tokens of each sentence.
+    layer_forward_flops(config, sentences, len) + sentences * (len - 1.0) * 4.0 * h * h
 }
 
 /// Mean padded length of a batch of `batch` sentences drawn at random (dynamic padding pads a
