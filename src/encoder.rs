@@ -38,7 +38,7 @@ pub type RowGradients = Vec<(u32, Vec<f32>)>;
 
 /// Read access to a tensor's values for the duration of a pass (no copy).
 pub struct Values<'a> {
-    guard: Box<dyn Deref<Target = Storage> + 'a>,
+    guard: Box<dyn Deref<Target = Storage> + Sync + 'a>,
     start: usize,
     end: usize,
 }
@@ -111,13 +111,14 @@ impl<'a> LinearValues<'a> {
     }
 
     /// y = x·W + b, plus the adapter's scale · (x ⊙ mask)·Aᵀ·Bᵀ when there is one.
-    fn forward_adapted(&self, y: &mut [f32], x: &[f32], rows: usize, mask: &Option<Vec<f32>>) {
-        self.forward(y, x, rows);
-        let Some(ad) = &self.adapter else { return };
+    fn forward_adapted(&self, x: &[f32], rows: usize, mask: &Option<Vec<f32>>) -> Vec<f32> {
+        let mut y = self.forward(x, rows);
+        let Some(ad) = &self.adapter else { return y };
         let (input, out, r) = (self.inputs(), self.outputs(), ad.rank);
         let x = masked(x, mask);
         let u = ad.down(&x, rows, input);
-        kernels::gemm(y, out, true, rows, out, r, Mat::rows(&u, r), Mat::rows(ad.b.get(), out), true);
+        kernels::gemm(&mut y, out, true, rows, out, r, Mat::rows(&u, r), Mat::rows(ad.b.get(), out), true);
+        y
     }
 
     /// The adapter's part of the backward pass: dAᵀ and dBᵀ into their slots and, when wanted,
@@ -155,16 +156,33 @@ impl<'a> LinearValues<'a> {
     }
 
     /// y (rows × out) = x (rows × in) · W + b.
-    fn forward(&self, y: &mut [f32], x: &[f32], rows: usize) {
-        let input = self.w.get().len() / self.outputs();
-        kernels::linear(y, x, self.w.get(), self.b.get(), rows, input);
+    fn forward(&self, x: &[f32], rows: usize) -> Vec<f32> {
+        kernels::linear(x, self.w.get(), self.b.get(), rows, self.inputs())
     }
 
     /// Backward of y = x·W + b given dy: the weight and bias gradients into their slots (when
-    /// they train) and, when wanted, dx (overwritten, or added to with `add_dx`).
-    fn backward(&self, grads: &Linear<Option<GradSlot>>, x: &[f32], dy: &[f32], rows: usize, dx: Option<(&mut [f32], bool)>) {
+    /// they train) and, when `want_dx`, dx as a new matrix — the two at once when there are
+    /// threads for it (they are independent and cost the same).
+    fn backward(&self, grads: &Linear<Option<GradSlot>>, x: &[f32], dy: &[f32], rows: usize, want_dx: bool) -> Option<Vec<f32>> {
+        let (out, input) = (self.outputs(), self.inputs());
+        let dx = || kernels::product(rows, input, out, Mat::rows(dy, out), Mat::transposed(self.w.get(), out), true);
+        kernels::join(self.multiply_adds(rows), || self.param_grads(grads, x, dy, rows), || want_dx.then(dx)).1
+    }
+
+    /// As [`Self::backward`], with dx added to `dx`.
+    fn backward_adding_dx(&self, grads: &Linear<Option<GradSlot>>, x: &[f32], dy: &[f32], rows: usize, dx: &mut [f32]) {
+        kernels::join(self.multiply_adds(rows), || self.param_grads(grads, x, dy, rows), || self.add_input_grad(dx, dy, rows));
+    }
+
+    /// Multiply-adds of one product of `rows` rows with this Linear's weight.
+    fn multiply_adds(&self, rows: usize) -> usize {
+        rows * self.w.get().len()
+    }
+
+    /// The weight and bias gradients of y = x·W + b into their slots, when they train.
+    fn param_grads(&self, grads: &Linear<Option<GradSlot>>, x: &[f32], dy: &[f32], rows: usize) {
         let out = self.outputs();
-        let input = self.w.get().len() / out;
+        let input = self.inputs();
         if let Some(slot) = &grads.weight_t {
             // dWᵀ (in × out) [+]= xᵀ (in × rows) · dy (rows × out)
             slot.write(|g, acc| kernels::gemm(g, out, acc, input, out, rows, Mat::transposed(x, input), Mat::rows(dy, out), true));
@@ -177,10 +195,12 @@ impl<'a> LinearValues<'a> {
                 kernels::add_column_sums(g, &dy[..rows * out]);
             });
         }
-        if let Some((dx, accumulate)) = dx {
-            // dx (rows × in) [+]= dy (rows × out) · Wᵀ (out × in)
-            kernels::gemm(dx, input, accumulate, rows, input, out, Mat::rows(dy, out), Mat::transposed(self.w.get(), out), true);
-        }
+    }
+
+    /// dx (rows × in) += dy (rows × out) · Wᵀ (out × in).
+    fn add_input_grad(&self, dx: &mut [f32], dy: &[f32], rows: usize) {
+        let (out, input) = (self.outputs(), self.inputs());
+        kernels::gemm(dx, input, true, rows, input, out, Mat::rows(dy, out), Mat::transposed(self.w.get(), out), true);
     }
 }
 
@@ -274,7 +294,6 @@ struct Shape {
     hidden: usize,
     heads: usize,
     head_dim: usize,
-    intermediate: usize,
     eps: f32,
 }
 
@@ -287,7 +306,6 @@ impl Shape {
             hidden: config.hidden_size,
             heads: config.num_attention_heads,
             head_dim: config.head_dim(),
-            intermediate: config.intermediate_size,
             eps: config.layer_norm_eps as f32,
         }
     }
@@ -517,22 +535,21 @@ struct LayerTape {
 /// One encoder layer forward over `x` (tokens × hidden); returns its output (query tokens ×
 /// hidden) and, when `keep`, what the backward needs.
 fn layer_forward(w: &LayerValues<'_>, x: Vec<f32>, mask: &[f32], s: Shape, dropout: &mut Option<DropoutSource<'_>>, keep: bool) -> (Vec<f32>, Option<LayerTape>) {
-    let (t, tq, h, i) = (s.tokens(), s.query_tokens(), s.hidden, s.intermediate);
+    let (t, tq, h) = (s.tokens(), s.query_tokens(), s.hidden);
     let am = w.adapter_masks(dropout, s);
     let query_input = (!s.all_queries()).then(|| first_rows(&x, s.len, s.queries, h).into_owned());
     let xq: &[f32] = query_input.as_deref().unwrap_or(&x);
-    let mut q = vec![0f32; tq * h];
-    let mut k = vec![0f32; t * h];
-    let mut v = vec![0f32; t * h];
-    w.query.forward_adapted(&mut q, xq, tq, &am[Projection::Query as usize]);
-    w.key.forward_adapted(&mut k, &x, t, &am[Projection::Key as usize]);
-    w.value.forward_adapted(&mut v, &x, t, &am[Projection::Value as usize]);
+    // The three projections are independent: on several threads they run side by side.
+    let (q, (k, v)) = kernels::join(w.query.multiply_adds(tq + 2 * t), || w.query.forward_adapted(xq, tq, &am[Projection::Query as usize]), || {
+        kernels::join(w.key.multiply_adds(2 * t), || w.key.forward_adapted(&x, t, &am[Projection::Key as usize]), || {
+            w.value.forward_adapted(&x, t, &am[Projection::Value as usize])
+        })
+    });
     let mut probs = vec![0f32; s.scores()];
     let attention_drop = first_rows_of_mask(draw_mask(dropout, s.all_scores(), |p| p.attention), s.len, s.queries, s.len);
     let mut context = vec![0f32; tq * h];
     attention_forward(&q, &k, &v, mask, s, &mut probs, &attention_drop, &mut context);
-    let mut attn = vec![0f32; tq * h];
-    w.attention_output.forward_adapted(&mut attn, &context, tq, &am[Projection::AttentionOutput as usize]);
+    let mut attn = w.attention_output.forward_adapted(&context, tq, &am[Projection::AttentionOutput as usize]);
     let drop1 = first_rows_of_mask(draw_mask(dropout, t * h, |p| p.hidden), s.len, s.queries, h);
     apply(&mut attn, &drop1);
     kernels::add_inplace(&mut attn, xq);
@@ -540,12 +557,9 @@ fn layer_forward(w: &LayerValues<'_>, x: Vec<f32>, mask: &[f32], s: Shape, dropo
     let (mut xhat1, mut rstd1) = if keep { (vec![0f32; tq * h], vec![0f32; tq]) } else { (Vec::new(), Vec::new()) };
     kernels::layer_norm(&mut attended, &attn, w.attention_norm.gamma.get(), w.attention_norm.beta.get(), s.eps, keep.then_some((&mut xhat1[..], &mut rstd1[..])));
     drop(attn);
-    let mut inner = vec![0f32; tq * i];
-    w.intermediate.forward_adapted(&mut inner, &attended, tq, &am[Projection::Intermediate as usize]);
-    let mut activated = vec![0f32; tq * i];
-    kernels::gelu_forward(&mut activated, &inner);
-    let mut out = vec![0f32; tq * h];
-    w.output.forward_adapted(&mut out, &activated, tq, &am[Projection::Output as usize]);
+    let inner = w.intermediate.forward_adapted(&attended, tq, &am[Projection::Intermediate as usize]);
+    let activated = kernels::gelu_forward(&inner);
+    let mut out = w.output.forward_adapted(&activated, tq, &am[Projection::Output as usize]);
     let drop2 = first_rows_of_mask(draw_mask(dropout, t * h, |p| p.hidden), s.len, s.queries, h);
     apply(&mut out, &drop2);
     kernels::add_inplace(&mut out, &attended);
@@ -559,7 +573,7 @@ fn layer_forward(w: &LayerValues<'_>, x: Vec<f32>, mask: &[f32], s: Shape, dropo
 /// One encoder layer backward from dy (query tokens × hidden): parameter gradients into `g`,
 /// and dx (tokens × hidden) when `want_dx`.
 fn layer_backward(w: &LayerValues<'_>, g: &EncoderLayer<Option<GradSlot>>, tape: LayerTape, dy: Vec<f32>, s: Shape, want_dx: bool) -> Option<Vec<f32>> {
-    let (t, tq, h, i) = (s.tokens(), s.query_tokens(), s.hidden, s.intermediate);
+    let (t, tq, h) = (s.tokens(), s.query_tokens(), s.hidden);
     let am = &tape.adapter_masks;
     // Output LayerNorm.
     let mut dout = vec![0f32; tq * h];
@@ -569,13 +583,12 @@ fn layer_backward(w: &LayerValues<'_>, g: &EncoderLayer<Option<GradSlot>>, tape:
     // dout is also the residual's gradient (d attended); the branch gets dout ⊙ dropout mask.
     let mut dbranch = dout.clone();
     apply(&mut dbranch, &tape.drop2);
-    let mut dactivated = vec![0f32; tq * i];
-    w.output.backward(&g.output, &tape.activated, &dbranch, tq, Some((&mut dactivated, false)));
+    let mut dactivated = w.output.backward(&g.output, &tape.activated, &dbranch, tq, true).expect("dx was asked for");
     w.output.backward_adapter(&tape.activated, &dbranch, tq, &am[Projection::Output as usize], Some(&mut dactivated));
     drop(dbranch);
     kernels::gelu_backward_inplace(&mut dactivated, &tape.inner);
     let mut dattended = dout;
-    w.intermediate.backward(&g.intermediate, &tape.attended, &dactivated, tq, Some((&mut dattended, true)));
+    w.intermediate.backward_adding_dx(&g.intermediate, &tape.attended, &dactivated, tq, &mut dattended);
     w.intermediate.backward_adapter(&tape.attended, &dactivated, tq, &am[Projection::Intermediate as usize], Some(&mut dattended));
     drop(dactivated);
     // Attention LayerNorm.
@@ -585,8 +598,7 @@ fn layer_backward(w: &LayerValues<'_>, g: &EncoderLayer<Option<GradSlot>>, tape:
     drop(dattended);
     let mut dbranch = dsum.clone();
     apply(&mut dbranch, &tape.drop1);
-    let mut dcontext = vec![0f32; tq * h];
-    w.attention_output.backward(&g.attention_output, &tape.context, &dbranch, tq, Some((&mut dcontext, false)));
+    let mut dcontext = w.attention_output.backward(&g.attention_output, &tape.context, &dbranch, tq, true).expect("dx was asked for");
     w.attention_output.backward_adapter(&tape.context, &dbranch, tq, &am[Projection::AttentionOutput as usize], Some(&mut dcontext));
     drop(dbranch);
     let mut dq = vec![0f32; tq * h];
@@ -596,15 +608,31 @@ fn layer_backward(w: &LayerValues<'_>, g: &EncoderLayer<Option<GradSlot>>, tape:
     drop(dcontext);
     // dx = the residual's gradient + the query's, on the query rows; + the key's and value's.
     let xq = tape.query_input.as_deref().unwrap_or(&tape.input);
-    let mut dxq = dsum;
-    w.query.backward(&g.query, xq, &dq, tq, want_dx.then_some((&mut dxq[..], true)));
-    w.query.backward_adapter(xq, &dq, tq, &am[Projection::Query as usize], want_dx.then_some(&mut dxq[..]));
-    let mut dx = if s.all_queries() || !want_dx { dxq } else { spread_first_rows(&dxq, s.len, s.queries, h) };
-    for (p, linear, grads, d) in [(Projection::Key, &w.key, &g.key, &dk), (Projection::Value, &w.value, &g.value, &dv)] {
-        linear.backward(grads, &tape.input, d, t, want_dx.then_some((&mut dx[..], true)));
-        linear.backward_adapter(&tape.input, d, t, &am[p as usize], want_dx.then_some(&mut dx[..]));
-    }
+    let work = w.query.multiply_adds(tq + 2 * t);
+    let (_, dx) = kernels::join(work, || query_key_value_param_grads(w, g, &tape, xq, [&dq, &dk, &dv], s), || {
+        // dx: the query's part on the query rows, then the key's and value's, in this order.
+        let mut dxq = dsum;
+        if want_dx {
+            w.query.add_input_grad(&mut dxq, &dq, tq);
+        }
+        w.query.backward_adapter(xq, &dq, tq, &am[Projection::Query as usize], want_dx.then_some(&mut dxq[..]));
+        let mut dx = if s.all_queries() || !want_dx { dxq } else { spread_first_rows(&dxq, s.len, s.queries, h) };
+        for (p, linear, d) in [(Projection::Key, &w.key, &dk), (Projection::Value, &w.value, &dv)] {
+            if want_dx {
+                linear.add_input_grad(&mut dx, d, t);
+            }
+            linear.backward_adapter(&tape.input, d, t, &am[p as usize], want_dx.then_some(&mut dx[..]));
+        }
+        dx
+    });
     want_dx.then_some(dx)
+}
+
+/// The query, key and value weights' and biases' gradients (from their outputs' gradients).
+fn query_key_value_param_grads(w: &LayerValues<'_>, g: &EncoderLayer<Option<GradSlot>>, tape: &LayerTape, xq: &[f32], [dq, dk, dv]: [&[f32]; 3], s: Shape) {
+    w.query.param_grads(&g.query, xq, dq, s.query_tokens());
+    w.key.param_grads(&g.key, &tape.input, dk, s.tokens());
+    w.value.param_grads(&g.value, &tape.input, dv, s.tokens());
 }
 
 /// dgamma += Σ dy ⊙ xhat, dbeta += Σ dy over rows, into their slots when they train.
@@ -751,8 +779,7 @@ pub fn encode_eval(config: &BertConfig, weights: &BertWeights, adapters: Option<
         hidden = layer_forward(&LayerValues::of(layer, set, l)?, hidden, &batch.mask, shapes[l], &mut None, false).0;
     }
     let pooler = LinearValues::of(&weights.pooler)?;
-    let mut pooled = vec![0f32; s.batch * s.hidden];
-    pooler.forward(&mut pooled, &cls_rows(&hidden, shapes.last().copied().unwrap_or(s)), s.batch);
+    let mut pooled = pooler.forward(&cls_rows(&hidden, shapes.last().copied().unwrap_or(s)), s.batch);
     pooled.iter_mut().for_each(|v| *v = v.tanh());
     Ok(EvalOutput { pooled, last_hidden: keep_hidden.then_some(hidden) })
 }
@@ -761,8 +788,7 @@ pub fn encode_eval(config: &BertConfig, weights: &BertWeights, adapters: Option<
 pub fn head_logits(head: &Linear, pooled: &[f32], hidden: usize) -> Result<Vec<Vec<f32>>> {
     let head = LinearValues::of(head)?;
     let rows = pooled.len() / hidden;
-    let mut logits = vec![0f32; rows * head.outputs()];
-    head.forward(&mut logits, pooled, rows);
+    let logits = head.forward(pooled, rows);
     Ok(logits.chunks(head.outputs()).map(<[f32]>::to_vec).collect())
 }
 
@@ -798,19 +824,17 @@ pub struct StepOutput {
 /// The classifier head of a training step: logits of `pooled` (rows × hidden) after classifier
 /// dropout, the loss, and — when `check` accepts the loss — its gradients (into the head's
 /// slots) and d pooled.
-fn head_step(head: &Linear, grads: &Linear<Option<GradSlot>>, pooled: &[f32], labels: &[usize], dropout: &mut Option<DropoutSource<'_>>, hidden: usize, check: impl Fn(f64) -> Result<()>) -> Result<(StepOutput, Vec<f32>)> {
+fn head_step(head: &Linear, grads: &Linear<Option<GradSlot>>, pooled: &[f32], labels: &[usize], dropout: &mut Option<DropoutSource<'_>>, check: impl Fn(f64) -> Result<()>) -> Result<(StepOutput, Vec<f32>)> {
     let values = LinearValues::of(head)?;
     let rows = labels.len();
     let mut dropped = pooled.to_vec();
     let drop = draw_mask(dropout, dropped.len(), |p| p.classifier);
     apply(&mut dropped, &drop);
     let classes = values.outputs();
-    let mut logits = vec![0f32; rows * classes];
-    values.forward(&mut logits, &dropped, rows);
+    let logits = values.forward(&dropped, rows);
     let (loss, dlogits) = cross_entropy(&logits, classes, labels);
     check(loss)?;
-    let mut dpooled = vec![0f32; rows * hidden];
-    values.backward(grads, &dropped, &dlogits, rows, Some((&mut dpooled, false)));
+    let mut dpooled = values.backward(grads, &dropped, &dlogits, rows, true).expect("dx was asked for");
     apply(&mut dpooled, &drop);
     let logits = logits.chunks(classes).map(<[f32]>::to_vec).collect();
     Ok((StepOutput { loss, logits, word_rows: None, forward_ms: 0.0 }, dpooled))
@@ -818,8 +842,8 @@ fn head_step(head: &Linear, grads: &Linear<Option<GradSlot>>, pooled: &[f32], la
 
 /// A training step of the classifier head alone, on pooled vectors computed before (the frozen
 /// strategy's cache). The loss is checked by `check` before any gradient is written.
-pub fn train_head(head: &Linear, grads: &Linear<Option<GradSlot>>, pooled: &[f32], labels: &[usize], dropout: Option<DropoutSource<'_>>, hidden: usize, check: impl Fn(f64) -> Result<()>) -> Result<StepOutput> {
-    Ok(head_step(head, grads, pooled, labels, &mut { dropout }, hidden, check)?.0)
+pub fn train_head(head: &Linear, grads: &Linear<Option<GradSlot>>, pooled: &[f32], labels: &[usize], dropout: Option<DropoutSource<'_>>, check: impl Fn(f64) -> Result<()>) -> Result<StepOutput> {
+    Ok(head_step(head, grads, pooled, labels, &mut { dropout }, check)?.0)
 }
 
 /// The lowest encoder layer with a trained parameter or a trained adapter: the backward pass
@@ -876,10 +900,9 @@ pub fn train_step(config: &BertConfig, model: TrainModel<'_>, batch: &Batch, lab
     let pooler = LinearValues::of(&weights.pooler)?;
     let cls = cls_rows(&hidden, top);
     drop(hidden);
-    let mut pooled = vec![0f32; s.batch * s.hidden];
-    pooler.forward(&mut pooled, &cls, s.batch);
+    let mut pooled = pooler.forward(&cls, s.batch);
     pooled.iter_mut().for_each(|v| *v = v.tanh());
-    let (mut output, mut dpooled) = head_step(head, head_grads, &pooled, labels, &mut dropout, s.hidden, check)?;
+    let (mut output, mut dpooled) = head_step(head, head_grads, &pooled, labels, &mut dropout, check)?;
     output.forward_ms = started.elapsed().as_secs_f64() * 1000.0;
     let pooler_in_graph = lowest < layer_values.len() || grads.pooler.weight_t.is_some() || grads.pooler.bias.is_some();
     if !pooler_in_graph {
@@ -887,11 +910,9 @@ pub fn train_step(config: &BertConfig, model: TrainModel<'_>, batch: &Batch, lab
     }
     // tanh' = 1 − tanh²
     dpooled.iter_mut().zip(&pooled).for_each(|(d, p)| *d *= 1.0 - p * p);
-    let mut dcls = vec![0f32; s.batch * s.hidden];
-    pooler.backward(&grads.pooler, &cls, &dpooled, s.batch, (lowest < layer_values.len()).then_some((&mut dcls[..], false)));
-    if lowest >= layer_values.len() {
+    let Some(dcls) = pooler.backward(&grads.pooler, &cls, &dpooled, s.batch, lowest < layer_values.len()) else {
         return Ok(output);
-    }
+    };
     let mut dy = spread_first_rows(&dcls, top.queries, 1, s.hidden);
     for l in (lowest..layer_values.len()).rev() {
         let tape = tapes[l].take().expect("trained layers keep their tape");

@@ -429,7 +429,7 @@ impl Run {
             Some(cache) => {
                 let h = self.config.hidden_size;
                 let pooled: Vec<f32> = indices.iter().flat_map(|&i| cache[i * h..(i + 1) * h].iter().copied()).collect();
-                encoder::train_head(&model.head, &model.head_grads, &pooled, &labels, dropout, h, check)?
+                encoder::train_head(&model.head, &model.head_grads, &pooled, &labels, dropout, check)?
             }
             None => {
                 let seqs: Vec<&[u32]> = indices.iter().map(|&i| self.train.ids[i].as_slice()).collect();
