@@ -1,7 +1,8 @@
 //! Why `kernels::gemm` splits its output itself: one product at the encoder's shapes, timed on
 //! one thread, with the gemm crate's own `Parallelism::Rayon(2)`, and with `kernels::gemm`'s
-//! split on a 2-thread pool. Median of 41 runs each; run it on a quiet machine:
-//! `cargo run --release --example gemm_threads`.
+//! split on a 2-thread pool. Then why the encoder runs independent products side by side
+//! (`kernels::join`): two products, each split, against the two at once. Median of 41 runs
+//! each; run it on a quiet machine: `cargo run --release --example gemm_threads`.
 use std::time::Instant;
 
 use webtune::kernels::{self, Mat};
@@ -38,6 +39,31 @@ fn case(name: &str, m: usize, n: usize, k: usize, lhs_t: bool, rhs_t: bool) {
     println!("{name:<30} 1 thread {single:6.2} ms | 2 threads: gemm's split {crate_split:6.2} ms ({:.2}×), ours {our_split:6.2} ms ({:.2}×)", single / crate_split, single / our_split);
 }
 
+/// Two independent (m × n × k) products on 2 threads: one after the other, each split across
+/// the threads, against side by side (`kernels::join`).
+fn pair(name: &str, m: usize, n: usize, k: usize) {
+    let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.1).collect();
+    let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.1).collect();
+    let (mut c1, mut c2) = (vec![0f32; m * n], vec![0f32; m * n]);
+    let (lhs, rhs) = (Mat::rows(&a, k), Mat::rows(&b, n));
+    let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
+    let (one, two) = (pool(1), pool(2));
+    let mut run = |side_by_side: bool| {
+        let mut first = || kernels::gemm(&mut c1, n, false, m, n, k, lhs, rhs, true);
+        let mut second = || kernels::gemm(&mut c2, n, false, m, n, k, lhs, rhs, true);
+        if side_by_side {
+            kernels::join(usize::MAX, first, second);
+        } else {
+            first();
+            second();
+        }
+    };
+    let single = one.install(|| median_ms(|| run(false)));
+    let split = two.install(|| median_ms(|| run(false)));
+    let joined = two.install(|| median_ms(|| run(true)));
+    println!("{name:<30} 1 thread {single:6.2} ms | 2 threads: each split {split:6.2} ms ({:.2}×), side by side {joined:6.2} ms ({:.2}×)", single / split, single / joined);
+}
+
 fn main() {
     println!("bert-base at batch 2 × 128 tokens (256 rows):");
     case("query/key/value/output fwd", 256, 768, 768, false, false);
@@ -49,4 +75,7 @@ fn main() {
     println!("MiniLM at batch 16 × 32 tokens (512 rows):");
     case("query/key/value/output fwd", 512, 384, 384, false, false);
     case("feed-forward up fwd", 512, 1536, 384, false, false);
+    println!("two independent products at once:");
+    pair("2 × bert-base projection fwd", 256, 768, 768);
+    pair("2 × MiniLM projection fwd", 512, 384, 384);
 }

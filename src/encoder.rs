@@ -381,6 +381,16 @@ fn draw_mask(source: &mut Option<DropoutSource<'_>>, n: usize, p: impl Fn(&Dropo
     (p > 0.0).then(|| rng::dropout_mask(source.rng, n, p))
 }
 
+/// A layer's dropout masks, drawn in this order: attention probabilities, the attention
+/// block's output, the feed-forward block's output — each cut to the layer's query rows.
+fn layer_masks(dropout: &mut Option<DropoutSource<'_>>, s: Shape) -> [Option<Vec<f32>>; 3] {
+    let hidden = s.tokens() * s.hidden;
+    let attention = first_rows_of_mask(draw_mask(dropout, s.all_scores(), |p| p.attention), s.len, s.queries, s.len);
+    let attention_output = first_rows_of_mask(draw_mask(dropout, hidden, |p| p.hidden), s.len, s.queries, s.hidden);
+    let output = first_rows_of_mask(draw_mask(dropout, hidden, |p| p.hidden), s.len, s.queries, s.hidden);
+    [attention, attention_output, output]
+}
+
 fn apply(x: &mut [f32], mask: &Option<Vec<f32>>) {
     if let Some(mask) = mask {
         kernels::multiply_inplace(x, mask);
@@ -539,18 +549,20 @@ fn layer_forward(w: &LayerValues<'_>, x: Vec<f32>, mask: &[f32], s: Shape, dropo
     let am = w.adapter_masks(dropout, s);
     let query_input = (!s.all_queries()).then(|| first_rows(&x, s.len, s.queries, h).into_owned());
     let xq: &[f32] = query_input.as_deref().unwrap_or(&x);
-    // The three projections are independent: on several threads they run side by side.
-    let (q, (k, v)) = kernels::join(w.query.multiply_adds(tq + 2 * t), || w.query.forward_adapted(xq, tq, &am[Projection::Query as usize]), || {
-        kernels::join(w.key.multiply_adds(2 * t), || w.key.forward_adapted(&x, t, &am[Projection::Key as usize]), || {
-            w.value.forward_adapted(&x, t, &am[Projection::Value as usize])
+    // The three projections and the layer's dropout masks are independent: on several threads
+    // they run side by side.
+    let projections = || {
+        kernels::join(w.query.multiply_adds(tq + 2 * t), || w.query.forward_adapted(xq, tq, &am[Projection::Query as usize]), || {
+            kernels::join(w.key.multiply_adds(2 * t), || w.key.forward_adapted(&x, t, &am[Projection::Key as usize]), || {
+                w.value.forward_adapted(&x, t, &am[Projection::Value as usize])
+            })
         })
-    });
+    };
+    let ((q, (k, v)), [attention_drop, drop1, drop2]) = kernels::join(w.query.multiply_adds(tq + 2 * t), projections, || layer_masks(dropout, s));
     let mut probs = vec![0f32; s.scores()];
-    let attention_drop = first_rows_of_mask(draw_mask(dropout, s.all_scores(), |p| p.attention), s.len, s.queries, s.len);
     let mut context = vec![0f32; tq * h];
     attention_forward(&q, &k, &v, mask, s, &mut probs, &attention_drop, &mut context);
     let mut attn = w.attention_output.forward_adapted(&context, tq, &am[Projection::AttentionOutput as usize]);
-    let drop1 = first_rows_of_mask(draw_mask(dropout, t * h, |p| p.hidden), s.len, s.queries, h);
     apply(&mut attn, &drop1);
     kernels::add_inplace(&mut attn, xq);
     let mut attended = vec![0f32; tq * h];
@@ -560,7 +572,6 @@ fn layer_forward(w: &LayerValues<'_>, x: Vec<f32>, mask: &[f32], s: Shape, dropo
     let inner = w.intermediate.forward_adapted(&attended, tq, &am[Projection::Intermediate as usize]);
     let activated = kernels::gelu_forward(&inner);
     let mut out = w.output.forward_adapted(&activated, tq, &am[Projection::Output as usize]);
-    let drop2 = first_rows_of_mask(draw_mask(dropout, t * h, |p| p.hidden), s.len, s.queries, h);
     apply(&mut out, &drop2);
     kernels::add_inplace(&mut out, &attended);
     let mut y = vec![0f32; tq * h];
