@@ -349,10 +349,13 @@ pub fn exp(x: f32) -> f32 {
     // Round to nearest by adding and removing 1.5 · 2^23 (f32::round is a libm call that stops
     // the loop from vectorizing).
     const ROUNDER: f32 = 12_582_912.0;
-    let n = (clamped * std::f32::consts::LOG2_E + ROUNDER) - ROUNDER;
+    let shifted = clamped * std::f32::consts::LOG2_E + ROUNDER;
+    let n = shifted - ROUNDER;
     let r = clamped - n * 0.693_145_75 - n * 1.428_606_8e-6;
     let p = 1.0 + r * (1.0 + r * (0.5 + r * (0.166_666_67 + r * (0.041_666_668 + r * (0.008_333_334 + r * 0.001_388_888_9)))));
-    let e = f32::from_bits(((n as i32 + 127) as u32) << 23) * p;
+    // 2^n: `shifted`'s low mantissa bits hold n (two's complement); the shift drops the rest.
+    // (Not `n as i32`: the saturating cast kept the loop from vectorizing on AVX-512.)
+    let e = f32::from_bits(shifted.to_bits().wrapping_add(127) << 23) * p;
     // Below e^−87.3 f32 underflows: 0, as expf gives (a select, not a branch).
     if x < -87.3 { 0.0 } else { e }
 }
@@ -394,15 +397,36 @@ pub fn gelu_derivative(x: f32) -> f32 {
 
 /// out = gelu(x), element-wise.
 pub fn gelu_forward(x: &[f32]) -> Vec<f32> {
-    map(x, gelu)
+    let mut out = Vec::with_capacity(x.len());
+    let spare = &mut out.spare_capacity_mut()[..x.len()];
+    if split(x.len()) {
+        spare.par_chunks_mut(4096).zip(x.par_chunks(4096)).for_each(|(o, x)| gelu_chunk(o, x));
+    } else {
+        gelu_chunk(spare, x);
+    }
+    // SAFETY: gelu_chunk wrote every one of the x.len() elements.
+    unsafe { out.set_len(x.len()) };
+    out
 }
 
 /// dx = dy · gelu'(x), element-wise, in place over `dy`.
 pub fn gelu_backward_inplace(dy: &mut [f32], x: &[f32]) {
-    for_rows(dy, 4096, |r, d| {
-        let x = &x[r * 4096..r * 4096 + d.len()];
-        d.iter_mut().zip(x).for_each(|(d, v)| *d *= gelu_derivative(*v));
+    for_rows(dy, 4096, |r, d| gelu_backward_chunk(d, &x[r * 4096..r * 4096 + d.len()]));
+}
+
+// The GELU loops once per instruction set, picked at run time (same operations in the same
+// order, so the same results on every CPU: only the vector width changes; FMA is not used,
+// as Rust never fuses a multiply and an add by itself).
+#[multiversion::multiversion(targets("x86_64+avx512f+avx2+fma", "x86_64+avx2+fma"))]
+fn gelu_chunk(out: &mut [std::mem::MaybeUninit<f32>], x: &[f32]) {
+    out.iter_mut().zip(x).for_each(|(o, v)| {
+        o.write(gelu(*v));
     });
+}
+
+#[multiversion::multiversion(targets("x86_64+avx512f+avx2+fma", "x86_64+avx2+fma"))]
+fn gelu_backward_chunk(dy: &mut [f32], x: &[f32]) {
+    dy.iter_mut().zip(x).for_each(|(d, v)| *d *= gelu_derivative(*v));
 }
 
 // ---------------------------------------------------------------------------------- softmax
