@@ -257,15 +257,6 @@ pub fn repeat_row(row: &[f32], rows: usize) -> Vec<f32> {
     out
 }
 
-/// `f` applied to every element of `x`, into a new vector (written once, in parallel when large).
-pub fn map(x: &[f32], f: impl Fn(f32) -> f32 + Sync + Send) -> Vec<f32> {
-    if split(x.len()) {
-        x.par_iter().with_min_len(4096).map(|&v| f(v)).collect()
-    } else {
-        x.iter().map(|&v| f(v)).collect()
-    }
-}
-
 /// acc (cols) += the sum of the `cols`-wide rows of `x`, in fixed row blocks.
 pub fn add_column_sums(acc: &mut [f32], x: &[f32]) {
     let cols = acc.len();
