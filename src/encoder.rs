@@ -121,6 +121,14 @@ impl<'a> LinearValues<'a> {
         y
     }
 
+    /// The backward of [`Self::forward_adapted`]: the weight's, bias's and adapter's gradients into
+    /// their slots (those that train), and dx, through the adapter too.
+    fn backward_adapted(&self, grads: &Linear<Option<GradSlot>>, x: &[f32], dy: &[f32], rows: usize, mask: &Option<Vec<f32>>) -> Vec<f32> {
+        let mut dx = self.backward(grads, x, dy, rows, true).expect("dx was asked for");
+        self.backward_adapter(x, dy, rows, mask, Some(&mut dx));
+        dx
+    }
+
     /// The adapter's part of the backward pass: dAᵀ and dBᵀ into their slots and, when wanted,
     /// its contribution added to dx. The frozen weight's own gradient is never computed.
     fn backward_adapter(&self, x: &[f32], dy: &[f32], rows: usize, mask: &Option<Vec<f32>>, dx: Option<&mut [f32]>) {
@@ -225,6 +233,32 @@ fn masked<'x>(x: &'x [f32], mask: &Option<Vec<f32>>) -> std::borrow::Cow<'x, [f3
 struct NormValues<'a> {
     gamma: Values<'a>,
     beta: Values<'a>,
+}
+
+/// What a LayerNorm's backward needs from its forward: the normalised input and 1/σ per row
+/// (both empty when the forward kept nothing).
+struct NormTape {
+    xhat: Vec<f32>,
+    rstd: Vec<f32>,
+}
+
+impl NormValues<'_> {
+    /// LayerNorm over the rows of `x`, and, when `keep`, what its backward needs.
+    fn forward(&self, x: &[f32], eps: f32, keep: bool) -> (Vec<f32>, NormTape) {
+        let rows = x.len() / self.gamma.get().len();
+        let mut y = vec![0f32; x.len()];
+        let mut tape = if keep { NormTape { xhat: vec![0f32; x.len()], rstd: vec![0f32; rows] } } else { NormTape { xhat: Vec::new(), rstd: Vec::new() } };
+        kernels::layer_norm(&mut y, x, self.gamma.get(), self.beta.get(), eps, keep.then_some((&mut tape.xhat[..], &mut tape.rstd[..])));
+        (y, tape)
+    }
+
+    /// dx from dy; dγ and dβ into `grads`' slots when they train.
+    fn backward(&self, grads: &crate::params::LayerNorm<Option<GradSlot>>, tape: &NormTape, dy: &[f32]) -> Vec<f32> {
+        let mut dx = vec![0f32; dy.len()];
+        kernels::layer_norm_backward(&mut dx, dy, &tape.xhat, &tape.rstd, self.gamma.get());
+        norm_grads(grads.weight.as_ref(), grads.bias.as_ref(), dy, &tape.xhat);
+        dx
+    }
 }
 
 struct LayerValues<'a> {
@@ -528,16 +562,14 @@ struct LayerTape {
     attention_drop: Option<Vec<f32>>,
     context: Vec<f32>,
     drop1: Option<Vec<f32>>,
-    xhat1: Vec<f32>,
-    rstd1: Vec<f32>,
+    norm1: NormTape,
     /// The attention block's output (LayerNorm 1), input of the feed-forward block.
     attended: Vec<f32>,
     /// The intermediate product before GELU, and after.
     inner: Vec<f32>,
     activated: Vec<f32>,
     drop2: Option<Vec<f32>>,
-    xhat2: Vec<f32>,
-    rstd2: Vec<f32>,
+    norm2: NormTape,
     /// Input-dropout masks of the layer's LoRA adapters, by projection.
     adapter_masks: [Option<Vec<f32>>; 6],
 }
@@ -565,19 +597,15 @@ fn layer_forward(w: &LayerValues<'_>, x: Vec<f32>, mask: &[f32], s: Shape, dropo
     let mut attn = w.attention_output.forward_adapted(&context, tq, &am[Projection::AttentionOutput as usize]);
     apply(&mut attn, &drop1);
     kernels::add_inplace(&mut attn, xq);
-    let mut attended = vec![0f32; tq * h];
-    let (mut xhat1, mut rstd1) = if keep { (vec![0f32; tq * h], vec![0f32; tq]) } else { (Vec::new(), Vec::new()) };
-    kernels::layer_norm(&mut attended, &attn, w.attention_norm.gamma.get(), w.attention_norm.beta.get(), s.eps, keep.then_some((&mut xhat1[..], &mut rstd1[..])));
+    let (attended, norm1) = w.attention_norm.forward(&attn, s.eps, keep);
     drop(attn);
     let inner = w.intermediate.forward_adapted(&attended, tq, &am[Projection::Intermediate as usize]);
     let activated = kernels::gelu_forward(&inner);
     let mut out = w.output.forward_adapted(&activated, tq, &am[Projection::Output as usize]);
     apply(&mut out, &drop2);
     kernels::add_inplace(&mut out, &attended);
-    let mut y = vec![0f32; tq * h];
-    let (mut xhat2, mut rstd2) = if keep { (vec![0f32; tq * h], vec![0f32; tq]) } else { (Vec::new(), Vec::new()) };
-    kernels::layer_norm(&mut y, &out, w.output_norm.gamma.get(), w.output_norm.beta.get(), s.eps, keep.then_some((&mut xhat2[..], &mut rstd2[..])));
-    let tape = keep.then_some(LayerTape { input: x, query_input, q, k, v, probs, attention_drop, context, drop1, xhat1, rstd1, attended, inner, activated, drop2, xhat2, rstd2, adapter_masks: am });
+    let (y, norm2) = w.output_norm.forward(&out, s.eps, keep);
+    let tape = keep.then_some(LayerTape { input: x, query_input, q, k, v, probs, attention_drop, context, drop1, norm1, attended, inner, activated, drop2, norm2, adapter_masks: am });
     (y, tape)
 }
 
@@ -586,31 +614,23 @@ fn layer_forward(w: &LayerValues<'_>, x: Vec<f32>, mask: &[f32], s: Shape, dropo
 fn layer_backward(w: &LayerValues<'_>, g: &EncoderLayer<Option<GradSlot>>, tape: LayerTape, dy: Vec<f32>, s: Shape, want_dx: bool) -> Option<Vec<f32>> {
     let (t, tq, h) = (s.tokens(), s.query_tokens(), s.hidden);
     let am = &tape.adapter_masks;
-    // Output LayerNorm.
-    let mut dout = vec![0f32; tq * h];
-    kernels::layer_norm_backward(&mut dout, &dy, &tape.xhat2, &tape.rstd2, w.output_norm.gamma.get());
-    norm_grads(g.output_norm.weight.as_ref(), g.output_norm.bias.as_ref(), &dy, &tape.xhat2);
+    let dout = w.output_norm.backward(&g.output_norm, &tape.norm2, &dy);
     drop(dy);
     // dout is also the residual's gradient (d attended); the branch gets dout ⊙ dropout mask.
     let mut dbranch = dout.clone();
     apply(&mut dbranch, &tape.drop2);
-    let mut dactivated = w.output.backward(&g.output, &tape.activated, &dbranch, tq, true).expect("dx was asked for");
-    w.output.backward_adapter(&tape.activated, &dbranch, tq, &am[Projection::Output as usize], Some(&mut dactivated));
+    let mut dactivated = w.output.backward_adapted(&g.output, &tape.activated, &dbranch, tq, &am[Projection::Output as usize]);
     drop(dbranch);
     kernels::gelu_backward_inplace(&mut dactivated, &tape.inner);
     let mut dattended = dout;
     w.intermediate.backward_adding_dx(&g.intermediate, &tape.attended, &dactivated, tq, &mut dattended);
     w.intermediate.backward_adapter(&tape.attended, &dactivated, tq, &am[Projection::Intermediate as usize], Some(&mut dattended));
     drop(dactivated);
-    // Attention LayerNorm.
-    let mut dsum = vec![0f32; tq * h];
-    kernels::layer_norm_backward(&mut dsum, &dattended, &tape.xhat1, &tape.rstd1, w.attention_norm.gamma.get());
-    norm_grads(g.attention_norm.weight.as_ref(), g.attention_norm.bias.as_ref(), &dattended, &tape.xhat1);
+    let dsum = w.attention_norm.backward(&g.attention_norm, &tape.norm1, &dattended);
     drop(dattended);
     let mut dbranch = dsum.clone();
     apply(&mut dbranch, &tape.drop1);
-    let mut dcontext = w.attention_output.backward(&g.attention_output, &tape.context, &dbranch, tq, true).expect("dx was asked for");
-    w.attention_output.backward_adapter(&tape.context, &dbranch, tq, &am[Projection::AttentionOutput as usize], Some(&mut dcontext));
+    let dcontext = w.attention_output.backward_adapted(&g.attention_output, &tape.context, &dbranch, tq, &am[Projection::AttentionOutput as usize]);
     drop(dbranch);
     let mut dq = vec![0f32; tq * h];
     let mut dk = vec![0f32; t * h];
@@ -677,8 +697,7 @@ struct EmbeddingValues<'a> {
 }
 
 struct EmbeddingTape {
-    xhat: Vec<f32>,
-    rstd: Vec<f32>,
+    norm: NormTape,
     drop: Option<Vec<f32>>,
 }
 
@@ -696,22 +715,18 @@ fn embed(w: &EmbeddingValues<'_>, ids: &[u32], s: Shape, dropout: &mut Option<Dr
             row[j] = word[j] + pos[j] + token_type[j];
         }
     });
-    let mut out = vec![0f32; t * h];
-    let (mut xhat, mut rstd) = if keep { (vec![0f32; t * h], vec![0f32; t]) } else { (Vec::new(), Vec::new()) };
-    kernels::layer_norm(&mut out, &sum, w.norm.gamma.get(), w.norm.beta.get(), s.eps, keep.then_some((&mut xhat[..], &mut rstd[..])));
+    let (mut out, norm) = w.norm.forward(&sum, s.eps, keep);
     let drop = draw_mask(dropout, t * h, |p| p.hidden);
     apply(&mut out, &drop);
-    Ok((out, keep.then_some(EmbeddingTape { xhat, rstd, drop })))
+    Ok((out, keep.then_some(EmbeddingTape { norm, drop })))
 }
 
 /// Embeddings backward: LayerNorm, position and token-type gradients into their slots; the word
 /// embeddings' gradient as rows by token id.
 fn embed_backward(w: &EmbeddingValues<'_>, g: &BertGrads, tape: EmbeddingTape, mut dy: Vec<f32>, ids: &[u32], s: Shape, word_rows: bool) -> Option<RowGradients> {
-    let (t, h, l) = (s.tokens(), s.hidden, s.len);
+    let (h, l) = (s.hidden, s.len);
     apply(&mut dy, &tape.drop);
-    let mut dsum = vec![0f32; t * h];
-    kernels::layer_norm_backward(&mut dsum, &dy, &tape.xhat, &tape.rstd, w.norm.gamma.get());
-    norm_grads(g.embeddings_norm.weight.as_ref(), g.embeddings_norm.bias.as_ref(), &dy, &tape.xhat);
+    let dsum = w.norm.backward(&g.embeddings_norm, &tape.norm, &dy);
     if let Some(slot) = &g.position_embeddings {
         slot.write(|buf, acc| {
             if !acc {
