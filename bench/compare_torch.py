@@ -2,14 +2,18 @@
 machines are noisy: only ratios measured together mean something).
 
 Usage (needs a venv with torch + transformers, see tests/python/requirements.txt):
-  python bench/compare_torch.py [--rounds N] [--batch B] [--threads T] [--repeat R]
+  python bench/compare_torch.py [--rounds N] [--batch B] [--threads T] [--repeat R] [--gemm]
                                 [--cases minilm:12:full,bert-base:128:full:8,...]
 A case is MODEL:SEQ:STRATEGY[:BATCH] (BATCH defaults to --batch). For each case it runs
 `target/release/webtune bench` and ../shared/bench/torch_reference.py alternately, R times, and
 prints both medians (over the repeats of each side's per-run median), the spread, and the ratio
 webtune / PyTorch.
+
+--gemm compares the encoder's forward matrix products instead of steps: `webtune bench --gemm`
+(kernels::gemm) against torch's `x @ w.T` (MKL; nn.Linear's layout) on the same (m × n × k), in
+GFLOPS (STRATEGY is then ignored). `cargo run --release --example fma_peak` gives the ceiling.
 """
-import argparse, json, os, statistics, subprocess, sys
+import argparse, json, os, statistics, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TORCH_REF = os.path.join(ROOT, "..", "shared", "bench", "torch_reference.py")
@@ -25,6 +29,51 @@ def run_json(cmd, env=None):
     return json.loads(out.strip().splitlines()[-1])
 
 
+def run_json_lines(cmd, env=None):
+    out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True, env=env).stdout
+    return [json.loads(line) for line in out.strip().splitlines() if line.startswith("{")]
+
+
+def torch_products(shapes, threads, rounds):
+    """Median ms and GFLOPS of torch's x (m × k) @ w (n × k).T for each of webtune's shapes."""
+    import torch
+    torch.set_num_threads(threads)
+    results = []
+    for shape in shapes:
+        m, n, k = shape["m"], shape["n"], shape["k"]
+        x, w = torch.randn(m, k), torch.randn(n, k)
+        x @ w.T  # warm-up
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            x @ w.T
+            times.append(time.perf_counter() - start)
+        ms = statistics.median(times) * 1e3
+        results.append({"product": shape["product"], "m": m, "n": n, "k": k, "ms": ms, "gflops": 2 * m * n * k / ms / 1e6})
+    return results
+
+
+def compare_products(args, env):
+    print(f"{args.threads} thread(s), {args.repeat} alternating run(s) per case: GFLOPS of each forward product, median (min–max over runs)")
+    print(f"{'case':<24} {'product':<11} {'m × n × k':>18} {'webtune':>18} {'torch (MKL)':>18} {'webtune ÷ torch, time':>22}")
+    for case in args.cases.split(","):
+        parts = case.split(":")
+        model, seq = parts[:2]
+        batch = parts[3] if len(parts) > 3 else str(args.batch)
+        ours_runs, theirs_runs = [], []
+        for _ in range(args.repeat):
+            ours_runs.append(run_json_lines([os.path.join(ROOT, "target/release/webtune"), "bench", "--gemm", "--json", "--model", MODELS[model][0],
+                                             "--seq", seq, "--batch", batch, "--rounds", str(args.rounds), "--threads", str(args.threads)], env))
+            theirs_runs.append(torch_products(ours_runs[-1], args.threads, args.rounds))
+        for i, shape in enumerate(ours_runs[0]):
+            ours = [run[i]["gflops"] for run in ours_runs]
+            theirs = [run[i]["gflops"] for run in theirs_runs]
+            spread = lambda v: f"{statistics.median(v):.1f} ({min(v):.0f}–{max(v):.0f})"
+            ratio = statistics.median(t / o for o, t in zip(ours, theirs))
+            dims = f"{shape['m']} × {shape['n']} × {shape['k']}"
+            print(f"{model + ':' + batch + 'x' + seq:<24} {shape['product']:<11} {dims:>18} {spread(ours):>18} {spread(theirs):>18} {ratio:>22.2f}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=10)
@@ -32,8 +81,11 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=1, help="alternate the two sides this many times per case")
     ap.add_argument("--cases", default=",".join(DEFAULT_CASES))
+    ap.add_argument("--gemm", action="store_true", help="compare the forward matrix products (GFLOPS), not steps")
     args = ap.parse_args()
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads))
+    if args.gemm:
+        return compare_products(args, env)
     rows = []
     for case in args.cases.split(","):
         parts = case.split(":")
