@@ -24,14 +24,13 @@ MODELS = {
 DEFAULT_CASES = [f"{m}:{s}:{t}" for m in MODELS for s in (12, 128) for t in ("frozen", "full")]
 
 
-def run_json(cmd, env=None):
-    out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True, env=env).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
 def run_json_lines(cmd, env=None):
     out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True, env=env).stdout
     return [json.loads(line) for line in out.strip().splitlines() if line.startswith("{")]
+
+
+def run_json(cmd, env=None):
+    return run_json_lines(cmd, env)[-1]
 
 
 def torch_products(shapes, threads, rounds):
