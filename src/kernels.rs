@@ -21,27 +21,37 @@ mod simd128_gemm;
 /// Rows per block of a reduction (fixed, so results do not depend on the thread count).
 pub const ROW_BLOCK: usize = 64;
 
-/// How much dearer handing work to another thread is in wasm than natively: the pool's Web
-/// Workers sleep in `Atomics.wait` and wake through the browser. Measured in the page
-/// (`./build.sh bench-threads`): with the native thresholds below, the notebook's MiniLM step
-/// was slower on 2 threads than on 1 (95.5 vs 76.0 ms).
-#[cfg(target_arch = "wasm32")]
-const HANDOFF_COST: usize = 8;
-#[cfg(not(target_arch = "wasm32"))]
-const HANDOFF_COST: usize = 1;
-
 /// Below this many floats an element-wise pass stays on one thread (measured: splitting
-/// smaller passes across threads costs more in scheduling than it saves).
-const PARALLEL_MIN_FLOATS: usize = HANDOFF_COST << 15;
+/// smaller passes across threads costs more in scheduling than it saves). The page uses the
+/// same thresholds as the CLI: its steps run on a pool thread too ([`on_pool`]).
+const PARALLEL_MIN_FLOATS: usize = 1 << 15;
 
 /// Below this many multiply-adds (m·n·k) a product stays on one thread.
-const GEMM_PARALLEL_MIN_WORK: usize = HANDOFF_COST << 21;
+const GEMM_PARALLEL_MIN_WORK: usize = 1 << 21;
 
 /// Below this many multiply-adds the attention's (sentence, head) tasks stay on one thread.
-pub const ATTENTION_PARALLEL_MIN_WORK: usize = HANDOFF_COST << 18;
+pub const ATTENTION_PARALLEL_MIN_WORK: usize = 1 << 18;
 
 fn threads() -> usize {
     rayon::current_num_threads()
+}
+
+/// Run `work` on a thread of rayon's pool when it has more than one, and wait for it.
+///
+/// Why: a thread outside the pool (the CLI's main thread, the page's worker) starts every
+/// parallel loop through rayon's cold path: the job is injected, a sleeping pool thread is
+/// woken, and the caller sleeps on a latch until the loop is done. In the page each of those
+/// hand-offs goes through the browser's `Atomics.wait`/`notify`, and a step has dozens of small
+/// loops: the notebook's MiniLM step on two threads was no faster than on one (81–84 against
+/// 81–83 ms), and 58–61 ms with its work started here (bench/README.md, "Steps on the pool").
+/// Started on a pool thread, a loop's halves go to that thread's own deque and are at most
+/// stolen.
+pub fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    if threads() > 1 {
+        rayon::scope(|_| work())
+    } else {
+        work()
+    }
 }
 
 /// Whether a pass over `floats` values should be split across threads.

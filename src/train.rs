@@ -24,6 +24,7 @@ use crate::config::BertConfig;
 use crate::data::{self, Dataset};
 use crate::events::{Event, MapPoints, Phase as ProgressPhase};
 use crate::insight::{self, Projection};
+use crate::kernels;
 use crate::metrics;
 use crate::encoder::{self, DropoutSource};
 use crate::model::{self, BertWeights, Dropout, Pretrained};
@@ -319,7 +320,7 @@ impl Run {
         if let Some(event) = self.pending.pop_front() {
             return event;
         }
-        match self.try_step() {
+        match kernels::on_pool(|| self.try_step()) {
             Ok(event) => event,
             Err(e) => {
                 self.release_training_state();
