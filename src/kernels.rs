@@ -43,7 +43,7 @@ fn threads() -> usize {
 /// woken, and the caller sleeps on a latch until the loop is done. In the page each of those
 /// hand-offs goes through the browser's `Atomics.wait`/`notify`, and a step has dozens of small
 /// loops: the notebook's MiniLM step on two threads was no faster than on one (81–84 against
-/// 81–83 ms), and 58–61 ms with its work started here (bench/README.md, "Steps on the pool").
+/// 81–83 ms), and 58–61 ms with its work started here (bench/README.md, "… a run's steps on the pool").
 /// Started on a pool thread, a loop's halves go to that thread's own deque and are at most
 /// stolen.
 pub fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
