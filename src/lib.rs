@@ -9,7 +9,7 @@
 //! ../shared/tools/layering.py` checks):
 //! - [`session`]: the facade both shells use; [`bench`], [`probe`]: timed steps and gradient
 //!   probes for the benchmark and the golden tests.
-//! - [`train`]: the step-wise training run.
+//! - [`train`]: the step-wise training run; [`recipe`]: the same run as a PyTorch script.
 //! - [`plan`]: a run's estimated steps, compute and memory; [`run_model`]: a run's weights (what a
 //!   strategy trains); [`optim`]: Adam/AdamW and the learning-rate schedule.
 //! - [`model`]: the `BertForSequenceClassification` parameters; [`encoder`]: its forward and
@@ -36,6 +36,7 @@ pub mod optim;
 pub mod params;
 pub mod plan;
 pub mod probe;
+pub mod recipe;
 pub mod rng;
 pub mod run_model;
 pub mod session;
