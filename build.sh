@@ -406,6 +406,7 @@ test_python() {
   "$PY_VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
   "$PY_VENV/bin/python" tests/python/check_export.py
   "$PY_VENV/bin/python" tests/python/check_lora_export.py
+  "$PY_VENV/bin/python" tests/python/check_recipe.py
 }
 
 test_wasm_browser() {

@@ -8,7 +8,8 @@
 //! Layers, top to bottom (a module only uses modules below it; `python3
 //! ../shared/tools/layering.py` checks):
 //! - [`session`]: the facade both shells use; [`bench`], [`probe`]: timed steps and gradient
-//!   probes for the benchmark and the golden tests.
+//!   probes for the benchmark and the golden tests; [`recipe`]: a run's recipe as a PyTorch
+//!   script (on [`train`]'s data order).
 //! - [`train`]: the step-wise training run.
 //! - [`plan`]: a run's estimated steps, compute and memory; [`run_model`]: a run's weights (what a
 //!   strategy trains); [`optim`]: Adam/AdamW and the learning-rate schedule.
@@ -36,6 +37,7 @@ pub mod optim;
 pub mod params;
 pub mod plan;
 pub mod probe;
+pub mod recipe;
 pub mod rng;
 pub mod run_model;
 pub mod session;

@@ -120,7 +120,7 @@ pub fn named_adapter_tensors(adapters: &Adapters) -> Result<Vec<(String, Tensor)
 /// suffixes (query, key, value — PEFT's own default), else a regular expression PEFT matches
 /// against the whole module name (`output.dense` alone would also match
 /// `attention.output.dense`).
-fn peft_target_modules(targets: &[Projection]) -> serde_json::Value {
+pub fn peft_target_modules(targets: &[Projection]) -> serde_json::Value {
     let short = [Projection::Query, Projection::Key, Projection::Value];
     if targets.iter().all(|t| short.contains(t)) {
         return json!(targets.iter().map(|t| t.option_name()).collect::<Vec<_>>());

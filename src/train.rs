@@ -198,8 +198,7 @@ impl Run {
         let encoder = pretrained.encoder(options.max_len)?;
         let train_set = encode_set(&encoder, train)?;
         let val_set = val.map(|v| encode_set(&encoder, v)).transpose()?;
-        let limit = if options.train_eval_sample == 0 { usize::MAX } else { options.train_eval_sample };
-        let sample = data::stratified_sample(train, limit, options.seed);
+        let sample = train_eval_sample(train, options);
         let train_eval_size = sample.len();
         let mut eval_items: Vec<EvalItem> = sample.iter().map(|&i| EvalItem::Train(i)).collect();
         eval_items.extend((0..val_set.as_ref().map_or(0, |v| v.ids.len())).map(EvalItem::Val));
@@ -211,7 +210,7 @@ impl Run {
         let head = model::init_classifier(config, train.labels.len(), options.seed)?;
         let model = RunModel::build(pretrained, strategy, head, &options.lora, options.seed)?;
         let adam = AdamConfig { weight_decay: options.weight_decay, ..AdamConfig::default() };
-        let mut shuffle_rng = rng::seeded(options.seed, 1);
+        let mut shuffle_rng = shuffle_stream(options.seed);
         let order = rng::permutation(&mut shuffle_rng, train.len());
         Ok(Run {
             strategy,
@@ -680,6 +679,18 @@ impl Run {
         let base = self.config_json.get("_name_or_path").and_then(|v| v.as_str()).filter(|s| !s.is_empty());
         Ok(Some(crate::lora::peft_adapter_files(adapters, &self.options.lora, &self.model.head_tensors()?, base)?))
     }
+}
+
+/// The random stream of a run's data order: each epoch's order is the next permutation drawn
+/// from it (the recipe export writes the same orders out).
+pub fn shuffle_stream(seed: u64) -> SeededRng {
+    rng::seeded(seed, 1)
+}
+
+/// The training sentences each epoch's training accuracy is measured on (ascending indices).
+pub fn train_eval_sample(train: &Dataset, options: &TrainOptions) -> Vec<usize> {
+    let limit = if options.train_eval_sample == 0 { usize::MAX } else { options.train_eval_sample };
+    data::stratified_sample(train, limit, options.seed)
 }
 
 /// The plan of a run over already-tokenized sets.

@@ -17,7 +17,10 @@
 //! - `new WebSession(config, tokenizer, model)` (three `Uint8Array`s), `.info()`,
 //!   `.predict(texts)` → `Prediction[]` (only for a fine-tuned export, e.g. a saved model),
 //!   `.start_run(strategy, train_text, val_text?, val_fraction?, options)` → `WebRun` (refused
-//!   when its estimated peak does not fit the 4 GiB heap beside what is loaded).
+//!   when its estimated peak does not fit the 4 GiB heap beside what is loaded),
+//!   `.export_recipe(strategy, train_text, val_text?, val_fraction?, options, hub_repo?,
+//!   hub_revision?)` → `{ path: Uint8Array }`: the strategy's recipe as a PyTorch script folder
+//!   (`crate::recipe`; `train.py`, `recipe.json`, `data/train.tsv`, …).
 //! - `WebRun`: `.step()` → the core `Event` as a plain object, `.stop()` → the `stopped` event
 //!   (frees gradients and optimizer state), `.finished()`, `.strategy()`, `.total_steps()`,
 //!   `.predict(texts)` → `Prediction[]`, `.export()` → `{ "config.json": Uint8Array,
@@ -31,6 +34,7 @@ use crate::config::BertConfig;
 use crate::data::Dataset;
 use crate::session::{self, DataField, FieldDiagnostic};
 use crate::bench::StepBench;
+use crate::recipe::{self, ModelSource, RecipeRun};
 use crate::{alloc_stats, plan, prepare_data, Run, Session, Strategy, TrainOptions};
 
 /// The threaded build only (`--features threads`, www/pkg-threads): JS
@@ -221,6 +225,39 @@ impl WebSession {
             .start_run(strategy, &data.train, data.validation.as_ref(), &options)
             .map_err(js_err)?;
         Ok(WebRun { inner: run })
+    }
+
+    /// "Export recipe": the folder of [`crate::recipe::export`] for `strategy` on this Train's
+    /// data and options (the arguments of `start_run`), as `{ relative path: Uint8Array }`.
+    /// `hub_repo` and `hub_revision` name the hub model; absent for local files.
+    #[allow(clippy::too_many_arguments)]
+    pub fn export_recipe(
+        &self,
+        strategy: &str,
+        train_text: &str,
+        val_text: Option<String>,
+        val_fraction: Option<f64>,
+        options: JsValue,
+        hub_repo: Option<String>,
+        hub_revision: Option<String>,
+    ) -> Result<js_sys::Object, JsError> {
+        let strategy: Strategy = strategy.parse().map_err(js_err)?;
+        let options = parse_options(options)?;
+        let val_text = val_text.filter(|t| !t.trim().is_empty());
+        let validation_kind = if val_text.is_some() { "separate" } else if val_fraction.is_some() { "split" } else { "none" };
+        let data = prepare_data(train_text, val_text.as_deref(), val_fraction, options.seed)
+            .map_err(|d| JsError::new(&diagnostics_message(&d)))?;
+        let model = match hub_repo {
+            Some(repo) => ModelSource::Hub { repo, revision: hub_revision.unwrap_or_else(|| "main".into()) },
+            None => ModelSource::LocalFiles,
+        };
+        let run = RecipeRun { strategy, train: &data.train, validation: data.validation.as_ref(), validation_kind, options: &options, model, producer: "webtune page" };
+        let files = js_sys::Object::new();
+        for (path, bytes) in recipe::export(self.inner.pretrained(), &run).map_err(js_err)? {
+            js_sys::Reflect::set(&files, &JsValue::from_str(&path), &js_sys::Uint8Array::from(&bytes[..]))
+                .map_err(|_| JsError::new("internal: cannot build the recipe object"))?;
+        }
+        Ok(files)
     }
 }
 

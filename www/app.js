@@ -27,6 +27,7 @@
 //                       of a saved model (controls.js calls these two modules' update functions)
 //   js/record-view.js   Load results: check a record (js/json-schema.js), show its table and charts
 //   js/announce.js      live-region announcements of the training progress
+//   js/recipe-export.js Export recipe: a strategy's training as a PyTorch script (tar)
 import { ErrorCode, FromWorker, ToWorker, WarningCode } from './js/protocol.js';
 import { $, intValue } from './js/dom.js';
 import { state } from './js/state.js';
@@ -48,6 +49,7 @@ import { currentRecord, initRecord, recordEvent } from './js/record.js';
 import { initSavedModels } from './js/saved-models.js';
 import { initRecordView, loaded, redrawLoaded } from './js/record-view.js';
 import { initAnnouncements } from './js/announce.js';
+import { initRecipeExport } from './js/recipe-export.js';
 
 // Hooks for the end-to-end tests (tests/e2e): the state, the uPlot charts, what the embedding maps drew, the current worker,
 // the loaded record's view and the current Train's record.
@@ -205,6 +207,7 @@ function init() {
   initRecordView();
   initSavedModels();
   initAnnouncements();
+  initRecipeExport();
   let resizeTimer = null;
   window.addEventListener('resize', () => {
     clearTimeout(resizeTimer);

@@ -15,6 +15,7 @@
 // restarts it; the model comes back from the Cache API). `ready` says what was loaded.
 import { CoreEvent, ErrorCode, FromWorker, ToWorker, WarningCode } from './js/protocol.js';
 import { hasRelaxedSimd, WASM_MODULE_FILES } from './js/wasm-features.js';
+import { answerRecipe } from './js/recipe-worker.js';
 
 const CACHE_NAME = 'webtune-models-v1';
 const MODEL_FILES = ['config.json', 'tokenizer.json', 'model.safetensors'];
@@ -28,6 +29,7 @@ let saved = null;           // {savedId, session}: a saved model loaded for Try 
 let busy = false;
 let stopRequested = false;
 let activeDownload = null;  // AbortController of the model download in progress (Stop aborts it)
+let lastTrain = null;       // the last `train` message (its recipe: js/recipe-worker.js)
 
 const post = (msg, transfer) => self.postMessage(msg, transfer || []);
 
@@ -474,6 +476,7 @@ async function train(msg) {
     return;
   }
   busy = true;
+  lastTrain = msg;
   stopRequested = false;
   let failed = false;
   let active = null;
@@ -651,6 +654,13 @@ async function handle(msg) {
       }
       break;
     }
+    case ToWorker.EXPORT_RECIPE:
+      try {
+        answerRecipe(msg, session, lastTrain, post);
+      } catch (e) {
+        reportError(e, { id: msg.id, context: msg.type });
+      }
+      break;
     case ToWorker.LOAD_SAVED:
     case ToWorker.PREDICT_SAVED:
       await handleSaved(msg);

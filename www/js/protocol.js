@@ -57,6 +57,12 @@ export const ToWorker = Object.freeze({
    */
   EXPORT: 'export',
   /**
+   * "Export recipe": one strategy of the last Train as a PyTorch script folder (js/recipe-export.js).
+   * `{type, id, strategy}`. Answer: `recipe` with the same id, or `error` with `id` and
+   * `context: 'export-recipe'`.
+   */
+  EXPORT_RECIPE: 'export-recipe',
+  /**
    * Load a saved model (js/saved-models.js: a webtune export kept in the browser) to classify
    * with. `{type, id, savedId, files}` — `files`: `{'config.json', 'tokenizer.json',
    * 'model.safetensors'}` → Uint8Array (transferred). The worker holds one saved model at a
@@ -146,6 +152,11 @@ export const FromWorker = Object.freeze({
    * 'adapter_model.safetensors'}`) → Uint8Array (buffers transferred).
    */
   EXPORTED: 'exported',
+  /**
+   * Answer to `export-recipe`. `{type, id, strategy, files}` — `files`: relative path
+   * (`train.py`, `recipe.json`, `data/train.tsv`, …) → Uint8Array (buffers transferred).
+   */
+  RECIPE: 'recipe',
   /** Answer to `load-saved`. `{type, id, savedId, info}` — `info`: the saved model's `ModelInfo`. */
   SAVED_LOADED: 'saved-loaded',
   /** Answer to `predict-saved`. `{type, id, savedId, prediction: {text, label, labels, probabilities}}`. */

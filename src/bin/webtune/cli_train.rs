@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use webtune::events::Event;
+use webtune::recipe::{self, ModelSource, RecipeRun};
 use webtune::{prepare_data, PreparedData, Run, Schedule, Strategy, TrainOptions};
 
 use crate::map_csv::MapCsv;
@@ -80,6 +81,11 @@ pub struct TrainArgs {
     /// Export each trained model here (one strategy: DIR itself; several: DIR/<strategy>).
     #[arg(long)]
     export: Option<PathBuf>,
+    /// Write each strategy's recipe as a PyTorch script here (several: DIR/<strategy>): train.py,
+    /// recipe.json, the data, requirements.txt and README.md — the same training with PyTorch,
+    /// transformers and PEFT, under `accelerate launch` or `torchrun`, on one GPU or many.
+    #[arg(long)]
+    export_script: Option<PathBuf>,
     /// Print the event stream as JSON lines on stdout instead of progress and a table.
     #[arg(long)]
     json: bool,
@@ -183,6 +189,26 @@ fn export(run: &Run, dir: &Path) -> CliResult {
     Ok(())
 }
 
+/// `--export-script`: the strategy's recipe folder (webtune::recipe), its model as a folder path.
+fn export_recipe(args: &TrainArgs, session: &webtune::Session, strategy: Strategy, data: &PreparedData, options: &TrainOptions, dir: &Path) -> CliResult {
+    let model = std::fs::canonicalize(&args.model).unwrap_or_else(|_| args.model.clone()).display().to_string();
+    let validation_kind = if args.val_data.is_some() { "separate" } else if args.val_fraction.is_some() { "split" } else { "none" };
+    let producer = format!("webtune CLI {}", env!("CARGO_PKG_VERSION"));
+    let run = RecipeRun { strategy, train: &data.train, validation: data.validation.as_ref(), validation_kind, options, model: ModelSource::Folder(model), producer: &producer };
+    let files = recipe::export(session.pretrained(), &run).map_err(|e| e.to_string())?;
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        }
+        std::fs::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    if !args.json {
+        eprintln!("[{strategy}] recipe written to {} (python {}/train.py)", dir.display(), dir.display());
+    }
+    Ok(())
+}
+
 fn print_table(summaries: &[Summary]) {
     println!("\n{:<10} {:>9} {:>9} {:>7} {:>9} {:>9}  train acc per epoch", "strategy", "train acc", "val acc", "steps", "time (s)", "steps/s");
     for s in summaries {
@@ -215,6 +241,9 @@ pub fn run(args: TrainArgs) -> CliResult {
     });
     for &strategy in &strategies {
         let mut run = session.start_run(strategy, &data.train, data.validation.as_ref(), &options).map_err(|e| e.to_string())?;
+        if let Some(base) = &args.export_script {
+            export_recipe(&args, &session, strategy, &data, &options, &export_dir(base, strategy, strategies.len() > 1))?;
+        }
         let mut accuracy_per_epoch = Vec::new();
         loop {
             let event = run.step();
