@@ -89,14 +89,71 @@ impl CheckpointTensors {
             )));
         };
         if tensor.dims() != expected {
-            return Err(Error::Model(format!(
-                "tensor '{stored}' has shape {:?} but config.json implies {:?}",
-                tensor.dims(),
-                expected
-            )));
+            return Err(shape_mismatch(&stored, tensor.dims(), expected));
         }
         Ok(tensor)
     }
+
+    /// Refuses a checkpoint with more encoder layers than config.json's `num_hidden_layers`:
+    /// loading only the first ones would silently give a different (truncated) model.
+    pub fn check_layer_count(&self, num_hidden_layers: usize) -> Result<()> {
+        let layer_of = |name: &str| -> Option<usize> {
+            let rest = name.strip_prefix(self.prefix)?.strip_prefix("encoder.layer.")?;
+            rest.split('.').next()?.parse().ok()
+        };
+        let mut unused: Vec<(usize, &String)> =
+            self.tensors.keys().filter_map(|n| layer_of(n).filter(|&l| l >= num_hidden_layers).map(|l| (l, n))).collect();
+        if unused.is_empty() {
+            return Ok(());
+        }
+        unused.sort();
+        let layers = unused.last().map_or(0, |(l, _)| l + 1);
+        const LISTED: usize = 5;
+        let mut names: Vec<String> = unused.iter().take(LISTED).map(|(_, n)| format!("'{n}'")).collect();
+        if unused.len() > LISTED {
+            names.push(format!("and {} more", unused.len() - LISTED));
+        }
+        Err(Error::Model(format!(
+            "config.json: num_hidden_layers is {num_hidden_layers}, but model.safetensors holds {layers} layers; these tensors would go unused: {}. \
+             Set num_hidden_layers to {layers} (or use the config.json that came with these weights)",
+            names.join(", ")
+        )))
+    }
+}
+
+/// The config.json fields that set each dimension of a BertModel tensor.
+fn config_fields(name: &str) -> [&'static str; 2] {
+    const H: &str = "hidden_size";
+    if name.contains("word_embeddings") {
+        ["vocab_size", H]
+    } else if name.contains("position_embeddings") {
+        ["max_position_embeddings", H]
+    } else if name.contains("token_type_embeddings") {
+        ["type_vocab_size", H]
+    } else if name.contains("intermediate.dense") {
+        ["intermediate_size", H]
+    } else if name.contains("layer.") && name.contains(".output.dense.weight") && !name.contains("attention.") {
+        [H, "intermediate_size"]
+    } else if name.starts_with("classifier.") {
+        ["id2label (the number of labels)", H]
+    } else {
+        [H, H]
+    }
+}
+
+/// A tensor whose shape is not the one config.json implies: names the field to change.
+fn shape_mismatch(stored: &str, found: &[usize], expected: &[usize]) -> Error {
+    let fields = config_fields(stored);
+    let hint = match found.iter().zip(expected).position(|(f, e)| f != e) {
+        Some(dim) if found.len() == expected.len() => format!(
+            "config.json says {} is {}, the weights say {}: use the config.json that came with these weights",
+            fields[dim.min(1)],
+            expected[dim],
+            found[dim]
+        ),
+        _ => "use the config.json that came with these weights".to_string(),
+    };
+    Error::Model(format!("model.safetensors: tensor '{stored}' has shape {found:?} but config.json implies {expected:?}; {hint}"))
 }
 
 /// Serialize named f32 tensors to safetensors bytes (with the `format: pt` metadata

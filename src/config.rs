@@ -67,9 +67,15 @@ impl BertConfig {
         }
     }
 
+    /// Parse and check config.json. Every refusal names the field and says what to do.
     pub fn from_json(bytes: &[u8]) -> Result<Self> {
-        let config: BertConfig = serde_json::from_slice(bytes)
-            .map_err(|e| Error::Model(format!("config.json is not a valid BERT config: {e}")))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| Error::Model(format!("config.json is not valid JSON: {e}")))?;
+        let config: BertConfig = serde_json::from_value(value.clone()).map_err(|e| {
+            let field = value.as_object().and_then(first_bad_field);
+            let at = field.map(|f| format!(" field {f}:")).unwrap_or_default();
+            Error::Model(format!("config.json is not a valid BERT config:{at} {e}; use the config.json that came with the checkpoint"))
+        })?;
         config.validate()?;
         Ok(config)
     }
@@ -83,31 +89,104 @@ impl BertConfig {
     }
 
     fn validate(&self) -> Result<()> {
-        let unsupported = |what: String| Err(Error::Model(format!("config.json: {what}")));
+        let refuse = |what: String| Err(Error::Model(format!("config.json: {what}")));
         if self.model_type != "bert" {
-            return unsupported(format!(
+            return refuse(format!(
                 "model_type is '{}'; webtune trains BERT-family checkpoints (model_type \"bert\")",
                 self.model_type
             ));
         }
         if self.hidden_act != "gelu" {
-            return unsupported(format!("hidden_act '{}' is not supported (only \"gelu\")", self.hidden_act));
+            return refuse(format!("hidden_act '{}' is not supported (only \"gelu\")", self.hidden_act));
         }
         if self.position_embedding_type != "absolute" {
-            return unsupported(format!(
+            return refuse(format!(
                 "position_embedding_type '{}' is not supported (only \"absolute\")",
                 self.position_embedding_type
             ));
         }
-        if self.num_attention_heads == 0 || !self.hidden_size.is_multiple_of(self.num_attention_heads) {
-            return unsupported(format!(
-                "hidden_size {} is not a multiple of num_attention_heads {}",
+        for (field, size) in self.sizes() {
+            if size == 0 || size > MAX_SIZE {
+                return refuse(format!(
+                    "{field} is {size}; it must be between 1 and {MAX_SIZE}: use the config.json that came with the checkpoint"
+                ));
+            }
+        }
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
+            return refuse(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}: each attention head gets hidden_size / num_attention_heads dimensions; use the config.json that came with the checkpoint",
                 self.hidden_size, self.num_attention_heads
             ));
         }
-        if self.num_hidden_layers == 0 || self.vocab_size == 0 || self.max_position_embeddings == 0 {
-            return unsupported("num_hidden_layers, vocab_size and max_position_embeddings must be > 0".into());
+        if self.pad_token_id as usize >= self.vocab_size {
+            return refuse(format!(
+                "pad_token_id {} is not in the vocabulary (vocab_size {}): set pad_token_id to the id of [PAD] (0 in BERT's vocabulary)",
+                self.pad_token_id, self.vocab_size
+            ));
+        }
+        let dropouts = [
+            ("hidden_dropout_prob", Some(self.hidden_dropout_prob)),
+            ("attention_probs_dropout_prob", Some(self.attention_probs_dropout_prob)),
+            ("classifier_dropout", self.classifier_dropout),
+        ];
+        for (field, p) in dropouts {
+            if let Some(p) = p.filter(|p| !(0.0..1.0).contains(p)) {
+                return refuse(format!(
+                    "{field} is {p}; a dropout probability must be at least 0 and below 1 (BERT's is 0.1)"
+                ));
+            }
+        }
+        if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
+            return refuse(format!("layer_norm_eps is {}; it must be a small positive number (BERT's is 1e-12)", self.layer_norm_eps));
+        }
+        if !(self.initializer_range.is_finite() && self.initializer_range >= 0.0) {
+            return refuse(format!(
+                "initializer_range is {}; it must be a non-negative number (BERT's is 0.02: the spread of new weights)",
+                self.initializer_range
+            ));
+        }
+        let parameters = self.parameter_count();
+        if parameters > MAX_PARAMETERS {
+            return refuse(format!(
+                "these sizes make a model of {parameters} parameters, more than the {MAX_PARAMETERS} that fit in memory (4 GiB of f32 weights)"
+            ));
         }
         Ok(())
     }
+
+    /// The size fields, by name.
+    fn sizes(&self) -> [(&'static str, usize); 7] {
+        [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("intermediate_size", self.intermediate_size),
+            ("max_position_embeddings", self.max_position_embeddings),
+            ("type_vocab_size", self.type_vocab_size),
+        ]
+    }
+
+    /// Parameters of the encoder these sizes describe (embeddings, layers, pooler), in u128 so
+    /// that no sizes can overflow it.
+    fn parameter_count(&self) -> u128 {
+        let [vocab, h, layers, _, i, positions, types] = self.sizes().map(|(_, n)| n as u128);
+        let embeddings = (vocab + positions + types) * h + 2 * h;
+        let layer = 4 * (h * h + h) + 2 * (h * i) + i + h + 4 * h;
+        embeddings + layers * layer + h * h + h
+    }
+}
+
+/// Largest size field accepted (vocabularies of multilingual BERTs are about 120,000).
+const MAX_SIZE: usize = 1 << 20;
+/// Most encoder parameters accepted: 4 GiB of f32, wasm32's whole memory.
+const MAX_PARAMETERS: u128 = 1 << 30;
+
+/// The first field of config.json whose value does not have the type [`BertConfig`] expects
+/// (serde's own message names only its line and column).
+fn first_bad_field(object: &serde_json::Map<String, serde_json::Value>) -> Option<&str> {
+    object.iter().find_map(|(key, value)| {
+        let single = serde_json::Value::Object([(key.clone(), value.clone())].into_iter().collect());
+        serde_json::from_value::<BertConfig>(single).is_err().then_some(key.as_str())
+    })
 }

@@ -74,6 +74,9 @@ pub fn join<A: Send, B: Send>(multiply_adds: usize, a: impl FnOnce() -> A + Send
 
 /// Apply `f(row_index, row)` to every `width`-long row of `data`, in parallel when large.
 pub fn for_rows(data: &mut [f32], width: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    if width == 0 {
+        return; // rows of no elements (a batch of empty sentences): nothing to do, no panic
+    }
     if split(data.len()) {
         data.par_chunks_mut(width).enumerate().for_each(|(i, row)| f(i, row));
     } else {
@@ -83,6 +86,9 @@ pub fn for_rows(data: &mut [f32], width: usize, f: impl Fn(usize, &mut [f32]) + 
 
 /// As [`for_rows`] over two buffers with the same row structure (`wa`, `wb` floats per row).
 pub fn for_rows2(a: &mut [f32], wa: usize, b: &mut [f32], wb: usize, f: impl Fn(usize, &mut [f32], &mut [f32]) + Sync + Send) {
+    if wa == 0 || wb == 0 {
+        return;
+    }
     if split(a.len() + b.len()) {
         a.par_chunks_mut(wa).zip(b.par_chunks_mut(wb)).enumerate().for_each(|(i, (x, y))| f(i, x, y));
     } else {
@@ -279,6 +285,9 @@ unsafe fn written_once(n: usize, chunk: usize, fill: impl Fn(usize, &mut [std::m
 /// acc (cols) += the sum of the `cols`-wide rows of `x`, in fixed row blocks.
 pub fn add_column_sums(acc: &mut [f32], x: &[f32]) {
     let cols = acc.len();
+    if cols == 0 {
+        return;
+    }
     let block_sums = |block: &[f32]| -> Vec<f32> {
         let mut sums = vec![0f32; cols];
         for row in block.chunks_exact(cols) {

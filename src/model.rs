@@ -68,6 +68,7 @@ impl Pretrained {
             .clamp(2, config.max_position_embeddings);
         let predict_encoder = TextEncoder::from_bytes(tokenizer_json, predict_max_len, config.pad_token_id)?;
         let mut tensors = CheckpointTensors::parse(model_safetensors, &Device::Cpu)?;
+        tensors.check_layer_count(config.num_hidden_layers)?;
         let shapes: HashMap<String, Vec<usize>> = checkpoint::bert_tensor_shapes(&config).into_iter().collect();
         let mut notes = Vec::new();
         let has_pooler = tensors.contains("pooler.dense.weight", true);

@@ -12,7 +12,7 @@ use crate::plan::{self, DataShape, RunPlan};
 use crate::tokenize::TextEncoder;
 use crate::train::Run;
 use crate::types::{ModelInfo, Prediction, Strategy, TrainOptions};
-use crate::Result;
+use crate::{Error, Result};
 
 /// A loaded pre-trained checkpoint, from which training runs start.
 pub struct Session {
@@ -160,9 +160,21 @@ impl Session {
 /// estimated steps, compute and memory.
 pub fn plan_train(config: &BertConfig, tokenizer_json: &[u8], strategies: &[Strategy], train: &Dataset, val: Option<&Dataset>, options: &TrainOptions) -> Result<Vec<RunPlan>> {
     let encoder = TextEncoder::from_bytes(tokenizer_json, options.max_len.max(2), config.pad_token_id)?;
-    let lengths = |ds: &Dataset| -> Result<Vec<usize>> { Ok(encoder.encode_all(&ds.texts())?.iter().map(Vec::len).collect()) };
-    let train_lengths = lengths(train)?;
-    let val_lengths = val.map(lengths).transpose()?.unwrap_or_default();
+    // Each sentence is tokenized here first, so a problem names its line in the data.
+    let lengths = |ds: &Dataset, which: &str| -> Result<Vec<usize>> {
+        ds.examples
+            .iter()
+            .map(|e| encoder.encode_ids(&e.text).map(|ids| ids.len()).map_err(|err| {
+                let why = match err {
+                    Error::Tokenizer(why) => why,
+                    other => other.to_string(),
+                };
+                Error::Data(format!("{which}, line {}: {why}", e.line))
+            }))
+            .collect()
+    };
+    let train_lengths = lengths(train, "training data")?;
+    let val_lengths = val.map(|v| lengths(v, "validation data")).transpose()?.unwrap_or_default();
     let limit = if options.train_eval_sample == 0 { usize::MAX } else { options.train_eval_sample };
     let train_eval_size = data::stratified_sample(train, limit, options.seed).len();
     let shape = DataShape { train_lengths: &train_lengths, val_lengths: &val_lengths, train_eval_size };

@@ -33,6 +33,8 @@ impl TextEncoder {
         let mut tokenizer = Tokenizer::from_bytes(tokenizer_json)
             .map_err(|e| Error::Tokenizer(format!("tokenizer.json could not be read: {e}")))?;
         tokenizer.with_padding(None);
+        tokenizer.with_truncation(None).map_err(|e| Error::Tokenizer(e.to_string()))?;
+        check_cls_sep(&tokenizer, tokenizer_json)?;
         tokenizer
             .with_truncation(Some(TruncationParams { max_length: max_len, ..Default::default() }))
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
@@ -44,17 +46,36 @@ impl TextEncoder {
         self.max_len
     }
 
-    /// Token ids with [CLS]/[SEP] added, truncated to `max_len`, unpadded.
+    /// Token ids with [CLS]/[SEP] added, truncated to `max_len`, unpadded. A text with no
+    /// token besides [CLS] and [SEP] (empty after normalization, e.g. only a zero-width space)
+    /// is refused: there is nothing in it to classify.
     pub fn encode_ids(&self, text: &str) -> Result<Vec<u32>> {
         let encoding = self
             .tokenizer
             .encode(text, true)
-            .map_err(|e| Error::Tokenizer(format!("could not tokenize {text:?}: {e}")))?;
+            .map_err(|e| Error::Tokenizer(format!("could not tokenize {}: {e}", quoted(text))))?;
+        let words_kept = encoding.get_special_tokens_mask().iter().any(|&special| special == 0);
+        if !words_kept && encoding.get_overflowing().is_empty() {
+            return Err(Error::Tokenizer(format!(
+                "the sentence {} has no words the tokenizer keeps (only spaces, control or zero-width characters): remove it or give it some text",
+                quoted(text)
+            )));
+        }
         Ok(encoding.get_ids().to_vec())
     }
 
+    /// [`TextEncoder::encode_ids`] of each text; an error names the sentence's position.
     pub fn encode_all(&self, texts: &[String]) -> Result<Vec<Vec<u32>>> {
-        texts.iter().map(|t| self.encode_ids(t)).collect()
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                self.encode_ids(t).map_err(|e| match e {
+                    Error::Tokenizer(message) => Error::Tokenizer(format!("sentence {} of {}: {message}", i + 1, texts.len())),
+                    other => other,
+                })
+            })
+            .collect()
     }
 
     /// Pad already-encoded sentences into one batch: to the longest one, or to `max_len`.
@@ -71,6 +92,44 @@ impl TextEncoder {
         }
         Batch { ids, mask, size: sequences.len(), seq_len }
     }
+}
+
+/// A text for a message: quoted with escapes (so invisible characters show), at most 60
+/// characters.
+fn quoted(text: &str) -> String {
+    const MAX: usize = 60;
+    let short: String = text.chars().take(MAX).collect();
+    let more = if text.chars().nth(MAX).is_some() { "…" } else { "" };
+    format!("{short:?}{more}")
+}
+
+/// Refuses a tokenizer that does not wrap a sentence in [CLS] … [SEP]: the pooler (and so the
+/// classifier) reads the first token, which without [CLS] would silently be the first word.
+fn check_cls_sep(tokenizer: &Tokenizer, tokenizer_json: &[u8]) -> Result<()> {
+    let cls_sep = tokenizer.token_to_id("[CLS]").zip(tokenizer.token_to_id("[SEP]"));
+    let probe = tokenizer.encode("a", true).ok();
+    let ids = probe.as_ref().map(|e| e.get_ids());
+    let wrapped = match (cls_sep, ids) {
+        (Some((cls, sep)), Some(ids)) => ids.len() >= 3 && ids[0] == cls && ids[ids.len() - 1] == sep,
+        _ => false,
+    };
+    if wrapped {
+        return Ok(());
+    }
+    let post_processor = serde_json::from_slice::<Value>(tokenizer_json)
+        .ok()
+        .and_then(|v| v.get("post_processor").cloned())
+        .map(|p| match p.get("type").and_then(Value::as_str) {
+            Some(kind) => format!("a {kind}"),
+            None if p.is_null() => "none".to_string(),
+            None => "not a known kind".to_string(),
+        })
+        .unwrap_or_else(|| "none".to_string());
+    Err(Error::Tokenizer(format!(
+        "tokenizer.json does not put [CLS] before and [SEP] after a sentence (its post_processor is {post_processor}): \
+         BERT's classifier reads the first token, which would then be the sentence's first word. Use the tokenizer.json that \
+         came with the checkpoint, or set its post_processor to {{\"type\": \"BertProcessing\", \"cls\": [\"[CLS]\", CLS_ID], \"sep\": [\"[SEP]\", SEP_ID]}}"
+    )))
 }
 
 /// The truncation length a tokenizer.json declares (`truncation.max_length`), if any. A webtune

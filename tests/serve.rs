@@ -79,12 +79,13 @@ impl Server {
 
     /// With more `webtune serve` arguments (e.g. `--max-connections 3 --timeout 2`).
     fn start_with(f: &Fixture, extra: &[&str]) -> Server {
+        Server::start_in(&f.path("www"), &f.path("models"), extra)
+    }
+
+    /// Serving `root` and `models`.
+    fn start_in(root: &Path, models: &Path, extra: &[&str]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_webtune"));
-        cmd.args(["serve", "--port", "0", "--root"])
-            .arg(f.path("www"))
-            .arg("--models")
-            .arg(f.path("models"))
-            .args(extra);
+        cmd.args(["serve", "--port", "0", "--root"]).arg(root).arg("--models").arg(models).args(extra);
         let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start webtune serve");
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
         let mut first = String::new();
@@ -595,10 +596,11 @@ fn directory_redirects_use_the_normalised_path() {
     assert_eq!(s.get("/q%3Fdir/").text(), "question mark");
 }
 
-/// Makes `rel` a file the server sees but cannot open: mode 000, or when permissions don't
-/// stop us (root), a link to a write-only sysfs attribute, which not even root can open for
-/// reading. None when neither works here.
-fn unreadable_file(f: &Fixture, rel: &str) -> Option<()> {
+/// Makes `rel` a file the server sees but cannot open: mode 000 (then the server answers 500),
+/// or when permissions don't stop us (root), a link to a write-only sysfs attribute, which not
+/// even root can open for reading, but which is outside the root (then the server refuses it
+/// with 403 before opening it). The status to expect; None when neither works here.
+fn unreadable_file(f: &Fixture, rel: &str) -> Option<u16> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -606,14 +608,14 @@ fn unreadable_file(f: &Fixture, rel: &str) -> Option<()> {
         f.write(rel, b"locked");
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o000)).unwrap();
         if std::fs::File::open(&p).is_err() {
-            return Some(());
+            return Some(500);
         }
         std::fs::remove_file(&p).unwrap();
         let target = ["/sys/bus/pci/rescan", "/sys/class/zram-control/hot_remove", "/sys/bus/usb/drivers_probe"]
             .into_iter()
             .find(|t| Path::new(t).is_file() && std::fs::File::open(t).is_err())?;
         std::os::unix::fs::symlink(target, &p).unwrap();
-        Some(())
+        Some(403)
     }
     #[cfg(not(unix))]
     {
@@ -625,7 +627,7 @@ fn unreadable_file(f: &Fixture, rel: &str) -> Option<()> {
 #[test]
 fn errors_do_not_reveal_server_side_paths() {
     let f = Fixture::new();
-    let can_500 = unreadable_file(&f, "www/locked.bin").is_some();
+    let unreadable = unreadable_file(&f, "www/locked.bin");
     let s = Server::start(&f, true);
     // Every server-side path here is under the fixture folder, whose name is this.
     let folder = f.dir.file_name().unwrap().to_str().unwrap().to_string();
@@ -639,8 +641,8 @@ fn errors_do_not_reveal_server_side_paths() {
         ("/faulty-hub/cut/nobody/resolve/main/config.json", 404),
         ("/../secret.txt", 400),
     ];
-    if can_500 {
-        cases.push(("/locked.bin", 500));
+    if let Some(status) = unreadable {
+        cases.push(("/locked.bin", status));
     } else {
         eprintln!("note: cannot make an unreadable file here; the 500 case is not checked");
     }
@@ -653,10 +655,10 @@ fn errors_do_not_reveal_server_side_paths() {
         }
         assert!(!r.text().contains("os error"), "{path}: the body shows an io error: {}", r.text());
     }
-    if can_500 {
-        assert!(s.get("/locked.bin").text().contains("/locked.bin"), "the 500 should name the URL");
+    if let Some(status) = unreadable {
+        assert!(s.get("/locked.bin").text().contains("/locked.bin"), "the {status} should name the URL");
         // The server-side details go to the log instead.
-        s.wait_log(&["cannot read", "locked.bin"]);
+        s.wait_log(&[if status == 500 { "cannot read" } else { "refused" }, "locked.bin"]);
     }
 }
 
@@ -674,4 +676,111 @@ fn malformed_requests_are_refused() {
     assert_eq!(s.raw(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n").status, 413);
     let r = s.raw(b"GET /app.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 3\r\n\r\nabc");
     assert_eq!((r.status, r.text().as_str()), (200, "export const x = 1;"));
+}
+
+#[test]
+fn a_client_reading_slowly_but_steadily_is_closed_at_the_response_deadline() {
+    let f = Fixture::new();
+    // Far more than the client reads before the deadline (64 MiB at about 800 KB/s: 80 s).
+    f.write("models/big/model.safetensors", &big_bytes(64 << 20));
+    let s = Server::start_with(&f, &["--max-connections", "1", "--timeout", "2", "--response-timeout", "3"]);
+    let mut slow = TcpStream::connect(&s.addr).unwrap();
+    write!(slow, "GET /hub/big/resolve/main/model.safetensors HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    // Reads 16 KiB every 20 ms: every write of the server progresses well within --timeout.
+    let reader = std::thread::spawn(move || {
+        slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let started = Instant::now();
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut got = 0usize;
+        while started.elapsed() < Duration::from_secs(30) {
+            match slow.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        got
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(s.get("/index.html").status, 503, "the slow download should hold the only slot");
+    // The response deadline frees the slot although the client never stopped reading.
+    let started = Instant::now();
+    while s.get("/index.html").status != 200 {
+        assert!(started.elapsed() < Duration::from_secs(20), "a steadily reading client still holds its slot after 20 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let line = s.wait_log(&["GET /hub/big/resolve/main/model.safetensors 200", "timed out"]);
+    assert!(!line.contains(&format!(" {} bytes", 64 << 20)), "{line}");
+    let got = reader.join().unwrap();
+    assert!(got > 0 && got < 64 << 20, "the slow client got {got} bytes");
+}
+
+#[cfg(unix)]
+#[test]
+fn symbolic_links_out_of_the_served_folders_are_refused() {
+    use std::os::unix::fs::symlink;
+    let f = Fixture::new();
+    let secret = f.path("secret.txt");
+    symlink(&secret, f.path("www/leak.txt")).unwrap();
+    symlink(&f.dir, f.path("www/outside")).unwrap();
+    symlink("../../secret.txt", f.path("models/all-MiniLM-L6-v2/tokenizer.json")).unwrap();
+    symlink(&f.dir, f.path("models/escape")).unwrap();
+    // Links that stay inside are fine: a file, a folder, and the served folders themselves.
+    symlink("app.js", f.path("www/alias.js")).unwrap();
+    symlink(f.path("www/pkg"), f.path("www/pkg-link")).unwrap();
+    symlink("all-MiniLM-L6-v2", f.path("models/minilm-link")).unwrap();
+    symlink(f.path("models"), f.path("models-link")).unwrap();
+    symlink(f.path("www"), f.path("www-link")).unwrap();
+    let s = Server::start(&f, false);
+    for path in [
+        "/leak.txt",
+        "/outside/secret.txt",
+        "/hub/all-MiniLM-L6-v2/resolve/main/tokenizer.json",
+        "/hub/escape/resolve/main/secret.txt",
+    ] {
+        let r = s.get(path);
+        assert_eq!(r.status, 403, "{path}: {}", r.text());
+        assert!(!r.text().contains(SECRET), "{path} leaked the secret");
+        assert!(r.text().contains("links to outside"), "{path}: {}", r.text());
+        assert!(!r.text().contains(f.dir.to_str().unwrap()), "{path}: reveals a server-side path: {}", r.text());
+    }
+    s.wait_log(&["refused", "leak.txt", "symbolic link"]);
+    assert_eq!(s.get("/alias.js").text(), "export const x = 1;");
+    assert_eq!(s.get("/pkg-link/webtune_bg.wasm").body, b"\0asm\x01\0\0\0");
+    assert_eq!(s.get("/hub/minilm-link/resolve/main/config.json").text(), "{\"hidden_size\": 384}");
+    // Served folders given as links (a worktree's models/ often is one).
+    let linked = Server::start_in(&f.path("www-link"), &f.path("models-link"), &[]);
+    assert_eq!(linked.get("/app.js").text(), "export const x = 1;");
+    assert_eq!(linked.get("/hub/all-MiniLM-L6-v2/resolve/main/config.json").text(), "{\"hidden_size\": 384}");
+    assert_eq!(linked.get("/leak.txt").status, 403);
+}
+
+#[test]
+fn methods_must_be_tokens_and_raw_bytes_are_not_echoed() {
+    let f = Fixture::new();
+    let s = Server::start(&f, false);
+    for raw in [
+        &b"G\x01T / HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+        b"GE(T) / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"\x1b[2J\x1b[31mGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"G\xc3\xa9T / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET\"<script> / HTTP/1.1\r\nHost: x\r\n\r\n",
+    ] {
+        let r = s.raw(raw);
+        assert_eq!(r.status, 400, "{:?}: {}", String::from_utf8_lossy(raw), r.text());
+        assert!(r.text().contains("token"), "{}", r.text());
+        assert!(!r.body.iter().any(|&b| b == 0x1b || b == 0x01 || b >= 0x80 || b == b'<'), "raw bytes echoed: {:?}", r.text());
+    }
+    // Other malformed lines are echoed only escaped.
+    for raw in [&b"GET / HTTP/1.1\r\nX-Bad\x1b[2J\r\n\r\n"[..], b"GET /\x1b[2J\r\n\r\n"] {
+        let r = s.raw(raw);
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert!(!r.body.contains(&0x1b), "raw bytes echoed: {:?}", r.text());
+    }
+    // A well-formed method other than GET or HEAD is still a 405 naming it.
+    let r = s.request("BREW", "/", &[]);
+    assert_eq!(r.status, 405);
+    assert!(r.text().contains("BREW"), "{}", r.text());
+    s.wait_log(&["BREW / 405"]);
+    assert!(!s.log.lock().unwrap().iter().any(|l| l.contains('\x1b') || l.contains('\x01')), "raw bytes in the log");
 }

@@ -25,14 +25,17 @@
 //! - at most `--max-connections` connections (threads) at once; beyond that a connection gets
 //!   `503` with `Retry-After` from the accept loop and is closed;
 //! - every request (head and any body, or the idle wait before it) must arrive within
-//!   `--timeout`, however slowly it trickles in, and every write to a client that stopped reading
-//!   gives up after `--timeout`, so no client pins a thread;
-//! - the request head is limited to 64 KiB, its target to printable ASCII, a request body (to a
-//!   GET or HEAD) to 64 KiB;
+//!   `--timeout`, however slowly it trickles in; every write to a client that stopped reading
+//!   gives up after `--timeout`, and every response must be taken whole within
+//!   `--response-timeout`, however steadily a slow client reads, so no client pins a thread;
+//! - the request head is limited to 64 KiB, its method to an RFC 9110 token, its target to
+//!   printable ASCII, a request body (to a GET or HEAD) to 64 KiB; what a malformed request
+//!   sent is echoed only escaped and shortened;
 //! - paths are percent-decoded into plain file names only (no `.`, `..`, separators, control
-//!   characters), and responses speak in URL terms: no error reveals a server-side path, and a
-//!   directory redirect is built from the decoded path, so `//pkg` goes to `/pkg/`, never to the
-//!   protocol-relative `//pkg/`.
+//!   characters), and a file is served only when its real path (symbolic links resolved) is
+//!   inside the web root or the models folder; responses speak in URL terms: no error reveals a
+//!   server-side path, and a directory redirect is built from the decoded path, so `//pkg` goes
+//!   to `/pkg/`, never to the protocol-relative `//pkg/`.
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -74,6 +77,10 @@ pub struct ServeArgs {
     /// may leave a response unread, before it is closed.
     #[arg(long, default_value = "30")]
     pub timeout: NonZeroU64,
+    /// Seconds a client may take to receive one whole response (a client reading slowly but
+    /// steadily is closed after this, so it cannot hold a connection for ever).
+    #[arg(long, default_value = "600")]
+    pub response_timeout: NonZeroU64,
 }
 
 /// Longest request head (request line + headers) accepted, and longest request body.
@@ -103,6 +110,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         test_faults: args.test_faults,
         isolation: !args.no_isolation,
         timeout: Duration::from_secs(args.timeout.get()),
+        response_timeout: Duration::from_secs(args.response_timeout.get()),
         faulted_once: Mutex::new(HashSet::new()),
     });
     let open = Arc::new(AtomicUsize::new(0));
@@ -155,9 +163,9 @@ impl Drop for Slot {
 /// Answers a connection over the cap with 503 on the accept loop's thread. The response fits
 /// in the new socket's empty send buffer, so the write doesn't block (and has a timeout anyway).
 fn refuse(stream: &TcpStream) {
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let mut out = WriteDeadline::new(stream, Duration::from_secs(1), Duration::from_secs(1));
     let mut response = Response::closing(503, "too many connections at once; retry in a moment").header("Retry-After", "1");
-    let (_, result) = write_response(&mut &*stream, &Request::unknown(), &mut response, false, true);
+    let (_, result) = write_response(&mut out, &Request::unknown(), &mut response, false, true);
     eprintln!("- - 503 (over --max-connections){}", if result.is_err() { " (write failed)" } else { "" });
     // Read what the client already sent, without waiting, so that closing sends a FIN rather
     // than a reset that could destroy the 503 before the client reads it.
@@ -175,6 +183,8 @@ struct Server {
     isolation: bool,
     /// `--timeout`: for a whole request, and for each write of a response.
     timeout: Duration,
+    /// `--response-timeout`: for a whole response.
+    response_timeout: Duration,
     /// `/faulty-hub/{mode}/{repo}` prefixes that already had their `-once` fault.
     faulted_once: Mutex<HashSet<String>>,
 }
@@ -198,6 +208,41 @@ impl Read for Deadline {
 }
 
 type Reader = BufReader<Deadline>;
+
+/// The write side of a connection, for one response: each write may wait at most `per_write`
+/// for a client that stopped reading, and all of them together at most until `until`, for a
+/// client that reads slowly but steadily (each write then progresses, so a per-write timeout
+/// alone would never fire).
+struct WriteDeadline<'a> {
+    stream: &'a TcpStream,
+    per_write: Duration,
+    until: Instant,
+}
+
+impl<'a> WriteDeadline<'a> {
+    fn new(stream: &'a TcpStream, per_write: Duration, total: Duration) -> Self {
+        WriteDeadline { stream, per_write, until: Instant::now() + total }
+    }
+}
+
+impl Write for WriteDeadline<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "response deadline passed"));
+        }
+        self.stream.set_write_timeout(Some(left.min(self.per_write)))?;
+        // On a blocking socket, WouldBlock means that the write timeout passed.
+        self.stream.write(buf).map_err(|e| match e.kind() {
+            io::ErrorKind::WouldBlock => io::Error::new(io::ErrorKind::TimedOut, "the client did not take the response in time"),
+            _ => e,
+        })
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
 
 struct Request {
     method: String,
@@ -297,6 +342,7 @@ fn reason(status: u16) -> &'static str {
         206 => "Partial Content",
         301 => "Moved Permanently",
         400 => "Bad Request",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         413 => "Content Too Large",
@@ -403,14 +449,23 @@ fn parse_range(header: Option<&str>, size: u64) -> Option<Result<(u64, u64), ()>
     Some(Ok((start, end - start + 1)))
 }
 
-/// Serves the file at `path`, which the client knows as `url`: errors name only the latter
-/// (the server-side path and the error go to the log).
-fn serve_file(path: &Path, url: &str, range: Option<&str>) -> Response {
+/// Serves the file at `path` (under the served folder `base`), which the client knows as `url`:
+/// errors name only the latter (the server-side path and the error go to the log). A file whose
+/// real path, symbolic links resolved, is outside `base` is refused.
+fn serve_file(base: &Path, path: &Path, url: &str, range: Option<&str>) -> Response {
     let failed = |e: io::Error| {
         eprintln!("cannot read {}: {e}", path.display());
         Response::text(500, format!("500 Internal Server Error: {url} exists but cannot be read"))
     };
-    let opened = File::open(path).and_then(|f| f.metadata().map(|m| (f, m.len())));
+    let real = match inside(base, path) {
+        Ok(Some(real)) => real,
+        Ok(None) => {
+            eprintln!("refused {}: a symbolic link to outside {}", path.display(), base.display());
+            return Response::text(403, format!("403 Forbidden: {url} links to outside the served folder"));
+        }
+        Err(e) => return failed(e),
+    };
+    let opened = File::open(&real).and_then(|f| f.metadata().map(|m| (f, m.len())));
     let (mut file, size) = match opened {
         Ok(x) => x,
         Err(e) => return failed(e),
@@ -430,18 +485,37 @@ fn serve_file(path: &Path, url: &str, range: Option<&str>) -> Response {
     }
 }
 
+/// `path`'s real path (symbolic links resolved) when it lies inside `base`'s real path; `None`
+/// when a link leads out of it. A link inside `base` to another place inside stays fine.
+fn inside(base: &Path, path: &Path) -> io::Result<Option<PathBuf>> {
+    let (base, real) = (std::fs::canonicalize(base)?, std::fs::canonicalize(path)?);
+    Ok(real.starts_with(&base).then_some(real))
+}
+
+/// What a malformed request sent, for a message: shortened, everything but printable ASCII
+/// escaped (no raw bytes reach the response or the log).
+fn escaped(raw: &str) -> String {
+    const MAX: usize = 80;
+    let mut out: String = raw.chars().take(MAX).flat_map(char::escape_default).collect();
+    if raw.chars().nth(MAX).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// An RFC 9110 token (`1*tchar`), as a request method must be.
+fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
 impl Server {
     fn connection(&self, stream: TcpStream) {
-        // Reads time out through `Deadline`; a write that the client doesn't take times out here.
-        if stream.set_write_timeout(Some(self.timeout)).is_err() {
-            return;
-        }
+        // Reads time out through `Deadline`, writes through `WriteDeadline`.
         let _ = stream.set_nodelay(true);
         let mut reader = match stream.try_clone() {
             Ok(s) => BufReader::new(Deadline { stream: s, until: Instant::now() }),
             Err(_) => return,
         };
-        let mut writer = &stream;
         loop {
             let started = Instant::now();
             reader.get_mut().until = started + self.timeout;
@@ -457,8 +531,13 @@ impl Server {
                 response.close = true;
             }
             let head_only = request.method == "HEAD";
+            let mut writer = WriteDeadline::new(&stream, self.timeout, self.response_timeout);
             let (sent, result) = write_response(&mut writer, &request, &mut response, head_only, self.isolation);
-            let note = if response.cut { " (cut: connection closed)" } else { "" };
+            let note = match &result {
+                _ if response.cut => " (cut: connection closed)",
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => " (timed out: connection closed)",
+                _ => "",
+            };
             eprintln!(
                 "{} {} {} {} bytes {} ms{note}",
                 request.method,
@@ -488,7 +567,7 @@ impl Server {
             let n = match length.parse::<u64>() {
                 Ok(n) if n <= MAX_HEAD => n,
                 Ok(_) => return Response::closing(413, "request body too large (GET and HEAD need none)"),
-                Err(_) => return Response::closing(400, format!("bad Content-Length '{length}'")),
+                Err(_) => return Response::closing(400, format!("bad Content-Length '{}'", escaped(length))),
             };
             if io::copy(&mut reader.by_ref().take(n), &mut io::sink()).map(|c| c != n).unwrap_or(true) {
                 return Response::closing(400, "incomplete request body");
@@ -532,7 +611,7 @@ impl Server {
             file.push("index.html");
         }
         if file.is_file() {
-            serve_file(&file, path, range)
+            serve_file(&self.root, &file, path, range)
         } else {
             Response::text(404, format!("404 Not Found: {path}"))
         }
@@ -573,7 +652,7 @@ impl Server {
             let mut path = dir.clone();
             path.extend(file);
             if path.is_file() {
-                return serve_file(&path, &url, range);
+                return serve_file(&self.models, &path, &url, range);
             }
         }
         Response::hub_error(
@@ -638,8 +717,11 @@ fn read_request(reader: &mut Reader) -> io::Result<Option<Result<Request, Respon
     }
     let mut parts = lines[0].split_whitespace();
     let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return Ok(Some(Err(Response::text(400, format!("malformed request line '{}'", lines[0])))));
+        return Ok(Some(Err(Response::text(400, format!("malformed request line '{}'", escaped(&lines[0]))))));
     };
+    if !is_token(method) {
+        return Ok(Some(Err(Response::text(400, "the request method must be a token (RFC 9110: letters, digits, !#$%&'*+-.^_`|~)"))));
+    }
     if !target.bytes().all(|b| b.is_ascii_graphic()) {
         return Ok(Some(Err(Response::text(400, "the request target must be printable ASCII (percent-encode the rest)"))));
     }
@@ -647,22 +729,38 @@ fn read_request(reader: &mut Reader) -> io::Result<Option<Result<Request, Respon
         "HTTP/1.1" => true,
         "HTTP/1.0" => false,
         v if v.starts_with("HTTP/") => return Ok(Some(Err(Response::text(505, "only HTTP/1.0 and HTTP/1.1 are supported")))),
-        _ => return Ok(Some(Err(Response::text(400, format!("malformed request line '{}'", lines[0]))))),
+        _ => return Ok(Some(Err(Response::text(400, format!("malformed request line '{}'", escaped(&lines[0])))))),
     };
     let mut headers = Vec::new();
     for line in &lines[1..] {
         let Some((name, value)) = line.split_once(':') else {
-            return Ok(Some(Err(Response::text(400, format!("malformed header line '{line}'")))));
+            return Ok(Some(Err(Response::text(400, format!("malformed header line '{}'", escaped(line))))));
         };
         headers.push((name.trim().to_string(), value.trim().to_string()));
     }
     Ok(Some(Ok(Request { method: method.to_string(), target: target.to_string(), http11, headers })))
 }
 
+/// Copies a file to the client in large writes, each under the response's deadline.
+fn copy_file(file: &mut impl Read, out: &mut WriteDeadline<'_>) -> io::Result<u64> {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut sent = 0;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => return Ok(sent),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        out.write_all(&buf[..n])?;
+        sent += n as u64;
+    }
+}
+
 /// Writes the response; returns the body bytes sent and whether everything went out.
 /// `isolation`: send COOP/COEP (cross-origin isolation); CORP is sent either way.
 fn write_response(
-    out: &mut &TcpStream,
+    out: &mut WriteDeadline<'_>,
     request: &Request,
     response: &mut Response,
     head_only: bool,
@@ -700,8 +798,7 @@ fn write_response(
     let to_send = if response.cut { len / 2 } else { len };
     let result = match &mut response.body {
         Body::Text(s) => out.write_all(&s.as_bytes()[..to_send as usize]).map(|_| to_send),
-        // io::copy from a File to a TcpStream uses sendfile/splice where it can: no big buffers.
-        Body::File { file, .. } => io::copy(&mut file.take(to_send), out),
+        Body::File { file, .. } => copy_file(&mut file.take(to_send), out),
     };
     match result {
         // A file that shrank under us: the promised Content-Length can't be kept, so close.
