@@ -324,7 +324,9 @@ impl Run {
             Err(e) => {
                 self.release_training_state();
                 self.phase = Phase::Finished;
-                Event::Error { message: format!("{} run failed: {e}", self.strategy) }
+                let event = Event::Error { message: format!("{} run failed: {e}", self.strategy) };
+                self.done_event = Some(event.clone());
+                event
             }
         }
     }
@@ -664,17 +666,28 @@ impl Run {
     }
 
     pub fn predict(&self, texts: &[String]) -> Result<Vec<Prediction>> {
+        self.refuse_if_failed("predict with")?;
         model::predict_with(&self.config, &self.model.weights, self.model.adapters.as_ref(), &self.model.head, &self.labels, &self.encoder, texts)
+    }
+
+    /// A run that failed (e.g. its weights became NaN) has no model to use.
+    fn refuse_if_failed(&self, what: &str) -> Result<()> {
+        match &self.done_event {
+            Some(Event::Error { message }) => Err(Error::Options(format!("cannot {what} this model: {message}; train it again"))),
+            _ => Ok(()),
+        }
     }
 
     /// The current model as transformers' `BertForSequenceClassification` files.
     pub fn export(&self) -> Result<ExportedModel> {
+        self.refuse_if_failed("export")?;
         crate::checkpoint::export_classifier(&self.config_json, &self.tokenizer_json, &self.labels, self.options.max_len, &self.named_tensors()?)
     }
 
     /// A LoRA run's PEFT adapter folder: (`adapter_config.json`, `adapter_model.safetensors`);
     /// None for other strategies.
     pub fn export_adapter(&self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        self.refuse_if_failed("export")?;
         let Some(adapters) = &self.model.adapters else { return Ok(None) };
         let base = self.config_json.get("_name_or_path").and_then(|v| v.as_str()).filter(|s| !s.is_empty());
         Ok(Some(crate::lora::peft_adapter_files(adapters, &self.options.lora, &self.model.head_tensors()?, base)?))

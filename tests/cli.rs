@@ -177,3 +177,63 @@ fn bench_gemm_times_the_encoders_three_forward_products() {
     let per_step: Vec<u64> = lines.iter().map(|v| v["per_full_step"].as_u64().unwrap()).collect();
     assert_eq!(per_step, [66, 15, 15]);
 }
+
+/// `webtune train … --json` on `data`; returns the parsed events (panics with stderr on failure).
+fn train_events(data: &std::path::Path, args: &[&str]) -> Vec<webtune::Event> {
+    let model = minilm_dir();
+    let mut all = vec!["train", "--model", model.to_str().unwrap(), "--data", data.to_str().unwrap(), "--threads", "1", "--json"];
+    all.extend_from_slice(args);
+    let out = Command::new(env!("CARGO_BIN_EXE_webtune")).args(&all).current_dir(repo_path("")).output().expect("webtune runs");
+    assert!(out.status.success(), "webtune {all:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
+}
+
+/// Per strategy: the step numbers and losses of its step events, and its done event's step count.
+fn steps_and_done(events: &[webtune::Event], strategy: &str) -> (Vec<usize>, Vec<f64>, usize) {
+    use webtune::Event;
+    let (mut numbers, mut losses, mut done) = (Vec::new(), Vec::new(), None);
+    for event in events {
+        match event {
+            Event::Step { strategy: s, step, loss, .. } if s == strategy => {
+                numbers.push(*step);
+                losses.push(*loss);
+            }
+            Event::Done { strategy: s, steps, .. } if s == strategy => done = Some(*steps),
+            Event::Error { message } => panic!("{strategy}: {message}"),
+            _ => {}
+        }
+    }
+    (numbers, losses, done.unwrap_or_else(|| panic!("{strategy} never reported done")))
+}
+
+#[test]
+fn batch_size_1_trains_end_to_end() {
+    let events = train_events(&repo_path("data/notebook.tsv"), &["--strategy", "frozen,full,lora:2", "--epochs", "2", "--batch-size", "1"]);
+    for strategy in ["frozen", "full", "lora:2"] {
+        let (numbers, losses, done) = steps_and_done(&events, strategy);
+        assert_eq!(numbers, (1..=20).collect::<Vec<_>>(), "{strategy}: 10 sentences at batch 1 for 2 epochs");
+        assert_eq!(done, 20, "{strategy}");
+        assert!(losses.iter().all(|l| l.is_finite() && *l > 0.0), "{strategy}: losses {losses:?}");
+    }
+}
+
+#[test]
+fn a_final_batch_of_one_sentence_trains_end_to_end() {
+    let dir = std::env::temp_dir().join(format!("webtune-cli-batch1-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Nine sentences at batch 2: four batches of two and a last batch of one, each epoch.
+    let notebook = notebook_text();
+    let header_and_nine: Vec<&str> = notebook.lines().take(10).collect();
+    let data = dir.join("nine.tsv");
+    std::fs::write(&data, header_and_nine.join("\n") + "\n").unwrap();
+    let events = train_events(&data, &["--strategy", "frozen,full,lora:2", "--epochs", "2", "--batch-size", "2"]);
+    for strategy in ["frozen", "full", "lora:2"] {
+        let (numbers, losses, done) = steps_and_done(&events, strategy);
+        assert_eq!(numbers, (1..=10).collect::<Vec<_>>(), "{strategy}: ceil(9 / 2) = 5 steps per epoch for 2 epochs");
+        assert_eq!(done, 10, "{strategy}");
+        assert!(losses.iter().all(|l| l.is_finite() && *l > 0.0), "{strategy}: losses {losses:?}");
+    }
+    let start = events.iter().find_map(|e| match e { webtune::Event::Start { train_size, total_steps, .. } => Some((*train_size, *total_steps)), _ => None }).unwrap();
+    assert_eq!(start, (9, 10));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
