@@ -108,6 +108,10 @@ Usage: ./build.sh COMMAND
                --base-max-len 128 --threads 1: LoRA vs full in the page (bert-base-shaped
                random checkpoint, batch 2, 128 tokens, one thread): median step, peak wasm
                memory, the done event's peak_bytes and the ratios lora:8 ÷ full
+  fuzz [SECONDS]
+               each cargo-fuzz target (fuzz/: data, config, tokenizer, checkpoint, options) for
+               SECONDS (60) on the pinned nightly, seeded from real inputs (fuzz/seed_corpus.py);
+               installs cargo-fuzz if missing. A crash stops it: see fuzz/README.md
   help         this text
 EOF
 }
@@ -532,6 +536,23 @@ cmd_bench_banking_page() {
   bench_against_server bench-banking-page bench/banking_page.mjs "$@"
 }
 
+# fuzz [SECONDS]: every fuzz target for SECONDS (60) each, one after the other, on a corpus
+# seeded from real inputs (fuzz/corpus/, gitignored; what fuzzing adds to it stays there).
+cmd_fuzz() {
+  local seconds=${1:-60} tc target
+  [[ $seconds =~ ^[1-9][0-9]*$ ]] || die "fuzz: SECONDS must be a whole number of seconds, not '$seconds'"
+  tc=$(nightly_toolchain) || die "fuzz needs $NIGHTLY_PINNED: run ./build.sh setup"
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    log "fuzz: installing cargo-fuzz"
+    cargo install cargo-fuzz
+  fi
+  python3 fuzz/seed_corpus.py
+  for target in $(cd fuzz && cargo "+$tc" fuzz list); do
+    log "fuzz: $target for $seconds s"
+    (cd fuzz && cargo "+$tc" fuzz run "$target" -- -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 -print_final_stats=1)
+  done
+}
+
 # --- main ------------------------------------------------------------------------------------
 
 command=${1:-help}
@@ -549,6 +570,7 @@ case "$command" in
   bench-steps) cmd_bench_steps "$@" ;;
   bench-banking-page) cmd_bench_banking_page "$@" ;;
   bench-lora) cmd_bench_browser --only base --base-strategy full,lora:8 --base-sentences 8 --base-max-len 128 --threads 1 "$@" ;;
+  fuzz) cmd_fuzz "$@" ;;
   help | -h | --help) usage ;;
   *) usage >&2; die "unknown command '$command'" ;;
 esac

@@ -1,0 +1,2 @@
+//! The fuzz targets' shared code: see [`targets`].
+pub mod targets;
