@@ -10,7 +10,7 @@
 //! - [`session`]: the facade both shells use; [`bench`], [`probe`]: timed steps and gradient
 //!   probes for the benchmark and the golden tests; [`recipe`]: a run's recipe as a PyTorch
 //!   script (on [`train`]'s data order).
-//! - [`train`]: the step-wise training run.
+//! - [`train`]: the step-wise training run; [`progress`]: a Train's time left, from its events.
 //! - [`plan`]: a run's estimated steps, compute and memory; [`run_model`]: a run's weights (what a
 //!   strategy trains); [`optim`]: Adam/AdamW and the learning-rate schedule.
 //! - [`model`]: the `BertForSequenceClassification` parameters; [`encoder`]: its forward and
@@ -18,7 +18,9 @@
 //! - [`checkpoint`]: safetensors load and
 //!   transformers export; [`tokenize`]: tokenization and batching; [`data`]: labelled-sentence
 //!   parsing; [`metrics`]: accuracy, per-class metrics, confusion.
-//! - [`types`], [`events`], [`config`], [`rng`], [`error`]: shared value types;
+//! - [`types`], [`options`] (the training options' contract: defaults, limits, messages),
+//!   [`events`], [`config`], [`rng`], [`error`]: shared value types; [`record`]: the results
+//!   record's head (one wire format for the CLI and the page);
 //!   [`alloc_stats`]: the counting allocator.
 pub mod alloc_stats;
 pub mod bench;
@@ -34,10 +36,13 @@ pub mod lora;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+pub mod options;
 pub mod params;
 pub mod plan;
 pub mod probe;
 pub mod recipe;
+pub mod progress;
+pub mod record;
 pub mod rng;
 pub mod run_model;
 pub mod session;

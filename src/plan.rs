@@ -150,7 +150,8 @@ fn encode_flops(config: &BertConfig, lengths: &[usize]) -> f64 {
 pub fn plan_run(config: &BertConfig, strategy: Strategy, options: &TrainOptions, num_labels: usize, data: &DataShape<'_>) -> RunPlan {
     let layers = config.num_hidden_layers;
     let steps_per_epoch = data.train_lengths.len().div_ceil(options.batch_size.max(1));
-    let total_steps = steps_per_epoch * options.epochs;
+    // Callers validate the count first (options::total_steps); never overflow here either.
+    let total_steps = steps_per_epoch.saturating_mul(options.epochs);
     let trainable = trainable(config, strategy, options, num_labels);
     let lowest = lowest_trained_layer(strategy, layers);
 

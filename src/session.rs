@@ -159,6 +159,11 @@ impl Session {
 /// fails on a checkpoint that is not a BERT webtune can train, and gives each strategy's
 /// estimated steps, compute and memory.
 pub fn plan_train(config: &BertConfig, tokenizer_json: &[u8], strategies: &[Strategy], train: &Dataset, val: Option<&Dataset>, options: &TrainOptions) -> Result<Vec<RunPlan>> {
+    options.validate()?;
+    if strategies.iter().any(|s| matches!(s, Strategy::Lora(_))) {
+        options.lora.validate()?;
+    }
+    crate::options::total_steps(train.len(), options)?;
     let encoder = TextEncoder::from_bytes(tokenizer_json, options.max_len.max(2), config.pad_token_id)?;
     // Each sentence is tokenized here first, so a problem names its line in the data.
     let lengths = |ds: &Dataset, which: &str| -> Result<Vec<usize>> {

@@ -106,19 +106,8 @@ fn validate(strategy: Strategy, options: &TrainOptions, config: &BertConfig, tra
         }
         options.lora.validate()?;
     }
-    let positive = |v: f64| v.is_finite() && v > 0.0;
-    if !positive(options.learning_rate) || options.head_learning_rate.is_some_and(|lr| !positive(lr)) {
-        return Err(Error::Options("learning rate must be a positive number (e.g. 2e-5)".into()));
-    }
-    if options.epochs == 0 || options.batch_size == 0 {
-        return Err(Error::Options("epochs and batch size must be at least 1".into()));
-    }
-    if !(0.0..1.0).contains(&options.warmup_ratio) || options.weight_decay < 0.0 {
-        return Err(Error::Options("warmup_ratio must be in [0, 1) and weight_decay ≥ 0".into()));
-    }
-    if options.max_grad_norm.is_some_and(|n| !positive(n)) {
-        return Err(Error::Options("max_grad_norm must be positive".into()));
-    }
+    options.validate()?;
+    crate::options::total_steps(train.len(), options)?;
     if options.max_len > config.max_position_embeddings {
         return Err(Error::Options(format!("max length {} exceeds the model's limit of {} tokens", options.max_len, config.max_position_embeddings)));
     }

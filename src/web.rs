@@ -7,6 +7,19 @@
 //!   val_count, class_counts, diagnostics: [{ field: "train" | "validation", line, message }] }`
 //!   (`class_counts[i]` = training examples of `labels[i]`, after any split; `line` is 1-based,
 //!   0 = the input as a whole). Parsing and splitting are the core's `prepare_data`.
+//! - `option_spec()` → `FieldSpec[]` (`{ name, kind: "whole" | "number" | "choice" | "flag" |
+//!   "list", min, min_exclusive, max, max_exclusive, values, optional, step, default,
+//!   default_text, message }`, src/options.rs): every training option's default, limits and
+//!   message; the page's form reads its defaults, limits and messages from it.
+//! - `validate_options(json)` → null, or the message naming the first bad or unknown field of
+//!   `TrainOptions` given as JSON text (LoRA's options included).
+//! - `record_head(producer, created, model_name, info, train_text, val_text?, val_fraction?,
+//!   options, strategies)` → the results record's head (src/record.rs `RecordHead`: format,
+//!   version, created, producer, model {name, info}, data {train_size, val_size, labels,
+//!   class_counts, validation}, options (every `TrainOptions` field), strategies); the page's
+//!   Export results adds `events`.
+//! - `check_record(json)` → null, or why the record's head cannot be read (a misspelled field,
+//!   options outside their spec, another format or version).
 //! - `plan_train(config, tokenizer, strategies, train_text, val_text?, val_fraction?, options,
 //!   loaded)` → `RunPlan[]` (`{ strategy, total_steps, trainable_parameters, work_total,
 //!   work_per_step, peak_bytes, retained_bytes }`), or an error when config.json is not a
@@ -14,6 +27,9 @@
 //! - `allocated_bytes()` → live heap bytes.
 //! - `initThreadPool(n)` (only in the threaded build, `--features threads`) → a Promise; starts
 //!   rayon's pool on `n` Web Workers. Needs a cross-origin isolated page.
+//! - `new WebProgress(plans)` (`RunPlan[]` of the Train), `.observe(events)` (core events, in
+//!   order), `.estimate()` → `{ strategy, rate, run_ms, train_ms, fraction, queued }` or null:
+//!   the time left (src/progress.rs, as the CLI's progress line).
 //! - `new WebSession(config, tokenizer, model)` (three `Uint8Array`s), `.info()`,
 //!   `.predict(texts)` → `Prediction[]` (only for a fine-tuned export, e.g. a saved model),
 //!   `.start_run(strategy, train_text, val_text?, val_fraction?, options)` → `WebRun` (refused
@@ -35,7 +51,10 @@ use crate::data::Dataset;
 use crate::session::{self, DataField, FieldDiagnostic};
 use crate::bench::StepBench;
 use crate::recipe::{self, ModelSource, RecipeRun};
-use crate::{alloc_stats, plan, prepare_data, Run, Session, Strategy, TrainOptions};
+use crate::progress::{EventFields, TrainProgress};
+use crate::record::{self, DataSummary, RecordHead, RecordModel, Validation};
+use crate::types::ModelInfo;
+use crate::{alloc_stats, options, plan, prepare_data, Run, Session, Strategy, TrainOptions};
 
 /// The threaded build only (`--features threads`, www/pkg-threads): JS
 /// `await initThreadPool(n)` starts rayon's pool on `n` Web Workers sharing this module's memory.
@@ -130,6 +149,87 @@ pub fn parse_data(
     to_js(&report)
 }
 
+/// Every training option's spec (`FieldSpec[]`): defaults, limits, allowed values, messages.
+#[wasm_bindgen]
+pub fn option_spec() -> Result<JsValue, JsError> {
+    to_js(&options::spec())
+}
+
+/// `TrainOptions` as JSON text: null when valid, else the message naming the first bad field
+/// (an unknown or misspelled one included).
+#[wasm_bindgen]
+pub fn validate_options(json: &str) -> Option<String> {
+    TrainOptions::from_json(json).and_then(|o| o.lora.validate()).err().map(|e| e.to_string())
+}
+
+/// The results record's head of a Train (`RecordHead` as a plain object): the data summary
+/// from the same parse as the Train's, the options with every default filled in. `info`: the
+/// loaded model's `ModelInfo`, or null.
+#[wasm_bindgen]
+#[allow(clippy::too_many_arguments)]
+pub fn record_head(
+    producer: &str,
+    created: &str,
+    model_name: &str,
+    info: JsValue,
+    train_text: &str,
+    val_text: Option<String>,
+    val_fraction: Option<f64>,
+    options: JsValue,
+    strategies: Vec<String>,
+) -> Result<JsValue, JsError> {
+    let options = parse_options(options)?;
+    let strategies = parse_strategies(&strategies)?;
+    let info: Option<ModelInfo> = serde_wasm_bindgen::from_value(info).map_err(|e| JsError::new(&format!("info: {e}")))?;
+    let validation = Validation::of(val_text.is_some(), val_fraction.is_some());
+    let data = prepare_data(train_text, val_text.as_deref(), val_fraction, options.seed).map_err(|d| JsError::new(&diagnostics_message(&d)))?;
+    let model = RecordModel { name: model_name.into(), info };
+    let data = DataSummary::of(&data.train, data.validation.as_ref(), validation);
+    to_js(&RecordHead::new(producer, created, model, data, &options, &strategies))
+}
+
+/// Whether a results record's head reads back (src/record.rs): null, or the reason.
+#[wasm_bindgen]
+pub fn check_record(json: &str) -> Option<String> {
+    record::read_record_head(json).err().map(|e| e.to_string().trim_start_matches("options: ").to_string())
+}
+
+/// A Train's time left (the core's [`TrainProgress`]): the worker feeds it the events it posts.
+#[wasm_bindgen]
+pub struct WebProgress {
+    inner: TrainProgress,
+}
+
+#[derive(serde::Deserialize)]
+struct PlannedRun {
+    strategy: String,
+    work_total: f64,
+}
+
+#[wasm_bindgen]
+impl WebProgress {
+    /// `plans`: the Train's `RunPlan[]` (from `plan_train`), in run order.
+    #[wasm_bindgen(constructor)]
+    pub fn new(plans: JsValue) -> Result<WebProgress, JsError> {
+        let plans: Vec<PlannedRun> = serde_wasm_bindgen::from_value(plans).map_err(|e| JsError::new(&format!("plans: {e}")))?;
+        Ok(WebProgress { inner: TrainProgress::new(plans.into_iter().map(|p| (p.strategy, p.work_total)).collect()) })
+    }
+
+    /// Follow core events (an array of them, in order).
+    pub fn observe(&mut self, events: JsValue) -> Result<(), JsError> {
+        let events: Vec<EventFields> = serde_wasm_bindgen::from_value(events).map_err(|e| JsError::new(&format!("events: {e}")))?;
+        for event in &events {
+            self.inner.observe(event);
+        }
+        Ok(())
+    }
+
+    /// The estimate for the running strategy, or null between runs.
+    pub fn estimate(&self) -> Result<JsValue, JsError> {
+        to_js(&self.inner.estimate())
+    }
+}
+
 /// A loaded pre-trained model (the Hugging Face trio), from which runs start.
 #[wasm_bindgen]
 pub struct WebSession {
@@ -140,11 +240,14 @@ pub struct WebSession {
 /// allocator's fragmentation and the buffers JS hands in and out (model bytes, exports).
 const HEAP_LIMIT: u64 = (4 << 30) - (384 << 20);
 
+/// `TrainOptions` from a JS object, through its JSON text so that the core's reader names a
+/// bad or unknown field ([`TrainOptions::from_json`]).
 fn parse_options(options: JsValue) -> Result<TrainOptions, JsError> {
     if options.is_undefined() || options.is_null() {
         return Ok(TrainOptions::default());
     }
-    serde_wasm_bindgen::from_value(options).map_err(|e| JsError::new(&format!("options: {e}")))
+    let json = js_sys::JSON::stringify(&options).map_err(|_| JsError::new("options: not a plain object"))?;
+    TrainOptions::from_json(&String::from(json)).map_err(js_err)
 }
 
 fn parse_strategies(strategies: &[String]) -> Result<Vec<Strategy>, JsError> {

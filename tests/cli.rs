@@ -237,3 +237,20 @@ fn a_final_batch_of_one_sentence_trains_end_to_end() {
     assert_eq!(start, (9, 10));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn train_flags_take_the_cores_defaults_and_limits() {
+    let out = Command::new(env!("CARGO_BIN_EXE_webtune")).args(["train", "--help"]).output().expect("webtune runs");
+    let help = String::from_utf8_lossy(&out.stdout);
+    let defaults = webtune::TrainOptions::default();
+    for (flag, default) in [("--epochs", defaults.epochs.to_string()), ("--batch-size", defaults.batch_size.to_string()), ("--max-len", defaults.max_len.to_string()), ("--lora-targets", "query,value".into()), ("--schedule", "constant".into())] {
+        let line = help.lines().skip_while(|l| !l.contains(flag)).take_while(|l| !l.trim().is_empty()).collect::<Vec<_>>().join(" ");
+        assert!(line.contains(&format!("[default: {default}]")), "{flag}: {line}");
+    }
+    // Bad values are refused with the core's message before the model is read.
+    let model = minilm_dir();
+    for (flag, value, message) in [("--epochs", "0", "epochs must be a whole number ≥ 1"), ("--epochs", "100000", "at most 1000"), ("--lr", "5", "learning rate must be a number > 0 and at most 1"), ("--batch-size", "100000", "batch size must be")] {
+        let (ok, stderr) = webtune(&["train", "--model", model.to_str().unwrap(), "--data", "data/notebook.tsv", flag, value]);
+        assert!(!ok && stderr.contains(message), "{flag} {value}: {stderr}");
+    }
+}

@@ -177,9 +177,10 @@ fn lora_options_are_checked() {
     let err = session.start_run(Strategy::Lora(1000), &data, None, &TrainOptions::default()).err().unwrap().to_string();
     assert!(err.contains("cannot exceed the model's hidden size 384"), "{err}");
     let bad = |lora: LoraOptions| session.start_run(Strategy::Lora(4), &data, None, &TrainOptions { lora, ..TrainOptions::default() }).err().unwrap().to_string();
-    assert!(bad(LoraOptions { alpha: 0.0, ..LoraOptions::default() }).contains("alpha must be a positive number"));
-    assert!(bad(LoraOptions { dropout: 1.0, ..LoraOptions::default() }).contains("dropout must be at least 0 and below 1"));
-    assert!(bad(LoraOptions { targets: vec![], ..LoraOptions::default() }).contains("at least one target"));
+    // One message per option, the page's and the CLI's (src/options.rs), naming the option.
+    assert!(bad(LoraOptions { alpha: 0.0, ..LoraOptions::default() }).contains("lora.alpha: LoRA alpha must be a number > 0"));
+    assert!(bad(LoraOptions { dropout: 1.0, ..LoraOptions::default() }).contains("lora.dropout: Adapter dropout must be a number from 0 up to (not including) 1"));
+    assert!(bad(LoraOptions { targets: vec![], ..LoraOptions::default() }).contains("lora.targets: Choose at least one projection"));
     let err = "attention".parse::<Projection>().unwrap_err().to_string();
     assert!(err.contains("unknown LoRA target 'attention'"), "{err}");
 }

@@ -215,3 +215,26 @@ fn web_bench_runs_warm_up_and_timed_steps() {
     let products = WebBench::gemm(&session, 6, 1).unwrap();
     assert_eq!(js_sys::Array::from(&products).length(), 3);
 }
+
+/// The options' contract through the web shell: the spec as plain objects (what the page's form
+/// reads), a misspelled field and a bound refused by name, a wasm32 step count that cannot
+/// overflow, and a record head refused for an unknown field.
+#[wasm_bindgen_test]
+fn option_contract_crosses_the_wire() {
+    let spec = webtune::web::option_spec().unwrap();
+    let fields = js_sys::Array::from(&spec);
+    let lr = fields.iter().find(|f| get(f, "name").as_string().as_deref() == Some("learning_rate")).expect("learning_rate in the spec");
+    assert_eq!(get(&lr, "default_text").as_string().as_deref(), Some("2e-5"));
+    assert_eq!(get(&lr, "max").as_f64(), Some(1.0));
+    assert_eq!(get(&lr, "min_exclusive").as_bool(), Some(true));
+    assert!(webtune::web::validate_options(r#"{"epochs": 2}"#).is_none());
+    let err = webtune::web::validate_options(r#"{"epoch": 2}"#).unwrap();
+    assert!(err.contains("unknown field `epoch`"), "{err}");
+    let err = webtune::web::validate_options(r#"{"lora": {"dropout": 1}}"#).unwrap();
+    assert!(err.contains("lora.dropout") && err.contains("Adapter dropout"), "{err}");
+    // 4,294,968 sentences × 1000 epochs at batch 1: more steps than a u32 holds, refused.
+    let options = webtune::TrainOptions { epochs: 1000, batch_size: 1, ..webtune::TrainOptions::default() };
+    assert!(webtune::options::total_steps(4_294_968, &options).is_err());
+    let err = webtune::web::check_record(r#"{"format": "webtune-record", "version": 1, "optoins": {}}"#).unwrap();
+    assert!(err.contains("optoins"), "{err}");
+}

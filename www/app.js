@@ -10,11 +10,10 @@
 //   js/worker-client.js start/terminate the worker, request/answer ids
 //   js/model-panel.js   model choice, model info, download progress
 //   js/threads.js       the Threads control (1 … cores; 1 on a page that is not cross-origin isolated)
-//   js/train-form.js    strategies and options, their validation
+//   js/train-form.js    strategies and options: defaults, limits and messages from the core's spec
 //   js/controls.js      what may be pressed now (Train's blockers, Stop, Classify, Download)
 //   js/data-panel.js    data boxes, parse as you type
 //   js/data-files.js    data from a file (picker, drop, big paste): name, size, first lines
-//   js/eta.js           time left from the core's work estimates (pure arithmetic)
 //   js/charts.js  js/progress.js  js/results.js  js/class-table.js  js/confusion.js
 //                       the renderers of a Train's progress and results
 //   js/class-colors.js  js/svg.js  js/embedding-map.js  js/separation-chart.js  js/layer-changes.js
@@ -36,7 +35,7 @@ import { currentWorker, startWorker as startWorkerClient, terminateWorker, worke
 import { chosenThreads, initThreadsControl, maxThreads, threadsUnavailable } from './js/threads.js';
 import { DEFAULT_HUB, onModelLoaded, renderModelChoice, renderProgress } from './js/model-panel.js';
 import { updateControls } from './js/controls.js';
-import { LORA_TARGETS } from './js/train-form.js';
+import { applyOptionSpec, LORA_TARGETS } from './js/train-form.js';
 import { onParsed, onParseError, scheduleParse, tabTypesTab, valMode } from './js/data-panel.js';
 import { charts, makeCharts, resizeCharts, scheduleChartUpdate } from './js/charts.js';
 import { initConfusion, renderConfusion } from './js/confusion.js';
@@ -45,7 +44,7 @@ import { finishTraining, onPlan, onTrainingEvent, startTraining, stopTraining } 
 import { classify } from './js/try-it.js';
 import { initInsight, insight } from './js/insight.js';
 import { download, downloadAdapter } from './js/download.js';
-import { currentRecord, initRecord, recordEvent } from './js/record.js';
+import { currentRecord, initRecord, onRecordHead, recordEvent } from './js/record.js';
 import { initSavedModels } from './js/saved-models.js';
 import { initRecordView, loaded, redrawLoaded } from './js/record-view.js';
 import { initAnnouncements } from './js/announce.js';
@@ -93,6 +92,7 @@ function restartWorker() {
 function onWorkerMessage(msg, answered) {
   switch (msg.type) {
     case FromWorker.READY:
+      applyOptionSpec(msg.optionSpec);
       state.ready = true;
       state.workerThreads = msg.threads;
       state.workerSimd = msg.simd;
@@ -124,10 +124,14 @@ function onWorkerMessage(msg, answered) {
       onPlan(msg);
       break;
     case FromWorker.EVENTS:
+      state.estimate = msg.estimate ?? null;
       for (const event of msg.events) {
         recordEvent(event);
         onTrainingEvent(event, msg.memory, msg.allocated);
       }
+      break;
+    case FromWorker.RECORD_HEAD:
+      onRecordHead(msg.head);
       break;
     case FromWorker.TRAIN_DONE:
       finishTraining(msg);
@@ -140,7 +144,7 @@ function onWorkerMessage(msg, answered) {
       if (msg.code === ErrorCode.CRASH) restartWorker();
       break;
     default:
-      break; // PREDICTIONS, EXPORTED: answers, settled by worker-client
+      break; // PREDICTIONS, EXPORTED, RECORD_CHECKED: answers, settled by worker-client
   }
 }
 

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ErrorCode, FromWorker, ToWorker } from '../../www/js/protocol.js';
+import { hubFileUrl, sourceKey, sourceLabel } from '../../www/js/model-source.js';
 import {
   AssertionError, assert, assertEq, byRole, cacheEntries, configure, newContext, NOTEBOOK_SENTENCES, NOTEBOOK_TSV,
   openApp, readTar, setTrainingData, sleep, startServer, statusText, trainAndWait, waitTrainEnabled,
@@ -138,6 +139,31 @@ function chartSeriesWithData(chart) {
 }
 
 export const tests = [
+  {
+    name: 'model cache key: one function for the page and the worker; a hub source without a revision is main',
+    timeout: 10_000,
+    async run(t) {
+      const hub = { kind: 'hub', hub: 'http://127.0.0.1:1/hub', repo: 'sentence-transformers/all-MiniLM-L6-v2' };
+      for (const missing of [{}, { revision: '' }, { revision: undefined }]) {
+        const source = { ...hub, ...missing };
+        assertEq(sourceKey(source), sourceKey({ ...hub, revision: 'main' }), `key of ${JSON.stringify(missing)}`);
+        assertEq(sourceLabel(source), 'sentence-transformers/all-MiniLM-L6-v2 (main)', 'label');
+        assertEq(hubFileUrl(source, 'config.json'), 'http://127.0.0.1:1/hub/sentence-transformers/all-MiniLM-L6-v2/resolve/main/config.json', 'URL');
+      }
+      assert(sourceKey({ ...hub, revision: 'v2' }) !== sourceKey(hub), 'another revision is another model');
+      // No module names a source by itself: the page's and the worker's keys come from model-source.js.
+      const www = path.join(ROOT, 'www');
+      const modules = [path.join(www, 'worker.js'), ...fs.readdirSync(path.join(www, 'js')).map((f) => path.join(www, 'js', f))];
+      for (const file of modules.filter((f) => !f.endsWith('model-source.js'))) {
+        const text = fs.readFileSync(file, 'utf8');
+        assert(!/`hub\|/.test(text) && !/revision \|\| 'main'/.test(text), `${path.relative(ROOT, file)} builds its own model key or revision default`);
+      }
+      for (const user of ['js/train-driver.js', 'js/training.js', 'js/train-form.js']) {
+        assert(/import \{[^}]*\bsourceKey\b[^}]*\} from '\.\/model-source\.js'/.test(fs.readFileSync(path.join(www, user), 'utf8')), `${user} imports sourceKey from model-source.js`);
+      }
+    },
+  },
+
   {
     name: 'notebook flow: local model via /hub, frozen + full, 4 epochs, defaults',
     timeout: 1_200_000,

@@ -4,9 +4,10 @@
 import { $ } from './dom.js';
 import { state } from './state.js';
 import { setStatus } from './status.js';
+import { DEFAULT_REVISION } from './model-source.js';
 
 export const DEFAULT_HUB = 'https://huggingface.co';
-const LOCAL_MODEL = { hub: '/hub', repo: 'all-MiniLM-L6-v2', revision: 'main' };
+const LOCAL_MODEL = { hub: '/hub', repo: 'all-MiniLM-L6-v2', revision: DEFAULT_REVISION };
 
 function hubBase() {
   const raw = $('hub-url').value.trim() || DEFAULT_HUB;
@@ -21,14 +22,8 @@ export function modelSource() {
   }
   if (choice === 'files') return { kind: 'files', files: Array.from($('model-files').files || []) };
   const repo = choice === 'other' ? $('repo-id').value.trim() : choice;
-  const revision = (choice === 'other' ? $('revision').value.trim() : '') || 'main';
+  const revision = (choice === 'other' ? $('revision').value.trim() : '') || DEFAULT_REVISION;
   return { kind: 'hub', hub: hubBase(), repo, revision };
-}
-
-/** A string naming a model source: equal keys, same model. */
-export function modelKey(source) {
-  if (source.kind === 'hub') return `hub|${source.hub}|${source.repo}|${source.revision}`;
-  return 'files|' + source.files.map((f) => `${f.name}:${f.size}:${f.lastModified}`).join('|');
 }
 
 /** Why the current choice cannot be trained from (a sentence), or null. */

@@ -1,63 +1,36 @@
 // The training progress bar and the line above it: which strategy, what it does now (encoding
 // sentences for the frozen encoder, an epoch's steps, evaluating), done/total, steps/s, and
-// the time left for this strategy and the whole Train (arithmetic in eta.js). The download
-// progress of the model uses the same bar (model-panel.js) before training starts.
+// the time left for this strategy and the whole Train (the core's estimate, src/progress.rs,
+// which the worker sends with the events). The download progress of the model uses the same
+// bar (model-panel.js) before training starts.
 import { $ } from './dom.js';
 import { count, duration, strategyName } from './format.js';
 import { state } from './state.js';
-import { msPerStep, runFraction, timeLeft, workRate } from './eta.js';
 
 /** The strategy running now, or null. */
 export function runningStrategy() {
   return state.order.find((s) => state.runs[s].status === 'running') || null;
 }
 
-/** Steps per second of a run over its steps so far, or null. */
+/** Steps per second of a run over its steps so far (between its first and latest step), or null. */
 export function stepsPerSecond(run) {
-  const ms = msPerStep(run.firstStep, run.lastStep);
-  if (ms && ms > 0) return 1000 / ms;
-  if (run.lastStep && run.lastStep.elapsed_ms > 0) return run.lastStep.step / (run.lastStep.elapsed_ms / 1000);
+  const first = run.firstStep;
+  const last = run.lastStep;
+  if (first && last && last.step > first.step && last.elapsed_ms > first.elapsed_ms) {
+    return (1000 * (last.step - first.step)) / (last.elapsed_ms - first.elapsed_ms);
+  }
+  if (last && last.elapsed_ms > 0) return last.step / (last.elapsed_ms / 1000);
   return null;
 }
 
-/** GFLOP/s of the runs of this Train that already ended (a first guess for the next one). */
-function earlierRate() {
-  let work = 0;
-  let ms = 0;
-  for (const s of state.order) {
-    const r = state.runs[s];
-    if ((r.status === 'done' || r.status === 'stopped') && r.workDone > 0) {
-      work += r.workDone;
-      ms += r.done ? r.done.elapsed_ms : r.elapsedMs;
-    }
-  }
-  return workRate(work, ms);
-}
-
-/** The estimate for the running strategy: `{strategy, run, runMs, trainMs, fraction, rate}`. */
+/** The core's estimate for the running strategy: `{strategy, run, runMs, trainMs, fraction, queued}`. */
 export function estimateNow() {
   const s = runningStrategy();
   if (!s) return null;
   const run = state.runs[s];
-  const plan = (state.plans || []).find((p) => p.strategy === s);
-  const workTotal = run.start ? run.start.work_total : plan ? plan.work_total : 0;
-  // A frozen run's head steps are not counted as work: time them by their own pace once measured.
-  const headOnly = (run.start ? run.start.strategy : s) === 'frozen';
-  const stepMs = headOnly ? msPerStep(run.firstStep, run.lastStep) : null;
-  const totalSteps = run.totalSteps || 0;
-  const stepsLeft = headOnly && stepMs !== null ? Math.max(0, totalSteps - (run.lastStep ? run.lastStep.step : 0)) : 0;
-  const queuedWork = state.order.filter((q) => state.runs[q].status === 'queued')
-    .map((q) => ((state.plans || []).find((p) => p.strategy === q) || {}).work_total || 0);
-  const phase = phaseCounts(run);
-  const inPhase = (run.phase === 'cache' || run.phase === 'evaluate') && run.progress ? { ...phase, startMs: run.phaseStartMs } : null;
-  const est = timeLeft({ workTotal, workDone: run.workDone, elapsedMs: run.elapsedMs, stepsLeft, stepMs, phase: inPhase, queuedWork, fallbackRate: earlierRate() });
-  const fraction = runFraction({ elapsedMs: run.elapsedMs, runMs: est.runMs, done: phase.done, total: phase.total });
-  return { strategy: s, run, ...est, fraction, queued: queuedWork.length };
-}
-
-function phaseCounts(run) {
-  if ((run.phase === 'cache' || run.phase === 'evaluate') && run.progress) return { done: run.progress.done, total: run.progress.total };
-  return { done: run.lastStep ? run.lastStep.step : 0, total: run.totalSteps || 0 };
+  const e = state.estimate && state.estimate.strategy === s ? state.estimate : null;
+  if (!e) return { strategy: s, run, runMs: null, trainMs: null, fraction: 0, queued: 0 };
+  return { strategy: s, run, runMs: e.run_ms, trainMs: e.train_ms, fraction: e.fraction, queued: e.queued };
 }
 
 /** What the running strategy is doing, in words. */

@@ -76,6 +76,13 @@ export const ToWorker = Object.freeze({
    * (also when `savedId` is not the loaded one: load it again).
    */
   PREDICT_SAVED: 'predict-saved',
+  /**
+   * Check a results record's head with the core (wasm `check_record`: format and version, no
+   * unknown or misspelled field, options within their spec). `{type, id, text}` — the file's
+   * text. Answer: `record-checked` with the same id, or `error` with `id` and
+   * `context: 'check-record'`.
+   */
+  CHECK_RECORD: 'check-record',
   /** `{type, savedId}` — free the loaded saved model if it is this one (it was deleted). */
   FREE_SAVED: 'free-saved',
   /**
@@ -89,7 +96,11 @@ export const ToWorker = Object.freeze({
 /** Messages the worker sends to the page. */
 export const FromWorker = Object.freeze({
   /**
-   * `{type, memory, threads, build, simd}` — the WebAssembly module is loaded (`memory`: its
+   * `{type, memory, threads, build, simd, optionSpec}` — the WebAssembly module is loaded
+   * (`optionSpec`: the core's training options spec, wasm `option_spec()`: per option its
+   * `name`, `kind`, `min`/`max` (and `*_exclusive`), `values`, `optional`, `step`, `default`,
+   * `default_text` and `message`, src/options.rs; the page's form takes its defaults, limits
+   * and messages from it); `memory`: its
    * size in bytes; `build`: 'threads' (www/pkg-threads, rayon's pool started on `threads`
    * threads) or 'single' (www/pkg, `threads` 1); `simd`: 'relaxed' (the folder's
    * webtune_relaxed_bg.wasm, where the engine has relaxed SIMD) or 'simd128' (webtune_bg.wasm)).
@@ -131,13 +142,26 @@ export const FromWorker = Object.freeze({
    */
   PLAN: 'plan',
   /**
-   * `{type, events, memory, allocated}` — consecutive events of the core (`CoreEvent` below,
+   * `{type, events, estimate, memory, allocated}` — consecutive events of the core (`CoreEvent` below,
    * fields as in README "Events"), in order: what one run emitted in one slice of work (a
    * slow step alone; up to ~15 ms of tiny frozen head steps together); `memory`: WebAssembly
    * memory size in bytes after them (the tab's high-water mark: it never shrinks);
+   * `estimate`: the core's time left after them (src/progress.rs, wasm `WebProgress`):
+   * `{strategy, rate (GFLOP/s), run_ms, train_ms, fraction (0..1), queued}` (null fields:
+   * not known yet), or null between runs;
    * `allocated`: bytes the heap holds live after them.
    */
   EVENTS: 'events',
+  /**
+   * `{type, head}` — the Train's results record head, once its model is loaded and before its
+   * first run starts: wasm `record_head` (src/record.rs `RecordHead`: `format`, `version`,
+   * `created`, `producer`, `model: {name, info}`, `data: {train_size, val_size, labels,
+   * class_counts, validation}`, `options` (every TrainOptions field), `strategies`). A record
+   * is this head with `events`: the Train's core events in order.
+   */
+  RECORD_HEAD: 'record-head',
+  /** Answer to `check-record`. `{type, id, problem}` — `problem`: null, or why the head cannot be read. */
+  RECORD_CHECKED: 'record-checked',
   /** `{type, stopped, failed}` — the Train has ended (exactly one per `train`). */
   TRAIN_DONE: 'train-done',
   /**

@@ -1,16 +1,19 @@
 // "Load results": read a results record (a JSON file from "Export results" or from
-// `webtune train --record FILE`), check it against www/record.schema.json, replay its events
-// into run records and show them in the "Loaded results" panel — its own results table and
-// loss / accuracy charts, next to whatever the page trains now. Nothing is sent to the worker.
+// `webtune train --record FILE`), check it against www/record.schema.json and its head with
+// the core (the worker's `check-record`: no unknown field, options within their spec), replay
+// its events into run records and show them in the "Loaded results" panel — its own results
+// table and loss / accuracy charts, next to whatever the page trains now.
 import uPlot from '../vendor/uPlot.esm.js';
-import { CoreEvent } from './protocol.js';
 import { $, el } from './dom.js';
 import { colorOf, count, pct, strategyName } from './format.js';
 import { newRun } from './state.js';
-import { applyRunEvent, failRun } from './run-events.js';
+import { endTrain, foldTrainEvent } from './run-events.js';
 import { resultRow } from './results.js';
 import { validate } from './json-schema.js';
-import { RECORD_FORMAT, RECORD_VERSION } from './record.js';
+import { ToWorker } from './protocol.js';
+import { request } from './worker-client.js';
+
+const RECORD_FORMAT = 'webtune-record';
 
 const STATUS_TEXT = { queued: 'waiting', running: 'not finished', done: 'done', stopped: 'stopped early', failed: 'failed', skipped: 'not run' };
 
@@ -43,33 +46,21 @@ export async function parseRecord(text) {
   if (!record || typeof record !== 'object' || record.format !== RECORD_FORMAT) {
     return { errors: ['This JSON is not a webtune results record (no "format": "webtune-record"). Use a file from "Export results" or from webtune train --record.'] };
   }
-  if (record.version !== RECORD_VERSION) {
-    return { errors: [`This record is version ${record.version}; this page reads version ${RECORD_VERSION}.`] };
-  }
   const errors = validate(record, await schema(), { limit: 8 });
-  return errors.length ? { errors } : { record };
+  if (errors.length) return { errors };
+  // The head as the core reads it (src/record.rs): its version, no unknown or misspelled
+  // field, options within their spec.
+  const { problem } = await request(ToWorker.CHECK_RECORD, { text });
+  return problem ? { errors: [problem] } : { record };
 }
 
-/** Replay a record's events into run records, with the live page's reducer (run-events.js). */
+/** Replay a record's events into run records, with the live page's fold (run-events.js). */
 export function replay(record) {
   const order = [...record.strategies];
-  const runs = Object.fromEntries(order.map((s) => [s, newRun(s)]));
-  let current = null;
-  for (const ev of record.events) {
-    if (ev.type === CoreEvent.ERROR) {
-      if (current) failRun(current, ev.message);
-      continue;
-    }
-    let run = runs[ev.strategy];
-    if (!run) {
-      order.push(ev.strategy);
-      run = runs[ev.strategy] = newRun(ev.strategy);
-    }
-    current = run;
-    applyRunEvent(run, ev);
-  }
-  for (const s of order) if (runs[s].status === 'queued') runs[s].status = 'skipped';
-  return { order, runs };
+  const train = { order, runs: Object.fromEntries(order.map((s) => [s, newRun(s)])) };
+  for (const ev of record.events) foldTrainEvent(train, ev);
+  endTrain(train, null); // a run still running when the record ends shows as not finished
+  return train;
 }
 
 function chartSize(box) {

@@ -1,48 +1,26 @@
-// The current Train's record and its exports. A record is one Train as data: its options, the
-// model, a summary of the data and every core event in the order the worker delivered them
-// (the one wire format: the same objects `webtune train --json` prints). "Export results"
-// saves it as JSON (format "webtune-record", version 1: README "Results records",
-// www/record.schema.json — the CLI's `train --record FILE` writes the same document);
-// "Export curves (CSV)" saves the loss and accuracy curves. Reading a record back is
-// record-view.js's business.
+// The current Train's record and its exports. A record is one Train as data: its head — the
+// options, the model, a summary of the data, built by the core (src/record.rs; the worker's
+// `record-head` message), as the CLI's `train --record FILE` builds it — and every core event
+// in the order the worker delivered them (the one wire format: the same objects `webtune train
+// --json` prints). "Export results" saves it as JSON (format "webtune-record", version 1:
+// README "Results records", www/record.schema.json); "Export curves (CSV)" saves the loss and
+// accuracy curves. Reading a record back is record-view.js's business.
 import { CoreEvent } from './protocol.js';
 import { $, el } from './dom.js';
 import { state } from './state.js';
 import { setStatus, showError } from './status.js';
 
-export const RECORD_FORMAT = 'webtune-record';
-export const RECORD_VERSION = 1;
+let current = null; // {head, events}
 
-let current = null; // {head, modelKey, events}
-
-/**
- * A Train starts (training.js, right before the `train` request): remember what it was asked
- * to do. `validation`: the Validation choice ('none' | 'split' | 'text').
- */
-export function beginRecord({ strategies, options, validation, modelKey, modelName }) {
-  const parse = state.parse && state.parse.ok ? state.parse : null;
-  current = {
-    modelKey,
-    modelName,
-    events: [],
-    head: {
-      format: RECORD_FORMAT,
-      version: RECORD_VERSION,
-      created: null, // set when exported
-      producer: 'webtune page',
-      model: null, // set when exported (the model may load during the Train)
-      data: {
-        train_size: parse ? parse.train_count : 0,
-        val_size: parse ? parse.val_count : 0,
-        labels: parse ? parse.labels : [],
-        class_counts: parse ? parse.class_counts : [],
-        validation: validation === 'text' ? 'separate' : validation,
-      },
-      options: { ...options },
-      strategies: [...strategies],
-    },
-  };
+/** A Train starts (training.js, right before the `train` request): a new, empty record. */
+export function beginRecord() {
+  current = { head: null, events: [] };
   updateRecordControls();
+}
+
+/** The core's head of the current Train's record (a `record-head` message). */
+export function onRecordHead(head) {
+  if (current) current.head = head;
 }
 
 /** One core event of the current Train (app.js, for every event of an `events` message). */
@@ -50,12 +28,10 @@ export function recordEvent(ev) {
   if (current) current.events.push(ev);
 }
 
-/** The current Train's record as a plain object (null before any Train). */
+/** The current Train's record as a plain object (null before any Train, or before its head). */
 export function currentRecord() {
-  if (!current) return null;
-  const m = state.model;
-  const model = m && m.key === current.modelKey ? { name: m.label, info: m.info } : { name: current.modelName, info: null };
-  return { ...current.head, created: new Date().toISOString(), model, events: current.events };
+  if (!current || !current.head) return null;
+  return { ...current.head, events: current.events };
 }
 
 /** The curves of a record as CSV: `strategy,curve,x,value` (curve: loss per step; train_accuracy, val_accuracy, train_loss, val_loss per epoch). */
@@ -76,7 +52,7 @@ export function recordToCsv(record) {
 
 /** Export buttons: usable when a Train has ended and left events. */
 export function updateRecordControls() {
-  const usable = Boolean(current && current.events.length && !state.running);
+  const usable = Boolean(current && current.head && current.events.length && !state.running);
   $('export-json-btn').disabled = !usable;
   $('export-csv-btn').disabled = !usable;
 }

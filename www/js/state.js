@@ -13,11 +13,12 @@ export const state = {
   hasValidation: false,
   epochs: 4,
   model: null,           // {info, label, fromCache, key}
-  trainingModelKey: null, // modelKey of the source the current/last Train asked for
+  trainingModelKey: null, // sourceKey (model-source.js) of the source the current/last Train asked for
   lastError: null,
   warnings: [],
   predictions: null,
   plans: null,           // the Train's RunPlan[] (a `plan` message), in run order
+  estimate: null,        // the core's time left for the running strategy (an `events` message)
   trainSize: null,       // training sentences of the current Train (from its first `start`)
   trainEvalSize: null,   // ... of which each epoch's training accuracy is measured on
   memory: null,          // the tab's WebAssembly memory size (bytes; it never shrinks)

@@ -1,12 +1,68 @@
 // The Training panel's form: the chosen strategies and hyper-parameters, read from the inputs,
 // checked (with a sentence per problem), and turned into the `options` of a `train` message.
+// The options' contract is the core's (src/options.rs): the worker's `ready` message carries
+// its spec (wasm `option_spec()`), from which applyOptionSpec fills every input's default and
+// limits once, and optionsProblems takes each bad value's message. index.html keeps only the
+// form's structure and labels.
 import { $, floatValue, intValue } from './dom.js';
 import { state } from './state.js';
-import { modelKey, modelSource } from './model-panel.js';
+import { modelSource } from './model-panel.js';
+import { sourceKey } from './model-source.js';
 import { threadsProblem } from './threads.js';
 
-/** The LoRA projections the form offers (`LoraOptions.targets` names, src/types.rs). */
-export const LORA_TARGETS = ['query', 'key', 'value', 'attention_output', 'intermediate', 'output'];
+/** The form's number inputs, by the option (spec name) each one holds. */
+const INPUTS = {
+  epochs: 'epochs',
+  learning_rate: 'lr',
+  head_learning_rate: 'head-lr',
+  batch_size: 'batch',
+  max_len: 'max-len',
+  seed: 'seed',
+  train_eval_sample: 'eval-sample',
+  top_k: 'top-k',
+  lora_rank: 'lora-r',
+  'lora.alpha': 'lora-alpha',
+  'lora.dropout': 'lora-dropout',
+  'lora.learning_rate': 'lora-lr',
+};
+
+/** The LoRA projections the form offers (its checkboxes' values, `LoraOptions.targets` names). */
+export const LORA_TARGETS = Array.from(document.querySelectorAll('.lora-targets input[type="checkbox"]'), (box) => box.value);
+
+let spec = null; // option name → FieldSpec (src/options.rs)
+
+/**
+ * The core's option spec (`FieldSpec[]`, from the worker's `ready` message): set each input's
+ * default, min, max and step. Once per page: a restarted worker must not undo what was typed.
+ */
+export function applyOptionSpec(fields) {
+  if (spec || !fields) return;
+  spec = Object.fromEntries(fields.map((f) => [f.name, f]));
+  for (const [name, id] of Object.entries(INPUTS)) {
+    const f = spec[name];
+    const input = $(id);
+    if (f.min !== null) input.min = String(f.min);
+    if (f.max !== null) input.max = String(f.max);
+    input.step = f.step !== null ? String(f.step) : f.kind === 'whole' ? '1' : 'any';
+    input.value = f.default_text;
+  }
+  $('pad-max').checked = spec.pad_to_max_len.default;
+  for (const t of LORA_TARGETS) $(`lora-t-${t}`).checked = spec['lora.targets'].default.includes(t);
+}
+
+/** The option's message as a sentence for the page. */
+const sentence = (message) => `${message[0].toUpperCase()}${message.slice(1)}.`;
+
+/** What is wrong with the option `name`'s input, by the core's rule (null: nothing). */
+function inputProblem(name) {
+  const f = spec[name];
+  const raw = $(INPUTS[name]).value.trim();
+  if (raw === '') return f.optional ? null : sentence(f.message);
+  const v = f.kind === 'whole' ? (/^\d+$/.test(raw) ? Number(raw) : NaN) : Number(raw);
+  const above = f.min === null || (f.min_exclusive ? v > f.min : v >= f.min);
+  const below = f.max === null || (f.max_exclusive ? v < f.max : v <= f.max);
+  return Number.isFinite(v) && above && below ? null : sentence(f.message);
+}
 
 /** The ticked strategies in run order: 'frozen', 'top:K', 'lora:R', 'full'. */
 export function selectedStrategies() {
@@ -21,46 +77,31 @@ export function selectedStrategies() {
 /** The ticked LoRA projections, in the form's order. */
 const loraTargets = () => LORA_TARGETS.filter((t) => $(`lora-t-${t}`).checked);
 
-/** What is wrong with the LoRA fields (checked only when LoRA is ticked). */
-function loraProblems() {
-  const problems = [];
-  const r = intValue('lora-r');
-  if (!r || r < 1) problems.push('LoRA rank must be a whole number ≥ 1 (e.g. 8).');
-  const alpha = floatValue('lora-alpha');
-  if (!(alpha > 0)) problems.push('LoRA alpha must be a number > 0 (PEFT\'s default is 8).');
-  const dropout = floatValue('lora-dropout');
-  if (dropout === null || !(dropout >= 0 && dropout < 1)) problems.push('Adapter dropout must be a number from 0 up to (not including) 1, e.g. 0 or 0.1.');
-  const lr = floatValue('lora-lr');
-  if (!(lr > 0)) problems.push('LoRA learning rate must be a number > 0 (e.g. 5e-4).');
-  if (loraTargets().length === 0) problems.push('Choose at least one projection for the LoRA adapters (e.g. query and value).');
-  return problems;
-}
-
 /** What is wrong with the options, one sentence each (empty when Train may go). */
 export function optionsProblems() {
+  if (!spec) return ['Loading the WebAssembly worker…'];
   const problems = [];
-  const epochs = intValue('epochs');
-  if (!epochs || epochs < 1) problems.push('Epochs must be a whole number ≥ 1.');
-  const lr = floatValue('lr');
-  if (!(lr > 0)) problems.push('Learning rate must be a number > 0 (e.g. 2e-5).');
-  const headLr = floatValue('head-lr');
-  if (headLr !== null && !(headLr > 0)) problems.push('Classifier head rate must be empty or a number > 0 (e.g. 1e-2).');
-  const batch = intValue('batch');
-  if (!batch || batch < 1) problems.push('Batch size must be a whole number ≥ 1.');
-  const maxLen = intValue('max-len');
-  if (!maxLen || maxLen < 2) problems.push('Max length must be a whole number ≥ 2.');
-  if (intValue('seed') === null) problems.push('Seed must be a whole number ≥ 0.');
-  if (intValue('eval-sample') === null) problems.push('Training accuracy sample must be a whole number ≥ 0 (0 = all training sentences).');
+  for (const name of ['epochs', 'learning_rate', 'head_learning_rate', 'batch_size', 'max_len', 'seed', 'train_eval_sample']) {
+    const p = inputProblem(name);
+    if (p) problems.push(p);
+  }
   const threads = threadsProblem();
   if (threads) problems.push(threads);
   if ($('s-top').checked) {
     const k = intValue('top-k');
     // The layer count is known once this model has been loaded (not for another choice).
-    const layers = state.model && state.model.key === modelKey(modelSource()) ? state.model.info.num_layers : null;
-    if (!k || k < 1) problems.push('Layers to train must be a whole number ≥ 1.');
+    const layers = state.model && state.model.key === sourceKey(modelSource()) ? state.model.info.num_layers : null;
+    const p = inputProblem('top_k');
+    if (p) problems.push(p);
     else if (layers && k > layers) problems.push(`Layers to train must be at most ${layers} (the model's layer count).`);
   }
-  if ($('s-lora').checked) problems.push(...loraProblems());
+  if ($('s-lora').checked) {
+    for (const name of ['lora_rank', 'lora.alpha', 'lora.dropout', 'lora.learning_rate']) {
+      const p = inputProblem(name);
+      if (p) problems.push(p);
+    }
+    if (loraTargets().length === 0) problems.push(sentence(spec['lora.targets'].message));
+  }
   if (selectedStrategies().length === 0) problems.push('Choose at least one strategy.');
   return problems;
 }

@@ -9,7 +9,8 @@ import { count, megabytes, pct, strategyName } from './format.js';
 import { newRun, state } from './state.js';
 import { clearError, setStatus, showError } from './status.js';
 import { send } from './worker-client.js';
-import { modelKey, modelSource } from './model-panel.js';
+import { modelSource } from './model-panel.js';
+import { sourceKey } from './model-source.js';
 import { selectedStrategies, trainOptions } from './train-form.js';
 import { chosenThreads } from './threads.js';
 import { trainBlockers, updateControls } from './controls.js';
@@ -20,7 +21,7 @@ import { renderConfusion } from './confusion.js';
 import { renderTrainingProgress } from './progress.js';
 import { onInsightEvent, resetInsight } from './insight.js';
 import { beginRecord } from './record.js';
-import { applyRunEvent, failRun } from './run-events.js';
+import { endTrain, foldTrainEvent } from './run-events.js';
 
 let renderFrame = null;
 
@@ -55,6 +56,7 @@ export function startTraining(useThreads) {
   state.hasValidation = valMode() !== 'none';
   state.epochs = intValue('epochs');
   state.plans = null;
+  state.estimate = null;
   state.trainSize = null;
   state.trainEvalSize = null;
   state.running = true;
@@ -69,9 +71,9 @@ export function startTraining(useThreads) {
   updateControls();
   setStatus(restarted ? `Starting a worker with ${threads} thread${threads === 1 ? '' : 's'}…` : 'Starting…');
   const source = modelSource();
-  state.trainingModelKey = modelKey(source);
+  state.trainingModelKey = sourceKey(source);
   const options = trainOptions();
-  beginRecord({ strategies, options, validation: valMode(), modelKey: state.trainingModelKey, modelName: source.kind === 'hub' ? `${source.repo} (${source.revision || 'main'})` : 'local files' });
+  beginRecord();
   send({ type: ToWorker.TRAIN, source, strategies, ...dataPayload(), options });
 }
 
@@ -97,17 +99,13 @@ export function onPlan(msg) {
 export function onTrainingEvent(ev, memory, allocated) {
   if (memory) state.memory = memory;
   if (allocated !== null && allocated !== undefined) state.allocated = allocated;
+  const run = foldTrainEvent(state, ev);
   if (ev.type === CoreEvent.ERROR) {
-    const s = state.order.find((x) => state.runs[x].status === 'running');
-    if (s) failRun(state.runs[s], ev.message);
-    showError(s ? `${strategyName(s)} failed: ${ev.message}` : ev.message);
+    showError(run ? `${strategyName(run.strategy)} failed: ${ev.message}` : ev.message);
     renderResults();
     return;
   }
-  const run = state.runs[ev.strategy];
-  if (!run) return;
   if (memory) run.memory = Math.max(run.memory, memory);
-  applyRunEvent(run, ev);
   switch (ev.type) {
     case CoreEvent.START:
       onStart(ev);
@@ -153,15 +151,12 @@ function onStart(ev) {
  */
 export function finishTraining(msg) {
   state.running = false;
+  state.estimate = null;
   state.trainsFinished += 1;
   state.stopping = false;
   $('progress').hidden = true;
   $('progress-text').hidden = true;
-  for (const s of state.order) {
-    const r = state.runs[s];
-    if (r.status === 'running') r.status = msg.stopped ? 'stopped' : 'failed';
-    else if (r.status === 'queued') r.status = 'skipped';
-  }
+  endTrain(state, msg.stopped ? 'stopped' : 'failed');
   if (msg.stopped) setStatus('Stopped. The runs so far are kept; press Train to start again.');
   else if (msg.failed) setStatus('Training did not finish: see the message below.');
   else setStatus(`Done: ${state.order.map((s) => `${strategyName(s)} ${pct(state.runs[s].done ? state.runs[s].done.train_accuracy : null)} training accuracy`).join(', ')}.`);

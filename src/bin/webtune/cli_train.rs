@@ -3,15 +3,26 @@
 //! stream, one JSON object per line on stdout. `--record FILE` saves the whole Train as one
 //! record (record.rs), the JSON the page's "Load results" reads.
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use webtune::events::Event;
 use webtune::recipe::{self, ModelSource, RecipeRun};
+use webtune::options::{FieldSpec, LoraOptions, Projection};
 use webtune::{prepare_data, PreparedData, Run, Schedule, Strategy, TrainOptions};
 
 use crate::map_csv::MapCsv;
 use crate::progress::ProgressLine;
-use crate::record::{event_json, Recorder};
+use crate::record::Recorder;
+use webtune::record::{event_json, Validation};
 use crate::{load_session, read_text, CliResult};
+
+/// The core's option spec (webtune::options): every flag's default comes from it, written as
+/// --help shows it ("2e-5", "query,value"); the core checks the values against it.
+static SPEC: LazyLock<Vec<FieldSpec>> = LazyLock::new(webtune::options::spec);
+
+fn default_text(name: &str) -> &'static str {
+    &SPEC.iter().find(|f| f.name == name).unwrap_or_else(|| panic!("{name} is not in the option spec")).default_text
+}
 
 #[derive(clap::Args)]
 pub struct TrainArgs {
@@ -31,52 +42,52 @@ pub struct TrainArgs {
     /// lora:R (rank-R adapters + pooler + head; the encoder's weights stay frozen).
     #[arg(long, default_value = "frozen,full", value_delimiter = ',')]
     strategy: Vec<String>,
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value = default_text("epochs"))]
     epochs: usize,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 2e-5)]
+    #[arg(long, default_value = default_text("learning_rate"))]
     lr: f64,
     /// Learning rate of the classifier head and pooler (default: --lr). Try 1e-2 with frozen.
     #[arg(long)]
     head_lr: Option<f64>,
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value = default_text("batch_size"))]
     batch_size: usize,
     /// Truncate sentences to this many tokens.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value = default_text("max_len"))]
     max_len: usize,
     /// Pad every batch to --max-len (as the notebook does) instead of to its longest sentence.
     #[arg(long)]
     pad_to_max: bool,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value = default_text("seed"))]
     seed: u64,
     /// AdamW decoupled weight decay (0 = plain Adam, torch's default).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value = default_text("weight_decay"))]
     weight_decay: f64,
     /// Learning-rate schedule: constant, or linear (warm-up then decay to 0).
-    #[arg(long, default_value = "constant")]
-    schedule: String,
+    #[arg(long, default_value = default_text("schedule"))]
+    schedule: Schedule,
     /// Fraction of steps used for linear warm-up (with --schedule linear).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value = default_text("warmup_ratio"))]
     warmup_ratio: f64,
     /// Clip the global gradient norm to this value.
     #[arg(long)]
     max_grad_norm: Option<f64>,
     /// Measure each epoch's training accuracy on a fixed stratified sample of at most this
     /// many training sentences (0 = all); validation data is always evaluated whole.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value = default_text("train_eval_sample"))]
     train_eval_sample: usize,
     /// LoRA: the update is scaled by alpha / R (PEFT's default alpha: 8).
-    #[arg(long, default_value_t = 8.0)]
+    #[arg(long, default_value = default_text("lora.alpha"))]
     lora_alpha: f64,
     /// LoRA: dropout on the adapters' input.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value = default_text("lora.dropout"))]
     lora_dropout: f64,
     /// LoRA: comma-separated projections of every layer that get adapters: query, key, value,
     /// attention_output, intermediate, output.
-    #[arg(long, default_value = "query,value", value_delimiter = ',')]
-    lora_targets: Vec<String>,
+    #[arg(long, default_value = default_text("lora.targets"), value_delimiter = ',')]
+    lora_targets: Vec<Projection>,
     /// LoRA: learning rate of the adapters (and of the pooler and head unless --head-lr).
-    #[arg(long, default_value_t = 5e-4)]
+    #[arg(long, default_value = default_text("lora.learning_rate"))]
     lora_lr: f64,
     /// Export each trained model here (one strategy: DIR itself; several: DIR/<strategy>).
     #[arg(long)]
@@ -104,13 +115,9 @@ pub struct TrainArgs {
 }
 
 impl TrainArgs {
+    /// The options the flags give; the core checks them against its spec (webtune::options).
     fn options(&self) -> CliResult<TrainOptions> {
-        let schedule = match self.schedule.as_str() {
-            "constant" => Schedule::Constant,
-            "linear" => Schedule::Linear,
-            other => return Err(format!("--schedule {other}: use constant or linear")),
-        };
-        Ok(TrainOptions {
+        let options = TrainOptions {
             epochs: self.epochs,
             learning_rate: self.lr,
             head_learning_rate: self.head_lr,
@@ -119,17 +126,14 @@ impl TrainArgs {
             pad_to_max_len: self.pad_to_max,
             seed: self.seed,
             weight_decay: self.weight_decay,
-            schedule,
+            schedule: self.schedule,
             warmup_ratio: self.warmup_ratio,
             max_grad_norm: self.max_grad_norm,
             train_eval_sample: self.train_eval_sample,
-            lora: webtune::types::LoraOptions {
-                alpha: self.lora_alpha,
-                dropout: self.lora_dropout,
-                targets: self.lora_targets.iter().map(|t| t.parse().map_err(|e: webtune::Error| format!("--lora-targets: {e}"))).collect::<CliResult<_>>()?,
-                learning_rate: self.lora_lr,
-            },
-        })
+            lora: LoraOptions { alpha: self.lora_alpha, dropout: self.lora_dropout, targets: self.lora_targets.clone(), learning_rate: self.lora_lr },
+        };
+        options.validate().map_err(|e| e.to_string())?;
+        Ok(options)
     }
 
     fn data(&self) -> CliResult<PreparedData> {
@@ -231,13 +235,12 @@ pub fn run(args: TrainArgs) -> CliResult {
         }
     }
     let plans = session.plan(&strategies, &data.train, data.validation.as_ref(), &options).map_err(|e| e.to_string())?;
-    let mut progress = ProgressLine::new(plans.iter().map(|p| p.work_total).collect());
+    let mut progress = ProgressLine::new(plans.iter().map(|p| (p.strategy.clone(), p.work_total)).collect());
     let mut map = args.map.as_deref().map(MapCsv::create).transpose()?;
     let mut summaries = Vec::new();
     let mut recorder = args.record.as_ref().map(|_| {
-        let validation = if args.val_data.is_some() { "separate" } else if args.val_fraction.is_some() { "split" } else { "none" };
-        let names: Vec<String> = strategies.iter().map(|s| s.to_string()).collect();
-        Recorder::new(&args.model.display().to_string(), &session.info(), &data, validation, &options, &names)
+        let validation = Validation::of(args.val_data.is_some(), args.val_fraction.is_some());
+        Recorder::new(&args.model.display().to_string(), &session.info(), &data, validation, &options, &strategies)
     });
     for &strategy in &strategies {
         let mut run = session.start_run(strategy, &data.train, data.validation.as_ref(), &options).map_err(|e| e.to_string())?;

@@ -1,18 +1,17 @@
 //! The live progress line of `webtune train` (stderr): what the current run is doing, steps per
 //! second, and the time left for this strategy and for the whole Train.
 //!
-//! Time left comes from compute, not from steps: every event carries `work_done` (estimated
-//! GFLOP, see webtune::plan), so the rate measured so far applies to encoding, training and
-//! evaluation alike, and to the strategies still queued (their planned work).
+//! Time left is the core's estimate (webtune::progress, the same the page shows): from compute,
+//! not from steps, so the rate measured so far applies to encoding, training and evaluation
+//! alike, and to the strategies still queued (their planned work).
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use webtune::events::{Event, Phase};
+use webtune::progress::TrainProgress;
 
 pub struct ProgressLine {
-    /// Planned work (GFLOP) of the strategies after the current one.
-    queued_work: Vec<f64>,
-    work_total: f64,
+    train: TrainProgress,
     total_steps: usize,
     last_draw: Option<Instant>,
 }
@@ -29,19 +28,14 @@ fn duration_text(seconds: Option<f64>) -> String {
 }
 
 impl ProgressLine {
-    /// `planned_work`: the planned work of every strategy of the Train, in order.
-    pub fn new(planned_work: Vec<f64>) -> Self {
-        ProgressLine { queued_work: planned_work, work_total: 0.0, total_steps: 0, last_draw: None }
+    /// `planned`: (strategy, planned work) of every strategy of the Train, in order.
+    pub fn new(planned: Vec<(String, f64)>) -> Self {
+        ProgressLine { train: TrainProgress::new(planned), total_steps: 0, last_draw: None }
     }
 
-    /// (left for this run, left for the whole Train), seconds, from the rate so far.
-    fn time_left(&self, work_done: f64, elapsed_ms: f64) -> (Option<f64>, Option<f64>) {
-        if work_done <= 0.0 || elapsed_ms <= 0.0 {
-            return (None, None);
-        }
-        let rate = work_done / (elapsed_ms / 1000.0);
-        let this = (self.work_total - work_done).max(0.0) / rate;
-        (Some(this), Some(this + self.queued_work.iter().sum::<f64>() / rate))
+    /// (left for this run, left for the whole Train), seconds.
+    fn time_left(&self) -> (Option<f64>, Option<f64>) {
+        self.train.estimate().map_or((None, None), |e| (e.run_ms.map(|ms| ms / 1000.0), e.train_ms.map(|ms| ms / 1000.0)))
     }
 
     /// Redraw at most ten times a second, except for lines that must stay.
@@ -56,26 +50,23 @@ impl ProgressLine {
     }
 
     pub fn on_event(&mut self, event: &Event) {
+        self.train.observe_event(event);
         match event {
-            Event::Start { strategy, total_steps, work_total, train_size, train_eval_size, threads, .. } => {
-                self.work_total = *work_total;
+            Event::Start { strategy, total_steps, train_size, train_eval_size, threads, .. } => {
                 self.total_steps = *total_steps;
-                if !self.queued_work.is_empty() {
-                    self.queued_work.remove(0);
-                }
                 let sample = if train_eval_size < train_size { format!(", training accuracy on a sample of {train_eval_size}") } else { String::new() };
                 self.draw(format!("[{strategy}] {train_size} sentences, {total_steps} steps, {threads} thread(s){sample}"), true);
             }
-            Event::Progress { strategy, phase, done, total, work_done, elapsed_ms, epoch } => {
-                let (this, all) = self.time_left(*work_done, *elapsed_ms);
+            Event::Progress { strategy, phase, done, total, epoch, .. } => {
+                let (this, all) = self.time_left();
                 let what = match phase {
                     Phase::Cache => "encoding".to_string(),
                     Phase::Evaluate => format!("evaluating epoch {epoch}"),
                 };
                 self.draw(format!("[{strategy}] {what} {done}/{total} | left {} (all {})", duration_text(this), duration_text(all)), false);
             }
-            Event::Step { strategy, epoch, step, loss, work_done, elapsed_ms, .. } => {
-                let (this, all) = self.time_left(*work_done, *elapsed_ms);
+            Event::Step { strategy, epoch, step, loss, elapsed_ms, .. } => {
+                let (this, all) = self.time_left();
                 let rate = *step as f64 / (elapsed_ms / 1000.0);
                 let total = self.total_steps;
                 self.draw(format!("[{strategy}] epoch {epoch} step {step}/{total} loss {loss:.4} | {rate:.1} steps/s | left {} (all {})", duration_text(this), duration_text(all)), false);

@@ -1,61 +1,35 @@
-//! A run's record (`train --record FILE`): the JSON document the page's "Export results" saves
-//! and "Load results" reads — format `webtune-record` version 1, documented in README
-//! ("Results records") and www/record.schema.json. Its `events` are the core's events exactly
-//! as `--json` prints them (one serialisation: [`event_json`]), with the options, the model and
-//! a data summary around them.
+//! A Train's record (`train --record FILE`): the JSON document the page's "Export results"
+//! saves and "Load results" reads — format `webtune-record` version 1, built by the core
+//! (webtune::record: the head, and the events exactly as `--json` prints them). Here: the
+//! clock, collecting the events, and the file.
 use std::path::Path;
 
-use serde_json::{json, Value};
-use webtune::events::Event;
-use webtune::{ModelInfo, PreparedData, TrainOptions};
-
-/// The format name and version every record carries (www/js/record.js checks both).
-pub const FORMAT: &str = "webtune-record";
-pub const VERSION: u64 = 1;
-
-/// One event in the wire format: `--json` prints this line, `--record` stores the same text.
-pub fn event_json(event: &Event) -> String {
-    serde_json::to_string(event).expect("events serialize")
-}
+use webtune::record::{DataSummary, RecordHead, RecordModel, Validation};
+use webtune::{ModelInfo, PreparedData, Strategy, TrainOptions};
 
 /// Collects a Train's events; [`Recorder::write`] saves the whole record.
 pub struct Recorder {
-    head: Value,
+    head: RecordHead,
     events: Vec<String>,
 }
 
 impl Recorder {
-    /// `model_name`: how the model was given (its folder); `validation`: "none", "split" or "separate".
-    pub fn new(model_name: &str, info: &ModelInfo, data: &PreparedData, validation: &str, options: &TrainOptions, strategies: &[String]) -> Recorder {
-        let head = json!({
-            "format": FORMAT,
-            "version": VERSION,
-            "created": now_iso8601(),
-            "producer": format!("webtune CLI {}", env!("CARGO_PKG_VERSION")),
-            "model": { "name": model_name, "info": info },
-            "data": {
-                "train_size": data.train.len(),
-                "val_size": data.validation.as_ref().map_or(0, |v| v.len()),
-                "labels": data.train.labels,
-                "class_counts": data.train.class_counts(),
-                "validation": validation,
-            },
-            "options": options,
-            "strategies": strategies,
-        });
-        Recorder { head, events: Vec::new() }
+    /// `model_name`: how the model was given (its folder).
+    pub fn new(model_name: &str, info: &ModelInfo, data: &PreparedData, validation: Validation, options: &TrainOptions, strategies: &[Strategy]) -> Recorder {
+        let model = RecordModel { name: model_name.into(), info: Some(info.clone()) };
+        let data = DataSummary::of(&data.train, data.validation.as_ref(), validation);
+        let producer = format!("webtune CLI {}", env!("CARGO_PKG_VERSION"));
+        Recorder { head: RecordHead::new(&producer, &now_iso8601(), model, data, options, strategies), events: Vec::new() }
     }
 
+    /// One event, as `webtune::record::event_json` wrote it.
     pub fn push(&mut self, event: String) {
         self.events.push(event);
     }
 
     /// Write the record (also after an error: the events so far, ending with the `error`).
     pub fn write(&self, path: &Path) -> Result<(), String> {
-        // The head's fields, then the events exactly as `--json` prints them.
-        let head = serde_json::to_string(&self.head).map_err(|e| format!("record: {e}"))?;
-        let text = format!("{},\"events\":[{}]}}\n", head.strip_suffix('}').expect("a JSON object"), self.events.join(","));
-        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        std::fs::write(path, self.head.record_json(&self.events)).map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
 }
 

@@ -1,0 +1,238 @@
+// The worker's training driver: one Train from a `train` message to its `train-done` — read
+// the model's small files (hub.js), plan the Train in the core (fail fast, before the weights
+// are read), load the weights, then run each strategy step by step in short slices, posting
+// its core events in batches, and honour Stop between steps. It keeps the loaded model and
+// the runs trained from it (for predict and export) until the next Train or a crash.
+import { CoreEvent, ErrorCode, FromWorker } from './protocol.js';
+import { sourceKey, sourceLabel } from './model-source.js';
+import { hubReader, localReader, openCache } from './hub.js';
+import { errorMessage, isCrash, UserError } from './worker-errors.js';
+
+// A yield to the event loop that is not clamped: setTimeout(0) waits ≥ 4 ms once timers nest,
+// which thousands of tiny frozen head steps would pay each; a MessageChannel message is a
+// fresh task at once. Queued page messages (Stop, parse, predict) run before it resolves.
+const yieldChannel = new MessageChannel();
+const yieldWaiters = [];
+yieldChannel.port1.onmessage = () => yieldWaiters.shift()();
+const yieldToEventLoop = () => new Promise((resolve) => {
+  yieldWaiters.push(resolve);
+  yieldChannel.port2.postMessage(null);
+});
+/** `producer` of the page's results records. */
+const RECORD_PRODUCER = 'webtune page';
+
+/** Steps run back to back for at most this long before the worker yields (a core step is bounded). */
+const SLICE_MS = 15;
+
+function planError(e) {
+  // The core prefixes its kind of error ('options: ', 'model: '); the sentence after it says it all.
+  const message = errorMessage(e).replace(/^(options|model): /, '');
+  return new UserError(`This Train cannot start: ${message}`);
+}
+
+/**
+ * The driver of one worker. `post(msg)`: to the page; `memoryBytes()`: the wasm memory's size;
+ * `freeSaved()`: drop the saved model loaded for Try it (a Train needs the memory);
+ * `reportError(e)`: post an error (a crash included).
+ * Returns `{train(msg, api), requestStop(), runs, forget()}`: `runs` maps strategy →
+ * `{run, status: 'running' | 'done' | 'stopped' | 'failed'}`; `forget()` drops every wasm
+ * object without touching it (after a crash).
+ */
+export function createTrainDriver({ post, memoryBytes, freeSaved, reportError }) {
+  let session = null;       // WebSession
+  let sessionKey = null;    // sourceKey() of the loaded model
+  let sessionFiles = null;  // {config, tokenizer} bytes of the loaded model (for plan_train)
+  let lastTrain = null;     // the last `train` message (its recipe: js/recipe-worker.js)
+  const runs = new Map();
+  let busy = false;
+  let stopRequested = false;
+  let reader = null;        // the model source being read (Stop aborts its download)
+  let crashedObjects = false; // after a crash no wasm object may be touched (not even free())
+  let progress = null;      // WebProgress: the Train's time left, from the events posted
+
+  function freeRuns() {
+    for (const { run } of runs.values()) run.free();
+    runs.clear();
+  }
+
+  /** Drop the loaded model and every run trained from it (frees their wasm memory). */
+  function freeModel() {
+    freeRuns();
+    if (session) session.free();
+    session = null;
+    sessionKey = null;
+    sessionFiles = null;
+  }
+
+  function memoryFields(api) {
+    let allocated = null;
+    try {
+      allocated = api.allocated_bytes();
+    } catch {
+      // a trapped instance: the caller's error path reports it
+    }
+    return { memory: memoryBytes(), allocated };
+  }
+
+  /** The model of `msg.source`, loaded (reusing the one in memory); null when Stop came first. */
+  async function prepare(msg, api) {
+    const key = sourceKey(msg.source);
+    const loaded = Boolean(session && sessionKey === key);
+    if (!loaded) freeModel();
+    let small = sessionFiles;
+    reader = null;
+    if (!loaded) {
+      post({ type: FromWorker.STATUS, message: msg.source.kind === 'hub' ? `Fetching ${sourceLabel(msg.source)}: config.json and tokenizer.json…` : 'Reading config.json and tokenizer.json…' });
+      reader = msg.source.kind === 'hub' ? hubReader(msg.source, await openCache(), post) : localReader(msg.source);
+      small = await reader.small();
+    }
+    // Fail fast: a config.json that is not a BERT webtune trains, data that does not parse or a
+    // Train that cannot fit the 4 GiB heap is refused before model.safetensors is read.
+    let plans;
+    try {
+      plans = api.plan_train(small.config, small.tokenizer, msg.strategies, msg.train, msg.val ?? undefined,
+        msg.valFraction ?? undefined, msg.options, loaded);
+    } catch (e) {
+      if (isCrash(e)) throw e;
+      if (reader && /config\.json|tokenizer/i.test(errorMessage(e))) await reader.forget();
+      throw planError(e);
+    }
+    post({ type: FromWorker.PLAN, plans });
+    progress = new api.WebProgress(plans);
+    if (stopRequested) return false;
+    if (!loaded) {
+      post({ type: FromWorker.STATUS, message: msg.source.kind === 'hub' ? `Fetching ${sourceLabel(msg.source)}: model.safetensors…` : 'Reading model.safetensors…' });
+      const weights = await reader.weights();
+      post({ type: FromWorker.STATUS, message: 'Loading the model into WebAssembly…' });
+      await yieldToEventLoop();
+      try {
+        session = new api.WebSession(small.config, small.tokenizer, weights);
+      } catch (e) {
+        if (isCrash(e)) throw e;
+        await reader.forget();
+        throw new UserError(`The model could not be loaded: ${errorMessage(e)}`);
+      }
+      sessionKey = key;
+      sessionFiles = small;
+      post({ type: FromWorker.MODEL, info: session.info(), label: sourceLabel(msg.source), fromCache: reader.fromCache(), memory: memoryBytes() });
+    }
+    reader = null;
+    return true;
+  }
+
+  /** Run one strategy to its end (done, stopped or error); the entry's final status. */
+  async function runStrategy(msg, api, strategy) {
+    let run;
+    try {
+      run = session.start_run(strategy, msg.train, msg.val ?? undefined, msg.valFraction ?? undefined, msg.options);
+    } catch (e) {
+      if (isCrash(e)) throw e;
+      throw new UserError(`Could not start ${strategy}: ${errorMessage(e)}`);
+    }
+    const entry = { run, status: 'running' };
+    runs.set(strategy, entry);
+    // The events of one slice go to the page together: thousands of tiny frozen head steps a
+    // second would otherwise be as many messages for the page to take in.
+    let batch = [];
+    const flush = () => {
+      if (!batch.length) return;
+      progress.observe(batch);
+      post({ type: FromWorker.EVENTS, events: batch, estimate: progress.estimate(), ...memoryFields(api) });
+      batch = [];
+    };
+    try {
+      let sliceStart = performance.now();
+      while (!run.finished()) {
+        if (performance.now() - sliceStart >= SLICE_MS) {
+          flush();
+          await yieldToEventLoop(); // lets a Stop (or a parse/predict request) through
+          sliceStart = performance.now();
+        }
+        if (stopRequested) {
+          // Frees the gradients and optimizer state; the model so far stays for Try it.
+          batch.push(run.stop());
+          entry.status = 'stopped';
+          break;
+        }
+        const event = run.step();
+        batch.push(event);
+        if (event.type === CoreEvent.ERROR) {
+          entry.status = 'failed';
+          break;
+        }
+      }
+      flush();
+    } catch (e) {
+      entry.status = 'failed';
+      throw e;
+    }
+    if (entry.status === 'running') entry.status = 'done';
+    return entry.status;
+  }
+
+  async function train(msg, api) {
+    if (busy) {
+      post({ type: FromWorker.ERROR, code: ErrorCode.BUSY, message: 'Training is already running: press Stop first.' });
+      return;
+    }
+    busy = true;
+    lastTrain = msg;
+    stopRequested = false;
+    let failed = false;
+    try {
+      // Free the previous runs first: each keeps its own copy of the trained weights. Another
+      // model is dropped too, so that the plan counts only what stays in memory.
+      freeRuns();
+      freeSaved();
+      if (await prepare(msg, api)) {
+        // The results record's head (src/record.rs): the page's Export results adds the events.
+        post({
+          type: FromWorker.RECORD_HEAD,
+          head: api.record_head(RECORD_PRODUCER, new Date().toISOString(), sourceLabel(msg.source), session.info(), msg.train,
+            msg.val ?? undefined, msg.valFraction ?? undefined, msg.options, msg.strategies),
+        });
+        for (const strategy of msg.strategies) {
+          if (stopRequested) break;
+          if (await runStrategy(msg, api, strategy) === 'failed') {
+            failed = true;
+            break;
+          }
+        }
+      }
+    } catch (e) {
+      if (stopRequested && e && e.name === 'AbortError') {
+        post({ type: FromWorker.STATUS, message: 'Download stopped: nothing was saved.' });
+      } else {
+        failed = true;
+        reportError(e);
+      }
+    } finally {
+      reader = null;
+      if (progress && !crashedObjects) progress.free();
+      progress = null;
+      busy = false;
+      post({ type: FromWorker.TRAIN_DONE, stopped: stopRequested && !failed, failed });
+    }
+  }
+
+  return {
+    train,
+    runs,
+    /** What "Export recipe" needs: the loaded WebSession and the last `train` message. */
+    recipeSource: () => ({ session, train: lastTrain }),
+    /** Stop the Train: after the current step, or at once for a download in progress. */
+    requestStop() {
+      stopRequested = true;
+      if (reader) reader.abort();
+    },
+    /** After a crash: the instance's objects must not be touched again (not even free()). */
+    forget() {
+      crashedObjects = true;
+      progress = null;
+      session = null;
+      sessionKey = null;
+      sessionFiles = null;
+      runs.clear();
+    },
+  };
+}
