@@ -10,7 +10,7 @@
 //! attention runs per (sentence, head) on strided views of Q, K and V, and the loops split
 //! across threads (see [`crate::kernels`]). The maths is transformers' `BertModel` +
 //! `BertForSequenceClassification`; `tests/golden.rs` checks it against PyTorch and
-//! `tests/kernels_gradcheck.rs` checks the backward against finite differences.
+//! `tests/gradcheck.rs` checks the backward against finite differences.
 //!
 //! Dropout masks are drawn in the order of the forward pass (embeddings; per layer: attention
 //! probabilities, attention output, feed-forward output; classifier) from the run's seeded RNG,
@@ -22,19 +22,11 @@ use rayon::prelude::*;
 
 use crate::config::BertConfig;
 use crate::kernels::{self, Mat};
-use crate::params::{Adapter, Adapters, BertParams, BertWeights, Dropout, EncoderLayer, GradSlot, Linear};
+use crate::params::{Adapter, Adapters, BertGrads, BertWeights, Dropout, EncoderLayer, GradSlot, Linear, RowGradients};
 use crate::types::Projection;
-use crate::rng::{self, SeededRng};
+use crate::rng::SeededRng;
 use crate::tokenize::Batch;
 use crate::{Error, Result};
-
-/// Gradient buffers of the encoder's parameters; `None` for frozen ones.
-pub type BertGrads = BertParams<Option<GradSlot>>;
-
-/// Word-embedding gradient rows by token id: `(id, row)`, ids distinct and sorted. (The
-/// optimizer folds them into its dense update; a vocab × hidden gradient would cost three
-/// passes over 47 MB for MiniLM every step.)
-pub type RowGradients = Vec<(u32, Vec<f32>)>;
 
 /// Read access to a tensor's values for the duration of a pass (no copy).
 pub struct Values<'a> {
@@ -117,7 +109,7 @@ impl<'a> LinearValues<'a> {
         let (input, out, r) = (self.inputs(), self.outputs(), ad.rank);
         let x = masked(x, mask);
         let u = ad.down(&x, rows, input);
-        kernels::gemm(&mut y, out, true, rows, out, r, Mat::rows(&u, r), Mat::rows(ad.b.get(), out), true);
+        kernels::gemm(&mut y, out, true, rows, out, r, Mat::rows(&u, r), Mat::rows(ad.b.get(), out));
         y
     }
 
@@ -138,22 +130,22 @@ impl<'a> LinearValues<'a> {
         if let Some(grads) = ad.grads {
             let u = ad.down(&x, rows, input);
             // dBᵀ (r × out) [+]= (scale·u)ᵀ · dy
-            grads.b_t.write(|g, acc| kernels::gemm(g, out, acc, r, out, rows, Mat::transposed(&u, r), Mat::rows(dy, out), true));
+            grads.b_t.write(|g, acc| kernels::gemm(g, out, acc, r, out, rows, Mat::transposed(&u, r), Mat::rows(dy, out)));
         }
         // du = scale · dy · B (rows × r)
         let mut du = vec![0f32; rows * r];
-        kernels::gemm(&mut du, r, false, rows, r, out, Mat::rows(dy, out), Mat::transposed(ad.b.get(), out), true);
+        kernels::gemm(&mut du, r, false, rows, r, out, Mat::rows(dy, out), Mat::transposed(ad.b.get(), out));
         du.iter_mut().for_each(|v| *v *= ad.scale);
         if let Some(grads) = ad.grads {
             // dAᵀ (in × r) [+]= (x ⊙ mask)ᵀ · du
-            grads.a_t.write(|g, acc| kernels::gemm(g, r, acc, input, r, rows, Mat::transposed(&x, input), Mat::rows(&du, r), true));
+            grads.a_t.write(|g, acc| kernels::gemm(g, r, acc, input, r, rows, Mat::transposed(&x, input), Mat::rows(&du, r)));
         }
         let Some(dx) = dx else { return };
         match mask {
-            None => kernels::gemm(dx, input, true, rows, input, r, Mat::rows(&du, r), Mat::transposed(ad.a.get(), r), true),
+            None => kernels::gemm(dx, input, true, rows, input, r, Mat::rows(&du, r), Mat::transposed(ad.a.get(), r)),
             Some(mask) => {
                 let mut dxd = vec![0f32; rows * input];
-                kernels::gemm(&mut dxd, input, false, rows, input, r, Mat::rows(&du, r), Mat::transposed(ad.a.get(), r), true);
+                kernels::gemm(&mut dxd, input, false, rows, input, r, Mat::rows(&du, r), Mat::transposed(ad.a.get(), r));
                 dx.iter_mut().zip(dxd.iter().zip(mask)).for_each(|(d, (g, m))| *d += g * m);
             }
         }
@@ -173,7 +165,7 @@ impl<'a> LinearValues<'a> {
     /// threads for it (they are independent and cost the same).
     fn backward(&self, grads: &Linear<Option<GradSlot>>, x: &[f32], dy: &[f32], rows: usize, want_dx: bool) -> Option<Vec<f32>> {
         let (out, input) = (self.outputs(), self.inputs());
-        let dx = || kernels::product(rows, input, out, Mat::rows(dy, out), Mat::transposed(self.w.get(), out), true);
+        let dx = || kernels::product(rows, input, out, Mat::rows(dy, out), Mat::transposed(self.w.get(), out));
         kernels::join(self.multiply_adds(rows), || self.param_grads(grads, x, dy, rows), || want_dx.then(dx)).1
     }
 
@@ -193,7 +185,7 @@ impl<'a> LinearValues<'a> {
         let input = self.inputs();
         if let Some(slot) = &grads.weight_t {
             // dWᵀ (in × out) [+]= xᵀ (in × rows) · dy (rows × out)
-            slot.write(|g, acc| kernels::gemm(g, out, acc, input, out, rows, Mat::transposed(x, input), Mat::rows(dy, out), true));
+            slot.write(|g, acc| kernels::gemm(g, out, acc, input, out, rows, Mat::transposed(x, input), Mat::rows(dy, out)));
         }
         if let Some(slot) = &grads.bias {
             slot.write(|g, acc| {
@@ -208,7 +200,7 @@ impl<'a> LinearValues<'a> {
     /// dx (rows × in) += dy (rows × out) · Wᵀ (out × in).
     fn add_input_grad(&self, dx: &mut [f32], dy: &[f32], rows: usize) {
         let (out, input) = (self.outputs(), self.inputs());
-        kernels::gemm(dx, input, true, rows, input, out, Mat::rows(dy, out), Mat::transposed(self.w.get(), out), true);
+        kernels::gemm(dx, input, true, rows, input, out, Mat::rows(dy, out), Mat::transposed(self.w.get(), out));
     }
 }
 
@@ -216,7 +208,7 @@ impl AdapterValues<'_> {
     /// scale · x·Aᵀ (rows × r): the adapter's low-rank activation, scaled.
     fn down(&self, x: &[f32], rows: usize, input: usize) -> Vec<f32> {
         let mut u = vec![0f32; rows * self.rank];
-        kernels::gemm(&mut u, self.rank, false, rows, self.rank, input, Mat::rows(x, input), Mat::rows(self.a.get(), self.rank), true);
+        kernels::gemm(&mut u, self.rank, false, rows, self.rank, input, Mat::rows(x, input), Mat::rows(self.a.get(), self.rank));
         u.iter_mut().for_each(|v| *v *= self.scale);
         u
     }
@@ -412,7 +404,7 @@ pub struct DropoutSource<'a> {
 fn draw_mask(source: &mut Option<DropoutSource<'_>>, n: usize, p: impl Fn(&Dropout) -> f32) -> Option<Vec<f32>> {
     let source = source.as_mut()?;
     let p = p(&source.p);
-    (p > 0.0).then(|| rng::dropout_mask(source.rng, n, p))
+    (p > 0.0).then(|| kernels::dropout_mask(source.rng, n, p))
 }
 
 /// A layer's dropout masks, drawn in this order: attention probabilities, the attention
@@ -874,7 +866,7 @@ pub fn train_head(head: &Linear, grads: &Linear<Option<GradSlot>>, pooled: &[f32
 
 /// The lowest encoder layer with a trained parameter or a trained adapter: the backward pass
 /// stops there.
-fn lowest_trained_layer(grads: &BertGrads, adapters: Option<AdapterSet<'_>>) -> Option<usize> {
+fn lowest_layer_with_gradients(grads: &BertGrads, adapters: Option<AdapterSet<'_>>) -> Option<usize> {
     let any = |l: &EncoderLayer<Option<GradSlot>>| {
         [&l.query, &l.key, &l.value, &l.attention_output, &l.intermediate, &l.output].iter().any(|x| x.weight_t.is_some() || x.bias.is_some())
             || [&l.attention_norm, &l.output_norm].iter().any(|n| n.weight.is_some() || n.bias.is_some())
@@ -911,7 +903,7 @@ pub fn train_step(config: &BertConfig, model: TrainModel<'_>, batch: &Batch, lab
     let s = Shape::of(config, batch);
     let mut dropout = dropout;
     let embeddings_train = word_embeddings_train || embeddings_train(grads);
-    let lowest = if embeddings_train { 0 } else { lowest_trained_layer(grads, adapters).unwrap_or(weights.layers.len()) };
+    let lowest = if embeddings_train { 0 } else { lowest_layer_with_gradients(grads, adapters).unwrap_or(weights.layers.len()) };
     let embedding_values = embedding_values(weights)?;
     let (mut hidden, embedding_tape) = embed(&embedding_values, &batch.ids, s, &mut dropout, embeddings_train, config.vocab_size)?;
     let layer_values: Vec<LayerValues<'_>> = weights.layers.iter().enumerate().map(|(l, layer)| LayerValues::of(layer, adapters, l)).collect::<Result<_>>()?;
