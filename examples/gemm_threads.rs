@@ -28,14 +28,14 @@ fn case(name: &str, m: usize, n: usize, k: usize, lhs_t: bool, rhs_t: bool) {
     let rhs = if rhs_t { Mat::transposed(&b, k) } else { Mat::rows(&b, n) };
     let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
     let (one, two) = (pool(1), pool(2));
-    let single = one.install(|| median_ms(|| kernels::gemm(&mut c, n, false, m, n, k, lhs, rhs, true)));
+    let single = one.install(|| median_ms(|| kernels::gemm(&mut c, n, false, m, n, k, lhs, rhs)));
     let crate_split = two.install(|| {
         median_ms(|| unsafe {
             let (l, r) = (lhs, rhs);
             gemm::gemm(m, n, k, c.as_mut_ptr(), 1, n as isize, false, l.data.as_ptr(), l.col_stride as isize, l.row_stride as isize, r.data.as_ptr(), r.col_stride as isize, r.row_stride as isize, 1.0, 1.0, false, false, false, gemm::Parallelism::Rayon(2))
         })
     });
-    let our_split = two.install(|| median_ms(|| kernels::gemm(&mut c, n, false, m, n, k, lhs, rhs, true)));
+    let our_split = two.install(|| median_ms(|| kernels::gemm(&mut c, n, false, m, n, k, lhs, rhs)));
     println!("{name:<30} 1 thread {single:6.2} ms | 2 threads: gemm's split {crate_split:6.2} ms ({:.2}×), ours {our_split:6.2} ms ({:.2}×)", single / crate_split, single / our_split);
 }
 
@@ -49,8 +49,8 @@ fn pair(name: &str, m: usize, n: usize, k: usize) {
     let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
     let (one, two) = (pool(1), pool(2));
     let mut run = |side_by_side: bool| {
-        let mut first = || kernels::gemm(&mut c1, n, false, m, n, k, lhs, rhs, true);
-        let mut second = || kernels::gemm(&mut c2, n, false, m, n, k, lhs, rhs, true);
+        let mut first = || kernels::gemm(&mut c1, n, false, m, n, k, lhs, rhs);
+        let mut second = || kernels::gemm(&mut c2, n, false, m, n, k, lhs, rhs);
         if side_by_side {
             kernels::join(usize::MAX, first, second);
         } else {

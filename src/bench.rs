@@ -169,7 +169,7 @@ pub fn gemm_timings(config: &crate::config::BertConfig, rows: usize, rounds: usi
             let (x, w, mut y) = (vec![0.5f32; m * k], vec![0.25f32; k * n], vec![0f32; m * n]);
             let mut product_ms = || {
                 let start = Instant::now();
-                kernels::gemm(&mut y, n, false, m, n, k, Mat::rows(&x, k), Mat::rows(&w, n), true);
+                kernels::gemm(&mut y, n, false, m, n, k, Mat::rows(&x, k), Mat::rows(&w, n));
                 start.elapsed().as_secs_f64() * 1000.0
             };
             product_ms();

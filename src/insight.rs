@@ -14,7 +14,7 @@
 
 /// The plane of the map: a centre and two orthonormal directions in the pooled space.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Projection {
+pub struct PrincipalPlane {
     pub mean: Vec<f32>,
     pub axes: [Vec<f32>; 2],
 }
@@ -104,9 +104,9 @@ fn fix_sign(v: &mut [f64]) {
     }
 }
 
-impl Projection {
+impl PrincipalPlane {
     /// The top two principal components of `rows` (each a vector of the same length).
-    pub fn principal_components(rows: &[Vec<f32>]) -> Projection {
+    pub fn principal_components(rows: &[Vec<f32>]) -> PrincipalPlane {
         let mean = mean_row(rows);
         let d = mean.len();
         let cov = covariance(rows, &mean);
@@ -114,7 +114,7 @@ impl Projection {
         fix_sign(&mut first);
         fix_sign(&mut second);
         let to_f32 = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
-        Projection { mean: to_f32(mean), axes: [to_f32(first), to_f32(second)] }
+        PrincipalPlane { mean: to_f32(mean), axes: [to_f32(first), to_f32(second)] }
     }
 
     /// (x, y) of a vector on the map.

@@ -12,7 +12,10 @@
 //! Determinism: every reduction splits its rows into fixed blocks ([`ROW_BLOCK`]) whatever the
 //! thread count and adds the blocks' partial sums in order, and gemm's threads split the output,
 //! not the sum over k — so one seed gives the same numbers on 1 or N threads.
+use rand::Rng;
 use rayon::prelude::*;
+
+use crate::rng::SeededRng;
 
 // Natively only compiled for its unit tests (native products use the gemm crate).
 #[cfg(any(all(target_arch = "wasm32", target_feature = "simd128"), test))]
@@ -55,7 +58,7 @@ pub fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
 }
 
 /// Whether a pass over `floats` values should be split across threads.
-pub fn split(floats: usize) -> bool {
+pub fn worth_splitting(floats: usize) -> bool {
     floats >= PARALLEL_MIN_FLOATS && threads() > 1
 }
 
@@ -77,22 +80,10 @@ pub fn for_rows(data: &mut [f32], width: usize, f: impl Fn(usize, &mut [f32]) + 
     if width == 0 {
         return; // rows of no elements (a batch of empty sentences): nothing to do, no panic
     }
-    if split(data.len()) {
+    if worth_splitting(data.len()) {
         data.par_chunks_mut(width).enumerate().for_each(|(i, row)| f(i, row));
     } else {
         data.chunks_mut(width).enumerate().for_each(|(i, row)| f(i, row));
-    }
-}
-
-/// As [`for_rows`] over two buffers with the same row structure (`wa`, `wb` floats per row).
-pub fn for_rows2(a: &mut [f32], wa: usize, b: &mut [f32], wb: usize, f: impl Fn(usize, &mut [f32], &mut [f32]) + Sync + Send) {
-    if wa == 0 || wb == 0 {
-        return;
-    }
-    if split(a.len() + b.len()) {
-        a.par_chunks_mut(wa).zip(b.par_chunks_mut(wb)).enumerate().for_each(|(i, (x, y))| f(i, x, y));
-    } else {
-        a.chunks_mut(wa).zip(b.chunks_mut(wb)).enumerate().for_each(|(i, (x, y))| f(i, x, y));
     }
 }
 
@@ -142,7 +133,7 @@ impl<'a> Mat<'a> {
 /// (`cargo run --release --example gemm_threads`). The sum over k is never split, so the result
 /// is the same on any thread count.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm(dst: &mut [f32], dst_rs: usize, accumulate: bool, m: usize, n: usize, k: usize, lhs: Mat<'_>, rhs: Mat<'_>, parallel: bool) {
+pub fn gemm(dst: &mut [f32], dst_rs: usize, accumulate: bool, m: usize, n: usize, k: usize, lhs: Mat<'_>, rhs: Mat<'_>) {
     if m == 0 || n == 0 {
         return;
     }
@@ -154,13 +145,13 @@ pub fn gemm(dst: &mut [f32], dst_rs: usize, accumulate: bool, m: usize, n: usize
         return;
     }
     // SAFETY: the assert above keeps the (m × n) block inside `dst`, which the borrow makes ours.
-    unsafe { gemm_unchecked_dst(dst.as_mut_ptr(), dst_rs, accumulate, m, n, k, lhs, rhs, parallel) }
+    unsafe { gemm_unchecked_dst(dst.as_mut_ptr(), dst_rs, accumulate, m, n, k, lhs, rhs) }
 }
 
 /// lhs (m × k) · rhs (k × n) as a new row-major (m × n) matrix. Written once: the product
 /// overwrites its destination without reading it, so the buffer is not zero-filled first (that
 /// pass was a tenth of the backward pass's non-product time on MiniLM at batch 16 × 32).
-pub fn product(m: usize, n: usize, k: usize, lhs: Mat<'_>, rhs: Mat<'_>, parallel: bool) -> Vec<f32> {
+pub fn product(m: usize, n: usize, k: usize, lhs: Mat<'_>, rhs: Mat<'_>) -> Vec<f32> {
     if m == 0 || n == 0 || k == 0 {
         return vec![0.0; m * n];
     }
@@ -168,7 +159,7 @@ pub fn product(m: usize, n: usize, k: usize, lhs: Mat<'_>, rhs: Mat<'_>, paralle
     // SAFETY: the buffer holds m·n elements, and a product that does not accumulate writes every
     // one of them without reading any, so all are initialised when the length is set.
     unsafe {
-        gemm_unchecked_dst(out.as_mut_ptr(), n, false, m, n, k, lhs, rhs, parallel);
+        gemm_unchecked_dst(out.as_mut_ptr(), n, false, m, n, k, lhs, rhs);
         out.set_len(m * n);
     }
     out
@@ -180,9 +171,9 @@ pub fn product(m: usize, n: usize, k: usize, lhs: Mat<'_>, rhs: Mat<'_>, paralle
 /// The (m × n) block from `dst` at row stride `dst_rs` must be valid for writes (and for reads
 /// when `accumulate`) and accessed by no one else during the call.
 #[allow(clippy::too_many_arguments)]
-unsafe fn gemm_unchecked_dst(dst: *mut f32, dst_rs: usize, accumulate: bool, m: usize, n: usize, k: usize, lhs: Mat<'_>, rhs: Mat<'_>, parallel: bool) {
+unsafe fn gemm_unchecked_dst(dst: *mut f32, dst_rs: usize, accumulate: bool, m: usize, n: usize, k: usize, lhs: Mat<'_>, rhs: Mat<'_>) {
     assert!(lhs.data.len() >= lhs.extent(m, k) && rhs.data.len() >= rhs.extent(k, n), "gemm: operand too small");
-    let parts = if parallel && m * n * k >= GEMM_PARALLEL_MIN_WORK { threads() } else { 1 };
+    let parts = if m * n * k >= GEMM_PARALLEL_MIN_WORK { threads() } else { 1 };
     let dst = SharedDst(dst);
     let block = |rows: std::ops::Range<usize>, cols: std::ops::Range<usize>| {
         // SAFETY: the caller vouches for the (m × n) block of dst, the assert above for the
@@ -245,7 +236,7 @@ pub unsafe fn gemm_serial(dst: *mut f32, dst_rs: usize, accumulate: bool, m: usi
 pub fn linear(x: &[f32], w: &[f32], bias: &[f32], rows: usize, input: usize) -> Vec<f32> {
     let out = bias.len();
     let mut y = repeat_row(bias, rows);
-    gemm(&mut y, out, true, rows, out, input, Mat::rows(x, input), Mat::rows(w, out), true);
+    gemm(&mut y, out, true, rows, out, input, Mat::rows(x, input), Mat::rows(w, out));
     y
 }
 
@@ -272,7 +263,7 @@ unsafe fn written_once(n: usize, chunk: usize, fill: impl Fn(usize, &mut [std::m
     }
     let mut out = Vec::with_capacity(n);
     let spare = &mut out.spare_capacity_mut()[..n];
-    if split(n) {
+    if worth_splitting(n) {
         spare.par_chunks_mut(chunk).enumerate().for_each(|(i, c)| fill(i, c));
     } else {
         spare.chunks_mut(chunk).enumerate().for_each(|(i, c)| fill(i, c));
@@ -295,7 +286,7 @@ pub fn add_column_sums(acc: &mut [f32], x: &[f32]) {
         }
         sums
     };
-    let partials: Vec<Vec<f32>> = if split(x.len()) {
+    let partials: Vec<Vec<f32>> = if worth_splitting(x.len()) {
         x.par_chunks(ROW_BLOCK * cols).map(block_sums).collect()
     } else {
         x.chunks(ROW_BLOCK * cols).map(block_sums).collect()
@@ -327,7 +318,7 @@ pub fn layer_norm(out: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32], eps: 
     };
     match saved {
         Some((xhat, rstd)) => {
-            if split(out.len()) {
+            if worth_splitting(out.len()) {
                 out.par_chunks_mut(h).zip(xhat.par_chunks_mut(h)).zip(rstd.par_iter_mut()).enumerate().for_each(|(i, ((o, xh), s))| *s = normalize(&x[i * h..(i + 1) * h], o, Some(xh)));
             } else {
                 out.chunks_mut(h).zip(xhat.chunks_mut(h)).zip(rstd.iter_mut()).enumerate().for_each(|(i, ((o, xh), s))| *s = normalize(&x[i * h..(i + 1) * h], o, Some(xh)));
@@ -442,20 +433,6 @@ fn gelu_backward_chunk(dy: &mut [f32], x: &[f32]) {
 
 // ---------------------------------------------------------------------------------- softmax
 
-/// Softmax of every `n`-long row, in place.
-pub fn softmax_rows(x: &mut [f32], n: usize) {
-    for row in x.chunks_exact_mut(n) {
-        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let mut sum = 0f32;
-        for v in row.iter_mut() {
-            *v = exp(*v - max);
-            sum += *v;
-        }
-        let inv = 1.0 / sum;
-        row.iter_mut().for_each(|v| *v *= inv);
-    }
-}
-
 /// Softmax backward, in place over `dy` (→ dx), given the softmax output `y`.
 pub fn softmax_backward_rows(dy: &mut [f32], y: &[f32], n: usize) {
     for (d, y) in dy.chunks_exact_mut(n).zip(y.chunks_exact(n)) {
@@ -466,19 +443,38 @@ pub fn softmax_backward_rows(dy: &mut [f32], y: &[f32], n: usize) {
 
 // ---------------------------------------------------------------------------------- dropout
 
+/// Values per task when a dropout mask is drawn on several threads.
+const MASK_BLOCK: usize = 1 << 14;
+
+/// Inverted dropout mask: 0 with probability `p`, else 1/(1-p).
+///
+/// Each value uses one 32-bit word of the stream, so a large mask is drawn in blocks on the
+/// rayon pool, each from its own copy of the generator moved to the block's word position:
+/// the same values as one serial pass, on any thread count, and the stream ends where a serial
+/// pass would leave it.
+pub fn dropout_mask(rng: &mut SeededRng, n: usize, p: f32) -> Vec<f32> {
+    let keep = 1.0 / (1.0 - p);
+    let draw = |rng: &mut SeededRng, values: &mut [f32]| values.iter_mut().for_each(|v| *v = if rng.random::<f32>() < p { 0.0 } else { keep });
+    let mut mask = vec![0f32; n];
+    if !worth_splitting(n) {
+        draw(rng, &mut mask);
+        return mask;
+    }
+    let start = rng.get_word_pos();
+    mask.par_chunks_mut(MASK_BLOCK).enumerate().for_each(|(block, values)| {
+        let mut block_rng = rng.clone();
+        block_rng.set_word_pos(start + (block * MASK_BLOCK) as u128);
+        draw(&mut block_rng, values);
+    });
+    rng.set_word_pos(start + n as u128);
+    mask
+}
+
 /// x ⊙ mask, in place (an inverted-dropout mask: 0 or 1/(1−p)).
 pub fn multiply_inplace(x: &mut [f32], mask: &[f32]) {
     for_rows(x, 4096, |r, chunk| {
         let m = &mask[r * 4096..r * 4096 + chunk.len()];
         chunk.iter_mut().zip(m).for_each(|(v, m)| *v *= m);
-    });
-}
-
-/// out = a + b, element-wise.
-pub fn add(out: &mut [f32], a: &[f32], b: &[f32]) {
-    for_rows(out, 4096, |r, o| {
-        let (a, b) = (&a[r * 4096..r * 4096 + o.len()], &b[r * 4096..r * 4096 + o.len()]);
-        o.iter_mut().zip(a).zip(b).for_each(|((o, a), b)| *o = a + b);
     });
 }
 
@@ -510,13 +506,13 @@ mod tests {
         let expected = naive(m, n, k, lhs, rhs);
         for threads in [1, 2, 3] {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            let ours = pool.install(|| product(m, n, k, lhs, rhs, true));
+            let ours = pool.install(|| product(m, n, k, lhs, rhs));
             assert_eq!(ours.len(), m * n);
             for (i, (o, e)) in ours.iter().zip(&expected).enumerate() {
                 assert!((o - e).abs() <= 1e-4, "{threads} thread(s), element {i}: {o} vs {e}");
             }
         }
-        assert_eq!(product(3, 4, 0, lhs, rhs, true), vec![0.0; 12], "an empty sum is zero");
+        assert_eq!(product(3, 4, 0, lhs, rhs), vec![0.0; 12], "an empty sum is zero");
     }
 
     #[test]
@@ -530,5 +526,19 @@ mod tests {
         let w = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]; // 2 × 3
         let y = pool.install(|| linear(&x, &w, &bias, rows, 2));
         assert!(y.chunks(3).all(|r| r == [6.0, 5.0, 9.5]), "x·W + b with x = [1, 1]");
+    }
+
+    /// The blocks drawn on two threads give the serial stream's values and leave the generator
+    /// where a serial pass would (a seek off by one block would shift every later mask).
+    #[test]
+    fn a_mask_drawn_on_threads_is_the_serial_stream() {
+        let (n, p) = (100_003, 0.1);
+        let mut serial = crate::rng::seeded(7, 3);
+        let expected: Vec<f32> = (0..n).map(|_| if serial.random::<f32>() < p { 0.0 } else { 1.0 / (1.0 - p) }).collect();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let mut threaded = crate::rng::seeded(7, 3);
+        let mask = pool.install(|| dropout_mask(&mut threaded, n, p));
+        assert!(mask == expected, "the threaded mask differs from the serial draw");
+        assert_eq!(threaded.random::<u32>(), serial.random::<u32>(), "the stream continues elsewhere after the mask");
     }
 }

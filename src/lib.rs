@@ -5,23 +5,29 @@
 //! back typed [`events::Event`]s, predictions and exported bytes. Two thin shells drive it:
 //! the native CLI (`src/bin/webtune`) and the wasm-bindgen API for the web worker (`web`).
 //!
-//! Layers, top to bottom (a module only uses modules below it; `python3
-//! ../shared/tools/layering.py` checks):
-//! - [`session`]: the facade both shells use; [`bench`], [`probe`]: timed steps and gradient
-//!   probes for the benchmark and the golden tests; [`recipe`]: a run's recipe as a PyTorch
-//!   script (on [`train`]'s data order).
-//! - [`train`]: the step-wise training run; [`progress`]: a Train's time left, from its events.
-//! - [`plan`]: a run's estimated steps, compute and memory; [`run_model`]: a run's weights (what a
-//!   strategy trains); [`optim`]: Adam/AdamW and the learning-rate schedule.
-//! - [`model`]: the `BertForSequenceClassification` parameters; [`encoder`]: its forward and
-//!   backward passes by hand, on [`kernels`] (gemm, LayerNorm, softmax, GELU, dropout).
-//! - [`checkpoint`]: safetensors load and
-//!   transformers export; [`tokenize`]: tokenization and batching; [`data`]: labelled-sentence
-//!   parsing; [`metrics`]: accuracy, per-class metrics, confusion.
-//! - [`types`], [`options`] (the training options' contract: defaults, limits, messages),
-//!   [`events`], [`config`], [`rng`], [`error`]: shared value types; [`record`]: the results
-//!   record's head (one wire format for the CLI and the page);
-//!   [`alloc_stats`]: the counting allocator.
+//! Layers, top to bottom: a module uses only modules of the layers below its own
+//! (`tests/layering.rs` reads this list and fails on an import that points up or sideways, and
+//! on a module missing from it; keep one `- layer N: modules — what they are` line per layer).
+//! - layer 11: web — the wasm-bindgen API for the web worker (wasm32 only).
+//! - layer 10: [`session`], [`bench`], [`recipe`] — the facade both shells use; timed training
+//!   steps; a run's recipe as a PyTorch script (on [`train`]'s data order).
+//! - layer 9: [`train`], [`progress`] — the step-wise training run (phases, evaluation,
+//!   snapshots, export); a Train's time left, from its events.
+//! - layer 8: [`plan`], [`probe`] — a run's estimated steps, compute and memory; one forward +
+//!   backward with its details, for the golden tests.
+//! - layer 7: [`run_model`] — a run's weights: what a strategy trains.
+//! - layer 6: [`model`], [`lora`], [`optim`] — the pre-trained `BertForSequenceClassification`
+//!   (load, predict); LoRA adapters; Adam/AdamW and the learning-rate schedule.
+//! - layer 5: [`encoder`] — the forward and backward passes, by hand.
+//! - layer 4: [`kernels`], [`params`], [`checkpoint`], [`metrics`], [`record`] — gemm, LayerNorm,
+//!   softmax, GELU, dropout on plain buffers; the parameter structure; safetensors load and
+//!   transformers export; accuracy, per-class metrics, confusion; the results record's head.
+//! - layer 3: [`tokenize`], [`data`], [`insight`] — tokenization and batching;
+//!   labelled-sentence parsing and splits; the embedding map's geometry (PCA, separation).
+//! - layer 2: [`types`], [`events`], [`config`], [`rng`], [`alloc_stats`] — shared value types,
+//!   the event wire format, config.json, seeded RNG, the counting allocator.
+//! - layer 1: [`options`] — the training options' contract: defaults, limits, messages.
+//! - layer 0: [`error`] — the crate's error type.
 pub mod alloc_stats;
 pub mod bench;
 pub mod checkpoint;

@@ -74,7 +74,7 @@ pub fn delta_t(adapter: &Adapter, scale: f32) -> Result<Vec<f32>> {
     let a = adapter.a_t.flatten_all()?.to_vec1::<f32>()?;
     let b = adapter.b_t.flatten_all()?.to_vec1::<f32>()?;
     let mut delta = vec![0f32; input * output];
-    kernels::gemm(&mut delta, output, false, input, output, rank, Mat::rows(&a, rank), Mat::rows(&b, output), true);
+    kernels::gemm(&mut delta, output, false, input, output, rank, Mat::rows(&a, rank), Mat::rows(&b, output));
     delta.iter_mut().for_each(|v| *v *= scale);
     Ok(delta)
 }

@@ -4,7 +4,7 @@
 //! dozen passes over weight-sized memory); on a 22M-parameter model that is most of a step.
 //! Here the moments live in plain vectors and one loop reads the gradient and updates the
 //! parameter and both moments, in the parameter's own storage (candle's in-place ops).
-//! The word embeddings get their gradient as rows (see [`crate::encoder::RowGradients`]); their
+//! The word embeddings get their gradient as rows (see [`crate::params::RowGradients`]); their
 //! update is still dense — rows without gradient decay their moments and move, exactly as
 //! torch's Adam does with a zero gradient.
 //!
@@ -18,9 +18,8 @@ use std::cell::{Cell, RefCell};
 use candle_core::{CpuStorage, InplaceOp1, Layout, Tensor};
 use rayon::prelude::*;
 
-use crate::encoder::RowGradients;
 use crate::kernels;
-use crate::params::GradSlot;
+use crate::params::{GradSlot, RowGradients};
 use crate::types::Schedule;
 use crate::{Error, Result};
 
@@ -127,7 +126,7 @@ impl StepConsts {
     /// Update a parameter with its gradient, split across threads when large (the update is
     /// element-wise, so the split does not change a single value).
     fn apply(&self, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) -> Finite {
-        if kernels::split(p.len()) {
+        if kernels::worth_splitting(p.len()) {
             let chunks = p.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).zip(m.par_chunks_mut(CHUNK)).zip(v.par_chunks_mut(CHUNK));
             chunks.map(|(((p, g), m), v)| self.apply_serial(p, g, m, v)).reduce(Finite::default, Finite::and)
         } else {
@@ -222,7 +221,7 @@ impl InplaceOp1 for RowUpdate<'_> {
             Ok(i) => consts.apply_serial(p, &rows[i].1, m, v),
             Err(_) => consts.apply_zero_grad(p, m, v),
         };
-        let finite = if kernels::split(p.len()) {
+        let finite = if kernels::worth_splitting(p.len()) {
             let chunks = p.par_chunks_mut(w).zip(m.par_chunks_mut(w)).zip(v.par_chunks_mut(w)).enumerate();
             chunks.with_min_len(ROWS_PER_TASK).map(|(r, ((p, m), v))| update_row(r, p, m, v)).reduce(Finite::default, Finite::and)
         } else {
@@ -238,7 +237,7 @@ impl InplaceOp1 for RowUpdate<'_> {
 fn sum_of_squares(values: &[f32]) -> f64 {
     let chunk_sum = |chunk: &[f32]| chunk.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>();
     let partials: Vec<f64> =
-        if kernels::split(values.len()) { values.par_chunks(CHUNK).map(chunk_sum).collect() } else { values.chunks(CHUNK).map(chunk_sum).collect() };
+        if kernels::worth_splitting(values.len()) { values.par_chunks(CHUNK).map(chunk_sum).collect() } else { values.chunks(CHUNK).map(chunk_sum).collect() };
     partials.into_iter().sum()
 }
 

@@ -230,6 +230,14 @@ impl GradSlot {
     }
 }
 
+/// Gradient buffers of the encoder's parameters; `None` for frozen ones.
+pub type BertGrads = BertParams<Option<GradSlot>>;
+
+/// Word-embedding gradient rows by token id: `(id, row)`, ids distinct and sorted. (The
+/// optimizer folds them into its dense update; a vocab × hidden gradient would be three passes
+/// over the whole embedding table every step.)
+pub type RowGradients = Vec<(u32, Vec<f32>)>;
+
 
 /// A LoRA adapter on one projection: the update ΔW = scale · B·A added to the frozen weight,
 /// stored transposed like [`Linear`] weights: `a_t` = Aᵀ (in × r), `b_t` = Bᵀ (r × out).

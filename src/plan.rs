@@ -70,7 +70,7 @@ const EVAL_I: u64 = 2;
 const EVAL_S: u64 = 2;
 
 /// Which layers a strategy trains: the index of the lowest one (num_layers when none).
-fn lowest_trained_layer(strategy: Strategy, num_layers: usize) -> usize {
+fn lowest_layer_trained_by(strategy: Strategy, num_layers: usize) -> usize {
     match strategy {
         Strategy::Full | Strategy::Lora(_) => 0,
         Strategy::Top(k) => num_layers.saturating_sub(k),
@@ -107,11 +107,6 @@ fn trainable(config: &BertConfig, strategy: Strategy, options: &TrainOptions, nu
         }
     }
     t
-}
-
-/// Parameters `strategy` trains, the classifier included.
-pub fn trainable_parameters(config: &BertConfig, strategy: Strategy, options: &TrainOptions, num_labels: usize) -> usize {
-    trainable(config, strategy, options, num_labels).all
 }
 
 /// FLOPs of one layer's forward pass over `tokens` tokens padded to `len`.
@@ -153,7 +148,7 @@ pub fn plan_run(config: &BertConfig, strategy: Strategy, options: &TrainOptions,
     // Callers validate the count first (options::total_steps); never overflow here either.
     let total_steps = steps_per_epoch.saturating_mul(options.epochs);
     let trainable = trainable(config, strategy, options, num_labels);
-    let lowest = lowest_trained_layer(strategy, layers);
+    let lowest = lowest_layer_trained_by(strategy, layers);
 
     let mean_len = mean_padded_len(data.train_lengths, options.batch_size, options);
     let step_tokens = mean_len * options.batch_size as f64;

@@ -7,9 +7,9 @@
 //! [`crate::lora`]) and trains only them, the pooler and the classifier.
 use candle_core::Tensor;
 
-use crate::encoder::{AdapterSet, BertGrads, TrainModel, Values};
+use crate::encoder::{AdapterSet, TrainModel, Values};
 use crate::lora;
-use crate::params::{self, Adapters, GradSlot};
+use crate::params::{self, Adapters, BertGrads, GradSlot};
 use crate::events::BlockChange;
 use crate::model::{BertWeights, Linear, Pretrained};
 use crate::optim::Param;
@@ -53,7 +53,7 @@ impl RunModel {
         let num_layers = pretrained.config.num_hidden_layers;
         let trains = |name: &str| is_trainable(strategy, name, num_layers);
         let weights = pretrained.weights.map(&mut |name, _, t| if trains(name) { params::trainable_copy(t) } else { Ok(t.clone()) })?;
-        // Word embeddings: their gradient comes as rows (see encoder::RowGradients), no slot.
+        // Word embeddings: their gradient comes as rows (see params::RowGradients), no slot.
         let grads = weights.map(&mut |name, _, t| Ok((trains(name) && name != "embeddings.word_embeddings.weight").then(|| GradSlot::new(t.elem_count()))))?;
         let head = Linear { weight_t: params::trainable_copy(&head.weight_t)?, bias: params::trainable_copy(&head.bias)? };
         let head_grads = Linear { weight_t: Some(GradSlot::new(head.weight_t.elem_count())), bias: Some(GradSlot::new(head.bias.elem_count())) };

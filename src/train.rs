@@ -22,8 +22,8 @@ use web_time::Instant;
 use crate::alloc_stats;
 use crate::config::BertConfig;
 use crate::data::{self, Dataset};
-use crate::events::{Event, MapPoints, Phase as ProgressPhase};
-use crate::insight::{self, Projection};
+use crate::events::{Event, MapPoints, Phase};
+use crate::insight::{self, PrincipalPlane};
 use crate::kernels;
 use crate::metrics;
 use crate::encoder::{self, DropoutSource};
@@ -53,7 +53,7 @@ impl EncodedSet {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Phase {
+enum RunState {
     Start,
     /// Frozen: encoding sentence `next` of the train-then-validation list into the cache.
     Caching { next: usize },
@@ -138,7 +138,7 @@ pub struct Run {
     /// texts.
     map_items: Vec<usize>,
     map_texts: Vec<String>,
-    projection: Option<Projection>,
+    projection: Option<PrincipalPlane>,
     /// The pre-trained weights, to measure how far each block moved.
     original: BertWeights,
     /// Events produced by the last unit of work beyond the one it returned.
@@ -155,7 +155,7 @@ pub struct Run {
     shuffle_rng: SeededRng,
     dropout_rng: SeededRng,
     dropout: Dropout,
-    phase: Phase,
+    state: RunState,
     /// Epochs whose training steps are done.
     epoch: usize,
     order: Vec<usize>,
@@ -228,7 +228,7 @@ impl Run {
             shuffle_rng,
             dropout_rng: rng::seeded(options.seed, 2),
             dropout: Dropout { adapter: options.lora.dropout as f32, ..Dropout::from_config(config) },
-            phase: Phase::Start,
+            state: RunState::Start,
             epoch: 0,
             order,
             position: 0,
@@ -263,7 +263,7 @@ impl Run {
     }
 
     pub fn finished(&self) -> bool {
-        self.phase == Phase::Finished
+        self.state == RunState::Finished
     }
 
     /// Where the time of the last optimizer step went.
@@ -312,7 +312,7 @@ impl Run {
             Ok(event) => event,
             Err(e) => {
                 self.release_training_state();
-                self.phase = Phase::Finished;
+                self.state = RunState::Finished;
                 let event = Event::Error { message: format!("{} run failed: {e}", self.strategy) };
                 self.done_event = Some(event.clone());
                 event
@@ -327,25 +327,25 @@ impl Run {
             return done.clone();
         }
         self.release_training_state();
-        self.phase = Phase::Finished;
+        self.state = RunState::Finished;
         let event = Event::Stopped { strategy: self.name(), steps: self.global_step, retained_bytes: self.retained_bytes(), elapsed_ms: self.elapsed_ms() };
         self.done_event = Some(event.clone());
         event
     }
 
     fn try_step(&mut self) -> Result<Event> {
-        match self.phase {
-            Phase::Start => Ok(self.start_event()),
-            Phase::Caching { next } => self.cache_chunk(next),
-            Phase::Training => self.train_step(),
-            Phase::Evaluating { next } => self.evaluate_chunk(next),
-            Phase::Report => Ok(self.report()),
-            Phase::Finished => Ok(self.done_event.clone().unwrap_or(Event::Error { message: "the run has finished".into() })),
+        match self.state {
+            RunState::Start => Ok(self.start_event()),
+            RunState::Caching { next } => self.cache_chunk(next),
+            RunState::Training => self.train_step(),
+            RunState::Evaluating { next } => self.evaluate_chunk(next),
+            RunState::Report => Ok(self.report()),
+            RunState::Finished => Ok(self.done_event.clone().unwrap_or(Event::Error { message: "the run has finished".into() })),
         }
     }
 
     fn start_event(&mut self) -> Event {
-        self.phase = if self.strategy == Strategy::Frozen { Phase::Caching { next: 0 } } else { Phase::Evaluating { next: 0 } };
+        self.state = if self.strategy == Strategy::Frozen { RunState::Caching { next: 0 } } else { RunState::Evaluating { next: 0 } };
         Event::Start {
             strategy: self.name(),
             epochs: self.options.epochs,
@@ -398,12 +398,12 @@ impl Run {
         let pooled = self.pooled_eval(&seqs)?;
         self.cache.extend(pooled.chunks(self.config.hidden_size).map(<[f32]>::to_vec));
         self.work_done += work;
-        self.phase = if end < total { Phase::Caching { next: end } } else { Phase::Evaluating { next: 0 } };
+        self.state = if end < total { RunState::Caching { next: end } } else { RunState::Evaluating { next: 0 } };
         if end == total {
             let n = self.train.ids.len();
             self.cached_train = Some(self.cache[..n].concat());
         }
-        Ok(Event::Progress { strategy: self.name(), phase: ProgressPhase::Cache, epoch: 0, done: end, total, work_done: self.work_done, elapsed_ms: self.elapsed_ms() })
+        Ok(Event::Progress { strategy: self.name(), phase: Phase::Cache, epoch: 0, done: end, total, work_done: self.work_done, elapsed_ms: self.elapsed_ms() })
     }
 
     fn train_step(&mut self) -> Result<Event> {
@@ -444,9 +444,9 @@ impl Run {
         }
         if self.position >= self.order.len() {
             self.epoch += 1;
-            self.phase = Phase::Evaluating { next: 0 };
+            self.state = RunState::Evaluating { next: 0 };
         }
-        let epoch = if self.phase == Phase::Training { self.epoch + 1 } else { self.epoch };
+        let epoch = if self.state == RunState::Training { self.epoch + 1 } else { self.epoch };
         Ok(Event::Step { strategy: self.name(), epoch, step: self.global_step, loss: output.loss, lr, head_lr, work_done: self.work_done, elapsed_ms: self.elapsed_ms() })
     }
 
@@ -497,12 +497,12 @@ impl Run {
         self.evaluation.pooled.extend(self.map_items[on_map].iter().map(|&i| pooled[(i - next) * h..(i - next + 1) * h].to_vec()));
         self.work_done += work;
         if end < total {
-            self.phase = Phase::Evaluating { next: end };
-            return Ok(Event::Progress { strategy: self.name(), phase: ProgressPhase::Evaluate, epoch: self.epoch, done: end, total, work_done: self.work_done, elapsed_ms: self.elapsed_ms() });
+            self.state = RunState::Evaluating { next: end };
+            return Ok(Event::Progress { strategy: self.name(), phase: Phase::Evaluate, epoch: self.epoch, done: end, total, work_done: self.work_done, elapsed_ms: self.elapsed_ms() });
         }
         if self.epoch == 0 {
             let evaluation = std::mem::take(&mut self.evaluation);
-            self.phase = Phase::Training;
+            self.state = RunState::Training;
             return self.snapshot(&evaluation);
         }
         self.end_epoch()
@@ -513,7 +513,7 @@ impl Run {
         let is_val: Vec<bool> = self.map_items.iter().map(|&i| matches!(self.eval_items[i], EvalItem::Val(_))).collect();
         if self.projection.is_none() {
             let train_rows: Vec<Vec<f32>> = evaluation.pooled.iter().zip(&is_val).filter(|(_, v)| !**v).map(|(r, _)| r.clone()).collect();
-            self.projection = Some(Projection::principal_components(&train_rows));
+            self.projection = Some(PrincipalPlane::principal_components(&train_rows));
         }
         let projection = self.projection.as_ref().expect("set above");
         let with_texts = self.epoch == 0;
@@ -595,10 +595,10 @@ impl Run {
         self.epoch_batches = 0;
         self.position = 0;
         if self.epoch >= self.options.epochs {
-            self.phase = Phase::Report;
+            self.state = RunState::Report;
         } else {
             self.order = rng::permutation(&mut self.shuffle_rng, self.order.len());
-            self.phase = Phase::Training;
+            self.state = RunState::Training;
         }
         Ok(event)
     }
@@ -626,7 +626,7 @@ impl Run {
             retained_bytes: self.retained_bytes(),
             elapsed_ms: self.elapsed_ms(),
         };
-        self.phase = Phase::Finished;
+        self.state = RunState::Finished;
         self.done_event = Some(event.clone());
         event
     }
@@ -647,13 +647,13 @@ impl Run {
         self.model.params.iter().map(|p| p.tensor.elem_count() as u64 * 4).sum()
     }
 
-    /// Class probabilities of new texts with the current weights (eval mode), truncated at the
-    /// run's max length.
     /// The run's model: its weights (trained and shared), adapters and head.
     pub fn model(&self) -> &RunModel {
         &self.model
     }
 
+    /// Class probabilities of new texts with the current weights (eval mode), truncated at the
+    /// run's max length.
     pub fn predict(&self, texts: &[String]) -> Result<Vec<Prediction>> {
         self.refuse_if_failed("predict with")?;
         model::predict_with(&self.config, &self.model.weights, self.model.adapters.as_ref(), &self.model.head, &self.labels, &self.encoder, texts)

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use webtune::data::parse_labelled_text;
 use webtune::events::{BlockChange, Event, MapPoints};
-use webtune::insight::{separation, Projection};
+use webtune::insight::{separation, PrincipalPlane};
 use webtune::{Session, Strategy, TrainOptions};
 
 fn golden_matrix(rows: usize, cols: usize) -> Vec<Vec<f32>> {
@@ -27,8 +27,8 @@ fn golden_matrix(rows: usize, cols: usize) -> Vec<Vec<f32>> {
 fn principal_components_match_numpy() {
     let golden: serde_json::Value = serde_json::from_slice(&read(repo_path("tests/data/pca_golden.json"))).unwrap();
     let x = golden_matrix(golden["rows"].as_u64().unwrap() as usize, golden["cols"].as_u64().unwrap() as usize);
-    let p = Projection::principal_components(&x);
-    assert_eq!(p, Projection::principal_components(&x), "the projection is deterministic");
+    let p = PrincipalPlane::principal_components(&x);
+    assert_eq!(p, PrincipalPlane::principal_components(&x), "the projection is deterministic");
     for (k, axis) in golden["axes"].as_array().unwrap().iter().enumerate() {
         let diff = max_abs_diff(&p.axes[k], &f32s(axis));
         assert!(diff <= 1e-5, "axis {k} differs from numpy's by {diff}");

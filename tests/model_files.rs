@@ -164,7 +164,6 @@ fn kernels_accept_empty_rows() {
     // non-zero" on a rayon pool thread, and the page's worker hung.
     let mut empty: Vec<f32> = Vec::new();
     webtune::kernels::for_rows(&mut empty, 0, |_, _| unreachable!("no rows"));
-    webtune::kernels::for_rows2(&mut empty.clone(), 0, &mut empty, 0, |_, _, _| unreachable!("no rows"));
     webtune::kernels::add_column_sums(&mut [], &[]);
 }
 

@@ -60,7 +60,7 @@ fn run_on(threads: usize, strategy: Strategy) -> Outcome {
     let mut losses = Vec::new();
     pool.install(|| {
         assert_eq!(rayon::current_num_threads(), threads);
-        assert_eq!(webtune::kernels::split(512 * 384), threads > 1, "the activations of this batch are split only on several threads");
+        assert_eq!(webtune::kernels::worth_splitting(512 * 384), threads > 1, "the activations of this batch are split only on several threads");
         loop {
             match run.step() {
                 Event::Start { threads: reported, .. } => assert_eq!(reported, threads, "the run reports the pool it runs on"),
