@@ -479,6 +479,20 @@ export const tests = [
       assertEq(loraKeys.length, 3 * 6 * 2, 'lora_A/lora_B tensors (3 projections × 6 layers)');
       assertEq(JSON.stringify(header['base_model.model.bert.encoder.layer.0.attention.self.key.lora_A.weight'].shape), '[4,384]', 'key lora_A shape');
       assertEq(JSON.stringify(header['base_model.model.bert.encoder.layer.0.attention.self.key.lora_B.weight'].shape), '[384,4]', 'key lora_B shape');
+
+      // Export recipe (issue 28): the run's recipe as a PyTorch script folder, from the page.
+      const recipe = await save('Export recipe: LoRA rank 4');
+      t.log(`recipe download ${recipe.name}: ${recipe.files.map((f) => `${f.name} (${f.size} B)`).join(', ')}`);
+      assertEq(recipe.name, 'webtune-recipe-lora4.tar', 'recipe download name');
+      const members = recipe.files.map((f) => f.name.replace('webtune-recipe-lora4/', ''));
+      for (const name of ['train.py', 'recipe.json', 'order.json', 'init.safetensors', 'data/train.tsv', 'requirements.txt', 'README.md']) {
+        assert(members.includes(name), `recipe tar lacks ${name}: ${members.join(', ')}`);
+      }
+      const recipeJson = JSON.parse(recipe.files.find((f) => f.name.endsWith('/recipe.json')).data.toString('utf8'));
+      assertEq(recipeJson.strategy, 'lora:4', 'recipe strategy');
+      assertEq(JSON.stringify([...recipeJson.lora_target_modules].sort()), JSON.stringify(['key', 'query', 'value']), 'recipe LoRA targets');
+      const order = JSON.parse(recipe.files.find((f) => f.name.endsWith('/order.json')).data.toString('utf8'));
+      assertEq(order.epochs.length, 2, 'recipe: one data order per epoch');
       await context.close();
     },
   },
