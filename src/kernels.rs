@@ -4,10 +4,9 @@
 //!
 //! Why by hand: candle's autograd gives every node a freshly allocated gradient that it adds to
 //! a zero-filled one, its batched matmul copies transposed operands, and its element-wise ops
-//! are separate passes; those overheads were half of a training step. These kernels write into
-//! buffers the caller owns. They are checked against finite differences
-//! (`tests/kernels_gradcheck.rs`) and, through the model, against transformers
-//! (`tests/golden.rs`).
+//! are separate passes. These kernels write into buffers the caller owns. They are checked
+//! against finite differences (`tests/gradcheck.rs`) and, through the model, against
+//! transformers (`tests/golden.rs`).
 //!
 //! Determinism: every reduction splits its rows into fixed blocks ([`ROW_BLOCK`]) whatever the
 //! thread count and adds the blocks' partial sums in order, and gemm's threads split the output,
@@ -24,8 +23,8 @@ mod simd128_gemm;
 /// Rows per block of a reduction (fixed, so results do not depend on the thread count).
 pub const ROW_BLOCK: usize = 64;
 
-/// Below this many floats an element-wise pass stays on one thread (measured: splitting
-/// smaller passes across threads costs more in scheduling than it saves). The page uses the
+/// Below this many floats an element-wise pass stays on one thread: splitting smaller passes
+/// across threads costs more in scheduling than it saves. The page uses the
 /// same thresholds as the CLI: its steps run on a pool thread too ([`on_pool`]).
 const PARALLEL_MIN_FLOATS: usize = 1 << 15;
 
@@ -45,8 +44,7 @@ fn threads() -> usize {
 /// parallel loop through rayon's cold path: the job is injected, a sleeping pool thread is
 /// woken, and the caller sleeps on a latch until the loop is done. In the page each of those
 /// hand-offs goes through the browser's `Atomics.wait`/`notify`, and a step has dozens of small
-/// loops: the notebook's MiniLM step on two threads was no faster than on one (81–84 against
-/// 81–83 ms), and 58–61 ms with its work started here (bench/README.md, "… a run's steps on the pool").
+/// loops, so a second thread gained nothing (bench/README.md, "… a run's steps on the pool").
 /// Started on a pool thread, a loop's halves go to that thread's own deque and are at most
 /// stolen.
 pub fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
@@ -65,8 +63,7 @@ pub fn worth_splitting(floats: usize) -> bool {
 /// Run `a` and `b`, two independent pieces of work, at once when the pool has threads to spare
 /// and the work — `multiply_adds` in all — is large enough to gain from it ([`gemm`]'s
 /// threshold); one after the other otherwise. Two whole products side by side scale better than
-/// one product cut in two: on 2 threads, two 256 × 768 × 768 products ran 1.75–2.0× faster than
-/// on one side by side, 1.45–1.86× each split (`cargo run --release --example gemm_threads`).
+/// one product cut in two (`cargo run --release --example gemm_threads` compares them).
 pub fn join<A: Send, B: Send>(multiply_adds: usize, a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
     if multiply_adds >= GEMM_PARALLEL_MIN_WORK && threads() > 1 {
         rayon::join(a, b)
@@ -128,10 +125,9 @@ impl<'a> Mat<'a> {
 ///
 /// Above [`GEMM_PARALLEL_MIN_WORK`] the output is cut into one block per thread — along its
 /// longer side — and each block is a single-threaded gemm. Why not the gemm crate's own
-/// `Parallelism::Rayon`: at the encoder's shapes (256 × 768 × 768 for bert-base at batch 2) it
-/// gained almost nothing from a second thread, while these blocks gain 1.5–2×
-/// (`cargo run --release --example gemm_threads`). The sum over k is never split, so the result
-/// is the same on any thread count.
+/// `Parallelism::Rayon`: at the encoder's shapes it gains much less from a second thread than
+/// these blocks do (`cargo run --release --example gemm_threads`). The sum over k is never
+/// split, so the result is the same on any thread count.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm(dst: &mut [f32], dst_rs: usize, accumulate: bool, m: usize, n: usize, k: usize, lhs: Mat<'_>, rhs: Mat<'_>) {
     if m == 0 || n == 0 {
@@ -149,8 +145,8 @@ pub fn gemm(dst: &mut [f32], dst_rs: usize, accumulate: bool, m: usize, n: usize
 }
 
 /// lhs (m × k) · rhs (k × n) as a new row-major (m × n) matrix. Written once: the product
-/// overwrites its destination without reading it, so the buffer is not zero-filled first (that
-/// pass was a tenth of the backward pass's non-product time on MiniLM at batch 16 × 32).
+/// overwrites its destination without reading it, so the buffer is not zero-filled first (a
+/// pass over memory the step does not need).
 pub fn product(m: usize, n: usize, k: usize, lhs: Mat<'_>, rhs: Mat<'_>) -> Vec<f32> {
     if m == 0 || n == 0 || k == 0 {
         return vec![0.0; m * n];
@@ -241,8 +237,7 @@ pub fn linear(x: &[f32], w: &[f32], bias: &[f32], rows: usize, input: usize) -> 
 }
 
 /// `rows` copies of `row`, one after another, written once. (`vec![0.0; n]` would first fill
-/// the buffer with zeros: a pass over memory that was a tenth of the forward pass's
-/// non-product time, measured on MiniLM at batch 16 × 32.)
+/// the buffer with zeros: a pass over memory for nothing.)
 pub fn repeat_row(row: &[f32], rows: usize) -> Vec<f32> {
     // SAFETY: every chunk is one whole row, and the closure writes all of it.
     unsafe {

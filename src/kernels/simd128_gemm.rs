@@ -1,8 +1,8 @@
 //! The page's matrix product: a packed f32 gemm on WebAssembly's 128-bit SIMD.
 //!
-//! Why by hand: in Chromium the gemm crate's `simd128` kernels ran the encoder's products at
-//! 11–26 GFLOPS, this kernel at 37–49 (bench/README.md, "The page's products" and "A wider tile
-//! for relaxed SIMD"). Natively it is compiled on a scalar lane type, only so that its blocking,
+//! Why by hand: in Chromium the gemm crate's `simd128` kernels ran the encoder's products well
+//! below this kernel (bench/README.md, "The page's products" and "A wider tile for relaxed
+//! SIMD"). Natively it is compiled on a scalar lane type, only so that its blocking,
 //! edge handling and both tiles are unit-tested against a plain triple loop; native products use
 //! the gemm crate.
 //!
@@ -18,11 +18,10 @@
 use std::cell::RefCell;
 
 /// The register tile, rows × four-float vectors per row, chosen by what V8 makes of each
-/// module's multiply-add (measured in Chromium 156, bench/README.md "A wider tile for relaxed
-/// SIMD"). With relaxed SIMD's fused `madd`, 3 × 12 (nine accumulators, three right-hand
-/// vectors, one broadcast: 13 of x86's 16 vector registers) ran 48–49 GFLOPS against 42–44 for
-/// 4 × 8; with plain SIMD's mul + add, which needs a temporary per product, 4 × 8 stays ahead
-/// (37 against 35) and 6 × 8 or 5 × 8 spill in either module (30–33).
+/// module's multiply-add (bench/README.md "A wider tile for relaxed SIMD"). With relaxed SIMD's
+/// fused `madd`, 3 × 12 (nine accumulators, three right-hand vectors, one broadcast: 13 of x86's
+/// 16 vector registers) is the faster; with plain SIMD's mul + add, which needs a temporary per
+/// product, 4 × 8 stays ahead, and 6 × 8 or 5 × 8 spill registers in either module.
 #[cfg(target_feature = "relaxed-simd")]
 const TILE: (usize, usize) = (3, 3);
 #[cfg(not(target_feature = "relaxed-simd"))]
@@ -56,9 +55,8 @@ mod lane {
         f32x4_add(acc, f32x4_mul(a, b))
     }
     /// acc + a·b in one instruction where the CPU has FMA (relaxed SIMD lets the engine round
-    /// once or twice; on this x86 machine it is fused, as the native gemm crate's is). Half the
-    /// instructions of the mul + add above: the products run about 20 % faster in Chromium
-    /// (bench/README.md, "Relaxed SIMD in the page").
+    /// once or twice; on x86 with FMA it is fused, as the native gemm crate's is). Half the
+    /// instructions of the mul + add above (bench/README.md, "Relaxed SIMD in the page").
     #[cfg(target_feature = "relaxed-simd")]
     #[inline(always)]
     pub fn madd(acc: V, a: V, b: V) -> V {

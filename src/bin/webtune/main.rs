@@ -107,8 +107,8 @@ fn encode(args: ModelAndTexts) -> CliResult {
 }
 
 /// Keep big tensor buffers in the heap instead of mmap/munmap-ing them every step: glibc's
-/// default returns every buffer over 128 KiB to the OS, and the page faults of re-mapping them
-/// cost about a quarter of a native training step. (wasm's allocator reuses memory anyway.)
+/// default returns every buffer over 128 KiB to the OS, and re-mapping them every step costs
+/// page faults. (wasm's allocator reuses memory anyway.)
 fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     unsafe {
@@ -117,10 +117,9 @@ fn tune_allocator() {
         libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
         // One arena for all threads: a step that runs on a pool thread (`bench` installs its
         // pools) otherwise allocates from that thread's own arena, which gives its freed heap
-        // back to the kernel whatever the two settings above say — 8–13 thousand page faults
-        // per step at MiniLM 16 × 32 and bert-base 2 × 128, none with this (`perf stat -e
-        // page-faults`, 2 vs 22 rounds of `webtune bench`). The threads allocate little
-        // besides the step's own buffers, so sharing the arena's lock costs nothing we measure.
+        // back to the kernel whatever the two settings above say (`perf stat -e page-faults` on
+        // `webtune bench` shows it). The threads allocate little besides the step's own
+        // buffers, so sharing the arena's lock is cheap.
         libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }

@@ -14,27 +14,37 @@
 //! classifier; `full` trains everything (see [`crate::run_model`]). When a run ends (done or
 //! stopped) it frees its gradient buffers, optimizer state and cache and keeps only what
 //! predictions and export need.
+//!
+//! This file is the run's state machine ([`Run`], its states and what each step does);
+//! `evaluation` evaluates the model in chunks and scores it, `snapshot` draws the embedding
+//! map, and `export` gives predictions and the trained model's files.
 use std::collections::VecDeque;
 
-use candle_core::Tensor;
 use web_time::Instant;
 
 use crate::alloc_stats;
 use crate::config::BertConfig;
 use crate::data::{self, Dataset};
-use crate::events::{Event, MapPoints, Phase};
-use crate::insight::{self, PrincipalPlane};
+use crate::encoder::{self, DropoutSource};
+use crate::events::{Event, Phase};
+use crate::insight::PrincipalPlane;
 use crate::kernels;
 use crate::metrics;
-use crate::encoder::{self, DropoutSource};
 use crate::model::{self, BertWeights, Dropout, Pretrained};
 use crate::optim::{self, Adam, AdamConfig};
 use crate::plan::{self, DataShape, RunPlan};
 use crate::rng::{self, SeededRng};
 use crate::run_model::RunModel;
 use crate::tokenize::TextEncoder;
-use crate::types::{ExportedModel, Prediction, Strategy, TrainOptions};
+use crate::types::{Strategy, TrainOptions};
 use crate::{Error, Result};
+
+mod evaluation;
+mod export;
+mod snapshot;
+
+use evaluation::{EvalItem, Evaluation};
+use snapshot::map_sample;
 
 /// Tokenized sentences with their label ids.
 struct EncodedSet {
@@ -72,25 +82,6 @@ pub struct StepTiming {
     pub backward_ms: f64,
     pub optimizer_ms: f64,
 }
-
-/// One sentence an evaluation covers.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum EvalItem {
-    Train(usize),
-    Val(usize),
-}
-
-/// The outcome of one evaluation pass, in `eval_items` order.
-#[derive(Default)]
-struct Evaluation {
-    /// Eval-mode logits, one row per item.
-    logits: Vec<Vec<f32>>,
-    /// Pooled vectors of the items on the embedding map, in `map_items` order.
-    pooled: Vec<Vec<f32>>,
-}
-
-/// At most this many training and this many validation sentences appear on the embedding map.
-const MAP_SAMPLE: usize = 2000;
 
 fn validate(strategy: Strategy, options: &TrainOptions, config: &BertConfig, train: &Dataset, val: Option<&Dataset>) -> Result<()> {
     let num_layers = config.num_hidden_layers;
@@ -271,16 +262,6 @@ impl Run {
         self.last_timing
     }
 
-    /// Names of the parameters this run trains (transformers names).
-    pub fn trainable_names(&self) -> Vec<String> {
-        self.model.params.iter().map(|p| p.name.clone()).collect()
-    }
-
-    /// Every tensor of the current model with its transformers name (`bert.…`, `classifier.…`).
-    pub fn named_tensors(&self) -> Result<Vec<(String, Tensor)>> {
-        self.model.named_tensors()
-    }
-
     fn elapsed_ms(&self) -> f64 {
         self.started.elapsed().as_secs_f64() * 1000.0
     }
@@ -450,127 +431,6 @@ impl Run {
         Ok(Event::Step { strategy: self.name(), epoch, step: self.global_step, loss: output.loss, lr, head_lr, work_done: self.work_done, elapsed_ms: self.elapsed_ms() })
     }
 
-    fn eval_ids(&self, item: EvalItem) -> &[u32] {
-        match item {
-            EvalItem::Train(i) => &self.train.ids[i],
-            EvalItem::Val(i) => &self.val.as_ref().expect("validation items exist only with validation data").ids[i],
-        }
-    }
-
-    fn eval_label(&self, item: EvalItem) -> usize {
-        match item {
-            EvalItem::Train(i) => self.train.labels[i],
-            EvalItem::Val(i) => self.val.as_ref().expect("validation items exist only with validation data").labels[i],
-        }
-    }
-
-    /// Pooled eval-mode outputs of eval items `start..end` (rows × hidden): from the cache
-    /// (frozen) or encoded.
-    fn eval_pooled(&self, start: usize, end: usize) -> Result<Vec<f32>> {
-        if self.strategy == Strategy::Frozen {
-            let n = self.train.ids.len();
-            let rows: Vec<f32> = self.eval_items[start..end]
-                .iter()
-                .flat_map(|item| match *item {
-                    EvalItem::Train(i) => self.cache[i].iter().copied(),
-                    EvalItem::Val(i) => self.cache[n + i].iter().copied(),
-                })
-                .collect();
-            return Ok(rows);
-        }
-        let seqs: Vec<&[u32]> = self.eval_items[start..end].iter().map(|&item| self.eval_ids(item)).collect();
-        self.pooled_eval(&seqs)
-    }
-
-    /// Evaluate the next chunk; after the last one, the snapshot (and the epoch's events).
-    fn evaluate_chunk(&mut self, next: usize) -> Result<Event> {
-        let total = self.eval_items.len();
-        let (end, work) = if self.strategy == Strategy::Frozen {
-            (total, 0.0) // cached outputs: only the head runs, one product for the whole set
-        } else {
-            self.chunk_end(next, |i| self.eval_ids(self.eval_items[i]).len(), total)
-        };
-        let h = self.config.hidden_size;
-        let pooled = self.eval_pooled(next, end)?;
-        self.evaluation.logits.extend(encoder::head_logits(&self.model.head, &pooled, h)?);
-        let on_map = self.map_items.partition_point(|&i| i < next)..self.map_items.partition_point(|&i| i < end);
-        self.evaluation.pooled.extend(self.map_items[on_map].iter().map(|&i| pooled[(i - next) * h..(i - next + 1) * h].to_vec()));
-        self.work_done += work;
-        if end < total {
-            self.state = RunState::Evaluating { next: end };
-            return Ok(Event::Progress { strategy: self.name(), phase: Phase::Evaluate, epoch: self.epoch, done: end, total, work_done: self.work_done, elapsed_ms: self.elapsed_ms() });
-        }
-        if self.epoch == 0 {
-            let evaluation = std::mem::take(&mut self.evaluation);
-            self.state = RunState::Training;
-            return self.snapshot(&evaluation);
-        }
-        self.end_epoch()
-    }
-
-    /// The embedding map's snapshot of a finished evaluation; the first one fixes the plane.
-    fn snapshot(&mut self, evaluation: &Evaluation) -> Result<Event> {
-        let is_val: Vec<bool> = self.map_items.iter().map(|&i| matches!(self.eval_items[i], EvalItem::Val(_))).collect();
-        if self.projection.is_none() {
-            let train_rows: Vec<Vec<f32>> = evaluation.pooled.iter().zip(&is_val).filter(|(_, v)| !**v).map(|(r, _)| r.clone()).collect();
-            self.projection = Some(PrincipalPlane::principal_components(&train_rows));
-        }
-        let projection = self.projection.as_ref().expect("set above");
-        let with_texts = self.epoch == 0;
-        let mut sets = [MapPoints::default(), MapPoints::default()];
-        let mut rows: [(Vec<Vec<f32>>, Vec<usize>); 2] = Default::default();
-        for (k, &position) in self.map_items.iter().enumerate() {
-            let item = self.eval_items[position];
-            let (set, index) = match item {
-                EvalItem::Train(i) => (0, i),
-                EvalItem::Val(i) => (1, i),
-            };
-            let (x, y) = projection.project(&evaluation.pooled[k]);
-            let points = &mut sets[set];
-            points.index.push(index);
-            points.label.push(self.eval_label(item));
-            points.predicted.push(metrics::argmax(&evaluation.logits[position]));
-            points.x.push(x);
-            points.y.push(y);
-            if with_texts {
-                points.text.push(self.map_texts[k].clone());
-            }
-            rows[set].0.push(evaluation.pooled[k].clone());
-            rows[set].1.push(self.eval_label(item));
-        }
-        let [train, validation] = sets;
-        let [(train_rows, train_labels), (val_rows, val_labels)] = rows;
-        let head = self.model.head.hf_weight()?.to_vec2::<f32>()?;
-        let bias = self.model.head.bias.to_vec1::<f32>()?;
-        Ok(Event::Embedding {
-            strategy: self.name(),
-            epoch: self.epoch,
-            train,
-            validation: self.val.is_some().then_some(validation),
-            separation: insight::separation(&train_rows, &train_labels),
-            val_separation: self.val.is_some().then(|| insight::separation(&val_rows, &val_labels)),
-            decision_line: projection.decision_line(&head, &bias, &train_rows),
-        })
-    }
-
-    /// (loss, accuracy, predictions) of the items of one set in the finished evaluation.
-    fn set_metrics(&self, evaluation: &Evaluation, is_val: bool) -> Option<(f64, f64, Vec<usize>, Vec<usize>)> {
-        let rows: Vec<(usize, &Vec<f32>)> = self
-            .eval_items
-            .iter()
-            .zip(&evaluation.logits)
-            .filter(|(item, _)| matches!(item, EvalItem::Val(_)) == is_val)
-            .map(|(&item, logits)| (self.eval_label(item), logits))
-            .collect();
-        if rows.is_empty() {
-            return None;
-        }
-        let truth: Vec<usize> = rows.iter().map(|(label, _)| *label).collect();
-        let losses: f64 = rows.iter().map(|(label, logits)| metrics::cross_entropy(logits, *label)).sum();
-        let predicted: Vec<usize> = rows.iter().map(|(_, logits)| metrics::argmax(logits)).collect();
-        Some((losses / rows.len() as f64, metrics::accuracy(&truth, &predicted), truth, predicted))
-    }
-
     fn end_epoch(&mut self) -> Result<Event> {
         let evaluation = std::mem::take(&mut self.evaluation);
         let (_, train_accuracy, _, _) = self.set_metrics(&evaluation, false).expect("the training sample is never empty");
@@ -646,41 +506,6 @@ impl Run {
     fn retained_bytes(&self) -> u64 {
         self.model.params.iter().map(|p| p.tensor.elem_count() as u64 * 4).sum()
     }
-
-    /// The run's model: its weights (trained and shared), adapters and head.
-    pub fn model(&self) -> &RunModel {
-        &self.model
-    }
-
-    /// Class probabilities of new texts with the current weights (eval mode), truncated at the
-    /// run's max length.
-    pub fn predict(&self, texts: &[String]) -> Result<Vec<Prediction>> {
-        self.refuse_if_failed("predict with")?;
-        model::predict_with(&self.config, &self.model.weights, self.model.adapters.as_ref(), &self.model.head, &self.labels, &self.encoder, texts)
-    }
-
-    /// A run that failed (e.g. its weights became NaN) has no model to use.
-    fn refuse_if_failed(&self, what: &str) -> Result<()> {
-        match &self.done_event {
-            Some(Event::Error { message }) => Err(Error::Options(format!("cannot {what} this model: {message}; train it again"))),
-            _ => Ok(()),
-        }
-    }
-
-    /// The current model as transformers' `BertForSequenceClassification` files.
-    pub fn export(&self) -> Result<ExportedModel> {
-        self.refuse_if_failed("export")?;
-        crate::checkpoint::export_classifier(&self.config_json, &self.tokenizer_json, &self.labels, self.options.max_len, &self.named_tensors()?)
-    }
-
-    /// A LoRA run's PEFT adapter folder: (`adapter_config.json`, `adapter_model.safetensors`);
-    /// None for other strategies.
-    pub fn export_adapter(&self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
-        self.refuse_if_failed("export")?;
-        let Some(adapters) = &self.model.adapters else { return Ok(None) };
-        let base = self.config_json.get("_name_or_path").and_then(|v| v.as_str()).filter(|s| !s.is_empty());
-        Ok(Some(crate::lora::peft_adapter_files(adapters, &self.options.lora, &self.model.head_tensors()?, base)?))
-    }
 }
 
 /// The random stream of a run's data order: each epoch's order is the next permutation drawn
@@ -700,31 +525,4 @@ fn run_plan(config: &BertConfig, strategy: Strategy, options: &TrainOptions, num
     let train_lengths = train.lengths();
     let val_lengths = val.map(EncodedSet::lengths).unwrap_or_default();
     plan::plan_run(config, strategy, options, num_labels, &DataShape { train_lengths: &train_lengths, val_lengths: &val_lengths, train_eval_size })
-}
-
-/// The sentences on the embedding map: fixed stratified samples of at most [`MAP_SAMPLE`] of
-/// the evaluated training sentences and of the validation sentences. Returns their positions in
-/// `eval_items` (ascending) and their texts.
-fn map_sample(eval_items: &[EvalItem], train: &Dataset, val: Option<&Dataset>, seed: u64) -> (Vec<usize>, Vec<String>) {
-    let mut positions = Vec::new();
-    for want_val in [false, true] {
-        let (set, members): (Option<&Dataset>, Vec<(usize, usize)>) = (
-            if want_val { val } else { Some(train) },
-            eval_items.iter().enumerate().filter_map(|(p, item)| match (item, want_val) {
-                (EvalItem::Train(i), false) | (EvalItem::Val(i), true) => Some((p, *i)),
-                _ => None,
-            }).collect(),
-        );
-        let Some(set) = set else { continue };
-        let subset = Dataset { examples: members.iter().map(|&(_, i)| set.examples[i].clone()).collect(), labels: set.labels.clone() };
-        positions.extend(data::stratified_sample(&subset, MAP_SAMPLE, seed).into_iter().map(|k| members[k].0));
-    }
-    let texts = positions
-        .iter()
-        .map(|&p| match eval_items[p] {
-            EvalItem::Train(i) => train.examples[i].text.clone(),
-            EvalItem::Val(i) => val.expect("validation items come with validation data").examples[i].text.clone(),
-        })
-        .collect();
-    (positions, texts)
 }
