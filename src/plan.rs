@@ -132,7 +132,7 @@ fn mean_padded_len(lengths: &[usize], batch: usize, options: &TrainOptions) -> f
     }
     let mut rng = rng::seeded(options.seed, 97);
     let order = rng::permutation(&mut rng, lengths.len());
-    let batches: Vec<usize> = order.chunks(batch).map(|c| c.iter().map(|&i| lengths[i]).max().unwrap_or(0)).collect();
+    let batches: Vec<usize> = order.chunks(batch.max(1)).map(|c| c.iter().map(|&i| lengths[i]).max().unwrap_or(0)).collect();
     batches.iter().sum::<usize>() as f64 / batches.len() as f64
 }
 

@@ -30,6 +30,11 @@ impl TextEncoder {
         if max_len < 2 {
             return Err(Error::Options(format!("max_len {max_len} is too small: at least 2 ([CLS] and [SEP])")));
         }
+        // The tokenizers crate panics, instead of failing, on a JSON error inside "decoder" (a
+        // raw control character or a byte that is not UTF-8 in a string, say): parse the whole
+        // file as JSON first (skipping strings unread, as serde's IgnoredAny does, misses those).
+        serde_json::from_slice::<Value>(tokenizer_json)
+            .map_err(|e| Error::Tokenizer(format!("tokenizer.json is not valid JSON: {e}")))?;
         let mut tokenizer = Tokenizer::from_bytes(tokenizer_json)
             .map_err(|e| Error::Tokenizer(format!("tokenizer.json could not be read: {e}")))?;
         tokenizer.with_padding(None);
