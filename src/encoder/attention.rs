@@ -19,6 +19,9 @@ unsafe impl Sync for SharedOut {}
 /// Run `f(sentence, head, scores_block)` for every (sentence, head), in parallel when large.
 fn for_heads(scores: &mut [f32], s: Shape, f: impl Fn(usize, usize, &mut [f32]) + Sync + Send) {
     let block = s.queries * s.len;
+    if block == 0 {
+        return; // sentences of no tokens: no scores (the tokenizer never makes one; no panic if it did)
+    }
     let work = s.scores() * s.head_dim;
     if work >= kernels::ATTENTION_PARALLEL_MIN_WORK && rayon::current_num_threads() > 1 {
         scores.par_chunks_mut(block).enumerate().for_each(|(i, sc)| f(i / s.heads, i % s.heads, sc));
