@@ -2,6 +2,7 @@
 // the last Train as a PyTorch script folder, made by the core (wasm WebSession.export_recipe,
 // src/recipe.rs) from that Train's data, options and model source.
 import { FromWorker } from './protocol.js';
+import { revisionOf } from './model-source.js';
 
 /**
  * Answer an `export-recipe` request. `session`: the loaded WebSession; `train`: the last
@@ -14,7 +15,7 @@ export function answerRecipe(msg, session, train, post) {
   }
   const hub = train.source.kind === 'hub';
   const exported = session.export_recipe(msg.strategy, train.train, train.val ?? undefined, train.valFraction ?? undefined,
-    train.options, hub ? train.source.repo : undefined, hub ? (train.source.revision || 'main') : undefined);
+    train.options, hub ? train.source.repo : undefined, hub ? revisionOf(train.source) : undefined);
   const files = {};
   const transfer = [];
   for (const name of Object.keys(exported)) {
