@@ -22,7 +22,16 @@ fn golden_long() -> Value {
 fn minilm_cut_after(layers: usize, tokenizer: &[u8], weights: &[u8]) -> Session {
     let mut config: Value = serde_json::from_slice(&read(minilm_dir().join("config.json"))).unwrap();
     config["num_hidden_layers"] = layers.into();
-    Session::load(&serde_json::to_vec(&config).unwrap(), tokenizer, weights).unwrap()
+    // The layers above the cut leave the checkpoint too: a checkpoint with more layers than its
+    // config declares is refused (their tensors would go unused).
+    let st = safetensors::SafeTensors::deserialize(weights).unwrap();
+    let below_cut = |name: &str| match name.split("layer.").nth(1).and_then(|rest| rest.split('.').next()) {
+        Some(index) if name.contains("encoder.layer.") => index.parse::<usize>().unwrap() < layers,
+        _ => true,
+    };
+    let kept: Vec<(String, safetensors::tensor::TensorView<'_>)> = st.tensors().into_iter().filter(|(name, _)| below_cut(name)).collect();
+    let weights = safetensors::tensor::serialize(kept, None).unwrap();
+    Session::load(&serde_json::to_vec(&config).unwrap(), tokenizer, &weights).unwrap()
 }
 
 /// Every token's hidden state (tokens × hidden) and the pooler output of one text.
