@@ -10,17 +10,9 @@ import { state } from './state.js';
 import { setStatus, showError } from './status.js';
 import { request } from './worker-client.js';
 import { makeTar } from './tar.js';
+import { saveBlob } from './record.js';
 
 const EXPORTABLE = new Set(['done', 'stopped']);
-
-function saveBlob(blob, fileName) {
-  const url = URL.createObjectURL(blob);
-  const a = el('a', { href: url, download: fileName });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 60000);
-}
 
 /** Click handler: the recipe of `strategy` as webtune-recipe-<strategy>.tar. */
 async function exportRecipe(strategy, button) {
