@@ -69,8 +69,8 @@ Usage: ./build.sh COMMAND
                                 cross-origin isolated page (COOP/COEP, which `webtune serve` sends)
                each with two modules behind the same JS glue: webtune_bg.wasm (+simd128) and
                webtune_relaxed_bg.wasm (+relaxed-simd too: fused multiply-add in the matrix
-               products; target/wasm-relaxed, target/wasm-threads-relaxed), which the worker
-               loads where the browser validates relaxed SIMD
+               products; the same dependencies, only this crate built twice), which the
+               worker loads where the browser validates relaxed SIMD
   vendor       copy the chart library (uPlot) from node_modules into www/vendor
   build        native release binary (target/release/webtune) + wasm + vendor
   serve [PORT] setup + model + build, then serve the app on http://127.0.0.1:PORT/ (8080)
@@ -282,22 +282,26 @@ cmd_model() {
 # --- builds ----------------------------------------------------------------------------------
 
 cmd_wasm() {
-  timed "wasm: single-threaded build → www/pkg" wasm_package single
-  timed "wasm: single-threaded build, relaxed SIMD → www/pkg/webtune_relaxed_bg.wasm" wasm_package single relaxed
-  timed "wasm: threaded build → www/pkg-threads" wasm_package threads
-  timed "wasm: threaded build, relaxed SIMD → www/pkg-threads/webtune_relaxed_bg.wasm" wasm_package threads relaxed
+  timed "wasm: single-threaded build, relaxed SIMD" wasm_package single relaxed
+  timed "wasm: single-threaded build → www/pkg (+ webtune_relaxed_bg.wasm)" wasm_package single
+  timed "wasm: threaded build, relaxed SIMD" wasm_package threads relaxed
+  timed "wasm: threaded build → www/pkg-threads (+ webtune_relaxed_bg.wasm)" wasm_package threads
 }
 
-# wasm_package NAME [relaxed]: one wasm package, built by cargo and the pinned wasm-bindgen CLI.
+# wasm_package NAME [relaxed]: one wasm module, built by cargo and the pinned wasm-bindgen CLI.
 # NAME `single` → www/pkg (stable, +simd128, target/ — shared with the browser test group's
 # build); `threads` → www/pkg-threads (`--features threads`: pinned nightly, build-std, shared
-# memory; target/wasm-threads). `relaxed`: the package's relaxed-SIMD module, built in its own
-# target dir (other flags would invalidate the plain build's artifacts) and added to the package.
+# memory; target/wasm-threads). `relaxed` builds the package's relaxed-SIMD module into
+# TARGET_DIR/pkg-NAME-relaxed; the plain build that follows installs the package with it.
+# The relaxed feature is passed to this crate only (`cargo rustc -- …`): the dependencies'
+# artifacts are the plain build's, so the twin costs one crate's compile, not a second tree.
 # wasm-bindgen writes into a fresh folder that then replaces the package, so no stale file (an
-# old snippet of wasm-bindgen-rayon's worker helpers) survives a rebuild.
+# old snippet of wasm-bindgen-rayon's worker helpers) survives a rebuild. A module newer than
+# every input (src/, Cargo.*, build.sh) is not rebuilt: the two variants share one artifact
+# path, so cargo alone would recompile the crate on every call.
 wasm_package() {
-  local name=$1 variant=${2:-} want toolchain=() cargo_args=("${WASM_CARGO_ARGS[@]}")
-  local flags target_dir package
+  local name=$1 variant=${2:-} want toolchain=() cargo_args=("${WASM_CARGO_ARGS[@]}") crate_flags=()
+  local flags target_dir package module out
   case "$name" in
     single)
       flags=$WASM_RUSTFLAGS target_dir=target package=www/pkg ;;
@@ -309,24 +313,32 @@ wasm_package() {
       cargo_args+=(--features threads -Z build-std=panic_abort,std) ;;
     *) die "unknown wasm package '$name'" ;;
   esac
+  out="$target_dir/pkg-$name" module="$package/webtune_bg.wasm"
   if [ "$variant" = relaxed ]; then
-    flags="${flags/+simd128/+simd128$WASM_RELAXED_FEATURE}"
-    target_dir=$([ "$name" = single ] && echo target/wasm-relaxed || echo "$target_dir-relaxed")
+    crate_flags=(-- -C target-feature=+relaxed-simd)
+    out="$out-relaxed" module="$out/webtune_bg.wasm"
   fi
-  want=$(wasm_bindgen_lock_version)
-  [ "$(wasm-bindgen --version 2>/dev/null)" = "wasm-bindgen $want" ] \
-    || die "wasm-bindgen $want (as in Cargo.lock) is not on PATH: run ./build.sh setup"
-  env RUSTFLAGS="$flags" cargo "${toolchain[@]}" build --release --lib \
-    --target wasm32-unknown-unknown --target-dir "$target_dir" "${cargo_args[@]}"
-  local out="$target_dir/pkg-$name"
-  rm -rf "$out"
-  wasm-bindgen --target web --out-dir "$out" --out-name webtune "$target_dir/wasm32-unknown-unknown/release/webtune.wasm"
-  if [ "$variant" = relaxed ]; then
-    add_relaxed_module "$out" "$package"
+  if wasm_inputs_older_than "$module"; then
+    log "wasm: $module is newer than its sources: not rebuilt"
   else
-    rm -rf "$package"
-    cp -r "$out" "$package"
+    want=$(wasm_bindgen_lock_version)
+    [ "$(wasm-bindgen --version 2>/dev/null)" = "wasm-bindgen $want" ] \
+      || die "wasm-bindgen $want (as in Cargo.lock) is not on PATH: run ./build.sh setup"
+    env RUSTFLAGS="$flags" cargo "${toolchain[@]}" rustc --release --lib \
+      --target wasm32-unknown-unknown --target-dir "$target_dir" "${cargo_args[@]}" "${crate_flags[@]}"
+    rm -rf "$out"
+    wasm-bindgen --target web --out-dir "$out" --out-name webtune "$target_dir/wasm32-unknown-unknown/release/webtune.wasm"
+    if [ "$variant" != relaxed ]; then
+      rm -rf "$package"
+      cp -r "$out" "$package"
+    fi
   fi
+  [ "$variant" = relaxed ] || add_relaxed_module "$out-relaxed" "$package"
+}
+
+# wasm_inputs_older_than FILE: FILE exists and no wasm build input changed after it.
+wasm_inputs_older_than() {
+  [ -f "$1" ] && [ -z "$(find src Cargo.toml Cargo.lock build.sh -newer "$1" -print -quit)" ]
 }
 
 # Put the relaxed build's module next to the plain one: the worker loads either through the
@@ -334,6 +346,7 @@ wasm_package() {
 # feature changes code, not exports or imports).
 add_relaxed_module() {
   local from=$1 to=$2
+  [ -f "$from/webtune_bg.wasm" ] || die "$from/webtune_bg.wasm is missing: ./build.sh wasm builds it"
   cmp -s "$from/webtune.js" "$to/webtune.js" \
     || die "$from/webtune.js differs from $to/webtune.js: the relaxed module cannot share the glue (rebuild both: ./build.sh wasm)"
   cp "$from/webtune_bg.wasm" "$to/webtune_relaxed_bg.wasm"
@@ -382,6 +395,8 @@ summary() {
   echo "================ test summary ================"
   local g
   for g in "${PASSED[@]+"${PASSED[@]}"}"; do echo "  PASS  $g"; done
+  # A group still named in CURRENT did not finish (a failure, or a signal that stopped the run).
+  if [ "$rc" = 0 ] && [ -n "$CURRENT" ]; then rc=1; fi
   if [ "$rc" != 0 ] && [ -n "$CURRENT" ]; then echo "  FAIL  $CURRENT"; fi
   if [ "$rc" = 0 ]; then echo "all test groups passed"; else echo "stopped at the first failing group"; fi
   exit "$rc"
@@ -483,6 +498,8 @@ cmd_test() {
     case "$g" in native | python | browser | e2e | threads) ;; *) die "unknown test group '$g'" ;; esac
   done
   trap summary EXIT
+  trap 'exit 143' TERM
+  trap 'exit 130' INT
   group "prepare: setup + model + build" prepare
   for g in "${groups[@]}"; do
     case "$g" in
