@@ -19,10 +19,6 @@ use webtune::optim::{Adam, AdamConfig, Param};
 use webtune::params::GradSlot;
 use webtune::{Session, Strategy, TrainOptions};
 
-fn to_vec(t: &Tensor) -> Vec<f32> {
-    t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
-}
-
 /// The tiny random BERT with an infinite scale in its top output LayerNorm.
 fn session_with_an_infinite_top_layer_norm() -> Session {
     let config = webtune::config::BertConfig::tiny();

@@ -10,10 +10,6 @@ use webtune::data::parse_labelled_text;
 use webtune::events::Event;
 use webtune::{Session, Strategy, TrainOptions};
 
-fn to_vec(t: &Tensor) -> Vec<f32> {
-    t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
-}
-
 type Values = HashMap<String, Vec<f32>>;
 
 /// Tensor values by transformers name before a run and after its first optimizer step, and the
