@@ -227,6 +227,29 @@ pub fn model_bytes(config: &BertConfig) -> u64 {
     bert_tensor_shapes(config).iter().map(|(_, shape)| F32 * shape.iter().product::<usize>() as u64).sum()
 }
 
+/// Peak heap while a checkpoint loads: the file's `file_bytes`, already in memory, beside the
+/// f32 weights read from it, plus one tensor in the layout the encoder keeps.
+pub fn load_peak_bytes(config: &BertConfig, file_bytes: u64) -> u64 {
+    let largest = bert_tensor_shapes(config).iter().map(|(_, shape)| F32 * shape.iter().product::<usize>() as u64).max().unwrap_or(0);
+    file_bytes + model_bytes(config) + largest
+}
+
+/// Refuse a model that cannot be loaded beside the `in_use` bytes: a tab that tried would run
+/// out of memory in the middle of the load.
+pub fn check_load_fits(config: &BertConfig, file_bytes: u64, in_use: u64, limit: u64) -> Result<()> {
+    let peak = load_peak_bytes(config, file_bytes);
+    if in_use + peak <= limit {
+        return Ok(());
+    }
+    Err(Error::Model(format!(
+        "Loading this model needs about {} of memory at once (its file and the weights read from it), but only {} of the {} this tab can use are free. \
+         Pick a smaller model, or reload the page to free what earlier models and runs hold.",
+        gib(peak),
+        gib(limit.saturating_sub(in_use)),
+        gib(limit),
+    )))
+}
+
 /// Refuse a whole Train that cannot fit: the runs go one after another, each keeping its
 /// trained weights, so run i must fit beside `in_use` and what runs 0..i retain.
 pub fn check_train_fits(plans: &[RunPlan], in_use: u64, limit: u64) -> Result<()> {

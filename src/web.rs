@@ -256,7 +256,8 @@ fn parse_strategies(strategies: &[String]) -> Result<Vec<Strategy>, JsError> {
 
 /// Plan a Train before the weights are downloaded (fail fast): checks config.json (a BERT
 /// webtune can train), tokenizes the data, estimates each strategy's steps, compute and peak
-/// memory, and refuses the Train when the runs cannot fit beside the model in this tab.
+/// memory, and refuses the Train when the model cannot be loaded or the runs cannot fit beside
+/// it in this tab.
 /// `loaded`: whether this model is already in memory (its weights then count as in use).
 /// Returns `RunPlan[]`.
 #[wasm_bindgen]
@@ -277,8 +278,13 @@ pub fn plan_train(
     let data = prepare_data(train_text, val_text.as_deref(), val_fraction, options.seed)
         .map_err(|d| JsError::new(&diagnostics_message(&d)))?;
     let plans = session::plan_train(&config, tokenizer, &strategies, &data.train, data.validation.as_ref(), &options).map_err(js_err)?;
+    let in_use = alloc_stats::allocated_bytes() as u64;
+    if !loaded {
+        // The weights' file is not here yet: an f32 checkpoint's, the usual and the largest.
+        plan::check_load_fits(&config, plan::model_bytes(&config), in_use, HEAP_LIMIT).map_err(js_err)?;
+    }
     let weights = if loaded { 0 } else { plan::model_bytes(&config) };
-    plan::check_train_fits(&plans, alloc_stats::allocated_bytes() as u64 + weights, HEAP_LIMIT).map_err(js_err)?;
+    plan::check_train_fits(&plans, in_use + weights, HEAP_LIMIT).map_err(js_err)?;
     to_js(&plans)
 }
 

@@ -98,3 +98,38 @@ fn a_finished_run_keeps_only_its_trained_weights() {
     assert!(m.allocated_growth <= m.retained as i64 + (8 << 20), "after done the heap still holds {} bytes beyond the {} the run keeps", m.allocated_growth, m.retained);
     assert!(m.peak as i64 >= 3 * weights, "the peak {} should include weights, gradients and moments", m.peak);
 }
+
+/// Loading a model holds the file's bytes and the weights built from them at once: the plan's
+/// load estimate (what the page checks before it downloads the weights) must cover the measured
+/// peak of a real load, and not by far more.
+#[test]
+fn the_load_estimate_covers_the_measured_peak_of_loading_minilm() {
+    let _lock = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = minilm_dir();
+    let (config, tokenizer, model) = (read(dir.join("config.json")), read(dir.join("tokenizer.json")), read(dir.join("model.safetensors")));
+    let config_parsed = BertConfig::from_json(&config).unwrap();
+    // As in the page: the file's bytes are in memory before the load starts.
+    alloc_stats::reset_peak();
+    let before = alloc_stats::allocated_bytes();
+    let session = Session::load(&config, &tokenizer, &model).unwrap();
+    let measured = (alloc_stats::peak_bytes() - before + model.len()) as u64;
+    let estimated = webtune::plan::load_peak_bytes(&config_parsed, model.len() as u64);
+    let ratio = estimated as f64 / measured as f64;
+    eprintln!("load: estimated peak {} MiB, measured {} MiB (file {} MiB): ratio {ratio:.2}", estimated >> 20, measured >> 20, model.len() >> 20);
+    assert!((1.0..=1.25).contains(&ratio), "the load estimate must cover the measured peak, by at most a quarter more: {ratio:.2}");
+    drop(session);
+}
+
+/// The page's limit: a model whose load cannot fit is refused with a message that says so,
+/// before its weights are fetched; bert-base loads beside a quarter-full heap.
+#[test]
+fn a_model_too_large_to_load_is_refused_before_loading() {
+    const TAB: u64 = (4 << 30) - (384 << 20);
+    let base = BertConfig::bert_base();
+    let f32_file = webtune::plan::model_bytes(&base);
+    webtune::plan::check_load_fits(&base, f32_file, TAB / 4, TAB).unwrap();
+    let mut large = BertConfig::bert_base();
+    (large.hidden_size, large.intermediate_size, large.num_attention_heads, large.num_hidden_layers) = (2048, 8192, 16, 36);
+    let message = webtune::plan::check_load_fits(&large, webtune::plan::model_bytes(&large), 0, TAB).unwrap_err().to_string();
+    assert!(message.contains("Loading this model needs about") && message.contains("Pick a smaller model"), "{message}");
+}
