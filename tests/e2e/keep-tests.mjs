@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { validate } from '../../www/js/json-schema.js';
 import {
-  assert, assertEq, byRole, cacheEntries, configure, newContext, openApp, readTar, trainAndWait,
+  assert, assertEq, byRole, cacheEntries, configure, newContext, openApp, readTar, trainAndWait, waitTrainEnabled,
 } from './helpers.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -183,6 +183,18 @@ export const keepTests = [
       assertEq(savedTar.name, 'webtune-full.tar', 'saved download name');
       assertEq(files.map((f) => f.name).join(','), tarBefore.map((f) => f.name).join(','), 'saved download members');
       for (let i = 0; i < files.length; i++) assertEq(sha(files[i].data), sha(tarBefore[i].data), `${files[i].name} of the saved download`);
+
+      // While a Train runs, a saved model's Try it is off: it would load a second model that the
+      // Train's memory plan does not count.
+      await configure(page, { model: 'local', frozen: false, top: false, full: true, epochs: 2 });
+      await waitTrainEnabled(page);
+      const trainsBefore = await page.evaluate(() => window.__webtune.state.trainsFinished);
+      await byRole(page, 'button', 'Train').click();
+      await page.waitForFunction(() => window.__webtune.state.running, null, { polling: 50 });
+      const tryButton = page.locator(`#saved-list li[data-saved-id="${saved.id}"] button.try`);
+      assertEq(await tryButton.isDisabled(), true, "a saved model's Try it during a Train");
+      await page.waitForFunction((n) => window.__webtune.state.trainsFinished > n && !window.__webtune.state.running, trainsBefore, { timeout: 300_000, polling: 100 });
+      assertEq(await tryButton.isDisabled(), false, "a saved model's Try it after the Train");
 
       // Load results: a broken file is refused with a reason; the exported record shows the same numbers.
       await page.locator('#load-results').setInputFiles({ name: 'broken.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(broken)) });

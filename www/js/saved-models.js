@@ -17,6 +17,9 @@ import { makeTar } from './tar.js';
 import { saveBlob, currentRecord } from './record.js';
 import { renderPredictions } from './try-it.js';
 
+// A saved model is a second model in the worker, which a Train's memory plan does not count.
+const TRY_WHILE_TRAINING = 'Try it on a saved model waits until training ends: it would load a second model beside the one training.';
+
 export const SAVED_CACHE = 'webtune-saved-v1';
 const FILES = ['config.json', 'tokenizer.json', 'model.safetensors'];
 /** Room to leave beside a model when checking the quota (metadata, the cache's own overhead). */
@@ -93,7 +96,7 @@ function render() {
         `${d.train_size} training sentence${d.train_size === 1 ? '' : 's'}${d.val_size ? `, ${d.val_size} validation` : ''}, ${m.labels.length} classes (${m.labels.slice(0, 6).join(', ')}${m.labels.length > 6 ? ', …' : ''})`,
         ` · max length ${m.max_len} · saved ${new Date(m.date).toLocaleString()} · ${fileSize(m.size)}${accText ? ` · ${accText}` : ''}`),
       el('div', { class: 'saved-actions' },
-        el('button', { type: 'button', class: 'secondary try', 'aria-label': `Try it with saved model ${name}`, onclick: () => trySaved(m) }, 'Try it'),
+        el('button', { type: 'button', class: 'secondary try', 'aria-label': `Try it with saved model ${name}`, disabled: state.running, title: state.running ? TRY_WHILE_TRAINING : '', onclick: () => trySaved(m) }, 'Try it'),
         el('button', { type: 'button', class: 'secondary download', 'aria-label': `Download saved model ${name}`, onclick: () => downloadSaved(m) }, 'Download'),
         el('button', { type: 'button', class: 'secondary delete', 'aria-label': `Delete saved model ${name}`, onclick: () => deleteSaved(m) }, 'Delete')));
   }));
@@ -182,6 +185,10 @@ function keepInMemory(meta, files, why) {
 
 /** Load the saved model into the worker (unless it holds it already) and classify the Try it sentence. */
 async function trySaved(meta) {
+  if (state.running) {
+    say(TRY_WHILE_TRAINING);
+    return;
+  }
   const text = $('try-text').value;
   if (!text.trim()) {
     $('predictions').replaceChildren(el('p', { class: 'reason' }, 'Type a sentence in 6. Try it first.'));
@@ -241,6 +248,10 @@ export function updateSavedControls() {
   const s = $('download-select').value;
   const run = s && state.runs[s];
   $('save-btn').disabled = !state.ready || !run || !['done', 'stopped'].includes(run.status);
+  for (const button of document.querySelectorAll('#saved-list button.try')) {
+    button.disabled = state.running;
+    button.title = state.running ? TRY_WHILE_TRAINING : '';
+  }
 }
 
 export function initSavedModels() {
