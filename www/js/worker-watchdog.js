@@ -23,12 +23,18 @@ const ASSUMED_GFLOPS = 1;
  * watchdog steps in only when that report does not come.
  */
 const OWN_REPORT_GRACE_MS = 3_000;
+/**
+ * A check this late means the page itself did not run (a computer asleep, a throttled
+ * background tab): the worker's silence over that time is no evidence, so it starts over.
+ */
+const LATE_CHECK_MS = 10_000;
 /** GFLOP of one chunk of encoding or evaluation (src/plan.rs `CHUNK_FLOPS`). */
 const CHUNK_GFLOP = 4;
 
 let memory = null;    // the watched worker's memory (SharedArrayBuffer) and fault layout
 let lastHeard = 0;    // performance.now() of its last message
 let faultSeen = null; // performance.now() when a fault the worker may report itself was first read
+let lastCheck = 0;    // performance.now() of the previous check
 let timer = null;
 let onFault = null;
 
@@ -51,16 +57,19 @@ export function silenceLimits() {
 }
 
 function check() {
+  const now = performance.now();
+  if (now - lastCheck > LATE_CHECK_MS) lastHeard = now;
+  lastCheck = now;
   if (memory) {
     const fault = readFault(memory.buffer, memory.layout);
     if (fault.panic && fault.panic.poolThread) return fire({ ...fault, silentMs: null });
     if (hasFault(fault)) {
-      faultSeen ??= performance.now();
-      if (performance.now() - faultSeen >= OWN_REPORT_GRACE_MS) return fire({ ...fault, silentMs: null });
+      faultSeen ??= now;
+      if (now - faultSeen >= OWN_REPORT_GRACE_MS) return fire({ ...fault, silentMs: null });
     }
   }
   const limits = silenceLimits();
-  const silentMs = performance.now() - lastHeard;
+  const silentMs = now - lastHeard;
   if (limits !== null && silentMs > limits.allowedMs) fire({ panic: null, failedAllocation: 0, silentMs, ...limits });
   return undefined;
 }
@@ -81,6 +90,7 @@ export function watchWorker(handler) {
   stopWatching();
   onFault = handler;
   lastHeard = performance.now();
+  lastCheck = lastHeard;
   faultSeen = null;
   timer = setInterval(check, POLL_MS);
 }
