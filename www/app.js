@@ -115,8 +115,8 @@ function onWorkerFault(fault) {
   const kept = finished.length
     ? `The results of the finished run${finished.length === 1 ? '' : 's'} (${finished.map(strategyName).join(', ')}) are kept; ` +
       'the trained models were in the worker and are gone: train again to use them in Try it or Download.'
-    : 'No run of this Train had finished.';
-  showError(`${what} It has been restarted. ${kept} ${faultAdvice(threads)}`, ErrorCode.CRASH);
+    : state.order.length ? 'No run of this Train had finished.' : '';
+  showError([what, 'It has been restarted.', kept, faultAdvice(threads)].filter(Boolean).join(' '), ErrorCode.CRASH);
   restartWorker();
 }
 
