@@ -13,6 +13,10 @@ pub struct CountingAllocator;
 
 static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
+/// The size of the last allocation the system allocator refused (0: none yet). Nothing here
+/// handles one (std's handler aborts): it is kept so that whoever sees the process die can say
+/// why — the page reads it from the wasm memory ([`failed_allocation_address`]).
+static FAILED: AtomicUsize = AtomicUsize::new(0);
 
 fn added(size: usize) {
     let now = ALLOCATED.fetch_add(size, Ordering::Relaxed) + size;
@@ -23,7 +27,9 @@ fn added(size: usize) {
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let ptr = System.alloc(layout);
-        if !ptr.is_null() {
+        if ptr.is_null() {
+            FAILED.store(layout.size(), Ordering::Relaxed);
+        } else {
             added(layout.size());
         }
         ptr
@@ -31,7 +37,9 @@ unsafe impl GlobalAlloc for CountingAllocator {
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         let ptr = System.alloc_zeroed(layout);
-        if !ptr.is_null() {
+        if ptr.is_null() {
+            FAILED.store(layout.size(), Ordering::Relaxed);
+        } else {
             added(layout.size());
         }
         ptr
@@ -44,7 +52,9 @@ unsafe impl GlobalAlloc for CountingAllocator {
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let new = System.realloc(ptr, layout, new_size);
-        if !new.is_null() {
+        if new.is_null() {
+            FAILED.store(new_size, Ordering::Relaxed);
+        } else {
             ALLOCATED.fetch_sub(layout.size(), Ordering::Relaxed);
             added(new_size);
         }
@@ -65,4 +75,11 @@ pub fn peak_bytes() -> usize {
 /// Start a new peak measurement from what is allocated now.
 pub fn reset_peak() {
     PEAK.store(allocated_bytes(), Ordering::Relaxed);
+}
+
+/// Where the size of the last refused allocation is kept (a `usize` read with a relaxed atomic
+/// load): in wasm, an address in the instance's memory the page can read even while every
+/// thread of the instance is stuck or dead.
+pub fn failed_allocation_address() -> usize {
+    FAILED.as_ptr() as usize
 }

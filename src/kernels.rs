@@ -49,9 +49,62 @@ fn threads() -> usize {
 /// stolen.
 pub fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     if threads() > 1 {
-        rayon::scope(|_| work())
+        rayon::scope(|_| {
+            fault_if_requested_for_tests();
+            work()
+        })
     } else {
+        fault_if_requested_for_tests();
         work()
+    }
+}
+
+/// What [`request_fault_on_pool_for_tests`] makes the next [`on_pool`] work do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestFault {
+    /// A Rust panic (the panic hook runs, then the thread traps).
+    Panic,
+    /// An allocation the heap cannot give (no panic hook runs: the thread aborts).
+    OutOfMemory,
+    /// The thread never returns and says nothing (what the page's silence watch is for).
+    Hang,
+}
+
+/// 0: none; 1: [`TestFault::Panic`]; 2: [`TestFault::OutOfMemory`]; 3: [`TestFault::Hang`].
+static FAULT_REQUESTED_FOR_TESTS: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Test only (the page's `--test-faults` end-to-end tests, through `src/web.rs`): the next
+/// [`on_pool`] work — a training step — fails with `fault` on the thread it runs on, a pool
+/// thread when the pool has more than one; the path a real fault inside a step takes.
+pub fn request_fault_on_pool_for_tests(fault: TestFault) {
+    let code = match fault {
+        TestFault::Panic => 1,
+        TestFault::OutOfMemory => 2,
+        TestFault::Hang => 3,
+    };
+    FAULT_REQUESTED_FOR_TESTS.store(code, std::sync::atomic::Ordering::SeqCst);
+}
+
+fn fault_if_requested_for_tests() {
+    match FAULT_REQUESTED_FOR_TESTS.swap(0, std::sync::atomic::Ordering::SeqCst) {
+        0 => {}
+        1 => panic!("a deliberate panic in a training step, requested by a test"),
+        3 => loop {
+            std::hint::spin_loop();
+        },
+        _ => {
+            // Blocks of 64 MiB until the heap cannot grow by another: a real allocation failure
+            // (std's handler aborts; no panic hook runs). What was taken is never freed: the
+            // instance dies here.
+            let layout = std::alloc::Layout::from_size_align(64 << 20, 1).expect("a valid layout");
+            loop {
+                // SAFETY: a non-zero size; the pointer is only checked, never used. (black_box:
+                // an allocation nothing reads may otherwise be optimised away, leaving a loop.)
+                if std::hint::black_box(unsafe { std::alloc::alloc(layout) }).is_null() {
+                    std::alloc::handle_alloc_error(layout);
+                }
+            }
+        }
     }
 }
 

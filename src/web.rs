@@ -25,6 +25,9 @@
 //!   work_per_step, peak_bytes, retained_bytes }`), or an error when config.json is not a
 //!   trainable BERT or the Train cannot fit the tab's memory — before the weights download.
 //! - `allocated_bytes()` → live heap bytes.
+//! - `fault_block()` → where the page reads a panic or a refused allocation of any thread of
+//!   the instance (src/web/fault.rs); `fault_on_pool_for_tests(kind)`: a test's fault in the
+//!   next training step.
 //! - `initThreadPool(n)` (only in the threaded build, `--features threads`) → a Promise; starts
 //!   rayon's pool on `n` Web Workers. Needs a cross-origin isolated page.
 //! - `new WebProgress(plans)` (`RunPlan[]` of the Train), `.observe(events)` (core events, in
@@ -63,9 +66,11 @@ use crate::{alloc_stats, options, plan, prepare_data, Run, Session, Strategy, Tr
 #[cfg(feature = "threads")]
 pub use wasm_bindgen_rayon::init_thread_pool;
 
+mod fault;
+
 #[wasm_bindgen(start)]
 pub fn start() {
-    console_error_panic_hook::set_once();
+    fault::install_panic_hook();
 }
 
 /// Panics on purpose, which traps the WebAssembly instance (`RuntimeError: unreachable`), so

@@ -8,6 +8,9 @@
 //   js/state.js         the page state
 //   js/status.js        status line, error and warning boxes
 //   js/worker-client.js start/terminate the worker, request/answer ids
+//   js/wasm-fault.js    js/worker-watchdog.js
+//                       a worker that cannot answer any more: a thread's panic or out-of-memory
+//                       read from its shared memory, or its silence while a run trains
 //   js/model-panel.js   model choice, model info, download progress
 //   js/threads.js       the Threads control (1 … cores; 1 on a page that is not cross-origin isolated)
 //   js/train-form.js    strategies and options: defaults, limits and messages from the core's spec
@@ -32,6 +35,9 @@ import { $, intValue } from './js/dom.js';
 import { state } from './js/state.js';
 import { clearError, setStatus, showError, showWarning } from './js/status.js';
 import { currentWorker, startWorker as startWorkerClient, terminateWorker, workerServesThreads } from './js/worker-client.js';
+import { faultAdvice, faultSentence } from './js/wasm-fault.js';
+import { heardFromWorker, stopWatching, watchMemory, watchWorker } from './js/worker-watchdog.js';
+import { count, secs, strategyName } from './js/format.js';
 import { chosenThreads, initThreadsControl, maxThreads, threadsUnavailable } from './js/threads.js';
 import { DEFAULT_HUB, onModelLoaded, renderModelChoice, renderProgress } from './js/model-panel.js';
 import { updateControls } from './js/controls.js';
@@ -67,6 +73,7 @@ function startWorker() {
     onError: (e) => showError(`The background worker failed to start or crashed: ${e.message || 'unknown error'}. Reload the page to try again.`),
     threads: chosenThreads() ?? maxThreads(),
   });
+  watchWorker(onWorkerFault);
   scheduleParse(0);
 }
 
@@ -82,16 +89,43 @@ function useThreads(threads) {
   return true;
 }
 
+/**
+ * Terminate the worker and start a fresh one. The finished runs keep their rows, charts and
+ * record (page state), but their trained models lived in the worker: they are marked lost, so
+ * Try it and Download no longer offer them.
+ */
 function restartWorker() {
+  stopWatching();
   terminateWorker();
+  for (const s of state.order) state.runs[s].modelLost = true;
   if (state.running) finishTraining({ stopped: false, failed: true });
   startWorker();
 }
 
+/**
+ * The watchdog found the worker unable to answer (worker-watchdog.js): say what happened,
+ * what was kept and what to try, then restart it.
+ */
+function onWorkerFault(fault) {
+  const threads = state.workerThreads ?? 1;
+  const what = fault.silentMs !== null
+    ? `The background worker stopped answering: nothing from it for ${count(fault.silentMs / 1000)} s in a run whose steps take about ${secs(fault.expectedMs)}.`
+    : `${faultSentence(fault)} The background worker could not go on.`;
+  const finished = state.order.filter((s) => ['done', 'stopped'].includes(state.runs[s].status));
+  const kept = finished.length
+    ? `The results of the finished run${finished.length === 1 ? '' : 's'} (${finished.map(strategyName).join(', ')}) are kept; ` +
+      'the trained models were in the worker and are gone: train again to use them in Try it or Download.'
+    : state.order.length ? 'No run of this Train had finished.' : '';
+  showError([what, 'It has been restarted.', kept, faultAdvice(threads)].filter(Boolean).join(' '), ErrorCode.CRASH);
+  restartWorker();
+}
+
 /** `answered`: the message settled a request (predict, export); its caller handles it. */
 function onWorkerMessage(msg, answered) {
+  heardFromWorker();
   switch (msg.type) {
     case FromWorker.READY:
+      watchMemory(msg.faults);
       applyOptionSpec(msg.optionSpec);
       state.ready = true;
       state.workerThreads = msg.threads;

@@ -15,10 +15,12 @@ import { ErrorCode, FromWorker, ToWorker, WarningCode } from './js/protocol.js';
 import { canUseThreads, loadSingle, loadThreaded, requestedThreads } from './js/wasm-loader.js';
 import { createTrainDriver } from './js/train-driver.js';
 import { errorMessage, isCrash, UserError } from './js/worker-errors.js';
+import { faultAdvice, faultDetail, hasFault, readFault } from './js/wasm-fault.js';
 import { answerRecipe } from './js/recipe-worker.js';
 
 let wasm = null;            // {api, memory, threads, build: 'threads' | 'single', simd: 'relaxed' | 'simd128'}
 let saved = null;           // {savedId, session}: a saved model loaded for Try it (one at a time)
+let faultLayout = null;     // wasm fault_block(), read once at start (never call a crashed instance)
 
 const post = (msg, transfer) => self.postMessage(msg, transfer || []);
 
@@ -26,7 +28,9 @@ const post = (msg, transfer) => self.postMessage(msg, transfer || []);
 // WebAssembly lifecycle. A Rust panic (or an out-of-memory trap) leaves the instance unusable:
 // after a WebAssembly.RuntimeError the worker reports {type:'error', code:'crash'} and refuses
 // further work; the page then terminates it and starts a fresh worker (which frees all of its
-// memory). The model is re-read from the cache on the next Train.
+// memory). The model is re-read from the cache on the next Train. A fault on a thread of the
+// threaded build's pool never reaches this worker (it waits for that thread for ever): the
+// page finds it in the shared memory handed over in `ready` (js/worker-watchdog.js).
 // ---------------------------------------------------------------------------------------------
 let wasmPromise = null;
 let crashed = false;
@@ -73,16 +77,31 @@ function markCrashed() {
   driver.forget();
 }
 
+/** What the instance's memory says killed it (js/wasm-fault.js), or null. */
+function faultInMemory() {
+  return wasm && faultLayout ? readFault(wasm.memory.buffer, faultLayout) : null;
+}
+
+/**
+ * `ready`'s `faults`: the threaded build's shared memory and where its fault block is, for the
+ * page's watchdog; null for the single-threaded build (its faults trap this thread: reportError).
+ */
+function faultWatch() {
+  const buffer = wasm.memory.buffer;
+  return typeof SharedArrayBuffer === 'function' && buffer instanceof SharedArrayBuffer ? { memory: buffer, ...faultLayout } : null;
+}
+
 function reportError(e, extra = {}) {
   if (isCrash(e)) {
+    const fault = faultInMemory();
     markCrashed();
     post({
       type: FromWorker.ERROR,
       code: ErrorCode.CRASH,
-      message: `The WebAssembly code crashed (${errorMessage(e)}). The worker has been restarted: trained ` +
-        'models were lost, and the next Train reloads the model (from the cache when possible). ' +
-        'If this happened while training, the model may not fit in memory — try fewer layers, ' +
-        'a smaller batch or a shorter max length.',
+      message: `The WebAssembly code crashed (${errorMessage(e)}${hasFault(fault) ? `: ${faultDetail(fault)}` : ''}). ` +
+        'The worker has been restarted: trained models were lost, and the next Train reloads the model ' +
+        '(from the cache when possible). If this happened while training, the model may not fit in memory. ' +
+        faultAdvice(wasm ? wasm.threads : 1),
       ...extra,
     });
   } else {
@@ -225,10 +244,12 @@ async function handle(msg) {
       if (saved && saved.savedId === msg.savedId) freeSaved();
       break;
     case ToWorker.CRASH_FOR_TESTS: {
-      // Test only: a real trap of the instance (a Rust panic), handled like any other crash.
+      // Test only: a real trap of the instance (a Rust panic), handled like any other crash;
+      // with `inStep`, a real fault in the next training step (on a pool thread when there is one).
       try {
         const { api } = await ensureWasm();
-        api.crash_for_tests();
+        if (msg.inStep) api.fault_on_pool_for_tests(msg.inStep);
+        else api.crash_for_tests();
       } catch (e) {
         reportError(e);
       }
@@ -250,5 +271,6 @@ self.addEventListener('unhandledrejection', (e) => {
 });
 
 ensureWasm()
-  .then(() => post({ type: FromWorker.READY, memory: memoryBytes(), threads: wasm.threads, build: wasm.build, simd: wasm.simd, optionSpec: wasm.api.option_spec() }))
+  .then(() => { faultLayout = wasm.api.fault_block(); })
+  .then(() => post({ type: FromWorker.READY, memory: memoryBytes(), threads: wasm.threads, build: wasm.build, simd: wasm.simd, optionSpec: wasm.api.option_spec(), faults: faultWatch() }))
   .catch((e) => post({ type: FromWorker.ERROR, code: ErrorCode.INIT, message: `The WebAssembly module could not be loaded: ${errorMessage(e)}. Build it with ./build.sh wasm.` }));

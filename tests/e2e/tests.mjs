@@ -1060,6 +1060,93 @@ export const tests = [
     },
   },
 
+  // Issue 25: a fault on a pool thread (where every step runs, kernels::on_pool) leaves the
+  // worker waiting for it for ever; the page must notice — the panic hook's message or the
+  // refused allocation in the shared memory, or (a thread that just never returns) the worker's
+  // silence for much longer than its steps take (at least 60 s) — and restart it. On one thread
+  // (www/pkg) the same panic traps the worker's own thread, whose crash path reports it.
+  ...[['panic', 'pool'], ['out-of-memory', 'pool'], ['hang', 'pool'], ['panic', 'single']].map(([fault, build]) => ({
+    name: build === 'pool'
+      ? `pool thread ${fault} in a training step: the page notices, says what to try, restarts the worker, keeps the finished run`
+      : `single-threaded build: a ${fault} in a training step reaches the page through the worker's crash path, which restarts it and keeps the finished run`,
+    timeout: 600_000,
+    async run(t) {
+      const context = await newContext(t.browser, t);
+      const page = await openApp(context, t.base, build === 'pool' ? '?hub=/hub' : '?hub=/hub&threads=1');
+      const threads = await page.evaluate(() => window.__webtune.state.workerThreads);
+      if (build === 'pool') assert(threads > 1, `this check needs the threaded build on more than one thread (the worker runs ${threads})`);
+      else assertEq(threads, 1, 'threads of the worker started with ?threads=1');
+      await configure(page, { model: 'local', frozen: true, top: false, full: true });
+      await waitTrainEnabled(page);
+      await byRole(page, 'button', 'Train').click();
+      // Frozen finishes; once full trains, its next step fails on a pool thread (the step runs
+      // there: kernels::on_pool), and the worker's own thread waits for it for ever (one
+      // thread: the step runs on the worker's thread, which traps).
+      await page.waitForFunction(() => {
+        const r = window.__webtune.state.runs;
+        return r.frozen && r.frozen.status === 'done' && r.full && r.full.status === 'running' && r.full.losses.length > 0;
+      }, null, { timeout: 300_000, polling: 50 });
+      const stepsBefore = await page.evaluate(() => window.__webtune.state.runs.full.losses.length);
+      await page.evaluate(({ type, inStep }) => window.__webtune.worker.postMessage({ type, inStep }), { type: ToWorker.CRASH_FOR_TESTS, inStep: fault });
+      const t0 = Date.now();
+      const within = fault === 'hang' ? 120_000 : 30_000;
+      try {
+        await page.waitForFunction(() => window.__webtune.state.workerStarts === 2 && window.__webtune.state.ready, null, { timeout: within, polling: 100 });
+      } catch {
+        const s = await page.evaluate(() => ({ starts: window.__webtune.state.workerStarts, running: window.__webtune.state.running, error: window.__webtune.state.lastError }));
+        throw new AssertionError(`the page did not restart the stuck worker within ${within / 1000} s (worker starts: ${s.starts}, running: ${s.running}, last error: ${JSON.stringify(s.error)})`);
+      }
+      const shown = await page.locator('#error-text').textContent();
+      t.log(`${fault} in a step of full (after ${stepsBefore} of its steps) → restarted after ${((Date.now() - t0) / 1000).toFixed(1)} s: ${shown}`);
+      assertEq(await page.evaluate(() => window.__webtune.state.lastError.code), ErrorCode.CRASH, 'error code');
+      if (build === 'single') {
+        // The worker's own crash path, naming the trap and the panic (read from the fault block).
+        assert(/crashed \(unreachable: panicked at src\/kernels\.rs:\d+:\d+: a deliberate panic in a training step, requested by a test\)/.test(shown), `the message should name the trap and the panic: ${shown}`);
+        assert(shown.includes('The worker has been restarted'), `the message should say the worker was restarted: ${shown}`);
+        assert(shown.includes('smaller batch size'), `the message should say what to try: ${shown}`);
+        assert(!shown.includes('fewer threads'), `one thread: the message should not suggest fewer threads: ${shown}`);
+      } else if (fault === 'panic') {
+        // The panic hook's message, from the pool thread, read by the page from the shared memory.
+        assert(shown.includes('A thread of the WebAssembly training pool panicked'), `the message should say a pool thread panicked: ${shown}`);
+        assert(shown.includes('a deliberate panic in a training step, requested by a test'), `the message should quote the panic: ${shown}`);
+        assert(/src\/kernels\.rs:\d+/.test(shown), `the message should name where it panicked: ${shown}`);
+      } else if (fault === 'out-of-memory') {
+        // No panic hook runs for an allocation failure: the counting allocator kept its size.
+        assert(/The WebAssembly memory ran out: an allocation of [\d.]+ MB failed/.test(shown), `the message should say the memory ran out: ${shown}`);
+      } else {
+        const silent = /stopped answering: nothing from it for (\d+) s/.exec(shown);
+        assert(silent && Number(silent[1]) >= 60, `the message should say how long the worker was silent (at least 60 s): ${shown}`);
+      }
+      if (build === 'pool') {
+        assert(shown.includes('It has been restarted.'), `the message should say the worker was restarted: ${shown}`);
+        assert(shown.includes('results of the finished run (Frozen encoder) are kept'), `the message should say what was kept: ${shown}`);
+        for (const advice of ['smaller batch size', 'fewer threads', 'single-threaded build (Threads 1)']) {
+          assert(shown.includes(advice), `the message should suggest "${advice}": ${shown}`);
+        }
+      }
+      // The finished run's row is still there, done; the interrupted one failed.
+      const rows = await page.evaluate(() => [...document.querySelectorAll('#results-body tr')].map((tr) => ({ strategy: tr.dataset.strategy, status: tr.querySelector('td').textContent, train: tr.querySelectorAll('td')[1].textContent })));
+      t.log(`results after the restart: ${JSON.stringify(rows)}`);
+      assertEq(rows.map((r) => `${r.strategy}:${r.status}`).join(','), 'frozen:done,full:failed', 'results rows after the restart');
+      assert(/%$/.test(rows[0].train), `frozen's row keeps its training accuracy (${rows[0].train})`);
+      const frozen = await page.evaluate(() => window.__webtune.state.runs.frozen);
+      assert(frozen.done && frozen.losses.length > 0, 'frozen keeps its done event and losses');
+      // Its model was in the stuck worker: Try it and Download no longer offer it.
+      assertEq(await byRole(page, 'button', 'Classify').isDisabled(), true, 'Classify after the restart (no model left)');
+      assertEq(await page.locator('#download-btn').isDisabled(), true, 'Download after the restart (no model left)');
+      // The new worker trains, and Try it works on what it trained.
+      await configure(page, { full: false });
+      const again = await trainAndWait(page);
+      assert(!again.lastError, `Train after the restart: ${again.lastError && again.lastError.message}`);
+      assertEq(again.runs.frozen.status, 'done', 'frozen after the restart');
+      assertEq(again.model.fromCache, true, 'model from the cache after the restart');
+      await byRole(page, 'textbox', 'Try a sentence').fill('I love it');
+      await byRole(page, 'button', 'Classify').click();
+      await page.locator('#predictions .pred[data-strategy="frozen"]').waitFor({ timeout: 60_000 });
+      await context.close();
+    },
+  })),
+
   {
     name: `"${XSS}" shows as text everywhere and no dialog fires`,
     timeout: 600_000,

@@ -32,7 +32,8 @@ export function updateControls() {
   trainBtn.disabled = reasons.length > 0;
   $('train-reason').textContent = reasons.length ? reasons.join(' ') : '';
   $('stop-btn').disabled = !state.running || state.stopping;
-  const finished = state.order.filter((s) => ['done', 'stopped'].includes(state.runs[s].status));
+  // (A run whose worker was restarted keeps its results but not its model: `modelLost`.)
+  const finished = state.order.filter((s) => ['done', 'stopped'].includes(state.runs[s].status) && !state.runs[s].modelLost);
   $('classify-btn').disabled = !state.ready || finished.length === 0;
   fillSelect($('download-select'), finished);
   fillSelect($('confusion-select'), state.order.filter((s) => state.runs[s].done));

@@ -86,9 +86,13 @@ export const ToWorker = Object.freeze({
   /** `{type, savedId}` — free the loaded saved model if it is this one (it was deleted). */
   FREE_SAVED: 'free-saved',
   /**
-   * TEST ONLY (sent by tests/e2e, never by the page): `{type}` — call the wasm export
-   * `crash_for_tests()`, which panics and traps the WebAssembly instance, so that the worker's
-   * real crash path runs: `error` code 'crash', after which the page restarts the worker.
+   * TEST ONLY (sent by tests/e2e, never by the page): `{type, inStep?}` — without `inStep`, call
+   * the wasm export `crash_for_tests()`, which panics and traps the WebAssembly instance, so that
+   * the worker's real crash path runs: `error` code 'crash', after which the page restarts the
+   * worker. With `inStep` ('panic', 'out-of-memory' or 'hang', wasm `fault_on_pool_for_tests`): the next
+   * training step fails so on the thread it runs on — a pool thread in the threaded build,
+   * where the worker then waits for ever and only the page's watchdog (js/worker-watchdog.js)
+   * can tell. No answer.
    */
   CRASH_FOR_TESTS: 'crash-for-tests',
 });
@@ -106,7 +110,11 @@ export const FromWorker = Object.freeze({
    * webtune_relaxed_bg.wasm, where the engine has relaxed SIMD) or 'simd128' (webtune_bg.wasm)).
    * The worker is started as `worker.js?threads=N` and uses the threaded build when N > 1 and it
    * is cross-origin isolated; when that build cannot start it sends a `warning` with code
-   * 'threads-fallback' first and loads the single one.
+   * 'threads-fallback' first and loads the single one. `faults`: in the threaded build
+   * `{memory: SharedArrayBuffer, address, state_offset, pool_thread_offset, length_offset,
+   * message_offset, capacity, failed_allocation_address}` — the instance's memory and where a
+   * thread's panic and a refused allocation are written (wasm `fault_block()`, src/web/fault.rs),
+   * which the page watches (js/worker-watchdog.js); null in the single-threaded build.
    */
   READY: 'ready',
   /**

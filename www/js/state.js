@@ -54,5 +54,6 @@ export function newRun(strategy) {
     maps: [],             // maps[epoch]: the `embedding` events (epoch 0: before training)
     mapTexts: null,       // {train, validation}: the map's sentences (from the first snapshot)
     layers: [],           // layers[epoch]: the `layers` events (from epoch 1)
+    modelLost: false,     // its worker was restarted: results kept, model gone (no Try it, Download)
   };
 }
