@@ -11,7 +11,7 @@
 // fails to load or its pool to start, which is reported as a `warning` — pkg, on one thread. A
 // pool starts once per wasm instance, so another thread count means another worker (the page
 // restarts it; the model comes back from the Cache API). `ready` says what was loaded.
-import { ErrorCode, FromWorker, ToWorker, WarningCode } from './js/protocol.js';
+import { ErrorCode, filesMessage, FromWorker, ToWorker, WarningCode } from './js/protocol.js';
 import { canUseThreads, loadSingle, loadThreaded, requestedThreads } from './js/wasm-loader.js';
 import { createTrainDriver } from './js/train-driver.js';
 import { errorMessage, isCrash, UserError } from './js/worker-errors.js';
@@ -167,12 +167,7 @@ function exportRun(msg) {
   }
   const exported = msg.adapter ? entry.run.export_adapter() : entry.run.export();
   if (!exported) throw new UserError(`${msg.strategy} is not a LoRA run: it has no adapter to download.`);
-  const files = {};
-  const transfer = [];
-  for (const name of Object.keys(exported)) {
-    files[name] = exported[name];
-    transfer.push(exported[name].buffer);
-  }
+  const { files, transfer } = filesMessage(exported);
   post({ type: FromWorker.EXPORTED, id: msg.id, strategy: msg.strategy, files }, transfer);
 }
 

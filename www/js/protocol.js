@@ -280,3 +280,17 @@ export const CoreEvent = Object.freeze({
   /** `{message}` — the run failed. */
   ERROR: 'error',
 });
+
+/**
+ * Exported files (`{ relative path: Uint8Array }`, as the wasm exports give them) as a message's
+ * `files` and the buffers to transfer with it (the worker keeps no copy).
+ */
+export function filesMessage(exported) {
+  const files = {};
+  const transfer = [];
+  for (const name of Object.keys(exported)) {
+    files[name] = exported[name];
+    transfer.push(exported[name].buffer);
+  }
+  return { files, transfer };
+}

@@ -1,7 +1,7 @@
 // The worker's side of "Export recipe" (js/recipe-export.js is the page's): one strategy of
 // the last Train as a PyTorch script folder, made by the core (wasm WebSession.export_recipe,
 // src/recipe.rs) from that Train's data, options and model source.
-import { FromWorker } from './protocol.js';
+import { filesMessage, FromWorker } from './protocol.js';
 import { revisionOf } from './model-source.js';
 
 /**
@@ -16,11 +16,6 @@ export function answerRecipe(msg, session, train, post) {
   const hub = train.source.kind === 'hub';
   const exported = session.export_recipe(msg.strategy, train.train, train.val ?? undefined, train.valFraction ?? undefined,
     train.options, hub ? train.source.repo : undefined, hub ? revisionOf(train.source) : undefined);
-  const files = {};
-  const transfer = [];
-  for (const name of Object.keys(exported)) {
-    files[name] = exported[name];
-    transfer.push(exported[name].buffer);
-  }
+  const { files, transfer } = filesMessage(exported);
   post({ type: FromWorker.RECIPE, id: msg.id, strategy: msg.strategy, files }, transfer);
 }
