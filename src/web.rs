@@ -57,7 +57,7 @@ use crate::recipe::{self, ModelSource, RecipeRun};
 use crate::progress::{EventFields, TrainProgress};
 use crate::record::{self, DataSummary, RecordHead, RecordModel, Validation};
 use crate::types::ModelInfo;
-use crate::{alloc_stats, options, plan, prepare_data, Run, Session, Strategy, TrainOptions};
+use crate::{alloc_stats, options, plan, prepare_data, PreparedData, Run, Session, Strategy, TrainOptions};
 
 /// The threaded build only (`--features threads`, www/pkg-threads): JS
 /// `await initThreadPool(n)` starts rayon's pool on `n` Web Workers sharing this module's memory.
@@ -183,11 +183,10 @@ pub fn record_head(
     options: JsValue,
     strategies: Vec<String>,
 ) -> Result<JsValue, JsError> {
-    let options = parse_options(options)?;
     let strategies = parse_strategies(&strategies)?;
     let info: Option<ModelInfo> = serde_wasm_bindgen::from_value(info).map_err(|e| JsError::new(&format!("info: {e}")))?;
     let validation = Validation::of(val_text.is_some(), val_fraction.is_some());
-    let data = prepare_data(train_text, val_text.as_deref(), val_fraction, options.seed).map_err(|d| JsError::new(&diagnostics_message(&d)))?;
+    let (options, data) = train_inputs(train_text, val_text.as_deref(), val_fraction, options)?;
     let model = RecordModel { name: model_name.into(), info };
     let data = DataSummary::of(&data.train, data.validation.as_ref(), validation);
     to_js(&RecordHead::new(producer, created, model, data, &options, &strategies))
@@ -255,6 +254,14 @@ fn parse_options(options: JsValue) -> Result<TrainOptions, JsError> {
     TrainOptions::from_json(&String::from(json)).map_err(js_err)
 }
 
+/// A Train's options and data as the worker sends them (the arguments `plan_train`,
+/// `start_run` and `export_recipe` share), checked by the core.
+fn train_inputs(train_text: &str, val_text: Option<&str>, val_fraction: Option<f64>, options: JsValue) -> Result<(TrainOptions, PreparedData), JsError> {
+    let options = parse_options(options)?;
+    let data = prepare_data(train_text, val_text, val_fraction, options.seed).map_err(|d| JsError::new(&diagnostics_message(&d)))?;
+    Ok((options, data))
+}
+
 fn parse_strategies(strategies: &[String]) -> Result<Vec<Strategy>, JsError> {
     strategies.iter().map(|s| s.parse::<Strategy>().map_err(js_err)).collect()
 }
@@ -278,10 +285,8 @@ pub fn plan_train(
     loaded: bool,
 ) -> Result<JsValue, JsError> {
     let config = BertConfig::from_json(config).map_err(js_err)?;
-    let options = parse_options(options)?;
     let strategies = parse_strategies(&strategies)?;
-    let data = prepare_data(train_text, val_text.as_deref(), val_fraction, options.seed)
-        .map_err(|d| JsError::new(&diagnostics_message(&d)))?;
+    let (options, data) = train_inputs(train_text, val_text.as_deref(), val_fraction, options)?;
     let plans = session::plan_train(&config, tokenizer, &strategies, &data.train, data.validation.as_ref(), &options).map_err(js_err)?;
     let in_use = alloc_stats::allocated_bytes() as u64;
     if !loaded {
@@ -331,9 +336,7 @@ impl WebSession {
         options: JsValue,
     ) -> Result<WebRun, JsError> {
         let strategy: Strategy = strategy.parse().map_err(js_err)?;
-        let options = parse_options(options)?;
-        let data = prepare_data(train_text, val_text.as_deref(), val_fraction, options.seed)
-            .map_err(|d| JsError::new(&diagnostics_message(&d)))?;
+        let (options, data) = train_inputs(train_text, val_text.as_deref(), val_fraction, options)?;
         let run = self
             .inner
             .start_run(strategy, &data.train, data.validation.as_ref(), &options)
@@ -356,11 +359,9 @@ impl WebSession {
         hub_revision: Option<String>,
     ) -> Result<js_sys::Object, JsError> {
         let strategy: Strategy = strategy.parse().map_err(js_err)?;
-        let options = parse_options(options)?;
         let val_text = val_text.filter(|t| !t.trim().is_empty());
         let validation_kind = if val_text.is_some() { "separate" } else if val_fraction.is_some() { "split" } else { "none" };
-        let data = prepare_data(train_text, val_text.as_deref(), val_fraction, options.seed)
-            .map_err(|d| JsError::new(&diagnostics_message(&d)))?;
+        let (options, data) = train_inputs(train_text, val_text.as_deref(), val_fraction, options)?;
         let model = match hub_repo {
             Some(repo) => ModelSource::Hub { repo, revision: hub_revision.unwrap_or_else(|| "main".into()) },
             None => ModelSource::LocalFiles,
