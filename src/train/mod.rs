@@ -464,10 +464,11 @@ impl Run {
         // A non-finite loss stops the run before any gradient is written.
         let check = move |loss: f64| if loss.is_finite() { Ok(()) } else { Err(Error::Options(format!("the loss became {loss} at step {step}: lower the learning rate"))) };
         let end = (self.position + self.options.batch_size).min(self.order.len());
-        let labels: Vec<usize> = self.order[self.position..end].iter().map(|&i| self.train.labels[i]).collect();
+        let labels = |run: &Run| -> Vec<usize> { run.order[run.position..end].iter().map(|&i| run.train.labels[i]).collect() };
         if let Some(cache) = &self.cached_train {
             let h = self.config.hidden_size;
             let pooled: Vec<f32> = self.order[self.position..end].iter().flat_map(|&i| cache[i * h..(i + 1) * h].iter().copied()).collect();
+            let labels = labels(self);
             let dropout = Some(DropoutSource { rng: &mut self.dropout_rng, p: self.dropout });
             let output = encoder::train_head(&self.model.head, &self.model.head_grads, &pooled, &labels, dropout, check)?;
             let compute_ms = t0.elapsed().as_secs_f64() * 1000.0;
@@ -476,7 +477,7 @@ impl Run {
         if self.in_progress.is_none() {
             let seqs: Vec<&[u32]> = self.order[self.position..end].iter().map(|&i| self.train.ids[i].as_slice()).collect();
             let batch = self.encoder.batch(&seqs, self.options.pad_to_max_len);
-            let pass = TrainStep::new(&self.config, self.model.train_model(), batch, labels)?;
+            let pass = TrainStep::new(&self.config, self.model.train_model(), batch, labels(self))?;
             self.in_progress = Some(InProgress::Step { pass, end, output: None, compute_ms: 0.0 });
         }
         let Some(InProgress::Step { pass, end, output, compute_ms }) = &mut self.in_progress else { unreachable!("a step is under way") };
