@@ -5,7 +5,9 @@
 //! A run's stream is: `start`; `progress` events while a frozen run encodes its cache and
 //! while the model is evaluated before training; an `embedding` snapshot (epoch 0); then per
 //! epoch `step` events, `progress` of the evaluation, and `epoch`, `embedding` and `layers`;
-//! finally `done` — or `stopped` when the driver stops it, or `error`.
+//! finally `done` — or `stopped` when the driver stops it, or `error`. Between two events a
+//! driver that advances unit by unit also sees [`UnitProgress`], which is not part of the
+//! stream.
 use serde::{Deserialize, Serialize};
 
 /// Per-class precision/recall/F1 and support, measured on the validation set when there is one,
@@ -163,6 +165,27 @@ pub enum Event {
     Error {
         message: String,
     },
+}
+
+/// Where a piece of work that takes several calls stands — an optimizer step, or a chunk of
+/// encoding or evaluation, run one unit (at most about one layer of one batch) per call of
+/// `Run::advance`. Not an [`Event`]: no run's event stream or results record holds it; a
+/// driver shows it (the page's progress bar and time left move during a long step) and can
+/// stop between two units. `work_done` counts the piece's estimated share done so far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "unit")]
+pub struct UnitProgress {
+    pub strategy: String,
+    /// The optimizer step under way (counting from 1 over the run), or None within a chunk of
+    /// encoding or evaluation.
+    pub step: Option<usize>,
+    /// Units of the piece done, of `units`.
+    pub units_done: usize,
+    pub units: usize,
+    /// The share of the piece's work done, 0..1.
+    pub fraction: f64,
+    pub work_done: f64,
+    pub elapsed_ms: f64,
 }
 
 impl Event {

@@ -7,10 +7,12 @@
 //! A frozen run's head steps count no work (they are tiny next to encoding), so its remaining
 //! steps are timed by their own measured pace. A run cannot end before its current phase
 //! (encoding, evaluating) does at that phase's own pace, which guards against a work estimate
-//! that falls short.
+//! that falls short. Between events, a driver that advances unit by unit also passes the
+//! [`UnitProgress`] of the step (or chunk) under way, whose `work_done` counts the part of it
+//! done: the rate, the time left and the bar then move during a long step.
 use serde::{Deserialize, Serialize};
 
-use crate::events::{Event, Phase};
+use crate::events::{Event, Phase, UnitProgress};
 
 /// Below this much measured time a rate is too noisy to show.
 const MIN_ELAPSED_MS: f64 = 400.0;
@@ -48,6 +50,9 @@ pub struct EventFields {
     pub epoch: Option<usize>,
     pub done: Option<usize>,
     pub total: Option<usize>,
+    /// Of a `unit`: the share of the step or chunk under way done, 0..1 (and `step`: the step
+    /// under way, None in a chunk).
+    pub fraction: Option<f64>,
 }
 
 impl EventFields {
@@ -82,6 +87,19 @@ impl EventFields {
             Event::Error { .. } => base("error", ""),
         }
     }
+
+    /// The fields of the progress within a step or chunk.
+    pub fn of_unit(unit: &UnitProgress) -> EventFields {
+        EventFields {
+            kind: "unit".into(),
+            strategy: unit.strategy.clone(),
+            step: unit.step,
+            fraction: Some(unit.fraction),
+            work_done: Some(unit.work_done),
+            elapsed_ms: Some(unit.elapsed_ms),
+            ..EventFields::default()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -106,8 +124,13 @@ struct RunProgress {
     phase: RunPhase,
     /// The latest `progress` event: (phase, epoch, done, total).
     progress: Option<(Phase, usize, usize, usize)>,
-    /// The run's elapsed time when the current cache/evaluate phase began.
+    /// The run's elapsed time when the current cache/evaluate phase began, at its latest
+    /// `progress` event, and at its latest event (`elapsed_ms` may be a unit's since).
     phase_start_ms: f64,
+    progress_ms: f64,
+    event_ms: f64,
+    /// The share done of the step or chunk under way (0 after any event).
+    unit_fraction: f64,
 }
 
 /// Follows a Train's events and estimates the time left.
@@ -162,6 +185,9 @@ impl TrainProgress {
                 phase: if head_only { RunPhase::Cache } else { RunPhase::Train },
                 progress: None,
                 phase_start_ms: 0.0,
+                progress_ms: 0.0,
+                event_ms: 0.0,
+                unit_fraction: 0.0,
             });
         }
         let Some(run) = self.current.as_mut().filter(|r| r.strategy == ev.strategy || ev.kind == "error") else { return };
@@ -169,7 +195,7 @@ impl TrainProgress {
             let (phase, epoch) = (ev.phase.unwrap_or(Phase::Evaluate), ev.epoch.unwrap_or(0));
             let kind = if phase == Phase::Cache { RunPhase::Cache } else { RunPhase::Evaluate };
             if run.phase != kind || run.progress.is_none_or(|(p, e, _, _)| p != phase || e != epoch) {
-                run.phase_start_ms = run.elapsed_ms;
+                run.phase_start_ms = run.event_ms;
             }
             run.phase = kind;
             run.progress = Some((phase, epoch, ev.done.unwrap_or(0), ev.total.unwrap_or(0)));
@@ -177,6 +203,13 @@ impl TrainProgress {
         if let Some(ms) = ev.elapsed_ms {
             run.elapsed_ms = ms;
         }
+        if ev.kind != "unit" {
+            run.event_ms = run.elapsed_ms;
+        }
+        if ev.kind == "progress" {
+            run.progress_ms = run.elapsed_ms;
+        }
+        run.unit_fraction = if ev.kind == "unit" { ev.fraction.unwrap_or(0.0).clamp(0.0, 1.0) } else { 0.0 };
         if let Some(w) = ev.work_done {
             run.work_done = w;
         }
@@ -188,6 +221,8 @@ impl TrainProgress {
                 run.phase = RunPhase::Train;
             }
             "epoch" => run.phase = RunPhase::Train,
+            // Within a step (not a chunk of encoding or evaluation).
+            "unit" if ev.step.is_some() => run.phase = RunPhase::Train,
             "done" | "stopped" | "error" => {
                 if ev.kind != "error" && run.work_done > 0.0 {
                     self.ended_work += run.work_done;
@@ -204,6 +239,11 @@ impl TrainProgress {
         self.observe(&EventFields::of(event));
     }
 
+    /// Follow the progress within a step or chunk.
+    pub fn observe_unit(&mut self, unit: &UnitProgress) {
+        self.observe(&EventFields::of_unit(unit));
+    }
+
     /// The estimate for the running strategy (None between runs).
     pub fn estimate(&self) -> Option<Estimate> {
         let run = self.current.as_ref()?;
@@ -218,7 +258,9 @@ impl TrainProgress {
             Some((_, _, done, total)) if in_phase => (done, total),
             _ => (run.last_step.map_or(0, |s| s.0), run.total_steps),
         };
-        let phase_ms = if in_phase { phase_left(done, total, run.elapsed_ms - run.phase_start_ms) } else { None };
+        // A phase's pace is measured at its progress events (units within a chunk say nothing
+        // of the sentences done).
+        let phase_ms = if in_phase { phase_left(done, total, run.progress_ms - run.phase_start_ms) } else { None };
 
         let rate = work_rate(run.work_done, run.elapsed_ms).or_else(|| work_rate(self.ended_work, self.ended_ms));
         let work_left = (run.work_total - run.work_done).max(0.0);
@@ -241,7 +283,7 @@ impl TrainProgress {
         };
         let fraction = match run_ms {
             Some(left) if run.elapsed_ms > 0.0 => (run.elapsed_ms / (run.elapsed_ms + left)).min(1.0),
-            _ if total > 0 => (done as f64 / total as f64).min(1.0),
+            _ if total > 0 => ((done as f64 + if in_phase { 0.0 } else { run.unit_fraction }) / total as f64).min(1.0),
             _ => 0.0,
         };
         Some(Estimate { strategy: run.strategy.clone(), rate, run_ms, train_ms, fraction, queued: queued.len() })
@@ -287,6 +329,29 @@ mod tests {
         let e = p.estimate().unwrap();
         assert_eq!((e.strategy.as_str(), e.queued), ("top:2", 0));
         assert_eq!(e.run_ms, Some(50.0 / (100.0 / 4.0) * 1000.0));
+    }
+
+    #[test]
+    fn units_inside_a_long_step_move_the_time_left_and_the_bar() {
+        let mut p = TrainProgress::new(vec![("full".into(), 100.0)]);
+        p.observe(&EventFields { work_total: Some(100.0), total_steps: Some(10), ..ev("start", "full") });
+        let unit = |fraction: f64, elapsed_ms: f64| UnitProgress { strategy: "full".into(), step: Some(1), units_done: 1, units: 20, fraction, work_done: 10.0 * fraction, elapsed_ms };
+        // Too early for a rate: the bar is the step count's, the step under way included.
+        p.observe_unit(&unit(0.5, 200.0));
+        let e = p.estimate().unwrap();
+        assert_eq!(e.run_ms, None);
+        assert!((e.fraction - 0.05).abs() < 1e-12, "{e:?}");
+        // The first step (10 GFLOP) 30 % done in 3 s: 1 GFLOP/s, 97 s left; then 60 % in 6 s.
+        p.observe_unit(&unit(0.3, 3000.0));
+        let before = p.estimate().unwrap();
+        assert_eq!(before.run_ms, Some(97_000.0));
+        p.observe_unit(&unit(0.6, 6000.0));
+        let after = p.estimate().unwrap();
+        assert_eq!(after.run_ms, Some(94_000.0));
+        assert!(after.fraction > before.fraction, "{before:?} → {after:?}");
+        // The step's event counts it in full.
+        p.observe(&EventFields { step: Some(1), work_done: Some(10.0), elapsed_ms: Some(10_000.0), ..ev("step", "full") });
+        assert_eq!(p.estimate().unwrap().run_ms, Some(90_000.0));
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub struct TextEncoder {
 }
 
 /// Token ids of one batch, padded to a common length, ready for the model.
+#[derive(Clone)]
 pub struct Batch {
     /// (batch × seq) token ids, row-major.
     pub ids: Vec<u32>,

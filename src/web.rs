@@ -31,7 +31,7 @@
 //! - `initThreadPool(n)` (only in the threaded build, `--features threads`) → a Promise; starts
 //!   rayon's pool on `n` Web Workers. Needs a cross-origin isolated page.
 //! - `new WebProgress(plans)` (`RunPlan[]` of the Train), `.observe(events)` (core events, in
-//!   order), `.estimate()` → `{ strategy, rate, run_ms, train_ms, fraction, queued }` or null:
+//!   order, and `unit` progress between them), `.estimate()` → `{ strategy, rate, run_ms, train_ms, fraction, queued }` or null:
 //!   the time left (src/progress.rs, as the CLI's progress line).
 //! - `new WebSession(config, tokenizer, model)` (three `Uint8Array`s), `.info()`,
 //!   `.predict(texts)` → `Prediction[]` (only for a fine-tuned export, e.g. a saved model),
@@ -40,8 +40,11 @@
 //!   `.export_recipe(strategy, train_text, val_text?, val_fraction?, options, hub_repo?,
 //!   hub_revision?)` → `{ path: Uint8Array }`: the strategy's recipe as a PyTorch script folder
 //!   (`crate::recipe`; `train.py`, `recipe.json`, `data/train.tsv`, …).
-//! - `WebRun`: `.step()` → the core `Event` as a plain object, `.stop()` → the `stopped` event
-//!   (frees gradients and optimizer state), `.finished()`, `.strategy()`, `.total_steps()`,
+//! - `WebRun`: `.step()` → the core `Event` as a plain object; `.advance()` → one unit of work
+//!   (at most about one layer of one batch): the core `Event` that ends a piece of work, or
+//!   `{ type: "unit", strategy, step, units_done, units, fraction, work_done, elapsed_ms }` within
+//!   one (src/events.rs `UnitProgress`; never part of a record); `.stop()` → the `stopped`
+//!   event (frees gradients and optimizer state; a step under way is dropped), `.finished()`, `.strategy()`, `.total_steps()`,
 //!   `.predict(texts)` → `Prediction[]`, `.export()` → `{ "config.json": Uint8Array,
 //!   "tokenizer.json": …, "model.safetensors": … }` (a LoRA run's adapters merged in),
 //!   `.export_adapter()` → a LoRA run's PEFT adapter `{ "adapter_config.json": …,
@@ -56,6 +59,7 @@ use crate::bench::StepBench;
 use crate::recipe::{self, ModelSource, RecipeRun};
 use crate::progress::{EventFields, TrainProgress};
 use crate::record::{self, DataSummary, RecordHead, RecordModel, Validation};
+use crate::train::Advance;
 use crate::types::ModelInfo;
 use crate::{alloc_stats, options, plan, prepare_data, PreparedData, Run, Session, Strategy, TrainOptions};
 
@@ -389,6 +393,16 @@ impl WebRun {
     /// `{ type: "error", message }`.
     pub fn step(&mut self) -> Result<JsValue, JsError> {
         to_js(&self.inner.step())
+    }
+
+    /// One unit of work (at most about one layer's work of one batch): the event that ends a
+    /// piece of work (as `step` gives it), or `{ type: "unit", … }` while one is under way, so
+    /// that the worker can honour Stop and show progress inside a long step.
+    pub fn advance(&mut self) -> Result<JsValue, JsError> {
+        match self.inner.advance() {
+            Advance::Unit(unit) => to_js(&unit),
+            Advance::Event(event) => to_js(&event),
+        }
     }
 
     /// Stop early: frees the gradients and optimizer state, keeps the model for predict and

@@ -46,7 +46,7 @@ import { onParsed, onParseError, scheduleParse, tabTypesTab, valMode } from './j
 import { charts, makeCharts, resizeCharts, scheduleChartUpdate } from './js/charts.js';
 import { initConfusion, renderConfusion } from './js/confusion.js';
 import { initDataFiles } from './js/data-files.js';
-import { finishTraining, onPlan, onTrainingEvent, startTraining, stopTraining } from './js/training.js';
+import { finishTraining, onPlan, onTrainingEvent, onUnitProgress, startTraining, stopTraining } from './js/training.js';
 import { classify } from './js/try-it.js';
 import { initInsight, insight } from './js/insight.js';
 import { download, downloadAdapter } from './js/download.js';
@@ -163,6 +163,7 @@ function onWorkerMessage(msg, answered) {
         recordEvent(event);
         onTrainingEvent(event, msg.memory, msg.allocated);
       }
+      if (msg.unit) onUnitProgress(msg.unit);
       break;
     case FromWorker.RECORD_HEAD:
       onRecordHead(msg.head);

@@ -122,10 +122,14 @@ pub(super) fn layer_forward(w: &LayerValues<'_>, x: Vec<f32>, mask: &[f32], s: S
     (y, tape)
 }
 
-/// One encoder layer backward from dy (query tokens × hidden): parameter gradients into `g`,
-/// and dx (tokens × hidden) when `want_dx`.
-pub(super) fn layer_backward(w: &LayerValues<'_>, g: &EncoderLayer<Option<GradSlot>>, tape: LayerTape, dy: Vec<f32>, s: Shape, want_dx: bool) -> Option<Vec<f32>> {
-    let (t, tq, h) = (s.tokens(), s.query_tokens(), s.hidden);
+/// One encoder layer's backward runs in two halves, this one and then
+/// [`attention_block_backward`] (two units of a resumable step).
+///
+/// The upper half, from dy (query tokens × hidden): the output
+/// LayerNorm, the feed-forward block and the attention block's LayerNorm. Returns the gradient
+/// of the attention block's residual sum (query tokens × hidden).
+pub(super) fn feed_forward_backward(w: &LayerValues<'_>, g: &EncoderLayer<Option<GradSlot>>, tape: &LayerTape, dy: Vec<f32>, s: Shape) -> Vec<f32> {
+    let tq = s.query_tokens();
     let am = &tape.adapter_masks;
     let dout = w.output_norm.backward(&g.output_norm, &tape.norm2, &dy);
     drop(dy);
@@ -139,8 +143,15 @@ pub(super) fn layer_backward(w: &LayerValues<'_>, g: &EncoderLayer<Option<GradSl
     w.intermediate.backward_adding_dx(&g.intermediate, &tape.attended, &dactivated, tq, &mut dattended);
     w.intermediate.backward_adapter(&tape.attended, &dactivated, tq, &am[Projection::Intermediate as usize], Some(&mut dattended));
     drop(dactivated);
-    let dsum = w.attention_norm.backward(&g.attention_norm, &tape.norm1, &dattended);
-    drop(dattended);
+    w.attention_norm.backward(&g.attention_norm, &tape.norm1, &dattended)
+}
+
+/// The lower half of a layer's backward, from the attention block's residual sum's gradient
+/// `dsum` (from [`feed_forward_backward`]): the attention output, self-attention and the query,
+/// key and value projections. Returns dx (tokens × hidden) when `want_dx`.
+pub(super) fn attention_block_backward(w: &LayerValues<'_>, g: &EncoderLayer<Option<GradSlot>>, tape: LayerTape, dsum: Vec<f32>, s: Shape, want_dx: bool) -> Option<Vec<f32>> {
+    let (t, tq, h) = (s.tokens(), s.query_tokens(), s.hidden);
+    let am = &tape.adapter_masks;
     let mut dbranch = dsum.clone();
     apply(&mut dbranch, &tape.drop1);
     let dcontext = w.attention_output.backward_adapted(&g.attention_output, &tape.context, &dbranch, tq, &am[Projection::AttentionOutput as usize]);

@@ -11,7 +11,8 @@
 //! against finite differences.
 //!
 //! The files, top-down:
-//! - `step`: a whole pass, eval ([`encode_eval`]) or training ([`train_step`]);
+//! - `step`: a whole pass as a resumable sequence of units of at most one layer's work, eval
+//!   ([`EvalPass`], [`encode_eval`]) or training ([`TrainStep`], [`train_step`]);
 //! - `structure`: what any executor of this model decides the same way — each layer's `Shape`
 //!   (the top layer for [CLS] alone), how far the backward reaches, and the order dropout
 //!   masks are drawn in;
@@ -30,5 +31,5 @@ pub(crate) mod structure;
 
 pub use head::{head_logits, train_head};
 pub use linear::{AdapterSet, Values};
-pub use step::{encode_eval, train_step, EvalOutput, StepOutput, TrainModel};
+pub use step::{encode_eval, train_step, EvalOutput, EvalPass, StepOutput, TrainModel, TrainStep};
 pub use structure::DropoutSource;

@@ -1,10 +1,16 @@
-//! A pass through the whole model, reading top-down: [`encode_eval`] (eval mode, for
-//! predictions, evaluation and the frozen cache) and [`train_step`] (training mode: forward,
+//! A pass through the whole model, reading top-down, as a resumable sequence of units of at
+//! most one layer's forward (or half a layer's backward) of one batch: [`EvalPass`] (eval mode,
+//! for predictions, evaluation and the frozen cache) and [`TrainStep`] (training mode: forward,
 //! loss, and backward into the gradient slots of what trains, as far down as
-//! [`BackwardExtent`] says).
-use super::embeddings::{embed, embed_backward, embedding_values};
+//! [`BackwardExtent`] says). Each owns the pass's intermediate values between its units, so a
+//! driver can stop between two units, or (a future asynchronous executor) wait between them;
+//! running the units one after the other is the same arithmetic in the same order as the
+//! whole-pass functions [`encode_eval`] and [`train_step`], which do just that.
+use std::mem::take;
+
+use super::embeddings::{embed, embed_backward, embedding_values, EmbeddingTape};
 use super::head::{head_step, pool, pool_tanh_backward};
-use super::layer::{layer_backward, layer_forward, LayerValues};
+use super::layer::{attention_block_backward, feed_forward_backward, layer_forward, LayerTape, LayerValues};
 use super::linear::{AdapterSet, LinearValues};
 use super::structure::{cls_rows, layer_shapes, spread_first_rows, BackwardExtent, DropoutSource, Shape};
 use crate::config::BertConfig;
@@ -28,7 +34,7 @@ pub struct StepOutput {
     pub logits: Vec<Vec<f32>>,
     /// The word embeddings' gradient, when they train.
     pub word_rows: Option<RowGradients>,
-    /// Time of the forward pass and the loss, milliseconds (the rest of the call is backward).
+    /// Time of the forward pass and the loss, milliseconds (the rest of the step is backward).
     pub forward_ms: f64,
 }
 
@@ -52,68 +58,289 @@ fn check_length(config: &BertConfig, batch: &Batch) -> Result<()> {
     Ok(())
 }
 
-/// The BertModel part in eval mode (no dropout): pooled outputs, and the last hidden state
-/// when `keep_hidden`.
-pub fn encode_eval(config: &BertConfig, weights: &BertWeights, adapters: Option<&Adapters>, batch: &Batch, keep_hidden: bool) -> Result<EvalOutput> {
-    let set = adapters.map(|adapters| AdapterSet { adapters, grads: None });
-    check_length(config, batch)?;
-    let s = Shape::of(config, batch);
-    let (mut hidden, _) = embed(&embedding_values(weights)?, &batch.ids, s, &mut None, false, config.vocab_size)?;
-    let shapes = layer_shapes(s, weights.layers.len(), keep_hidden);
-    for (l, layer) in weights.layers.iter().enumerate() {
-        hidden = layer_forward(&LayerValues::of(layer, set, l)?, hidden, &batch.mask, shapes[l], &mut None, false).0;
+// ------------------------------------------------------------------------------------ eval
+
+/// An eval-mode pass over one batch (no dropout) in progress: the embeddings, then one unit
+/// per layer, then the pooler.
+pub struct EvalPass {
+    batch: Batch,
+    s: Shape,
+    shapes: Vec<Shape>,
+    keep_hidden: bool,
+    vocab_size: usize,
+    /// Units done: 0 before the embeddings, 1 + l after layer l.
+    done: usize,
+    hidden: Vec<f32>,
+}
+
+impl EvalPass {
+    /// The pass over `batch` through `weights`; `keep_hidden` keeps the last hidden state of
+    /// every token (else the top layer computes the [CLS] rows alone).
+    pub fn new(config: &BertConfig, weights: &BertWeights, batch: Batch, keep_hidden: bool) -> Result<EvalPass> {
+        check_length(config, &batch)?;
+        let s = Shape::of(config, &batch);
+        let shapes = layer_shapes(s, weights.layers.len(), keep_hidden);
+        Ok(EvalPass { batch, s, shapes, keep_hidden, vocab_size: config.vocab_size, done: 0, hidden: Vec::new() })
     }
-    let pooled = pool(&LinearValues::of(&weights.pooler)?, &cls_rows(&hidden, shapes.last().copied().unwrap_or(s)), s.batch);
-    Ok(EvalOutput { pooled, last_hidden: keep_hidden.then_some(hidden) })
+
+    /// Units of the whole pass: the embeddings, each layer, the pooler.
+    pub fn units(&self) -> usize {
+        self.shapes.len() + 2
+    }
+
+    pub fn units_done(&self) -> usize {
+        self.done
+    }
+
+    /// Run the next unit with the same `weights` and `adapters` as every other unit of the
+    /// pass; the outputs once the last one is done.
+    pub fn advance(&mut self, weights: &BertWeights, adapters: Option<&Adapters>) -> Result<Option<EvalOutput>> {
+        let layers = self.shapes.len();
+        match self.done {
+            0 => self.hidden = embed(&embedding_values(weights)?, &self.batch.ids, self.s, &mut None, false, self.vocab_size)?.0,
+            unit if unit <= layers => {
+                let l = unit - 1;
+                let set = adapters.map(|adapters| AdapterSet { adapters, grads: None });
+                let values = LayerValues::of(&weights.layers[l], set, l)?;
+                self.hidden = layer_forward(&values, take(&mut self.hidden), &self.batch.mask, self.shapes[l], &mut None, false).0;
+            }
+            _ => {
+                let top = self.shapes.last().copied().unwrap_or(self.s);
+                let pooled = pool(&LinearValues::of(&weights.pooler)?, &cls_rows(&self.hidden, top), self.s.batch);
+                self.done += 1;
+                return Ok(Some(EvalOutput { pooled, last_hidden: self.keep_hidden.then(|| take(&mut self.hidden)) }));
+            }
+        }
+        self.done += 1;
+        Ok(None)
+    }
+}
+
+/// The BertModel part in eval mode (no dropout): pooled outputs, and the last hidden state
+/// when `keep_hidden`. An [`EvalPass`] run to its end.
+pub fn encode_eval(config: &BertConfig, weights: &BertWeights, adapters: Option<&Adapters>, batch: &Batch, keep_hidden: bool) -> Result<EvalOutput> {
+    let mut pass = EvalPass::new(config, weights, batch.clone(), keep_hidden)?;
+    loop {
+        if let Some(output) = pass.advance(weights, adapters)? {
+            return Ok(output);
+        }
+    }
+}
+
+// -------------------------------------------------------------------------------- training
+
+/// One unit of a training step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum TrainUnit {
+    Embeddings,
+    LayerForward(usize),
+    /// Pooler, classifier dropout, classifier, loss; the classifier's and the pooler's
+    /// backward.
+    Head,
+    /// The upper half of layer l's backward (its feed-forward block).
+    FeedForwardBackward(usize),
+    /// The lower half of layer l's backward (its attention block).
+    AttentionBackward(usize),
+    EmbeddingsBackward,
+}
+
+impl TrainUnit {
+    fn is_forward(self) -> bool {
+        matches!(self, TrainUnit::Embeddings | TrainUnit::LayerForward(_) | TrainUnit::Head)
+    }
+
+    /// The unit's share of a step's matrix products, in h² multiply-adds per token: a layer's
+    /// forward is 12 (query, key, value and attention output 1 each, the feed-forward block
+    /// 8), its backward twice that; the key and value run on every token, the rest on the
+    /// layer's query rows. For progress within a step only.
+    fn relative_work(self, shapes: &[Shape]) -> f64 {
+        let queries = |l: usize| shapes[l].queries as f64 / shapes[l].len.max(1) as f64;
+        match self {
+            TrainUnit::LayerForward(l) => 2.0 + 10.0 * queries(l),
+            TrainUnit::FeedForwardBackward(l) => 16.0 * queries(l),
+            TrainUnit::AttentionBackward(l) => 4.0 + 4.0 * queries(l),
+            TrainUnit::Embeddings | TrainUnit::Head | TrainUnit::EmbeddingsBackward => 0.0,
+        }
+    }
+}
+
+/// The units of a step, in order: the embeddings, each layer forward, the head; then, when the
+/// backward reaches the encoder, each layer it reaches from the top down (two halves each) and
+/// the embeddings when they train.
+fn train_units(layers: usize, backward: BackwardExtent) -> Vec<TrainUnit> {
+    let mut units = vec![TrainUnit::Embeddings];
+    units.extend((0..layers).map(TrainUnit::LayerForward));
+    units.push(TrainUnit::Head);
+    if backward.reaches_encoder() {
+        for l in (backward.lowest_layer..layers).rev() {
+            units.extend([TrainUnit::FeedForwardBackward(l), TrainUnit::AttentionBackward(l)]);
+        }
+        if backward.embeddings {
+            units.push(TrainUnit::EmbeddingsBackward);
+        }
+    }
+    units
+}
+
+/// A training step over one batch in progress (training mode, dropout from the run's stream):
+/// forward, loss, and backward into the gradient slots of the trainable parameters, one unit
+/// per [`TrainStep::advance`]. The loss is checked before any gradient is written, so a
+/// non-finite loss leaves every slot as it was. A step dropped before its last unit leaves
+/// partial gradients in the slots, never in the weights (the optimizer runs after it).
+pub struct TrainStep {
+    batch: Batch,
+    labels: Vec<usize>,
+    s: Shape,
+    shapes: Vec<Shape>,
+    backward: BackwardExtent,
+    /// Whether the pooler's backward runs (it trains, or the backward goes below it).
+    pooler_in_graph: bool,
+    vocab_size: usize,
+    units: Vec<TrainUnit>,
+    done: usize,
+    /// The hidden state on the way up.
+    hidden: Vec<f32>,
+    /// The gradient on the way down: of the layer's output, or (between a layer's two halves)
+    /// of its attention block's residual sum.
+    gradient: Vec<f32>,
+    embedding_tape: Option<EmbeddingTape>,
+    /// What each layer the backward reaches keeps of its forward, until its backward.
+    tapes: Vec<Option<LayerTape>>,
+    /// The loss and logits, from the head unit on.
+    output: Option<StepOutput>,
+    forward_ms: f64,
+}
+
+impl TrainStep {
+    /// A step of `model` over `batch` with `labels`.
+    pub fn new(config: &BertConfig, model: TrainModel<'_>, batch: Batch, labels: Vec<usize>) -> Result<TrainStep> {
+        check_length(config, &batch)?;
+        let s = Shape::of(config, &batch);
+        let layers = model.weights.layers.len();
+        let grads = model.grads;
+        let backward = BackwardExtent::of(grads, model.adapters.and_then(|set| set.grads), model.word_embeddings_train);
+        let pooler_in_graph = backward.reaches_encoder() || grads.pooler.weight_t.is_some() || grads.pooler.bias.is_some();
+        Ok(TrainStep {
+            batch,
+            labels,
+            s,
+            shapes: layer_shapes(s, layers, false),
+            backward,
+            pooler_in_graph,
+            vocab_size: config.vocab_size,
+            units: train_units(layers, backward),
+            done: 0,
+            hidden: Vec::new(),
+            gradient: Vec::new(),
+            embedding_tape: None,
+            tapes: (0..layers).map(|_| None).collect(),
+            output: None,
+            forward_ms: 0.0,
+        })
+    }
+
+    /// Units of the whole step.
+    pub fn units(&self) -> usize {
+        self.units.len()
+    }
+
+    pub fn units_done(&self) -> usize {
+        self.done
+    }
+
+    /// The share of the step's matrix products done, 0..1 (an estimate, for progress).
+    pub fn work_fraction(&self) -> f64 {
+        let work = |units: &[TrainUnit]| units.iter().map(|u| u.relative_work(&self.shapes)).sum::<f64>();
+        let total = work(&self.units);
+        if total == 0.0 {
+            return self.done as f64 / self.units.len() as f64;
+        }
+        work(&self.units[..self.done]) / total
+    }
+
+    /// Run the next unit, with the same `model` as every other unit of the step and the run's
+    /// dropout stream; the step's output once the last one is done. `check` judges the loss
+    /// before any gradient is written.
+    pub fn advance(&mut self, model: TrainModel<'_>, dropout: &mut Option<DropoutSource<'_>>, check: impl Fn(f64) -> Result<()>) -> Result<Option<StepOutput>> {
+        let unit = self.units[self.done];
+        let started = web_time::Instant::now();
+        self.run_unit(unit, model, dropout, check)?;
+        if unit.is_forward() {
+            self.forward_ms += started.elapsed().as_secs_f64() * 1000.0;
+        }
+        self.done += 1;
+        if self.done < self.units.len() {
+            return Ok(None);
+        }
+        let mut output = self.output.take().expect("the head unit gives the output");
+        output.forward_ms = self.forward_ms;
+        Ok(Some(output))
+    }
+
+    fn run_unit(&mut self, unit: TrainUnit, model: TrainModel<'_>, dropout: &mut Option<DropoutSource<'_>>, check: impl Fn(f64) -> Result<()>) -> Result<()> {
+        let s = self.s;
+        let layer_values = |l: usize| LayerValues::of(&model.weights.layers[l], model.adapters, l);
+        match unit {
+            TrainUnit::Embeddings => {
+                let (hidden, tape) = embed(&embedding_values(model.weights)?, &self.batch.ids, s, dropout, self.backward.embeddings, self.vocab_size)?;
+                self.hidden = hidden;
+                self.embedding_tape = tape;
+            }
+            TrainUnit::LayerForward(l) => {
+                let (out, tape) = layer_forward(&layer_values(l)?, take(&mut self.hidden), &self.batch.mask, self.shapes[l], dropout, self.backward.reaches_layer(l));
+                self.hidden = out;
+                self.tapes[l] = tape;
+            }
+            TrainUnit::Head => self.head(model, dropout, check)?,
+            TrainUnit::FeedForwardBackward(l) => {
+                let tape = self.tapes[l].as_ref().expect("trained layers keep their tape");
+                self.gradient = feed_forward_backward(&layer_values(l)?, &model.grads.layers[l], tape, take(&mut self.gradient), self.shapes[l]);
+            }
+            TrainUnit::AttentionBackward(l) => {
+                let tape = self.tapes[l].take().expect("trained layers keep their tape");
+                let dx = attention_block_backward(&layer_values(l)?, &model.grads.layers[l], tape, take(&mut self.gradient), self.shapes[l], self.backward.wants_input_grad(l));
+                self.gradient = dx.unwrap_or_default();
+            }
+            TrainUnit::EmbeddingsBackward => {
+                let tape = self.embedding_tape.take().expect("trained embeddings keep their tape");
+                let word_rows = embed_backward(&embedding_values(model.weights)?, model.grads, tape, take(&mut self.gradient), &self.batch.ids, s, model.word_embeddings_train);
+                self.output.as_mut().expect("the head unit gives the output").word_rows = word_rows;
+            }
+        }
+        Ok(())
+    }
+
+    /// Pooler, classifier and loss; then the classifier's backward and, when it is in the
+    /// graph, the pooler's, down to the gradient of the top layer's output.
+    fn head(&mut self, model: TrainModel<'_>, dropout: &mut Option<DropoutSource<'_>>, check: impl Fn(f64) -> Result<()>) -> Result<()> {
+        let s = self.s;
+        let top = self.shapes.last().copied().unwrap_or(s);
+        let pooler = LinearValues::of(&model.weights.pooler)?;
+        let cls = cls_rows(&self.hidden, top);
+        self.hidden = Vec::new();
+        let pooled = pool(&pooler, &cls, s.batch);
+        let (output, mut dpooled) = head_step(model.head, model.head_grads, &pooled, &self.labels, dropout, check)?;
+        self.output = Some(output);
+        if !self.pooler_in_graph {
+            return Ok(());
+        }
+        pool_tanh_backward(&mut dpooled, &pooled);
+        if let Some(dcls) = pooler.backward(&model.grads.pooler, &cls, &dpooled, s.batch, self.backward.reaches_encoder()) {
+            self.gradient = spread_first_rows(&dcls, top.queries, 1, s.hidden);
+        }
+        Ok(())
+    }
 }
 
 /// One training step through the whole model (training mode, dropout from `dropout`):
-/// forward, loss, and backward into the gradient slots of the trainable parameters. The loss is
-/// checked by `check` before any gradient is written, so a non-finite loss leaves every slot as
-/// it was.
+/// forward, loss, and backward into the gradient slots of the trainable parameters. A
+/// [`TrainStep`] run to its end.
 pub fn train_step(config: &BertConfig, model: TrainModel<'_>, batch: &Batch, labels: &[usize], dropout: Option<DropoutSource<'_>>, check: impl Fn(f64) -> Result<()>) -> Result<StepOutput> {
-    let TrainModel { weights, grads, head, head_grads, word_embeddings_train, adapters } = model;
-    check_length(config, batch)?;
-    let started = web_time::Instant::now();
-    let s = Shape::of(config, batch);
+    let mut step = TrainStep::new(config, model, batch.clone(), labels.to_vec())?;
     let mut dropout = dropout;
-    let backward = BackwardExtent::of(grads, adapters.and_then(|set| set.grads), word_embeddings_train);
-    // Forward: embeddings, layers (those the backward reaches keep their tapes), pooler, head.
-    let embedding_values = embedding_values(weights)?;
-    let (mut hidden, embedding_tape) = embed(&embedding_values, &batch.ids, s, &mut dropout, backward.embeddings, config.vocab_size)?;
-    let layer_values: Vec<LayerValues<'_>> = weights.layers.iter().enumerate().map(|(l, layer)| LayerValues::of(layer, adapters, l)).collect::<Result<_>>()?;
-    let shapes = layer_shapes(s, layer_values.len(), false);
-    let top = shapes.last().copied().unwrap_or(s);
-    let mut tapes = Vec::with_capacity(layer_values.len());
-    for (l, values) in layer_values.iter().enumerate() {
-        let (out, tape) = layer_forward(values, hidden, &batch.mask, shapes[l], &mut dropout, backward.reaches_layer(l));
-        hidden = out;
-        tapes.push(tape);
-    }
-    let pooler = LinearValues::of(&weights.pooler)?;
-    let cls = cls_rows(&hidden, top);
-    drop(hidden);
-    let pooled = pool(&pooler, &cls, s.batch);
-    let (mut output, mut dpooled) = head_step(head, head_grads, &pooled, labels, &mut dropout, check)?;
-    output.forward_ms = started.elapsed().as_secs_f64() * 1000.0;
-    // Backward: pooler, the layers it reaches from the top down, embeddings.
-    let pooler_in_graph = backward.reaches_encoder() || grads.pooler.weight_t.is_some() || grads.pooler.bias.is_some();
-    if !pooler_in_graph {
-        return Ok(output);
-    }
-    pool_tanh_backward(&mut dpooled, &pooled);
-    let Some(dcls) = pooler.backward(&grads.pooler, &cls, &dpooled, s.batch, backward.reaches_encoder()) else {
-        return Ok(output);
-    };
-    let mut dy = spread_first_rows(&dcls, top.queries, 1, s.hidden);
-    for l in (backward.lowest_layer..layer_values.len()).rev() {
-        let tape = tapes[l].take().expect("trained layers keep their tape");
-        match layer_backward(&layer_values[l], &grads.layers[l], tape, dy, shapes[l], backward.wants_input_grad(l)) {
-            Some(dx) => dy = dx,
-            None => return Ok(output),
+    loop {
+        if let Some(output) = step.advance(model, &mut dropout, &check)? {
+            return Ok(output);
         }
     }
-    let tape = embedding_tape.expect("trained embeddings keep their tape");
-    output.word_rows = embed_backward(&embedding_values, grads, tape, dy, &batch.ids, s, word_embeddings_train);
-    Ok(output)
 }

@@ -1,7 +1,7 @@
 //! Evaluation of a run: the sentences it covers (a fixed training sample, then every
 //! validation sentence), their eval-mode logits in chunks, and the loss, accuracy and
 //! predictions of each set.
-use super::{Run, RunState};
+use super::{Advance, Run, RunState};
 use crate::encoder;
 use crate::events::{Event, Phase};
 use crate::metrics;
@@ -39,48 +39,46 @@ impl Run {
         }
     }
 
-    /// Pooled eval-mode outputs of eval items `start..end` (rows × hidden): from the cache
-    /// (frozen) or encoded.
-    pub(super) fn eval_pooled(&self, start: usize, end: usize) -> Result<Vec<f32>> {
-        if self.strategy == Strategy::Frozen {
-            let n = self.train.ids.len();
-            let rows: Vec<f32> = self.eval_items[start..end]
-                .iter()
-                .flat_map(|item| match *item {
-                    EvalItem::Train(i) => self.cache[i].iter().copied(),
-                    EvalItem::Val(i) => self.cache[n + i].iter().copied(),
-                })
-                .collect();
-            return Ok(rows);
-        }
-        let seqs: Vec<&[u32]> = self.eval_items[start..end].iter().map(|&item| self.eval_ids(item)).collect();
-        self.pooled_eval(&seqs)
+    /// Cached pooled outputs of every eval item (rows × hidden), for a frozen run.
+    fn cached_eval_pooled(&self) -> Vec<f32> {
+        let n = self.train.ids.len();
+        self.eval_items
+            .iter()
+            .flat_map(|item| match *item {
+                EvalItem::Train(i) => self.cache[i].iter().copied(),
+                EvalItem::Val(i) => self.cache[n + i].iter().copied(),
+            })
+            .collect()
     }
 
-    /// Evaluate the next chunk; after the last one, the snapshot (and the epoch's events).
-    pub(super) fn evaluate_chunk(&mut self, next: usize) -> Result<Event> {
+    /// The next unit of evaluating the next chunk; after the last chunk, the snapshot (and the
+    /// epoch's events).
+    pub(super) fn evaluate_chunk(&mut self, next: usize) -> Result<Advance> {
         let total = self.eval_items.len();
-        let (end, work) = if self.strategy == Strategy::Frozen {
-            (total, 0.0) // cached outputs: only the head runs, one product for the whole set
+        let (pooled, end, work) = if self.strategy == Strategy::Frozen {
+            // Cached outputs: only the head runs, one product for the whole set.
+            (self.cached_eval_pooled(), total, 0.0)
         } else {
-            self.chunk_end(next, |i| self.eval_ids(self.eval_items[i]).len(), total)
+            match self.chunk_unit(next, total, |run, i| run.eval_ids(run.eval_items[i]))? {
+                Some(chunk) => chunk,
+                None => return Ok(Advance::Unit(self.unit_progress())),
+            }
         };
         let h = self.config.hidden_size;
-        let pooled = self.eval_pooled(next, end)?;
         self.evaluation.logits.extend(encoder::head_logits(&self.model.head, &pooled, h)?);
         let on_map = self.map_items.partition_point(|&i| i < next)..self.map_items.partition_point(|&i| i < end);
         self.evaluation.pooled.extend(self.map_items[on_map].iter().map(|&i| pooled[(i - next) * h..(i - next + 1) * h].to_vec()));
         self.work_done += work;
         if end < total {
             self.state = RunState::Evaluating { next: end };
-            return Ok(Event::Progress { strategy: self.name(), phase: Phase::Evaluate, epoch: self.epoch, done: end, total, work_done: self.work_done, elapsed_ms: self.elapsed_ms() });
+            return Ok(Advance::Event(Event::Progress { strategy: self.name(), phase: Phase::Evaluate, epoch: self.epoch, done: end, total, work_done: self.work_done, elapsed_ms: self.elapsed_ms() }));
         }
         if self.epoch == 0 {
             let evaluation = std::mem::take(&mut self.evaluation);
             self.state = RunState::Training;
-            return self.snapshot(&evaluation);
+            return self.snapshot(&evaluation).map(Advance::Event);
         }
-        self.end_epoch()
+        self.end_epoch().map(Advance::Event)
     }
 
     /// (loss, accuracy, predictions) of the items of one set in the finished evaluation.

@@ -1,6 +1,11 @@
-//! A step-wise training run: each call to [`Run::step`] does one bounded unit of work — one
+//! A step-wise training run: each call to [`Run::step`] does one bounded piece of work — one
 //! optimizer step, or one chunk of encoding or evaluation — and returns the [`Event`] that
 //! describes it, so a driver (CLI loop, web worker) can report progress and stop between calls.
+//! A piece runs as units of at most about one layer's work of one batch ([`encoder::TrainStep`],
+//! [`encoder::EvalPass`], then the optimizer): [`Run::advance`] does one unit and returns the
+//! piece's [`UnitProgress`] until its last unit gives its event, so that a driver on a single
+//! thread (the page) can stop within one unit and show progress inside a long step.
+//! `step` is `advance` until the next event: the same arithmetic, in the same order.
 //!
 //! A run goes: `start` → (frozen only: encode every sentence once, in chunks, into a cache) →
 //! an evaluation before training (the map's first snapshot) → for each epoch: training steps,
@@ -25,8 +30,8 @@ use web_time::Instant;
 use crate::alloc_stats;
 use crate::config::BertConfig;
 use crate::data::{self, Dataset};
-use crate::encoder::{self, DropoutSource};
-use crate::events::{Event, Phase};
+use crate::encoder::{self, DropoutSource, EvalPass, StepOutput, TrainStep};
+use crate::events::{Event, Phase, UnitProgress};
 use crate::insight::PrincipalPlane;
 use crate::kernels;
 use crate::metrics;
@@ -72,6 +77,25 @@ enum RunState {
     Evaluating { next: usize },
     Report,
     Finished,
+}
+
+/// What one call of [`Run::advance`] did.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one per call; boxing would only add noise
+pub enum Advance {
+    /// One unit of a piece of work that is not finished yet.
+    Unit(UnitProgress),
+    /// The next event of the run (a piece of work finished, or the run's start, report or end).
+    Event(Event),
+}
+
+/// A piece of work under way across several calls of [`Run::advance`].
+enum InProgress {
+    /// An optimizer step: the encoder's units, then (`output` known) the optimizer. Positions
+    /// `position..end` of the epoch's order are its batch; `compute_ms` the time its calls took.
+    Step { pass: TrainStep, end: usize, output: Option<StepOutput>, compute_ms: f64 },
+    /// A chunk of encoding (frozen cache) or evaluation: sentences `next..end`, `work` GFLOP.
+    Chunk { pass: EvalPass, end: usize, work: f64 },
 }
 
 /// Where the time of the last optimizer step went (milliseconds).
@@ -134,6 +158,8 @@ pub struct Run {
     original: BertWeights,
     /// Events produced by the last unit of work beyond the one it returned.
     pending: VecDeque<Event>,
+    /// The optimizer step or chunk under way, between two calls of [`Run::advance`].
+    in_progress: Option<InProgress>,
     plan: RunPlan,
     model: RunModel,
     optimizer: Option<Adam>,
@@ -207,6 +233,7 @@ impl Run {
             projection: None,
             original: pretrained.weights.clone(),
             pending: VecDeque::new(),
+            in_progress: None,
             plan,
             encoder,
             labels: train.labels.clone(),
@@ -284,25 +311,38 @@ impl Run {
         (body * factor, head * factor)
     }
 
-    /// Advance by one bounded unit of work and describe it.
+    /// Advance by one bounded piece of work (an optimizer step, a chunk of encoding or
+    /// evaluation, the start, an epoch's end, the report) and describe it: [`Run::advance`]
+    /// until it gives an event.
     pub fn step(&mut self) -> Event {
-        if let Some(event) = self.pending.pop_front() {
-            return event;
+        loop {
+            if let Advance::Event(event) = self.advance() {
+                return event;
+            }
         }
-        match kernels::on_pool(|| self.try_step()) {
-            Ok(event) => event,
+    }
+
+    /// Advance by one unit — at most about one layer's work of one batch — and describe it:
+    /// the piece of work's progress, or its event once it is finished.
+    pub fn advance(&mut self) -> Advance {
+        if let Some(event) = self.pending.pop_front() {
+            return Advance::Event(event);
+        }
+        match kernels::on_pool(|| self.try_advance()) {
+            Ok(advance) => advance,
             Err(e) => {
                 self.release_training_state();
                 self.state = RunState::Finished;
                 let event = Event::Error { message: format!("{} run failed: {e}", self.strategy) };
                 self.done_event = Some(event.clone());
-                event
+                Advance::Event(event)
             }
         }
     }
 
     /// End the run early (the driver's Stop): free what only training needs and keep the model
-    /// so far for predictions and export.
+    /// so far for predictions and export. A step under way is dropped: the weights stay those
+    /// of the last finished step (the optimizer is a step's last unit).
     pub fn stop(&mut self) -> Event {
         if let Some(done) = &self.done_event {
             return done.clone();
@@ -314,15 +354,51 @@ impl Run {
         event
     }
 
-    fn try_step(&mut self) -> Result<Event> {
+    fn try_advance(&mut self) -> Result<Advance> {
         match self.state {
-            RunState::Start => Ok(self.start_event()),
+            RunState::Start => Ok(Advance::Event(self.start_event())),
             RunState::Caching { next } => self.cache_chunk(next),
-            RunState::Training => self.train_step(),
+            RunState::Training => self.train_unit(),
             RunState::Evaluating { next } => self.evaluate_chunk(next),
-            RunState::Report => Ok(self.report()),
-            RunState::Finished => Ok(self.done_event.clone().unwrap_or(Event::Error { message: "the run has finished".into() })),
+            RunState::Report => Ok(Advance::Event(self.report())),
+            RunState::Finished => Ok(Advance::Event(self.done_event.clone().unwrap_or(Event::Error { message: "the run has finished".into() }))),
         }
+    }
+
+    /// Where the piece of work under way stands (after a unit that did not finish it).
+    fn unit_progress(&self) -> UnitProgress {
+        let (units_done, units, fraction, work) = match &self.in_progress {
+            Some(InProgress::Step { pass, .. }) => {
+                // The optimizer is the step's last unit; its work is not counted.
+                let work = if self.strategy == Strategy::Frozen { 0.0 } else { self.plan.work_per_step };
+                (pass.units_done(), pass.units() + 1, pass.work_fraction(), work)
+            }
+            Some(InProgress::Chunk { pass, work, .. }) => {
+                let fraction = pass.units_done() as f64 / pass.units() as f64;
+                (pass.units_done(), pass.units(), fraction, *work)
+            }
+            None => (0, 1, 0.0, 0.0),
+        };
+        let step = matches!(self.in_progress, Some(InProgress::Step { .. })).then_some(self.global_step + 1);
+        UnitProgress { strategy: self.name(), step, units_done, units, fraction, work_done: self.work_done + work * fraction, elapsed_ms: self.elapsed_ms() }
+    }
+
+    /// The next unit of the eval-mode pass over a chunk of sentences, starting it (sentences
+    /// `next..`, as [`Run::chunk_end`] cuts them) when none is under way. Once its last unit
+    /// is done: its pooled outputs (rows × hidden), its end and its work in GFLOP.
+    fn chunk_unit(&mut self, next: usize, count: usize, ids_of: impl Fn(&Run, usize) -> &[u32]) -> Result<Option<(Vec<f32>, usize, f64)>> {
+        if self.in_progress.is_none() {
+            let (end, work) = self.chunk_end(next, |i| ids_of(self, i).len(), count);
+            let seqs: Vec<&[u32]> = (next..end).map(|i| ids_of(self, i)).collect();
+            let batch = self.encoder.batch(&seqs, self.options.pad_to_max_len);
+            let pass = EvalPass::new(&self.config, &self.model.weights, batch, false)?;
+            self.in_progress = Some(InProgress::Chunk { pass, end, work });
+        }
+        let Some(InProgress::Chunk { pass, end, work }) = &mut self.in_progress else { unreachable!("a chunk is under way") };
+        let (end, work) = (*end, *work);
+        let Some(output) = pass.advance(&self.model.weights, self.model.adapters.as_ref())? else { return Ok(None) };
+        self.in_progress = None;
+        Ok(Some((output.pooled, end, work)))
     }
 
     fn start_event(&mut self) -> Event {
@@ -360,23 +436,15 @@ impl Run {
         (end, ((end - start) * longest) as f64 * per_token / 1e9)
     }
 
-    /// Pooled outputs in eval mode, (n × hidden), of already-tokenized sentences.
-    fn pooled_eval(&self, seqs: &[&[u32]]) -> Result<Vec<f32>> {
-        let batch = self.encoder.batch(seqs, self.options.pad_to_max_len);
-        Ok(encoder::encode_eval(&self.config, &self.model.weights, self.model.adapters.as_ref(), &batch, false)?.pooled)
-    }
-
     fn cached_ids(&self, i: usize) -> &[u32] {
         let n = self.train.ids.len();
         if i < n { &self.train.ids[i] } else { &self.val.as_ref().expect("validation rows follow training rows").ids[i - n] }
     }
 
-    /// Frozen: encode the next chunk of sentences into the cache.
-    fn cache_chunk(&mut self, next: usize) -> Result<Event> {
+    /// Frozen: the next unit of encoding the next chunk of sentences into the cache.
+    fn cache_chunk(&mut self, next: usize) -> Result<Advance> {
         let total = self.train.ids.len() + self.val.as_ref().map_or(0, |v| v.ids.len());
-        let (end, work) = self.chunk_end(next, |i| self.cached_ids(i).len(), total);
-        let seqs: Vec<&[u32]> = (next..end).map(|i| self.cached_ids(i)).collect();
-        let pooled = self.pooled_eval(&seqs)?;
+        let Some((pooled, end, work)) = self.chunk_unit(next, total, |run, i| run.cached_ids(i))? else { return Ok(Advance::Unit(self.unit_progress())) };
         self.cache.extend(pooled.chunks(self.config.hidden_size).map(<[f32]>::to_vec));
         self.work_done += work;
         self.state = if end < total { RunState::Caching { next: end } } else { RunState::Evaluating { next: 0 } };
@@ -384,38 +452,55 @@ impl Run {
             let n = self.train.ids.len();
             self.cached_train = Some(self.cache[..n].concat());
         }
-        Ok(Event::Progress { strategy: self.name(), phase: Phase::Cache, epoch: 0, done: end, total, work_done: self.work_done, elapsed_ms: self.elapsed_ms() })
+        Ok(Advance::Event(Event::Progress { strategy: self.name(), phase: Phase::Cache, epoch: 0, done: end, total, work_done: self.work_done, elapsed_ms: self.elapsed_ms() }))
     }
 
-    fn train_step(&mut self) -> Result<Event> {
+    /// The next unit of the optimizer step under way, starting one when none is: the
+    /// encoder's units, then the optimizer. A frozen run's step (the head on cached outputs,
+    /// and the optimizer) is a single unit.
+    fn train_unit(&mut self) -> Result<Advance> {
         let t0 = Instant::now();
-        let end = (self.position + self.options.batch_size).min(self.order.len());
-        let indices: Vec<usize> = self.order[self.position..end].to_vec();
-        let labels: Vec<usize> = indices.iter().map(|&i| self.train.labels[i]).collect();
         let step = self.global_step + 1;
         // A non-finite loss stops the run before any gradient is written.
-        let check = |loss: f64| if loss.is_finite() { Ok(()) } else { Err(Error::Options(format!("the loss became {loss} at step {step}: lower the learning rate"))) };
-        let dropout = Some(DropoutSource { rng: &mut self.dropout_rng, p: self.dropout });
-        let model = &self.model;
-        let output = match &self.cached_train {
-            Some(cache) => {
-                let h = self.config.hidden_size;
-                let pooled: Vec<f32> = indices.iter().flat_map(|&i| cache[i * h..(i + 1) * h].iter().copied()).collect();
-                encoder::train_head(&model.head, &model.head_grads, &pooled, &labels, dropout, check)?
-            }
-            None => {
-                let seqs: Vec<&[u32]> = indices.iter().map(|&i| self.train.ids[i].as_slice()).collect();
-                let batch = self.encoder.batch(&seqs, self.options.pad_to_max_len);
-                encoder::train_step(&self.config, model.train_model(), &batch, &labels, dropout, check)?
-            }
-        };
+        let check = move |loss: f64| if loss.is_finite() { Ok(()) } else { Err(Error::Options(format!("the loss became {loss} at step {step}: lower the learning rate"))) };
+        let end = (self.position + self.options.batch_size).min(self.order.len());
+        let labels = |run: &Run| -> Vec<usize> { run.order[run.position..end].iter().map(|&i| run.train.labels[i]).collect() };
+        if let Some(cache) = &self.cached_train {
+            let h = self.config.hidden_size;
+            let pooled: Vec<f32> = self.order[self.position..end].iter().flat_map(|&i| cache[i * h..(i + 1) * h].iter().copied()).collect();
+            let labels = labels(self);
+            let dropout = Some(DropoutSource { rng: &mut self.dropout_rng, p: self.dropout });
+            let output = encoder::train_head(&self.model.head, &self.model.head_grads, &pooled, &labels, dropout, check)?;
+            let compute_ms = t0.elapsed().as_secs_f64() * 1000.0;
+            return self.finish_step(output, end, compute_ms).map(Advance::Event);
+        }
+        if self.in_progress.is_none() {
+            let seqs: Vec<&[u32]> = self.order[self.position..end].iter().map(|&i| self.train.ids[i].as_slice()).collect();
+            let batch = self.encoder.batch(&seqs, self.options.pad_to_max_len);
+            let pass = TrainStep::new(&self.config, self.model.train_model(), batch, labels(self))?;
+            self.in_progress = Some(InProgress::Step { pass, end, output: None, compute_ms: 0.0 });
+        }
+        let Some(InProgress::Step { pass, end, output, compute_ms }) = &mut self.in_progress else { unreachable!("a step is under way") };
+        if output.is_none() {
+            let mut dropout = Some(DropoutSource { rng: &mut self.dropout_rng, p: self.dropout });
+            *output = pass.advance(self.model.train_model(), &mut dropout, check)?;
+            *compute_ms += t0.elapsed().as_secs_f64() * 1000.0;
+            return Ok(Advance::Unit(self.unit_progress()));
+        }
+        let (end, output, compute_ms) = (*end, output.take().expect("checked above"), *compute_ms);
+        self.in_progress = None;
+        self.finish_step(output, end, compute_ms).map(Advance::Event)
+    }
+
+    /// A step's last unit: the optimizer on the gradients of `output`'s batch (which ends at
+    /// `end` in the epoch's order; `compute_ms` is the time of its forward and backward).
+    fn finish_step(&mut self, output: StepOutput, end: usize, compute_ms: f64) -> Result<Event> {
         let t1 = Instant::now();
         let (lr, head_lr) = self.learning_rates();
         let optimizer = self.optimizer.as_mut().ok_or_else(|| Error::Options("optimizer state was released".into()))?;
         optimizer.step(output.word_rows.as_ref(), lr, head_lr, self.options.max_grad_norm)?;
-        let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1000.0;
-        let forward_ms = output.forward_ms.min(ms(t0, t1));
-        self.last_timing = StepTiming { forward_ms, backward_ms: ms(t0, t1) - forward_ms, optimizer_ms: ms(t1, Instant::now()) };
+        let forward_ms = output.forward_ms.min(compute_ms);
+        self.last_timing = StepTiming { forward_ms, backward_ms: compute_ms - forward_ms, optimizer_ms: t1.elapsed().as_secs_f64() * 1000.0 };
         self.global_step += 1;
         self.position = end;
         self.epoch_loss_sum += output.loss;
@@ -494,6 +579,7 @@ impl Run {
     /// Free what only training needs: the optimizer's moments, the gradient buffers, the
     /// frozen cache and any pending evaluation. The weights stay for predictions and export.
     fn release_training_state(&mut self) {
+        self.in_progress = None;
         self.optimizer = None;
         self.model.release_gradients();
         self.cache = Vec::new();

@@ -36,14 +36,19 @@ export function estimateNow() {
 /** What the running strategy is doing, in words. */
 export function phaseText(run) {
   const p = run.progress;
-  if (run.phase === 'cache' && p) return `Encoding sentences for the frozen encoder: ${count(p.done)} / ${count(p.total)}`;
-  if (run.phase === 'evaluate' && p) return `Evaluating epoch ${p.epoch}: ${count(p.done)} / ${count(p.total)} sentences`;
+  // Inside a step (whatever phase the latest event ended): how far it is (its share of the
+  // matrix products).
+  const unit = run.unit && run.unit.step ? run.unit : null;
+  const inStep = unit ? `step ${count(unit.step)}: ${Math.round(unit.fraction * 100)} % done` : '';
+  if (!unit && run.phase === 'cache' && p) return `Encoding sentences for the frozen encoder: ${count(p.done)} / ${count(p.total)}`;
+  if (!unit && run.phase === 'evaluate' && p) return `Evaluating epoch ${p.epoch}: ${count(p.done)} / ${count(p.total)} sentences`;
   if (run.lastStep) {
     const st = run.lastStep;
     const rate = stepsPerSecond(run);
     const perSecond = rate === null ? '' : ` · ${rate >= 100 ? count(rate) : rate.toFixed(2)} steps/s`;
-    return `epoch ${st.epoch}/${state.epochs}, step ${count(st.step)} / ${count(run.totalSteps)}${perSecond} · loss ${st.loss.toFixed(4)}`;
+    return `epoch ${st.epoch}/${state.epochs}, step ${count(st.step)} / ${count(run.totalSteps)}${perSecond} · loss ${st.loss.toFixed(4)}${inStep ? ` · ${inStep}` : ''}`;
   }
+  if (unit) return `${inStep} (of ${count(run.totalSteps)})`;
   return 'starting…';
 }
 

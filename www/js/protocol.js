@@ -150,14 +150,17 @@ export const FromWorker = Object.freeze({
    */
   PLAN: 'plan',
   /**
-   * `{type, events, estimate, memory, allocated}` — consecutive events of the core (`CoreEvent` below,
+   * `{type, events, unit, estimate, memory, allocated}` — consecutive events of the core (`CoreEvent` below,
    * fields as in README "Events"), in order: what one run emitted in one slice of work (a
    * slow step alone; up to ~15 ms of tiny frozen head steps together); `memory`: WebAssembly
    * memory size in bytes after them (the tab's high-water mark: it never shrinks);
    * `estimate`: the core's time left after them (src/progress.rs, wasm `WebProgress`):
    * `{strategy, rate (GFLOP/s), run_ms, train_ms, fraction (0..1), queued}` (null fields:
    * not known yet), or null between runs;
-   * `allocated`: bytes the heap holds live after them.
+   * `allocated`: bytes the heap holds live after them; `unit`: null, or the progress within the
+   * step (or chunk) under way after them, `{type: 'unit', strategy, step (the step under way, from 1; null in a chunk), units_done, units, fraction
+   * (0..1 of its work), work_done, elapsed_ms}` (src/events.rs UnitProgress; `events` may then
+   * be empty) — not a core event, no record keeps it.
    */
   EVENTS: 'events',
   /**

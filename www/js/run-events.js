@@ -40,6 +40,7 @@ export function endTrain(train, running) {
 
 /** Fold one core event of `run`'s strategy into it. Data only: the callers draw. */
 export function applyRunEvent(run, ev) {
+  run.unit = null; // an event ends the step or chunk the progress within it was of
   if (ev.type === CoreEvent.PROGRESS && (run.phase !== ev.phase || !run.progress || run.progress.epoch !== ev.epoch || run.progress.phase !== ev.phase)) {
     run.phaseStartMs = run.elapsedMs; // the run's time when this encoding/evaluation began
   }

@@ -50,6 +50,7 @@ export function newRun(strategy) {
     phaseStartMs: 0,      // the run's elapsed time when the current cache/evaluate phase began
     workDone: 0,          // GFLOP so far (latest progress/step event)
     elapsedMs: 0,         // run time so far (latest event)
+    unit: null,           // progress within the step or chunk under way, since the latest event (an `events` message's `unit`)
     memory: 0,            // largest wasm memory size seen during this run (bytes)
     maps: [],             // maps[epoch]: the `embedding` events (epoch 0: before training)
     mapTexts: null,       // {train, validation}: the map's sentences (from the first snapshot)

@@ -1,7 +1,8 @@
 // The worker's training driver: one Train from a `train` message to its `train-done` — read
 // the model's small files (hub.js), plan the Train in the core (fail fast, before the weights
-// are read), load the weights, then run each strategy step by step in short slices, posting
-// its core events in batches, and honour Stop between steps. It keeps the loaded model and
+// are read), load the weights, then run each strategy unit by unit (at most about one layer's
+// work of one batch, `WebRun.advance`) in short slices, posting its core events in batches
+// with the progress within a long step, and honour Stop between two units. It keeps the loaded model and
 // the runs trained from it (for predict and export) until the next Train or a crash.
 import { CoreEvent, ErrorCode, FromWorker } from './protocol.js';
 import { sourceKey, sourceLabel } from './model-source.js';
@@ -18,10 +19,12 @@ const yieldToEventLoop = () => new Promise((resolve) => {
   yieldWaiters.push(resolve);
   yieldChannel.port2.postMessage(null);
 });
+/** `type` of `WebRun.advance()`'s progress within a step or chunk (src/events.rs UnitProgress). */
+const UNIT = 'unit';
 /** `producer` of the page's results records. */
 const RECORD_PRODUCER = 'webtune page';
 
-/** Steps run back to back for at most this long before the worker yields (a core step is bounded). */
+/** Units run back to back for at most this long before the worker yields (a unit is bounded). */
 const SLICE_MS = 15;
 
 function planError(e) {
@@ -132,13 +135,17 @@ export function createTrainDriver({ post, memoryBytes, freeSaved, reportError })
     const entry = { run, status: 'running' };
     runs.set(strategy, entry);
     // The events of one slice go to the page together: thousands of tiny frozen head steps a
-    // second would otherwise be as many messages for the page to take in.
+    // second would otherwise be as many messages for the page to take in. `unit`: the progress
+    // within the step (or chunk) under way after them, when the slice ended inside one (not an
+    // event: no record keeps it).
     let batch = [];
+    let unit = null;
     const flush = () => {
-      if (!batch.length) return;
-      progress.observe(batch);
-      post({ type: FromWorker.EVENTS, events: batch, estimate: progress.estimate(), ...memoryFields(api) });
+      if (!batch.length && !unit) return;
+      progress.observe(unit ? [...batch, unit] : batch);
+      post({ type: FromWorker.EVENTS, events: batch, unit, estimate: progress.estimate(), ...memoryFields(api) });
       batch = [];
+      unit = null;
     };
     try {
       let sliceStart = performance.now();
@@ -154,7 +161,12 @@ export function createTrainDriver({ post, memoryBytes, freeSaved, reportError })
           entry.status = 'stopped';
           break;
         }
-        const event = run.step();
+        const event = run.advance();
+        if (event.type === UNIT) {
+          unit = event;
+          continue;
+        }
+        unit = null;
         batch.push(event);
         if (event.type === CoreEvent.ERROR) {
           entry.status = 'failed';
@@ -220,7 +232,7 @@ export function createTrainDriver({ post, memoryBytes, freeSaved, reportError })
     runs,
     /** What "Export recipe" needs: the loaded WebSession and the last `train` message. */
     recipeSource: () => ({ session, train: lastTrain }),
-    /** Stop the Train: after the current step, or at once for a download in progress. */
+    /** Stop the Train: after the current unit of work (a step under way is dropped), or at once for a download in progress. */
     requestStop() {
       stopRequested = true;
       if (reader) reader.abort();

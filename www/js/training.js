@@ -77,12 +77,12 @@ export function startTraining(useThreads) {
   send({ type: ToWorker.TRAIN, source, strategies, ...dataPayload(), options });
 }
 
-/** Click handler of Stop: the page answers at once; the worker stops after the current step. */
+/** Click handler of Stop: the page answers at once; the worker stops after the current unit of work (within a second). */
 export function stopTraining() {
   if (!state.running) return;
   state.stopping = true;
   send({ type: ToWorker.STOP });
-  setStatus('Stopping… the step in progress finishes first.');
+  setStatus('Stopping…');
   updateControls();
   renderTrainingProgress();
 }
@@ -131,6 +131,17 @@ export function onTrainingEvent(ev, memory, allocated) {
     renderConfusion();
     updateControls();
   }
+}
+
+/**
+ * The progress within the step or chunk under way (an `events` message's `unit`, after its
+ * events): the bar and the line move during a long step.
+ */
+export function onUnitProgress(unit) {
+  const run = state.runs[unit.strategy];
+  if (!run || run.status !== 'running') return;
+  run.unit = unit;
+  scheduleRender();
 }
 
 /** A run started: relabel the accuracy chart when the training sample changed, say so. */
