@@ -3,10 +3,11 @@
 //! loss, and backward into the gradient slots of what trains, as far down as
 //! [`BackwardExtent`] says).
 use super::embeddings::{embed, embed_backward, embedding_values};
-use super::head::{head_step, pool, pool_tanh_backward};
+use super::head::{head_step, pool, pool_activation_backward};
 use super::layer::{layer_backward, layer_forward, LayerValues};
 use super::linear::{AdapterSet, LinearValues};
-use super::structure::{cls_rows, layer_shapes, spread_first_rows, BackwardExtent, DropoutSource, Shape};
+use super::linear::apply;
+use super::structure::{cls_rows, layer_shapes, pooler_activation, pooler_input_mask, position_ids, spread_first_rows, BackwardExtent, DropoutSource, Shape};
 use crate::config::BertConfig;
 use crate::params::{Adapters, BertGrads, BertWeights, GradSlot, Linear, RowGradients};
 use crate::tokenize::Batch;
@@ -14,7 +15,7 @@ use crate::{Error, Result};
 
 /// Eval-mode outputs for one batch.
 pub struct EvalOutput {
-    /// (batch × hidden): tanh(dense([CLS])).
+    /// (batch × hidden): activation(dense([CLS])), what the classifier reads.
     pub pooled: Vec<f32>,
     /// (tokens × hidden), when asked for.
     pub last_hidden: Option<Vec<f32>>,
@@ -46,8 +47,8 @@ pub struct TrainModel<'a> {
 }
 
 fn check_length(config: &BertConfig, batch: &Batch) -> Result<()> {
-    if batch.seq_len > config.max_position_embeddings {
-        return Err(Error::Options(format!("sequence length {} exceeds the model's max_position_embeddings {}", batch.seq_len, config.max_position_embeddings)));
+    if batch.seq_len > config.max_tokens() {
+        return Err(Error::Options(format!("sequence length {} exceeds the model's limit of {} tokens (max_position_embeddings {})", batch.seq_len, config.max_tokens(), config.max_position_embeddings)));
     }
     Ok(())
 }
@@ -58,12 +59,13 @@ pub fn encode_eval(config: &BertConfig, weights: &BertWeights, adapters: Option<
     let set = adapters.map(|adapters| AdapterSet { adapters, grads: None });
     check_length(config, batch)?;
     let s = Shape::of(config, batch);
-    let (mut hidden, _) = embed(&embedding_values(weights)?, &batch.ids, s, &mut None, false, config.vocab_size)?;
+    let positions = position_ids(config, &batch.ids, batch.seq_len);
+    let (mut hidden, _) = embed(&embedding_values(weights)?, &batch.ids, &positions, s, &mut None, false, config.vocab_size)?;
     let shapes = layer_shapes(s, weights.layers.len(), keep_hidden);
     for (l, layer) in weights.layers.iter().enumerate() {
         hidden = layer_forward(&LayerValues::of(layer, set, l)?, hidden, &batch.mask, shapes[l], &mut None, false).0;
     }
-    let pooled = pool(&LinearValues::of(&weights.pooler)?, &cls_rows(&hidden, shapes.last().copied().unwrap_or(s)), s.batch);
+    let pooled = pool(&LinearValues::of(&weights.pooler)?, &cls_rows(&hidden, shapes.last().copied().unwrap_or(s)), s.batch, pooler_activation(config));
     Ok(EvalOutput { pooled, last_hidden: keep_hidden.then_some(hidden) })
 }
 
@@ -80,7 +82,8 @@ pub fn train_step(config: &BertConfig, model: TrainModel<'_>, batch: &Batch, lab
     let backward = BackwardExtent::of(grads, adapters.and_then(|set| set.grads), word_embeddings_train);
     // Forward: embeddings, layers (those the backward reaches keep their tapes), pooler, head.
     let embedding_values = embedding_values(weights)?;
-    let (mut hidden, embedding_tape) = embed(&embedding_values, &batch.ids, s, &mut dropout, backward.embeddings, config.vocab_size)?;
+    let positions = position_ids(config, &batch.ids, batch.seq_len);
+    let (mut hidden, embedding_tape) = embed(&embedding_values, &batch.ids, &positions, s, &mut dropout, backward.embeddings, config.vocab_size)?;
     let layer_values: Vec<LayerValues<'_>> = weights.layers.iter().enumerate().map(|(l, layer)| LayerValues::of(layer, adapters, l)).collect::<Result<_>>()?;
     let shapes = layer_shapes(s, layer_values.len(), false);
     let top = shapes.last().copied().unwrap_or(s);
@@ -91,9 +94,12 @@ pub fn train_step(config: &BertConfig, model: TrainModel<'_>, batch: &Batch, lab
         tapes.push(tape);
     }
     let pooler = LinearValues::of(&weights.pooler)?;
-    let cls = cls_rows(&hidden, top);
+    let mut cls = cls_rows(&hidden, top);
     drop(hidden);
-    let pooled = pool(&pooler, &cls, s.batch);
+    let cls_drop = pooler_input_mask(&mut dropout, config, cls.len());
+    apply(&mut cls, &cls_drop);
+    let activation = pooler_activation(config);
+    let pooled = pool(&pooler, &cls, s.batch, activation);
     let (mut output, mut dpooled) = head_step(head, head_grads, &pooled, labels, &mut dropout, check)?;
     output.forward_ms = started.elapsed().as_secs_f64() * 1000.0;
     // Backward: pooler, the layers it reaches from the top down, embeddings.
@@ -101,10 +107,11 @@ pub fn train_step(config: &BertConfig, model: TrainModel<'_>, batch: &Batch, lab
     if !pooler_in_graph {
         return Ok(output);
     }
-    pool_tanh_backward(&mut dpooled, &pooled);
-    let Some(dcls) = pooler.backward(&grads.pooler, &cls, &dpooled, s.batch, backward.reaches_encoder()) else {
+    pool_activation_backward(&mut dpooled, &pooled, activation);
+    let Some(mut dcls) = pooler.backward(&grads.pooler, &cls, &dpooled, s.batch, backward.reaches_encoder()) else {
         return Ok(output);
     };
+    apply(&mut dcls, &cls_drop);
     let mut dy = spread_first_rows(&dcls, top.queries, 1, s.hidden);
     for l in (backward.lowest_layer..layer_values.len()).rev() {
         let tape = tapes[l].take().expect("trained layers keep their tape");
@@ -114,6 +121,6 @@ pub fn train_step(config: &BertConfig, model: TrainModel<'_>, batch: &Batch, lab
         }
     }
     let tape = embedding_tape.expect("trained embeddings keep their tape");
-    output.word_rows = embed_backward(&embedding_values, grads, tape, dy, &batch.ids, s, word_embeddings_train);
+    output.word_rows = embed_backward(&embedding_values, grads, tape, dy, &batch.ids, &positions, s, word_embeddings_train);
     Ok(output)
 }
