@@ -107,7 +107,9 @@ impl Pretrained {
     }
 
     pub fn info(&self) -> ModelInfo {
-        let num_parameters = self.weights.named().iter().map(|(_, t)| t.elem_count()).sum();
+        // Tensors the architecture has (not DistilBERT's zero token type row).
+        let architecture = self.config.architecture();
+        let num_parameters = self.weights.named().iter().filter(|(name, _)| architecture.stored_name(name).is_some()).map(|(_, t)| t.elem_count()).sum();
         ModelInfo {
             num_layers: self.config.num_hidden_layers,
             hidden_size: self.config.hidden_size,
