@@ -426,6 +426,7 @@ test_python() {
   "$PY_VENV/bin/python" tests/python/check_export.py
   "$PY_VENV/bin/python" tests/python/check_lora_export.py
   "$PY_VENV/bin/python" tests/python/check_recipe.py
+  "$PY_VENV/bin/python" tests/python/check_architectures.py
 }
 
 test_wasm_browser() {

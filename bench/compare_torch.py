@@ -4,8 +4,11 @@ machines are noisy: only ratios measured together mean something).
 Usage (needs a venv with torch + transformers, see tests/python/requirements.txt):
   python bench/compare_torch.py [--rounds N] [--batch B] [--threads T] [--repeat R] [--gemm]
                                 [--cases minilm:12:full,bert-base:128:full:8,...]
-A case is MODEL:SEQ:STRATEGY[:BATCH] (BATCH defaults to --batch). For each case it runs
-`target/release/webtune bench` and ../shared/bench/torch_reference.py alternately, R times, and
+A case is MODEL:SEQ:STRATEGY[:BATCH] (BATCH defaults to --batch); MODEL is minilm, bert-base,
+distilbert-base or roberta-base (the last two: random checkpoints with the real base models'
+configs, written under target/ when missing). For each case it runs
+`target/release/webtune bench` and ../shared/bench/torch_reference.py (bench/torch_reference_auto.py
+for DistilBERT and RoBERTa) alternately, R times, and
 prints both medians (over the repeats of each side's per-run median), the spread, and the ratio
 webtune / PyTorch.
 
@@ -17,11 +20,25 @@ import argparse, json, os, statistics, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TORCH_REF = os.path.join(ROOT, "..", "shared", "bench", "torch_reference.py")
+TORCH_REF_AUTO = os.path.join(ROOT, "bench", "torch_reference_auto.py")
+# name: (webtune's model folder, the torch reference's source, the torch reference script).
+# The DistilBERT and RoBERTa folders are written with `webtune random-checkpoint --arch ARCH`
+# when missing; the torch side loads the same folder (AutoModelForSequenceClassification).
 MODELS = {
-    "minilm": ("models/all-MiniLM-L6-v2", "models/all-MiniLM-L6-v2"),
-    "bert-base": ("models/bert-base-random", "bert-base-shape"),
+    "minilm": ("models/all-MiniLM-L6-v2", "models/all-MiniLM-L6-v2", TORCH_REF),
+    "bert-base": ("models/bert-base-random", "bert-base-shape", TORCH_REF),
+    "distilbert-base": ("target/random-distilbert-base", "target/random-distilbert-base", TORCH_REF_AUTO),
+    "roberta-base": ("target/random-roberta-base", "target/random-roberta-base", TORCH_REF_AUTO),
 }
-DEFAULT_CASES = [f"{m}:{s}:{t}" for m in MODELS for s in (12, 128) for t in ("frozen", "full")]
+RANDOM_ARCH = {"distilbert-base": "distilbert", "roberta-base": "roberta"}
+DEFAULT_CASES = [f"{m}:{s}:{t}" for m in ("minilm", "bert-base") for s in (12, 128) for t in ("frozen", "full")]
+
+
+def ensure_model(model):
+    """Write a random checkpoint for a DistilBERT- or RoBERTa-shaped case when it is missing."""
+    folder = os.path.join(ROOT, MODELS[model][0])
+    if model in RANDOM_ARCH and not os.path.exists(os.path.join(folder, "model.safetensors")):
+        subprocess.run([os.path.join(ROOT, "target/release/webtune"), "random-checkpoint", "--arch", RANDOM_ARCH[model], "--out", folder], cwd=ROOT, check=True)
 
 
 def run_json_lines(cmd, env=None):
@@ -59,6 +76,7 @@ def compare_products(args, env):
         parts = case.split(":")
         model, seq = parts[:2]
         batch = parts[3] if len(parts) > 3 else str(args.batch)
+        ensure_model(model)
         ours_runs, theirs_runs = [], []
         for _ in range(args.repeat):
             ours_runs.append(run_json_lines([os.path.join(ROOT, "target/release/webtune"), "bench", "--gemm", "--json", "--model", MODELS[model][0],
@@ -90,12 +108,13 @@ def main():
         parts = case.split(":")
         model, seq, strategy = parts[:3]
         batch = parts[3] if len(parts) > 3 else str(args.batch)
-        ours_dir, torch_src = MODELS[model]
+        ours_dir, torch_src, torch_ref = MODELS[model]
+        ensure_model(model)
         ours_runs, theirs_runs = [], []
         for _ in range(args.repeat):
             ours_runs.append(run_json([os.path.join(ROOT, "target/release/webtune"), "bench", "--json", "--model", ours_dir, "--seq", seq,
                                        "--batch", batch, "--strategy", strategy, "--rounds", str(args.rounds), "--threads", str(args.threads)], env))
-            theirs_runs.append(run_json([sys.executable, TORCH_REF, torch_src, seq, strategy, str(args.rounds), batch, str(args.threads)], env))
+            theirs_runs.append(run_json([sys.executable, torch_ref, torch_src, seq, strategy, str(args.rounds), batch, str(args.threads)], env))
             print(json.dumps({"case": case, "batch": batch, "webtune": ours_runs[-1], "torch": theirs_runs[-1]}), file=sys.stderr)
         rows.append((f"{model}:{batch}x{seq}:{strategy}", ours_runs, theirs_runs))
     print(f"{args.threads} thread(s), {args.repeat} alternating run(s) per case, median ms per step (min–max over runs)")

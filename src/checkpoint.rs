@@ -1,14 +1,16 @@
 //! Reading and writing Hugging Face safetensors checkpoints.
 //!
-//! Loading accepts both naming schemes: `bert.`-prefixed (bert-base-uncased, whose `cls.*`
-//! pre-training heads are ignored and whose LayerNorms may be `gamma`/`beta`) and un-prefixed
-//! (sentence-transformers, e.g. all-MiniLM-L6-v2). Export writes transformers'
-//! `BertForSequenceClassification` names (`bert.…`, `classifier.…`).
+//! Loading accepts both naming schemes: prefixed with the base model (`bert.`, `distilbert.`,
+//! `roberta.`: bert-base-uncased, whose `cls.*` pre-training heads are ignored and whose
+//! LayerNorms may be `gamma`/`beta`) and un-prefixed (sentence-transformers, e.g.
+//! all-MiniLM-L6-v2). Names are the architecture's own (see [`Architecture::stored_name`]).
+//! Export writes transformers' `…ForSequenceClassification` names (`bert.…`, `classifier.…`).
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
 use safetensors::{tensor::TensorView, Dtype, SafeTensors};
 
+use crate::architecture::Architecture;
 use crate::config::BertConfig;
 use crate::rng;
 use crate::tokenize;
@@ -19,6 +21,8 @@ use crate::{Error, Result};
 pub struct CheckpointTensors {
     tensors: HashMap<String, Tensor>,
     prefix: &'static str,
+    /// Where the encoder layers are, inside the base model (`encoder.layer.`).
+    layer_prefix: &'static str,
 }
 
 fn to_f32_tensor(name: &str, view: &TensorView<'_>, device: &Device) -> Result<Tensor> {
@@ -43,7 +47,14 @@ fn to_f32_tensor(name: &str, view: &TensorView<'_>, device: &Device) -> Result<T
 }
 
 impl CheckpointTensors {
+    /// A BERT checkpoint's tensors.
     pub fn parse(bytes: &[u8], device: &Device) -> Result<Self> {
+        Self::parse_for(bytes, device, Architecture::Bert)
+    }
+
+    /// A checkpoint of `architecture`: its base model's tensors may be prefixed or not.
+    pub fn parse_for(bytes: &[u8], device: &Device, architecture: Architecture) -> Result<Self> {
+        let base_prefix = architecture.base_prefix();
         let st = SafeTensors::deserialize(bytes)
             .map_err(|e| Error::Model(format!("model.safetensors could not be read: {e}")))?;
         let mut tensors = HashMap::new();
@@ -53,10 +64,10 @@ impl CheckpointTensors {
             if name.ends_with("position_ids") || name.starts_with("cls.") {
                 continue;
             }
-            prefixed |= name.starts_with("bert.");
+            prefixed |= name.starts_with(base_prefix);
             tensors.insert(name.clone(), to_f32_tensor(&name, &view, device)?);
         }
-        Ok(CheckpointTensors { tensors, prefix: if prefixed { "bert." } else { "" } })
+        Ok(CheckpointTensors { tensors, prefix: if prefixed { base_prefix } else { "" }, layer_prefix: architecture.layer_prefix() })
     }
 
     /// The candidates a canonical name may be stored under (prefix; gamma/beta LayerNorms).
@@ -83,7 +94,7 @@ impl CheckpointTensors {
         let found = candidates.iter().find(|n| self.tensors.contains_key(*n)).cloned();
         let Some((stored, tensor)) = found.and_then(|n| self.tensors.remove(&n).map(|t| (n, t))) else {
             return Err(Error::Model(format!(
-                "model.safetensors has no tensor '{}' (looked for {}); is this a BERT checkpoint matching config.json?",
+                "model.safetensors has no tensor '{}' (looked for {}); does the checkpoint match config.json (model_type, num_hidden_layers)?",
                 candidates[0],
                 candidates.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(", ")
             )));
@@ -98,7 +109,7 @@ impl CheckpointTensors {
     /// loading only the first ones would silently give a different (truncated) model.
     pub fn check_layer_count(&self, num_hidden_layers: usize) -> Result<()> {
         let layer_of = |name: &str| -> Option<usize> {
-            let rest = name.strip_prefix(self.prefix)?.strip_prefix("encoder.layer.")?;
+            let rest = name.strip_prefix(self.prefix)?.strip_prefix(self.layer_prefix)?;
             rest.split('.').next()?.parse().ok()
         };
         let mut unused: Vec<(usize, &String)> =
@@ -130,11 +141,11 @@ fn config_fields(name: &str) -> [&'static str; 2] {
         ["max_position_embeddings", H]
     } else if name.contains("token_type_embeddings") {
         ["type_vocab_size", H]
-    } else if name.contains("intermediate.dense") {
+    } else if name.contains("intermediate.dense") || name.contains("ffn.lin1") {
         ["intermediate_size", H]
-    } else if name.contains("layer.") && name.contains(".output.dense.weight") && !name.contains("attention.") {
+    } else if name.contains("layer.") && (name.contains(".output.dense.weight") || name.contains("ffn.lin2.weight")) && !name.contains("attention.") {
         [H, "intermediate_size"]
-    } else if name.starts_with("classifier.") {
+    } else if name.starts_with("classifier.") && !name.starts_with("classifier.dense") {
         ["id2label (the number of labels)", H]
     } else {
         [H, H]
@@ -219,11 +230,29 @@ pub fn bert_tensor_shapes(config: &BertConfig) -> Vec<(String, Vec<usize>)> {
 /// normal(0, initializer_range), LayerNorm 1/0, biases 0), as safetensors bytes. For tests and
 /// benchmarks at full size without downloading weights.
 pub fn random_bert(config: &BertConfig, seed: u64) -> Vec<u8> {
+    random_checkpoint(config, seed)
+}
+
+/// A randomly initialised base checkpoint of config.json's architecture, named as its
+/// pre-trained checkpoints are (bert-base-uncased, distilbert-base-uncased, roberta-base: the
+/// base model's tensors with its prefix; RoBERTa's unused pooler too; no classification head),
+/// initialised as [`random_bert`] is.
+pub fn random_checkpoint(config: &BertConfig, seed: u64) -> Vec<u8> {
+    let architecture = config.architecture();
     let mut rng = rng::seeded(seed, 7);
     let std = config.initializer_range as f32;
     let named: Vec<(String, Tensor)> = bert_tensor_shapes(config)
         .into_iter()
-        .map(|(name, shape)| {
+        .filter_map(|(name, shape)| {
+            let (stored, in_base) = architecture.stored_name(&name)?;
+            let full = match (in_base, architecture) {
+                (true, _) => format!("{}{stored}", architecture.base_prefix()),
+                (false, Architecture::Roberta) => format!("roberta.{name}"),
+                (false, _) => return None,
+            };
+            Some((full, name, shape))
+        })
+        .map(|(full, name, shape)| {
             let n: usize = shape.iter().product();
             let values = if name.ends_with("LayerNorm.weight") {
                 vec![1f32; n]
@@ -233,13 +262,13 @@ pub fn random_bert(config: &BertConfig, seed: u64) -> Vec<u8> {
                 rng::normal_vec(&mut rng, n, 0.0, std)
             };
             let tensor = Tensor::from_vec(values, shape, &Device::Cpu).expect("shape matches length");
-            (format!("bert.{name}"), tensor)
+            (full, tensor)
         })
         .collect();
     serialize(&named).expect("f32 tensors always serialize")
 }
 
-/// A fine-tuned classifier as transformers' `BertForSequenceClassification` files: config.json
+/// A fine-tuned classifier as transformers' `…ForSequenceClassification` files: config.json
 /// with the labels (`id2label`, `label2id`, `num_labels`), tokenizer.json truncating at the
 /// `max_len` the model was trained with, and the tensors (`named`, transformers names/layout).
 pub fn export_classifier(config_json: &serde_json::Value, tokenizer_json: &[u8], labels: &[String], max_len: usize, named: &[(String, Tensor)]) -> Result<ExportedModel> {
@@ -247,7 +276,8 @@ pub fn export_classifier(config_json: &serde_json::Value, tokenizer_json: &[u8],
     let obj = config.as_object_mut().ok_or_else(|| Error::Model("config.json is not a JSON object".into()))?;
     let id2label: serde_json::Map<String, serde_json::Value> = labels.iter().enumerate().map(|(i, l)| (i.to_string(), l.clone().into())).collect();
     let label2id: serde_json::Map<String, serde_json::Value> = labels.iter().enumerate().map(|(i, l)| (l.clone(), i.into())).collect();
-    obj.insert("architectures".into(), serde_json::json!(["BertForSequenceClassification"]));
+    let model_type = obj.get("model_type").and_then(|t| t.as_str()).unwrap_or("bert");
+    obj.insert("architectures".into(), serde_json::json!([Architecture::classification_class(model_type)]));
     obj.insert("id2label".into(), id2label.into());
     obj.insert("label2id".into(), label2id.into());
     obj.insert("num_labels".into(), labels.len().into());

@@ -1,8 +1,10 @@
-//! `config.json` of a BERT checkpoint: the architecture numbers the model needs, parsed with
-//! serde. The original JSON is kept as a `serde_json::Value` too, so an export can write it
-//! back with only the classification fields changed.
+//! `config.json` of a BERT, DistilBERT or RoBERTa checkpoint: the architecture numbers the
+//! model needs, parsed with serde into BERT's field names (DistilBERT's own names — `dim`,
+//! `n_layers`, … — are translated first). The original JSON is kept as a `serde_json::Value`
+//! too, so an export can write it back with only the classification fields changed.
 use serde::{Deserialize, Serialize};
 
+use crate::architecture::{Architecture, SUPPORTED_MODEL_TYPES};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,6 +73,7 @@ impl BertConfig {
     pub fn from_json(bytes: &[u8]) -> Result<Self> {
         let value: serde_json::Value =
             serde_json::from_slice(bytes).map_err(|e| Error::Model(format!("config.json is not valid JSON: {e}")))?;
+        let value = in_bert_names(value)?;
         let config: BertConfig = serde_json::from_value(value.clone()).map_err(|e| {
             let field = value.as_object().and_then(first_bad_field);
             let at = field.map(|f| format!(" field {f}:")).unwrap_or_default();
@@ -78,6 +81,17 @@ impl BertConfig {
         })?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// The architecture `model_type` names (validated: always a supported one).
+    pub fn architecture(&self) -> Architecture {
+        Architecture::from_model_type(&self.model_type).unwrap_or_default()
+    }
+
+    /// The longest input in tokens: the position table's rows, less RoBERTa's offset.
+    pub fn max_tokens(&self) -> usize {
+        let offset = self.architecture().first_position(self.pad_token_id).unwrap_or(0);
+        self.max_position_embeddings.saturating_sub(offset)
     }
 
     pub fn head_dim(&self) -> usize {
@@ -90,10 +104,13 @@ impl BertConfig {
 
     fn validate(&self) -> Result<()> {
         let refuse = |what: String| Err(Error::Model(format!("config.json: {what}")));
-        if self.model_type != "bert" {
+        if Architecture::from_model_type(&self.model_type).is_none() {
+            return refuse(unsupported_model_type(&self.model_type));
+        }
+        if self.max_tokens() < 2 {
             return refuse(format!(
-                "model_type is '{}'; webtune trains BERT-family checkpoints (model_type \"bert\")",
-                self.model_type
+                "max_position_embeddings is {}; with pad_token_id {} that leaves no room for a sentence (RoBERTa's positions start after the padding id): use the config.json that came with the checkpoint",
+                self.max_position_embeddings, self.pad_token_id
             ));
         }
         if self.hidden_act != "gelu" {
@@ -175,6 +192,45 @@ impl BertConfig {
         let layer = 4 * (h * h + h) + 2 * (h * i) + i + h + 4 * h;
         embeddings + layers * layer + h * h + h
     }
+}
+
+/// The refusal of a `model_type` webtune does not train.
+fn unsupported_model_type(model_type: &str) -> String {
+    format!(
+        "model_type is '{model_type}'; webtune trains BERT-family encoders: model_type {SUPPORTED_MODEL_TYPES} (e.g. bert-base-uncased, distilbert-base-uncased, roberta-base). Pick a checkpoint of one of these"
+    )
+}
+
+/// config.json in BERT's field names: a DistilBERT config's own names (`dim`, `n_layers`,
+/// `n_heads`, `hidden_dim`, `dropout`, `attention_dropout`, `activation`,
+/// `seq_classif_dropout`) translated, its fixed LayerNorm epsilon (1e-12) and one (zero) token
+/// type row filled in. Refuses an unsupported `model_type` before reading anything else.
+fn in_bert_names(mut value: serde_json::Value) -> Result<serde_json::Value> {
+    let Some(object) = value.as_object_mut() else { return Ok(value) };
+    let model_type = object.get("model_type").and_then(|t| t.as_str()).unwrap_or("bert").to_string();
+    if Architecture::from_model_type(&model_type).is_none() {
+        return Err(Error::Model(format!("config.json: {}", unsupported_model_type(&model_type))));
+    }
+    if model_type == "distilbert" {
+        const RENAMED: [(&str, &str); 8] = [
+            ("dim", "hidden_size"),
+            ("n_layers", "num_hidden_layers"),
+            ("n_heads", "num_attention_heads"),
+            ("hidden_dim", "intermediate_size"),
+            ("dropout", "hidden_dropout_prob"),
+            ("attention_dropout", "attention_probs_dropout_prob"),
+            ("activation", "hidden_act"),
+            ("seq_classif_dropout", "classifier_dropout"),
+        ];
+        for (theirs, ours) in RENAMED {
+            if let Some(v) = object.remove(theirs) {
+                object.insert(ours.to_string(), v);
+            }
+        }
+        object.insert("layer_norm_eps".into(), 1e-12.into());
+        object.insert("type_vocab_size".into(), 1.into());
+    }
+    Ok(value)
 }
 
 /// Largest size field accepted (vocabularies of multilingual BERTs are about 120,000).

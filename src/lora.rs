@@ -8,6 +8,7 @@
 use candle_core::{Device, Tensor};
 use serde_json::json;
 
+use crate::architecture::Architecture;
 use crate::checkpoint;
 use crate::config::BertConfig;
 use crate::kernels::{self, Mat};
@@ -105,11 +106,12 @@ fn projection_mut<T>(layer: &mut crate::params::EncoderLayer<T>, p: Projection) 
 }
 
 /// Every adapter tensor with its PEFT name (`…query.lora_A.weight`: A as (r × in), B as
-/// (out × r), transformers' orientation), without PEFT's `base_model.model.` prefix.
-pub fn named_adapter_tensors(adapters: &Adapters) -> Result<Vec<(String, Tensor)>> {
+/// (out × r), transformers' orientation; the architecture's module names), without PEFT's
+/// `base_model.model.` prefix.
+pub fn named_adapter_tensors(adapters: &Adapters, architecture: Architecture) -> Result<Vec<(String, Tensor)>> {
     let mut named = Vec::new();
     for (l, p, adapter) in adapters.iter() {
-        let module = format!("bert.encoder.layer.{l}.{}", p.module_path());
+        let module = format!("{}{}{l}.{}", architecture.base_prefix(), architecture.layer_prefix(), architecture.module_path(p.module_path()));
         named.push((format!("{module}.lora_A.weight"), adapter.a_t.t()?));
         named.push((format!("{module}.lora_B.weight"), adapter.b_t.t()?));
     }
@@ -117,30 +119,33 @@ pub fn named_adapter_tensors(adapters: &Adapters) -> Result<Vec<(String, Tensor)
 }
 
 /// PEFT's `target_modules` for these projections: the short names when they are unambiguous
-/// suffixes (query, key, value — PEFT's own default), else a regular expression PEFT matches
-/// against the whole module name (`output.dense` alone would also match
-/// `attention.output.dense`).
-pub fn peft_target_modules(targets: &[Projection]) -> serde_json::Value {
+/// suffixes (query, key, value — PEFT's own default; DistilBERT's q_lin, k_lin, v_lin), else a
+/// regular expression PEFT matches against the whole module name (`output.dense` alone would
+/// also match `attention.output.dense`).
+pub fn peft_target_modules(targets: &[Projection], architecture: Architecture) -> serde_json::Value {
     let short = [Projection::Query, Projection::Key, Projection::Value];
+    let path = |t: &Projection| architecture.module_path(t.module_path());
     if targets.iter().all(|t| short.contains(t)) {
-        return json!(targets.iter().map(|t| t.option_name()).collect::<Vec<_>>());
+        let names: Vec<String> = targets.iter().map(|t| path(t).rsplit('.').next().unwrap_or_default().to_string()).collect();
+        return json!(names);
     }
-    let alternatives: Vec<String> = targets.iter().map(|t| t.module_path().replace('.', "\\.")).collect();
-    json!(format!(r".*encoder\.layer\.\d+\.({})", alternatives.join("|")))
+    let alternatives: Vec<String> = targets.iter().map(|t| path(t).replace('.', "\\.")).collect();
+    json!(format!(r".*{}\d+\.({})", architecture.layer_prefix().replace('.', "\\."), alternatives.join("|")))
 }
 
 /// A PEFT adapter folder's two files. `head` is the trained pooler + classifier, saved as PEFT's
-/// `modules_to_save` are (`base_model.model.bert.pooler.dense.*`, `base_model.model.classifier.*`);
+/// `modules_to_save` are (`base_model.model.bert.pooler.dense.*`, `base_model.model.classifier.*`;
+/// DistilBERT's pre_classifier, RoBERTa's classifier.dense and out_proj);
 /// `base_model` names the pre-trained checkpoint for `base_model_name_or_path`.
-pub fn peft_adapter_files(adapters: &Adapters, options: &LoraOptions, head: &[(String, Tensor)], base_model: Option<&str>) -> Result<(Vec<u8>, Vec<u8>)> {
+pub fn peft_adapter_files(adapters: &Adapters, options: &LoraOptions, head: &[(String, Tensor)], base_model: Option<&str>, architecture: Architecture) -> Result<(Vec<u8>, Vec<u8>)> {
     let config = json!({
         "peft_type": "LORA",
         "task_type": "SEQ_CLS",
         "r": adapters.rank,
         "lora_alpha": options.alpha,
         "lora_dropout": options.dropout,
-        "target_modules": peft_target_modules(&options.targets),
-        "modules_to_save": ["pooler", "classifier"],
+        "target_modules": peft_target_modules(&options.targets, architecture),
+        "modules_to_save": architecture.peft_modules_to_save(),
         "bias": "none",
         "fan_in_fan_out": false,
         "inference_mode": true,
@@ -149,7 +154,7 @@ pub fn peft_adapter_files(adapters: &Adapters, options: &LoraOptions, head: &[(S
         "use_dora": false,
         "base_model_name_or_path": base_model,
     });
-    let mut named: Vec<(String, Tensor)> = named_adapter_tensors(adapters)?;
+    let mut named: Vec<(String, Tensor)> = named_adapter_tensors(adapters, architecture)?;
     named.extend(head.iter().cloned());
     let named: Vec<(String, Tensor)> = named.into_iter().map(|(n, t)| (format!("base_model.model.{n}"), t)).collect();
     let config_json = serde_json::to_vec_pretty(&config).map_err(|e| crate::Error::Model(format!("adapter_config.json: {e}")))?;

@@ -1,5 +1,6 @@
-//! The `BertForSequenceClassification` model as loaded from a Hugging Face checkpoint
-//! ([`Pretrained`]), and predictions with it. The parameter structure is in [`crate::params`],
+//! The `…ForSequenceClassification` model (BERT, DistilBERT, RoBERTa: see
+//! [`crate::architecture`]) as loaded from a Hugging Face checkpoint ([`Pretrained`]), and
+//! predictions with it. The parameter structure is in [`crate::params`],
 //! the arithmetic — forward and backward — in [`crate::encoder`].
 //!
 //! Parameters are candle tensors (their storage is shared, reference-counted); a training run
@@ -64,23 +65,37 @@ impl Pretrained {
         let config_value: Value = serde_json::from_slice(config_json)
             .map_err(|e| Error::Model(format!("config.json is not valid JSON: {e}")))?;
         let predict_max_len = tokenize::declared_max_len(tokenizer_json)
-            .unwrap_or(config.max_position_embeddings)
-            .clamp(2, config.max_position_embeddings);
+            .unwrap_or(config.max_tokens())
+            .clamp(2, config.max_tokens());
         let predict_encoder = TextEncoder::from_bytes(tokenizer_json, predict_max_len, config.pad_token_id)?;
-        let mut tensors = CheckpointTensors::parse(model_safetensors, &Device::Cpu)?;
+        let architecture = config.architecture();
+        let mut tensors = CheckpointTensors::parse_for(model_safetensors, &Device::Cpu, architecture)?;
         tensors.check_layer_count(config.num_hidden_layers)?;
         let shapes: HashMap<String, Vec<usize>> = checkpoint::bert_tensor_shapes(&config).into_iter().collect();
         let mut notes = Vec::new();
-        let has_pooler = tensors.contains("pooler.dense.weight", true);
+        let stored = |name: &str| architecture.stored_name(name);
+        let (pooler_name, pooler_in_base) = stored("pooler.dense.weight").expect("every architecture has a dense layer on the first token");
+        let has_pooler = tensors.contains(&pooler_name, pooler_in_base);
         let mut pooler_init_rng = rng::seeded(0, 13);
         let weights = BertWeights::build(config.num_hidden_layers, |name| {
             if name.starts_with("pooler.") && !has_pooler {
                 return random_pooler_tensor(name, &shapes[name], &config, &mut pooler_init_rng);
             }
-            tensors.take(name, &shapes[name], true)
+            match stored(name) {
+                Some((stored_name, in_base)) => tensors.take(&stored_name, &shapes[name], in_base),
+                // A tensor the architecture does not have (DistilBERT's token types): zeros.
+                None => Ok(Tensor::zeros(shapes[name].as_slice(), DType::F32, &Device::Cpu)?),
+            }
         })?;
         if !has_pooler {
-            notes.push("The checkpoint has no pooler weights: the pooler was initialised randomly (normal(0, initializer_range)), as transformers does; train it with top:K or full.".into());
+            notes.push(if architecture.pooler_in_head() {
+                format!(
+                    "The checkpoint has no weights for the classification head's dense layer ({}): it was initialised randomly (normal(0, initializer_range)), as transformers does; train it with top:K, full or lora:R.",
+                    pooler_name.trim_end_matches(".weight")
+                )
+            } else {
+                "The checkpoint has no pooler weights: the pooler was initialised randomly (normal(0, initializer_range)), as transformers does; train it with top:K or full.".into()
+            });
         }
         let head = load_head(&mut tensors, &config, &config_value)?;
         Ok(Pretrained { config, config_json: config_value, tokenizer_json: tokenizer_json.to_vec(), weights, head, has_pooler, notes, predict_encoder })
@@ -92,7 +107,9 @@ impl Pretrained {
     }
 
     pub fn info(&self) -> ModelInfo {
-        let num_parameters = self.weights.named().iter().map(|(_, t)| t.elem_count()).sum();
+        // Tensors the architecture has (not DistilBERT's zero token type row).
+        let architecture = self.config.architecture();
+        let num_parameters = self.weights.named().iter().filter(|(name, _)| architecture.stored_name(name).is_some()).map(|(_, t)| t.elem_count()).sum();
         ModelInfo {
             num_layers: self.config.num_hidden_layers,
             hidden_size: self.config.hidden_size,
@@ -123,16 +140,19 @@ fn random_pooler_tensor(name: &str, shape: &[usize], config: &BertConfig, rng: &
     Ok(Tensor::from_vec(values, shape, &Device::Cpu)?)
 }
 
-/// `classifier.*` from a checkpoint we exported, with labels from config.json's id2label.
+/// `classifier.*` (RoBERTa: `classifier.out_proj.*`) from a checkpoint we exported, with labels
+/// from config.json's id2label.
 fn load_head(tensors: &mut CheckpointTensors, config: &BertConfig, config_value: &Value) -> Result<Option<(Linear, Vec<String>)>> {
-    if !tensors.contains("classifier.weight", false) {
+    let module = config.architecture().classifier_module();
+    let (weight, bias) = (format!("{module}.weight"), format!("{module}.bias"));
+    if !tensors.contains(&weight, false) {
         return Ok(None);
     }
     let labels = labels_from_config(config_value).ok_or_else(|| {
-        Error::Model("the checkpoint has classifier.weight but config.json has no id2label to name its classes".into())
+        Error::Model(format!("the checkpoint has {weight} but config.json has no id2label to name its classes"))
     })?;
     let h = config.hidden_size;
-    let head = Linear::from_hf(&tensors.take("classifier.weight", &[labels.len(), h], false)?, tensors.take("classifier.bias", &[labels.len()], false)?)?;
+    let head = Linear::from_hf(&tensors.take(&weight, &[labels.len(), h], false)?, tensors.take(&bias, &[labels.len()], false)?)?;
     Ok(Some((head, labels)))
 }
 

@@ -11,7 +11,7 @@
 use crate::checkpoint::bert_tensor_shapes;
 use crate::config::BertConfig;
 use crate::rng;
-use crate::run_model::is_trainable;
+use crate::run_model::trains;
 use crate::types::{Strategy, TrainOptions};
 use crate::{Error, Result};
 
@@ -96,7 +96,7 @@ fn trainable(config: &BertConfig, strategy: Strategy, options: &TrainOptions, nu
         t.linear += adapters;
     }
     for (name, shape) in bert_tensor_shapes(config) {
-        if is_trainable(strategy, &name, config.num_hidden_layers) {
+        if trains(config, strategy, &name) {
             let n: usize = shape.iter().product();
             t.all += n;
             if name == "embeddings.word_embeddings.weight" {

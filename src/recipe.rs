@@ -14,6 +14,7 @@ use candle_core::Tensor;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::architecture::Architecture;
 use crate::checkpoint;
 use crate::data::Dataset;
 use crate::lora;
@@ -62,7 +63,7 @@ pub fn export(pretrained: &Pretrained, run: &RecipeRun<'_>) -> Result<Vec<(Strin
         ("README.md".to_string(), readme(run).into_bytes()),
         ("train.py".to_string(), TRAIN_PY.as_bytes().to_vec()),
         ("requirements.txt".to_string(), REQUIREMENTS.as_bytes().to_vec()),
-        ("recipe.json".to_string(), recipe_json(run)?),
+        ("recipe.json".to_string(), recipe_json(run, pretrained.config.architecture())?),
         ("order.json".to_string(), order_json(run).to_string().into_bytes()),
         ("init.safetensors".to_string(), checkpoint::serialize(&initial_weights(pretrained, run)?)?),
         ("data/train.tsv".to_string(), labelled_tsv(run.train).into_bytes()),
@@ -107,7 +108,7 @@ struct DataFiles<'a> {
     validation_kind: &'a str,
 }
 
-fn recipe_json(run: &RecipeRun<'_>) -> Result<Vec<u8>> {
+fn recipe_json(run: &RecipeRun<'_>, architecture: Architecture) -> Result<Vec<u8>> {
     let adam = AdamConfig::default();
     let recipe = RecipeFile {
         format: "webtune-recipe",
@@ -119,7 +120,7 @@ fn recipe_json(run: &RecipeRun<'_>) -> Result<Vec<u8>> {
         data: DataFiles { train: "data/train.tsv", validation: run.validation.map(|_| "data/validation.tsv"), validation_kind: run.validation_kind },
         options: run.options,
         optimizer: json!({ "betas": [adam.beta1, adam.beta2], "eps": adam.eps }),
-        lora_target_modules: matches!(run.strategy, Strategy::Lora(_)).then(|| lora::peft_target_modules(&run.options.lora.targets)),
+        lora_target_modules: matches!(run.strategy, Strategy::Lora(_)).then(|| lora::peft_target_modules(&run.options.lora.targets, architecture)),
     };
     let mut bytes = serde_json::to_vec_pretty(&recipe).map_err(|e| Error::Options(format!("recipe.json: {e}")))?;
     bytes.push(b'\n');
@@ -138,16 +139,19 @@ fn order_json(run: &RecipeRun<'_>) -> serde_json::Value {
 /// has none — the pooler webtune drew, with transformers' / PEFT's names.
 fn initial_weights(pretrained: &Pretrained, run: &RecipeRun<'_>) -> Result<Vec<(String, Tensor)>> {
     let (config, seed) = (&pretrained.config, run.options.seed);
+    let architecture = config.architecture();
     let head = model::init_classifier(config, run.train.labels.len(), seed)?;
-    let mut named = vec![("classifier.weight".to_string(), head.hf_weight()?), ("classifier.bias".to_string(), head.bias.clone())];
+    let classifier = architecture.classifier_module();
+    let mut named = vec![(format!("{classifier}.weight"), head.hf_weight()?), (format!("{classifier}.bias"), head.bias.clone())];
     if !pretrained.has_pooler {
         let pooler = &pretrained.weights.pooler;
-        named.push(("bert.pooler.dense.weight".into(), pooler.hf_weight()?));
-        named.push(("bert.pooler.dense.bias".into(), pooler.bias.clone()));
+        let name = |n: &str| architecture.export_name(n).expect("every architecture has the dense layer");
+        named.push((name("pooler.dense.weight"), pooler.hf_weight()?));
+        named.push((name("pooler.dense.bias"), pooler.bias.clone()));
     }
     if let Strategy::Lora(rank) = run.strategy {
         let adapters = lora::init_adapters(config, &run.options.lora, rank, seed)?;
-        named.extend(lora::named_adapter_tensors(&adapters)?.into_iter().filter(|(name, _)| name.ends_with("lora_A.weight")));
+        named.extend(lora::named_adapter_tensors(&adapters, architecture)?.into_iter().filter(|(name, _)| name.ends_with("lora_A.weight")));
     }
     Ok(named)
 }

@@ -8,8 +8,10 @@
 use candle_core::Tensor;
 
 use crate::encoder::{AdapterSet, TrainModel, Values};
+use crate::config::BertConfig;
 use crate::lora;
 use crate::params::{self, Adapters, BertGrads, GradSlot};
+use crate::architecture::Architecture;
 use crate::events::BlockChange;
 use crate::model::{BertWeights, Linear, Pretrained};
 use crate::optim::Param;
@@ -34,6 +36,14 @@ pub fn is_trainable(strategy: Strategy, name: &str, num_layers: usize) -> bool {
     }
 }
 
+/// Does `strategy` train the tensor `name` (canonical) of this model? As [`is_trainable`], less
+/// the tensors the architecture does not have (DistilBERT's token types). DistilBERT's
+/// sinusoidal position embeddings are the checkpoint's tensor and train like learned ones, as in
+/// transformers (whose module keeps `requires_grad`).
+pub fn trains(config: &BertConfig, strategy: Strategy, name: &str) -> bool {
+    config.architecture().stored_name(name).is_some() && is_trainable(strategy, name, config.num_hidden_layers)
+}
+
 /// A run's model: encoder weights (some trainable), their gradient buffers, the classifier
 /// head, and the trainable parameters in checkpoint order (for the optimizer).
 pub struct RunModel {
@@ -45,13 +55,16 @@ pub struct RunModel {
     /// A LoRA run's adapters and their gradient slots.
     pub adapters: Option<Adapters>,
     pub adapter_grads: Option<Adapters<GradSlot>>,
+    /// The checkpoint's architecture: its tensors' names.
+    pub architecture: Architecture,
 }
 
 impl RunModel {
     /// `lora` and `seed` shape and initialise the adapters of a `lora:R` strategy.
     pub fn build(pretrained: &Pretrained, strategy: Strategy, head: Linear, lora: &LoraOptions, seed: u64) -> Result<RunModel> {
-        let num_layers = pretrained.config.num_hidden_layers;
-        let trains = |name: &str| is_trainable(strategy, name, num_layers);
+        let config = &pretrained.config;
+        let architecture = config.architecture();
+        let trains = |name: &str| trains(config, strategy, name);
         let weights = pretrained.weights.map(&mut |name, _, t| if trains(name) { params::trainable_copy(t) } else { Ok(t.clone()) })?;
         // Word embeddings: their gradient comes as rows (see params::RowGradients), no slot.
         let grads = weights.map(&mut |name, _, t| Ok((trains(name) && name != "embeddings.word_embeddings.weight").then(|| GradSlot::new(t.elem_count()))))?;
@@ -61,24 +74,26 @@ impl RunModel {
         let slots = grads.named_values(|_, _, slot| slot.clone());
         for ((name, tensor), (_, slot)) in weights.stored_named().into_iter().zip(slots) {
             if trains(&name) {
-                params.push(Param::new(format!("bert.{name}"), tensor, name.starts_with("pooler."), slot));
+                let hf_name = architecture.export_name(&name).expect("trained tensors exist in the architecture");
+                params.push(Param::new(hf_name, tensor, name.starts_with("pooler."), slot));
             }
         }
         let adapters = match strategy {
-            Strategy::Lora(rank) => Some(lora::init_adapters(&pretrained.config, lora, rank, seed)?),
+            Strategy::Lora(rank) => Some(lora::init_adapters(config, lora, rank, seed)?),
             _ => None,
         };
         let adapter_grads = adapters.as_ref().map(lora::gradient_slots);
         if let (Some(adapters), Some(slots)) = (&adapters, &adapter_grads) {
-            let names = lora::named_adapter_tensors(adapters)?.into_iter().map(|(n, _)| n);
+            let names = lora::named_adapter_tensors(adapters, architecture)?.into_iter().map(|(n, _)| n);
             let tensors = adapters.iter().zip(slots.iter()).flat_map(|((_, _, a), (_, _, g))| [(a.a_t.clone(), g.a_t.clone()), (a.b_t.clone(), g.b_t.clone())]);
             for (name, (tensor, slot)) in names.zip(tensors) {
                 params.push(Param::new(name, tensor, false, Some(slot)));
             }
         }
-        params.push(Param::new("classifier.weight".into(), head.weight_t.clone(), true, head_grads.weight_t.clone()));
-        params.push(Param::new("classifier.bias".into(), head.bias.clone(), true, head_grads.bias.clone()));
-        Ok(RunModel { weights, grads, head, head_grads, params, adapters, adapter_grads })
+        let classifier = architecture.classifier_module();
+        params.push(Param::new(format!("{classifier}.weight"), head.weight_t.clone(), true, head_grads.weight_t.clone()));
+        params.push(Param::new(format!("{classifier}.bias"), head.bias.clone(), true, head_grads.bias.clone()));
+        Ok(RunModel { weights, grads, head, head_grads, params, adapters, adapter_grads, architecture })
     }
 
     /// The model as a training step sees it.
@@ -143,8 +158,8 @@ impl RunModel {
         Ok(changes)
     }
 
-    /// Every tensor with its transformers name (`bert.…`, `classifier.…`), in transformers'
-    /// layout; a LoRA run's adapters are merged into their weights.
+    /// Every tensor with its transformers name (`bert.…`, `classifier.…`; the architecture's
+    /// own), in transformers' layout; a LoRA run's adapters are merged into their weights.
     pub fn named_tensors(&self) -> Result<Vec<(String, Tensor)>> {
         let merged;
         let weights = match &self.adapters {
@@ -154,9 +169,9 @@ impl RunModel {
             }
             None => &self.weights,
         };
-        let mut named: Vec<(String, Tensor)> = weights.named().into_iter().map(|(n, t)| (format!("bert.{n}"), t)).collect();
-        named.push(("classifier.weight".into(), self.head.hf_weight()?));
-        named.push(("classifier.bias".into(), self.head.bias.clone()));
+        let architecture = self.architecture;
+        let mut named: Vec<(String, Tensor)> = weights.named().into_iter().filter_map(|(n, t)| Some((architecture.export_name(&n)?, t))).collect();
+        named.extend(self.classifier_tensors()?);
         Ok(named)
     }
 }
@@ -165,12 +180,19 @@ impl RunModel {
     /// The trained pooler and classifier, named as transformers names them (what PEFT saves as
     /// `modules_to_save` beside a LoRA adapter).
     pub fn head_tensors(&self) -> Result<Vec<(String, Tensor)>> {
-        Ok(vec![
-            ("bert.pooler.dense.weight".into(), self.weights.pooler.hf_weight()?),
-            ("bert.pooler.dense.bias".into(), self.weights.pooler.bias.clone()),
-            ("classifier.weight".into(), self.head.hf_weight()?),
-            ("classifier.bias".into(), self.head.bias.clone()),
-        ])
+        let pooler = |name: &str| self.architecture.export_name(name).expect("every architecture has the dense layer");
+        let mut named = vec![
+            (pooler("pooler.dense.weight"), self.weights.pooler.hf_weight()?),
+            (pooler("pooler.dense.bias"), self.weights.pooler.bias.clone()),
+        ];
+        named.extend(self.classifier_tensors()?);
+        Ok(named)
+    }
+
+    /// The classifier's two tensors with their transformers names.
+    fn classifier_tensors(&self) -> Result<Vec<(String, Tensor)>> {
+        let classifier = self.architecture.classifier_module();
+        Ok(vec![(format!("{classifier}.weight"), self.head.hf_weight()?), (format!("{classifier}.bias"), self.head.bias.clone())])
     }
 }
 

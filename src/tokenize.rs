@@ -109,16 +109,21 @@ fn quoted(text: &str) -> String {
     format!("{short:?}{more}")
 }
 
-/// Refuses a tokenizer that does not wrap a sentence in [CLS] … [SEP]: the pooler (and so the
-/// classifier) reads the first token, which without [CLS] would silently be the first word.
+/// Refuses a tokenizer that does not wrap a sentence in [CLS] … [SEP] (or other special tokens,
+/// RoBERTa's <s> … </s>): the pooler (and so the classifier) reads the first token, which without
+/// [CLS] would silently be the first word.
 fn check_cls_sep(tokenizer: &Tokenizer, tokenizer_json: &[u8]) -> Result<()> {
     let cls_sep = tokenizer.token_to_id("[CLS]").zip(tokenizer.token_to_id("[SEP]"));
     let probe = tokenizer.encode("a", true).ok();
     let ids = probe.as_ref().map(|e| e.get_ids());
-    let wrapped = match (cls_sep, ids) {
+    let bert_wrapped = match (cls_sep, ids) {
         (Some((cls, sep)), Some(ids)) => ids.len() >= 3 && ids[0] == cls && ids[ids.len() - 1] == sep,
         _ => false,
     };
+    // RoBERTa's <s> … </s> (any post-processor's special tokens around the sentence).
+    let special = probe.as_ref().map(|e| e.get_special_tokens_mask());
+    let specials_wrap = special.is_some_and(|m| m.len() >= 3 && m[0] == 1 && m[m.len() - 1] == 1 && m[1] == 0);
+    let wrapped = bert_wrapped || specials_wrap;
     if wrapped {
         return Ok(());
     }

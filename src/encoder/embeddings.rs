@@ -1,5 +1,7 @@
 //! The embeddings: word + position + token-type (0) rows, LayerNorm and dropout, and their
-//! backward (the word embeddings' gradient as rows by token id).
+//! backward (the word embeddings' gradient as rows by token id). Position ids come from
+//! [`super::structure::position_ids`] (RoBERTa's start after the padding id); DistilBERT's
+//! absent token types are a zero row.
 use super::linear::{apply, Values};
 use super::norm::{NormTape, NormValues};
 use super::structure::{embedding_mask, DropoutSource, Shape};
@@ -31,15 +33,15 @@ pub(super) fn embedding_values(w: &BertWeights) -> Result<EmbeddingValues<'_>> {
 }
 
 /// Word + position + token-type (0) embeddings, LayerNorm, dropout: (tokens × hidden).
-pub(super) fn embed(w: &EmbeddingValues<'_>, ids: &[u32], s: Shape, dropout: &mut Option<DropoutSource<'_>>, keep: bool, vocab: usize) -> Result<(Vec<f32>, Option<EmbeddingTape>)> {
-    let (t, h, l) = (s.tokens(), s.hidden, s.len);
+pub(super) fn embed(w: &EmbeddingValues<'_>, ids: &[u32], positions: &[usize], s: Shape, dropout: &mut Option<DropoutSource<'_>>, keep: bool, vocab: usize) -> Result<(Vec<f32>, Option<EmbeddingTape>)> {
+    let (t, h) = (s.tokens(), s.hidden);
     let (word, position, token_type) = (w.word.get(), w.position.get(), &w.token_type.get()[..h]);
     if let Some(bad) = ids.iter().find(|&&id| id as usize >= vocab) {
         return Err(Error::Model(format!("token id {bad} is outside the vocabulary of {vocab} words: tokenizer.json does not match the model")));
     }
     let mut sum = vec![0f32; t * h];
     kernels::for_rows(&mut sum, h, |r, row| {
-        let (word, pos) = (&word[ids[r] as usize * h..][..h], &position[(r % l) * h..][..h]);
+        let (word, pos) = (&word[ids[r] as usize * h..][..h], &position[positions[r] * h..][..h]);
         for j in 0..h {
             row[j] = word[j] + pos[j] + token_type[j];
         }
@@ -52,8 +54,8 @@ pub(super) fn embed(w: &EmbeddingValues<'_>, ids: &[u32], s: Shape, dropout: &mu
 
 /// Embeddings backward: LayerNorm, position and token-type gradients into their slots; the word
 /// embeddings' gradient as rows by token id.
-pub(super) fn embed_backward(w: &EmbeddingValues<'_>, g: &BertGrads, tape: EmbeddingTape, mut dy: Vec<f32>, ids: &[u32], s: Shape, word_rows: bool) -> Option<RowGradients> {
-    let (h, l) = (s.hidden, s.len);
+pub(super) fn embed_backward(w: &EmbeddingValues<'_>, g: &BertGrads, tape: EmbeddingTape, mut dy: Vec<f32>, ids: &[u32], positions: &[usize], s: Shape, word_rows: bool) -> Option<RowGradients> {
+    let h = s.hidden;
     apply(&mut dy, &tape.drop);
     let dsum = w.norm.backward(&g.embeddings_norm, &tape.norm, &dy);
     if let Some(slot) = &g.position_embeddings {
@@ -62,7 +64,7 @@ pub(super) fn embed_backward(w: &EmbeddingValues<'_>, g: &BertGrads, tape: Embed
                 buf.fill(0.0);
             }
             for (r, row) in dsum.chunks_exact(h).enumerate() {
-                buf[(r % l) * h..][..h].iter_mut().zip(row).for_each(|(a, v)| *a += v);
+                buf[positions[r] * h..][..h].iter_mut().zip(row).for_each(|(a, v)| *a += v);
             }
         });
     }

@@ -1,21 +1,30 @@
-//! The top of the model: the pooler (tanh of a dense layer on the [CLS] row), the classifier
-//! with its dropout, and the mean cross-entropy loss with its gradient.
+//! The top of the model: the pooler (an activation of a dense layer on the [CLS] row: BERT's
+//! pooler, DistilBERT's pre_classifier, RoBERTa's classifier.dense), the classifier with its
+//! dropout, and the mean cross-entropy loss with its gradient.
 use super::linear::{apply, LinearValues};
+use crate::architecture::PoolerActivation;
 use super::step::StepOutput;
 use super::structure::{classifier_mask, DropoutSource};
 use crate::params::{GradSlot, Linear};
 use crate::Result;
 
-/// The pooler: tanh(dense([CLS])) (batch × hidden) from the [CLS] rows (batch × hidden).
-pub(super) fn pool(pooler: &LinearValues<'_>, cls: &[f32], batch: usize) -> Vec<f32> {
+/// The pooler: activation(dense([CLS])) (batch × hidden) from the [CLS] rows (batch × hidden).
+pub(super) fn pool(pooler: &LinearValues<'_>, cls: &[f32], batch: usize, activation: PoolerActivation) -> Vec<f32> {
     let mut pooled = pooler.forward(cls, batch);
-    pooled.iter_mut().for_each(|v| *v = v.tanh());
+    match activation {
+        PoolerActivation::Tanh => pooled.iter_mut().for_each(|v| *v = v.tanh()),
+        PoolerActivation::Relu => pooled.iter_mut().for_each(|v| *v = v.max(0.0)),
+    }
     pooled
 }
 
-/// The gradient before the pooler's tanh from the gradient after it: tanh' = 1 − tanh².
-pub(super) fn pool_tanh_backward(dpooled: &mut [f32], pooled: &[f32]) {
-    dpooled.iter_mut().zip(pooled).for_each(|(d, p)| *d *= 1.0 - p * p);
+/// The gradient before the pooler's activation from the gradient after it, from the
+/// activation's output: tanh' = 1 − tanh², relu' = 1 where the output is positive, else 0.
+pub(super) fn pool_activation_backward(dpooled: &mut [f32], pooled: &[f32], activation: PoolerActivation) {
+    match activation {
+        PoolerActivation::Tanh => dpooled.iter_mut().zip(pooled).for_each(|(d, p)| *d *= 1.0 - p * p),
+        PoolerActivation::Relu => dpooled.iter_mut().zip(pooled).for_each(|(d, p)| if *p <= 0.0 { *d = 0.0 }),
+    }
 }
 
 /// Logits (rows × labels) of pooled vectors (rows × hidden) through a classifier head.

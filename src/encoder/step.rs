@@ -9,10 +9,10 @@
 use std::mem::take;
 
 use super::embeddings::{embed, embed_backward, embedding_values, EmbeddingTape};
-use super::head::{head_step, pool, pool_tanh_backward};
+use super::head::{head_step, pool, pool_activation_backward};
 use super::layer::{attention_block_backward, feed_forward_backward, layer_forward, LayerTape, LayerValues};
-use super::linear::{AdapterSet, LinearValues};
-use super::structure::{cls_rows, layer_shapes, spread_first_rows, BackwardExtent, DropoutSource, Shape};
+use super::linear::{apply, AdapterSet, LinearValues};
+use super::structure::{cls_rows, layer_shapes, pooler_activation, pooler_input_mask, position_ids, spread_first_rows, BackwardExtent, DropoutSource, Shape};
 use crate::config::BertConfig;
 use crate::params::{Adapters, BertGrads, BertWeights, GradSlot, Linear, RowGradients};
 use crate::tokenize::Batch;
@@ -20,7 +20,7 @@ use crate::{Error, Result};
 
 /// Eval-mode outputs for one batch.
 pub struct EvalOutput {
-    /// (batch × hidden): tanh(dense([CLS])).
+    /// (batch × hidden): activation(dense([CLS])), what the classifier reads.
     pub pooled: Vec<f32>,
     /// (tokens × hidden), when asked for.
     pub last_hidden: Option<Vec<f32>>,
@@ -52,8 +52,8 @@ pub struct TrainModel<'a> {
 }
 
 fn check_length(config: &BertConfig, batch: &Batch) -> Result<()> {
-    if batch.seq_len > config.max_position_embeddings {
-        return Err(Error::Options(format!("sequence length {} exceeds the model's max_position_embeddings {}", batch.seq_len, config.max_position_embeddings)));
+    if batch.seq_len > config.max_tokens() {
+        return Err(Error::Options(format!("sequence length {} exceeds the model's limit of {} tokens (max_position_embeddings {})", batch.seq_len, config.max_tokens(), config.max_position_embeddings)));
     }
     Ok(())
 }
@@ -67,7 +67,9 @@ pub struct EvalPass {
     s: Shape,
     shapes: Vec<Shape>,
     keep_hidden: bool,
-    vocab_size: usize,
+    config: BertConfig,
+    /// Each token's position id.
+    positions: Vec<usize>,
     /// Units done: 0 before the embeddings, 1 + l after layer l.
     done: usize,
     hidden: Vec<f32>,
@@ -80,7 +82,8 @@ impl EvalPass {
         check_length(config, &batch)?;
         let s = Shape::of(config, &batch);
         let shapes = layer_shapes(s, weights.layers.len(), keep_hidden);
-        Ok(EvalPass { batch, s, shapes, keep_hidden, vocab_size: config.vocab_size, done: 0, hidden: Vec::new() })
+        let positions = position_ids(config, &batch.ids, batch.seq_len);
+        Ok(EvalPass { batch, s, shapes, keep_hidden, config: config.clone(), positions, done: 0, hidden: Vec::new() })
     }
 
     /// Units of the whole pass: the embeddings, each layer, the pooler.
@@ -97,7 +100,7 @@ impl EvalPass {
     pub fn advance(&mut self, weights: &BertWeights, adapters: Option<&Adapters>) -> Result<Option<EvalOutput>> {
         let layers = self.shapes.len();
         match self.done {
-            0 => self.hidden = embed(&embedding_values(weights)?, &self.batch.ids, self.s, &mut None, false, self.vocab_size)?.0,
+            0 => self.hidden = embed(&embedding_values(weights)?, &self.batch.ids, &self.positions, self.s, &mut None, false, self.config.vocab_size)?.0,
             unit if unit <= layers => {
                 let l = unit - 1;
                 let set = adapters.map(|adapters| AdapterSet { adapters, grads: None });
@@ -106,7 +109,7 @@ impl EvalPass {
             }
             _ => {
                 let top = self.shapes.last().copied().unwrap_or(self.s);
-                let pooled = pool(&LinearValues::of(&weights.pooler)?, &cls_rows(&self.hidden, top), self.s.batch);
+                let pooled = pool(&LinearValues::of(&weights.pooler)?, &cls_rows(&self.hidden, top), self.s.batch, pooler_activation(&self.config));
                 self.done += 1;
                 return Ok(Some(EvalOutput { pooled, last_hidden: self.keep_hidden.then(|| take(&mut self.hidden)) }));
             }
@@ -195,7 +198,9 @@ pub struct TrainStep {
     backward: BackwardExtent,
     /// Whether the pooler's backward runs (it trains, or the backward goes below it).
     pooler_in_graph: bool,
-    vocab_size: usize,
+    config: BertConfig,
+    /// Each token's position id.
+    positions: Vec<usize>,
     units: Vec<TrainUnit>,
     done: usize,
     /// The hidden state on the way up.
@@ -220,6 +225,7 @@ impl TrainStep {
         let grads = model.grads;
         let backward = BackwardExtent::of(grads, model.adapters.and_then(|set| set.grads), model.word_embeddings_train);
         let pooler_in_graph = backward.reaches_encoder() || grads.pooler.weight_t.is_some() || grads.pooler.bias.is_some();
+        let positions = position_ids(config, &batch.ids, batch.seq_len);
         Ok(TrainStep {
             batch,
             labels,
@@ -227,7 +233,8 @@ impl TrainStep {
             shapes: layer_shapes(s, layers, false),
             backward,
             pooler_in_graph,
-            vocab_size: config.vocab_size,
+            config: config.clone(),
+            positions,
             units: train_units(layers, backward),
             done: 0,
             hidden: Vec::new(),
@@ -282,7 +289,7 @@ impl TrainStep {
         let layer_values = |l: usize| LayerValues::of(&model.weights.layers[l], model.adapters, l);
         match unit {
             TrainUnit::Embeddings => {
-                let (hidden, tape) = embed(&embedding_values(model.weights)?, &self.batch.ids, s, dropout, self.backward.embeddings, self.vocab_size)?;
+                let (hidden, tape) = embed(&embedding_values(model.weights)?, &self.batch.ids, &self.positions, s, dropout, self.backward.embeddings, self.config.vocab_size)?;
                 self.hidden = hidden;
                 self.embedding_tape = tape;
             }
@@ -303,7 +310,7 @@ impl TrainStep {
             }
             TrainUnit::EmbeddingsBackward => {
                 let tape = self.embedding_tape.take().expect("trained embeddings keep their tape");
-                let word_rows = embed_backward(&embedding_values(model.weights)?, model.grads, tape, take(&mut self.gradient), &self.batch.ids, s, model.word_embeddings_train);
+                let word_rows = embed_backward(&embedding_values(model.weights)?, model.grads, tape, take(&mut self.gradient), &self.batch.ids, &self.positions, s, model.word_embeddings_train);
                 self.output.as_mut().expect("the head unit gives the output").word_rows = word_rows;
             }
         }
@@ -316,16 +323,20 @@ impl TrainStep {
         let s = self.s;
         let top = self.shapes.last().copied().unwrap_or(s);
         let pooler = LinearValues::of(&model.weights.pooler)?;
-        let cls = cls_rows(&self.hidden, top);
+        let mut cls = cls_rows(&self.hidden, top);
         self.hidden = Vec::new();
-        let pooled = pool(&pooler, &cls, s.batch);
+        let cls_drop = pooler_input_mask(dropout, &self.config, cls.len());
+        apply(&mut cls, &cls_drop);
+        let activation = pooler_activation(&self.config);
+        let pooled = pool(&pooler, &cls, s.batch, activation);
         let (output, mut dpooled) = head_step(model.head, model.head_grads, &pooled, &self.labels, dropout, check)?;
         self.output = Some(output);
         if !self.pooler_in_graph {
             return Ok(());
         }
-        pool_tanh_backward(&mut dpooled, &pooled);
-        if let Some(dcls) = pooler.backward(&model.grads.pooler, &cls, &dpooled, s.batch, self.backward.reaches_encoder()) {
+        pool_activation_backward(&mut dpooled, &pooled, activation);
+        if let Some(mut dcls) = pooler.backward(&model.grads.pooler, &cls, &dpooled, s.batch, self.backward.reaches_encoder()) {
+            apply(&mut dcls, &cls_drop);
             self.gradient = spread_first_rows(&dcls, top.queries, 1, s.hidden);
         }
         Ok(())

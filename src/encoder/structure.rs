@@ -1,15 +1,18 @@
 //! The model's structure as a training step runs it, apart from the arithmetic: the shape each
 //! layer runs with (the top layer for its [CLS] row alone), how far the backward pass reaches,
-//! and the order dropout masks are drawn in. Another executor of the same model has to make
+//! the order dropout masks are drawn in, and what differs by architecture (position ids, which
+//! dropouts exist, the activation on the first token: see [`crate::architecture`]). Another executor of the same model has to make
 //! the same decisions to give the same results, so they live here and not in the CPU passes.
 //!
 //! Dropout masks are drawn from the run's seeded RNG in the order of the forward pass: the
 //! embeddings' mask; per layer, the input masks of its LoRA adapters (query, key, value,
 //! attention output, intermediate, output, those adapted), then the attention probabilities',
-//! the attention block's output's and the feed-forward block's output's; last the classifier's.
+//! the attention block's output's (not in DistilBERT) and the feed-forward block's output's;
+//! RoBERTa's on the first tokens before the head's dense layer; last the classifier's.
 //! Each mask covers every token, whatever rows the layer computes, so the stream does not depend
 //! on it, and is then cut to the rows the layer computes: the same seed gives the same masks on
 //! every target and thread count.
+use crate::architecture::PoolerActivation;
 use crate::config::BertConfig;
 use crate::kernels;
 use crate::params::{Adapters, BertGrads, Dropout, EncoderLayer, GradSlot};
@@ -29,6 +32,8 @@ pub(crate) struct Shape {
     pub(crate) heads: usize,
     pub(crate) head_dim: usize,
     pub(crate) eps: f32,
+    /// Whether the attention block's output goes through hidden dropout (not in DistilBERT).
+    pub(crate) attention_output_dropout: bool,
 }
 
 impl Shape {
@@ -41,6 +46,7 @@ impl Shape {
             heads: config.num_attention_heads,
             head_dim: config.head_dim(),
             eps: config.layer_norm_eps as f32,
+            attention_output_dropout: config.architecture().attention_output_dropout(),
         }
     }
 
@@ -135,7 +141,8 @@ fn draw_mask(source: &mut Option<DropoutSource<'_>>, n: usize, p: impl Fn(&Dropo
 pub(crate) fn layer_masks(dropout: &mut Option<DropoutSource<'_>>, s: Shape) -> [Option<Vec<f32>>; 3] {
     let hidden = s.tokens() * s.hidden;
     let attention = first_rows_of_mask(draw_mask(dropout, s.all_scores(), |p| p.attention), s.len, s.queries, s.len);
-    let attention_output = first_rows_of_mask(draw_mask(dropout, hidden, |p| p.hidden), s.len, s.queries, s.hidden);
+    let attention_output_p = |p: &Dropout| if s.attention_output_dropout { p.hidden } else { 0.0 };
+    let attention_output = first_rows_of_mask(draw_mask(dropout, hidden, attention_output_p), s.len, s.queries, s.hidden);
     let output = first_rows_of_mask(draw_mask(dropout, hidden, |p| p.hidden), s.len, s.queries, s.hidden);
     [attention, attention_output, output]
 }
@@ -161,9 +168,49 @@ pub(crate) fn adapter_masks(dropout: &mut Option<DropoutSource<'_>>, s: Shape, i
     masks
 }
 
+/// RoBERTa's dropout on the first tokens' rows before the head's dense layer (`values` of them,
+/// with the classifier's probability), drawn after the layers' masks; None for the others.
+pub(crate) fn pooler_input_mask(dropout: &mut Option<DropoutSource<'_>>, config: &BertConfig, values: usize) -> Option<Vec<f32>> {
+    if !config.architecture().dropout_before_pooler() {
+        return None;
+    }
+    draw_mask(dropout, values, |p| p.classifier)
+}
+
 /// The classifier's dropout mask over the pooled vectors (`values` of them), the last of a step.
 pub(crate) fn classifier_mask(dropout: &mut Option<DropoutSource<'_>>, values: usize) -> Option<Vec<f32>> {
     draw_mask(dropout, values, |p| p.classifier)
+}
+
+// ------------------------------------------------------------------ positions and the pooler
+
+/// Each token's position id (batch × len): its index in the sentence (BERT, DistilBERT); for
+/// RoBERTa transformers' `create_position_ids_from_input_ids` — padding_idx + 1 + the count of
+/// non-padding tokens before it, and padding_idx for a padding token.
+pub(crate) fn position_ids(config: &BertConfig, ids: &[u32], len: usize) -> Vec<usize> {
+    let pad = config.pad_token_id;
+    match config.architecture().first_position(pad) {
+        None => (0..ids.len()).map(|r| r % len).collect(),
+        Some(first) => ids
+            .chunks(len.max(1))
+            .flat_map(|sentence| {
+                let mut seen = 0;
+                sentence.iter().map(move |&id| {
+                    if id == pad {
+                        return pad as usize;
+                    }
+                    seen += 1;
+                    first + seen - 1
+                })
+            })
+            .collect(),
+    }
+}
+
+/// The activation after the dense layer on the first token (tanh for BERT's pooler and
+/// RoBERTa's head, ReLU for DistilBERT's pre_classifier).
+pub(crate) fn pooler_activation(config: &BertConfig) -> PoolerActivation {
+    config.architecture().pooler_activation()
 }
 
 // ---------------------------------------------------------------- how far the backward reaches

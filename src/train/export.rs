@@ -1,5 +1,6 @@
 //! What a run gives back: its model (for predictions) and the trained model's files —
-//! transformers' `BertForSequenceClassification`, and PEFT's adapter folder for a LoRA run.
+//! transformers' `…ForSequenceClassification` (BERT, DistilBERT, RoBERTa), and PEFT's adapter
+//! folder for a LoRA run.
 use candle_core::Tensor;
 
 use super::Run;
@@ -32,7 +33,7 @@ impl Run {
         model::predict_with(&self.config, &self.model.weights, self.model.adapters.as_ref(), &self.model.head, &self.labels, &self.encoder, texts)
     }
 
-    /// The current model as transformers' `BertForSequenceClassification` files.
+    /// The current model as transformers' `…ForSequenceClassification` files.
     pub fn export(&self) -> Result<ExportedModel> {
         self.refuse_if_failed("export")?;
         crate::checkpoint::export_classifier(&self.config_json, &self.tokenizer_json, &self.labels, self.options.max_len, &self.named_tensors()?)
@@ -44,7 +45,7 @@ impl Run {
         self.refuse_if_failed("export")?;
         let Some(adapters) = &self.model.adapters else { return Ok(None) };
         let base = self.config_json.get("_name_or_path").and_then(|v| v.as_str()).filter(|s| !s.is_empty());
-        Ok(Some(crate::lora::peft_adapter_files(adapters, &self.options.lora, &self.model.head_tensors()?, base)?))
+        Ok(Some(crate::lora::peft_adapter_files(adapters, &self.options.lora, &self.model.head_tensors()?, base, self.model.architecture)?))
     }
 
     /// A run that failed (e.g. its weights became NaN) has no model to use.

@@ -123,8 +123,8 @@ fn validate(strategy: Strategy, options: &TrainOptions, config: &BertConfig, tra
     }
     options.validate()?;
     crate::options::total_steps(train.len(), options)?;
-    if options.max_len > config.max_position_embeddings {
-        return Err(Error::Options(format!("max length {} exceeds the model's limit of {} tokens", options.max_len, config.max_position_embeddings)));
+    if options.max_len > config.max_tokens() {
+        return Err(Error::Options(format!("max length {} exceeds the model's limit of {} tokens", options.max_len, config.max_tokens())));
     }
     if train.labels.len() < 2 || train.is_empty() {
         return Err(Error::Data("training needs labelled sentences of at least two classes".into()));

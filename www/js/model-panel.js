@@ -31,7 +31,7 @@ export function modelProblem() {
   const choice = $('model-select').value;
   if (choice === 'other') {
     const repo = $('repo-id').value.trim();
-    if (!repo) return 'Enter a hub repository id (e.g. google-bert/bert-base-cased).';
+    if (!repo) return 'Enter a hub repository id of a BERT, DistilBERT or RoBERTa checkpoint (e.g. google-bert/bert-base-cased).';
     if (!/^[\w.-]+(\/[\w.-]+)?$/.test(repo)) return 'The repository id should look like owner/name (letters, digits, - _ .).';
   }
   if (choice === 'files') {
@@ -63,7 +63,7 @@ export function renderModelChoice() {
     hubHost = '?';
   }
   const sameOrigin = hubHost === location.host;
-  if (choice === 'bert-base-uncased' || choice === 'other') {
+  if (choice !== 'local' && choice !== 'files') {
     note = sameOrigin
       ? `Read from ${hubBase()} on this server, then kept in the browser's cache.`
       : `Downloaded once from ${hubHost} (only the model files; nothing you type is sent), then kept in the browser's cache.`;

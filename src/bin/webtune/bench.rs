@@ -1,5 +1,6 @@
 //! `webtune bench` (median training-step times, split forward / backward / optimizer, and peak
-//! memory) and `webtune random-checkpoint` (a bert-base-uncased-shaped checkpoint to bench with).
+//! memory) and `webtune random-checkpoint` (a bert-base-uncased-, distilbert-base-uncased- or
+//! roberta-base-shaped checkpoint to bench with).
 use std::path::PathBuf;
 
 use webtune::bench::{StepBench, StepTimings};
@@ -50,7 +51,57 @@ pub struct RandomCheckpointArgs {
     tokenizer_from: PathBuf,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Whose shape, config.json and parameter names: bert (bert-base-uncased), distilbert
+    /// (distilbert-base-uncased) or roberta (roberta-base; --tokenizer-from's vocabulary stands in
+    /// for its byte-level BPE unless it names a RoBERTa tokenizer: every id fits its 50,265).
+    #[arg(long, default_value = "bert", value_parser = ["bert", "distilbert", "roberta"])]
+    arch: String,
 }
+
+/// distilbert-base-uncased's config.json, as the hub serves it.
+const DISTILBERT_BASE_UNCASED: &str = r#"{
+  "activation": "gelu",
+  "architectures": ["DistilBertForMaskedLM"],
+  "attention_dropout": 0.1,
+  "dim": 768,
+  "dropout": 0.1,
+  "hidden_dim": 3072,
+  "initializer_range": 0.02,
+  "max_position_embeddings": 512,
+  "model_type": "distilbert",
+  "n_heads": 12,
+  "n_layers": 6,
+  "pad_token_id": 0,
+  "qa_dropout": 0.1,
+  "seq_classif_dropout": 0.2,
+  "sinusoidal_pos_embds": false,
+  "tie_weights_": true,
+  "transformers_version": "4.10.0.dev0",
+  "vocab_size": 30522
+}
+"#;
+
+/// roberta-base's config.json, as the hub serves it.
+const ROBERTA_BASE: &str = r#"{
+  "architectures": ["RobertaForMaskedLM"],
+  "attention_probs_dropout_prob": 0.1,
+  "bos_token_id": 0,
+  "eos_token_id": 2,
+  "hidden_act": "gelu",
+  "hidden_dropout_prob": 0.1,
+  "hidden_size": 768,
+  "initializer_range": 0.02,
+  "intermediate_size": 3072,
+  "layer_norm_eps": 1e-05,
+  "max_position_embeddings": 514,
+  "model_type": "roberta",
+  "num_attention_heads": 12,
+  "num_hidden_layers": 12,
+  "pad_token_id": 1,
+  "type_vocab_size": 1,
+  "vocab_size": 50265
+}
+"#;
 
 /// Peak resident set size of this process in MiB (Linux), from /proc/self/status VmHWM.
 fn peak_rss_mib() -> Option<f64> {
@@ -154,13 +205,17 @@ fn time_alternating(pools: &[(usize, rayon::ThreadPool)], start: impl Fn(&rayon:
 }
 
 pub fn random_checkpoint(args: RandomCheckpointArgs) -> CliResult {
-    let config = webtune::config::BertConfig::bert_base();
-    let bytes = webtune::checkpoint::random_bert(&config, args.seed);
+    let (config_json, shape) = match args.arch.as_str() {
+        "distilbert" => (DISTILBERT_BASE_UNCASED.as_bytes().to_vec(), "distilbert-base-uncased"),
+        "roberta" => (ROBERTA_BASE.as_bytes().to_vec(), "roberta-base"),
+        _ => (serde_json::to_vec_pretty(&webtune::config::BertConfig::bert_base()).expect("config serializes"), "bert-base-uncased"),
+    };
+    let config = webtune::config::BertConfig::from_json(&config_json).map_err(|e| e.to_string())?;
+    let bytes = webtune::checkpoint::random_checkpoint(&config, args.seed);
     std::fs::create_dir_all(&args.out).map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
-    let config_json = serde_json::to_vec_pretty(&config).expect("config serializes");
     std::fs::write(args.out.join("config.json"), config_json).map_err(|e| e.to_string())?;
     std::fs::copy(args.tokenizer_from.join("tokenizer.json"), args.out.join("tokenizer.json")).map_err(|e| format!("tokenizer.json: {e}"))?;
     std::fs::write(args.out.join("model.safetensors"), bytes).map_err(|e| e.to_string())?;
-    eprintln!("wrote a random bert-base-uncased-shaped checkpoint to {}", args.out.display());
+    eprintln!("wrote a random {shape}-shaped checkpoint to {}", args.out.display());
     Ok(())
 }

@@ -32,10 +32,44 @@ enum Command {
     Encode(ModelAndTexts),
     /// Benchmark training steps (forward / backward / optimizer) and peak memory.
     Bench(bench::BenchArgs),
+    /// One eval-mode forward + backward (`full`, seed-0 classifier) as JSON: token ids, last
+    /// hidden state, logits, loss and every parameter's gradient, in transformers' names (for
+    /// golden checks against transformers).
+    Probe(ProbeArgs),
     /// Write a randomly initialised checkpoint with a given architecture (e.g. bert-base-uncased's).
     RandomCheckpoint(bench::RandomCheckpointArgs),
     /// Serve the web app (www/) with COOP/COEP headers and a local Hugging Face hub mirror.
     Serve(serve::ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ProbeArgs {
+    /// Model folder with config.json, tokenizer.json and model.safetensors.
+    #[arg(long)]
+    model: PathBuf,
+    /// Comma-separated class index of each text.
+    #[arg(long, value_delimiter = ',', required = true)]
+    labels: Vec<usize>,
+    /// The number of classes (default: the largest label + 1, at least 2).
+    #[arg(long)]
+    num_labels: Option<usize>,
+    /// The texts, one batch padded to the longest.
+    #[arg(required = true)]
+    texts: Vec<String>,
+}
+
+fn probe(args: ProbeArgs) -> CliResult {
+    if args.labels.len() != args.texts.len() {
+        return Err(format!("{} labels for {} texts: give one --labels entry per text", args.labels.len(), args.texts.len()));
+    }
+    let num_labels = args.num_labels.unwrap_or_else(|| args.labels.iter().max().map_or(2, |m| (m + 1).max(2)));
+    if let Some(bad) = args.labels.iter().find(|&&l| l >= num_labels) {
+        return Err(format!("--labels has class {bad}, but --num-labels is {num_labels}"));
+    }
+    let session = load_session(&args.model)?;
+    let out = webtune::probe::full_probe(session.pretrained(), &args.texts, &args.labels, num_labels).map_err(|e| e.to_string())?;
+    println!("{}", serde_json::to_string(&out).expect("a probe serializes"));
+    Ok(())
 }
 
 /// The arguments `predict` and `encode` share.
@@ -142,6 +176,7 @@ fn main() {
         Command::Predict(args) => predict(args),
         Command::Encode(args) => encode(args),
         Command::Bench(args) => bench::run(args),
+        Command::Probe(args) => probe(args),
         Command::RandomCheckpoint(args) => bench::random_checkpoint(args),
         Command::Serve(args) => serve::run(args),
     };
