@@ -56,13 +56,6 @@ pub struct RecipeRun<'a> {
 
 /// The recipe's folder as (relative path, bytes), in the order a listing shows them.
 pub fn export(pretrained: &Pretrained, run: &RecipeRun<'_>) -> Result<Vec<(String, Vec<u8>)>> {
-    // train.py drives BertForSequenceClassification's modules (bert, pooler, classifier) by name.
-    if pretrained.config.architecture() != Architecture::Bert {
-        return Err(Error::Options(format!(
-            "the recipe export writes a BERT training script, and this model's model_type is \"{}\": train it in webtune, or export a BERT model's recipe",
-            pretrained.config.model_type
-        )));
-    }
     if let Strategy::Lora(_) = run.strategy {
         run.options.lora.validate()?;
     }

@@ -152,24 +152,3 @@ fn every_strategy_runs_on_each_architecture_with_every_view_and_exports() {
     }
 }
 
-/// The recipe's train.py drives BERT's modules by name: for another architecture the export is
-/// refused with a message naming its model_type, not written as a script that fails later.
-#[test]
-fn a_recipe_export_of_another_architecture_is_refused_by_name() {
-    let data = parse_labelled_text(&notebook_text()).unwrap();
-    let options = TrainOptions::default();
-    for (base, model_type) in [(DISTILBERT_BASE_UNCASED, "distilbert"), (ROBERTA_BASE, "roberta")] {
-        let session = session_of(&small(base), 0);
-        let run = webtune::recipe::RecipeRun {
-            strategy: Strategy::Full,
-            train: &data,
-            validation: None,
-            validation_kind: "none",
-            options: &options,
-            model: webtune::recipe::ModelSource::LocalFiles,
-            producer: "test",
-        };
-        let message = webtune::recipe::export(session.pretrained(), &run).unwrap_err().to_string();
-        assert!(message.contains(&format!("model_type is \"{model_type}\"")), "{message}");
-    }
-}

@@ -91,26 +91,45 @@ def class_names(labels: set[str], recipe_labels: list[str]) -> list[str]:
 
 # --- the model and the strategy --------------------------------------------------------------
 
-HEAD = re.compile(r"(^|\.)(pooler|classifier)\.")
+# The head: the dense layer on the first token (BERT's pooler, DistilBERT's pre_classifier,
+# RoBERTa's classifier.dense) and the classifier; it trains at the head's learning rate.
+HEAD = re.compile(r"(^|\.)(pooler|pre_classifier|classifier)\.")
+
+# What differs between the model families webtune trains (its src/architecture.rs): the base
+# model's attribute, the dense layer on the first token, the modules PEFT trains beside the
+# adapters, and whether the model reads token types.
+FAMILIES = {
+    "bert": {"base": "bert", "dense": "bert.pooler.dense", "modules_to_save": ["pooler", "classifier"], "token_types": True},
+    "distilbert": {"base": "distilbert", "dense": "pre_classifier", "modules_to_save": ["pre_classifier", "classifier"], "token_types": False},
+    "roberta": {"base": "roberta", "dense": "classifier.dense", "modules_to_save": ["classifier"], "token_types": False},
+}
+FAMILIES["xlm-roberta"] = FAMILIES["roberta"]
+
+
+def family(model) -> dict:
+    return FAMILIES[model.config.model_type]
 
 
 def load_model(model_ref: str, revision: str | None, labels: list[str], init: dict):
-    """BertForSequenceClassification with webtune's initial classifier (and pooler, where the
-    checkpoint has none)."""
+    """The checkpoint's ...ForSequenceClassification with webtune's initial classifier (and the
+    dense layer on the first token, where the checkpoint has none)."""
     import torch
-    from transformers import BertForSequenceClassification
+    from transformers import AutoConfig, AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     kwargs = {} if Path(model_ref).is_dir() or revision is None else {"revision": revision}
-    model, info = BertForSequenceClassification.from_pretrained(
+    model_type = AutoConfig.from_pretrained(model_ref, **kwargs).model_type
+    if model_type not in FAMILIES:
+        sys.exit(f"{model_ref}: model_type {model_type!r} is not one webtune trains ({', '.join(FAMILIES)})")
+    model, info = AutoModelForSequenceClassification.from_pretrained(
         model_ref, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)},
         output_loading_info=True, **kwargs)
     initial = {name: tensor for name, tensor in init.items() if not name.endswith("lora_A.weight")}
-    missing = [k for k in info["missing_keys"] if k not in initial and not k.startswith("classifier.")]
+    missing = [k for k in info["missing_keys"] if k not in initial and not HEAD.match(k)]
     if missing:
-        sys.exit(f"{model_ref}: the checkpoint lacks {missing[:4]}: not a BERT checkpoint webtune trains")
+        sys.exit(f"{model_ref}: the checkpoint lacks {missing[:4]}: not a {model_type} checkpoint webtune trains")
     state = model.state_dict()
     with torch.no_grad():
         for name, tensor in initial.items():
@@ -120,7 +139,7 @@ def load_model(model_ref: str, revision: str | None, labels: list[str], init: di
 
 
 def trains(strategy: str, name: str, num_layers: int) -> bool:
-    """Does `strategy` train the BertModel parameter `name` (webtune's run_model::is_trainable)?
+    """Does `strategy` train the base model's parameter `name` (webtune's run_model::is_trainable)?
     frozen: nothing (only the classifier trains, on the frozen encoder's and pooler's output);
     top:K: the top K layers and the pooler; full: everything; lora:R: PEFT decides."""
     kind, _, k = strategy.partition(":")
@@ -130,7 +149,7 @@ def trains(strategy: str, name: str, num_layers: int) -> bool:
         if name.startswith("pooler."):
             return True
         parts = name.split(".")
-        return name.startswith("encoder.layer.") and int(parts[2]) + int(k) >= num_layers
+        return name.startswith(("encoder.layer.", "transformer.layer.")) and int(parts[2]) + int(k) >= num_layers
     return False
 
 
@@ -138,8 +157,11 @@ def apply_strategy(model, strategy: str, recipe: dict, init: dict):
     """Mark what trains; a lora:R run becomes a PEFT model with webtune's LoRA A."""
     import torch
 
-    for name, p in model.bert.named_parameters():
+    for name, p in getattr(model, family(model)["base"]).named_parameters():
         p.requires_grad_(trains(strategy, name, model.config.num_hidden_layers))
+    # The dense layer on the first token trains like the pooler: with top:K and full.
+    for p in model.get_submodule(family(model)["dense"]).parameters():
+        p.requires_grad_(strategy.startswith(("top:", "full")))
     if not strategy.startswith("lora:"):
         return model
     from peft import LoraConfig, get_peft_model
@@ -148,7 +170,7 @@ def apply_strategy(model, strategy: str, recipe: dict, init: dict):
     alpha = lora["alpha"]
     config = LoraConfig(task_type="SEQ_CLS", r=int(strategy.split(":")[1]), lora_alpha=int(alpha) if float(alpha).is_integer() else alpha,
                         lora_dropout=lora["dropout"], target_modules=recipe["lora_target_modules"],
-                        modules_to_save=["pooler", "classifier"], bias="none")
+                        modules_to_save=family(model)["modules_to_save"], bias="none")
     model = get_peft_model(model, config)
     with torch.no_grad():
         for name, module in model.named_modules():
@@ -159,9 +181,34 @@ def apply_strategy(model, strategy: str, recipe: dict, init: dict):
     return model
 
 
+def first_token_features(model, input_ids, attention_mask):
+    """What the classifier's dropout reads, in eval mode: the activated dense layer on the first
+    token (BERT's pooled output, DistilBERT's ReLU(pre_classifier), RoBERTa's tanh(dense))."""
+    import torch
+
+    kind = model.config.model_type
+    if kind == "bert":
+        return model.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=torch.zeros_like(input_ids)).pooler_output
+    base = getattr(model, family(model)["base"])
+    first = base(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[:, 0]
+    if kind == "distilbert":
+        return torch.relu(model.pre_classifier(first))
+    return torch.tanh(model.classifier.dense(first))
+
+
+def classify_features(model, features):
+    """The classifier's dropout and the classifier on first_token_features."""
+    if model.config.model_type in ("bert", "distilbert"):
+        return model.classifier(model.dropout(features))
+    return model.classifier.out_proj(model.classifier.dropout(features))
+
+
 def make_classifier(model, frozen: bool):
     import torch
     import torch.nn.functional as F
+
+    base = family(model)["base"]
+    token_types = family(model)["token_types"]
 
     class Classifier(torch.nn.Module):
         """The model as a step sees it: per-sentence losses and logits. A frozen run's encoder
@@ -176,17 +223,17 @@ def make_classifier(model, frozen: bool):
         def train(self, mode: bool = True):
             super().train(mode)
             if self.frozen:
-                self.model.bert.eval()
+                getattr(self.model, base).eval()
             return self
 
         def forward(self, input_ids, attention_mask, labels):
-            token_type_ids = torch.zeros_like(input_ids)
             if self.frozen:
                 with torch.no_grad():
-                    pooled = self.model.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).pooler_output
-                logits = self.model.classifier(self.model.dropout(pooled))
+                    features = first_token_features(self.model, input_ids, attention_mask)
+                logits = classify_features(self.model, features)
             else:
-                logits = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
+                types = {"token_type_ids": torch.zeros_like(input_ids)} if token_types else {}
+                logits = self.model(input_ids=input_ids, attention_mask=attention_mask, **types).logits
             return F.cross_entropy(logits.float(), labels, reduction="none"), logits
 
     return Classifier()
@@ -338,7 +385,7 @@ def main() -> int:
 
     model = load_model(model_ref, revision, labels, init)
     pad_id = model.config.pad_token_id or 0
-    num_parameters = sum(p.numel() for p in model.bert.parameters())
+    num_parameters = sum(p.numel() for p in getattr(model, family(model)["base"]).parameters())
     model = apply_strategy(model, strategy, recipe, init)
     classifier = make_classifier(model, strategy == "frozen")
 

@@ -23,6 +23,8 @@ library on the sentences below (WordPiece for DistilBERT, byte-level BPE for RoB
   adapter    the `lora:2` adapter folder loads in PEFT on the base checkpoint (every adapter
              tensor used), and its probabilities match `webtune predict` on the merged export
              within 1e-5
+  recipe     the exported recipe's train.py (`full`, `lora:2`, `frozen`) gives webtune's per-step
+             losses within 1e-5
 
 Usage: target/python-venv/bin/python tests/python/check_architectures.py [--keep DIR]
 Prints one line per check and ends with `N passed, N failed`; exits 1 when a check fails.
@@ -35,6 +37,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -279,6 +282,15 @@ def quiet_transformers() -> None:
     logging.disable_progress_bar()
 
 
+def recipe_steps(recipe: Path, out: Path) -> tuple[list[float] | None, str]:
+    """The exported recipe's train.py run (one thread): its per-step losses, or its error."""
+    proc = subprocess.run([sys.executable, str(recipe / "train.py"), "--out", str(out)], capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    if proc.returncode != 0:
+        return None, proc.stderr[-800:]
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    return [e["loss"] for e in events if e.get("type") == "step"], ""
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--keep", type=Path, help="build the checkpoints and runs in this folder and keep it")
@@ -300,14 +312,18 @@ def main() -> int:
         data = work / "data.tsv"
         work.mkdir(parents=True, exist_ok=True)
         data.write_text("text\tlabel\n" + "".join(f"{t}\t{l}\n" for t, l in DATA))
+        recipes = []  # (name, webtune's losses, recipe folder): each train.py runs once, at the end
         for arch in ("distilbert", "roberta"):
             arch_dir = work / arch
             build_checkpoint(arch, arch_dir)
             check_probe(arch, arch_dir, record)
-            for strategy in ("full", "lora:2"):
+            for strategy in ("full", "lora:2", "frozen"):
                 losses, recipe, export = webtune_steps(arch_dir, data, strategy, work / arch_dir.name)
                 if losses is None:
                     record(f"{arch} {strategy}", False, "webtune train failed")
+                    continue
+                recipes.append((f"{arch} {strategy}", losses, recipe))
+                if strategy == "frozen":
                     continue
                 reference = reference_steps(arch, arch_dir, strategy, recipe)
                 worst = max((abs(a - b) for a, b in zip(losses, reference)), default=float("inf"))
@@ -317,6 +333,14 @@ def main() -> int:
                     check_export(arch, export, record)
                 else:
                     check_adapter(arch, arch_dir, export, record)
+        # The exported recipes' train.py (one thread each, two at a time) against webtune's steps.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            runs = list(pool.map(lambda job: recipe_steps(job[2], job[2] / "out"), recipes))
+        for (name, losses, _), (theirs, error) in zip(recipes, runs):
+            worst = max((abs(a - b) for a, b in zip(losses, theirs or [])), default=float("inf"))
+            record(f"{name} recipe train.py", theirs is not None and len(theirs) == len(losses) and worst <= LOSS_TOL,
+                   f"losses webtune {[round(l, 6) for l in losses]}, train.py {[round(l, 6) for l in theirs or []]}, max |Δ| {worst:.1e}"
+                   if theirs is not None else error)
     print(f"\n{passes} passed, {failures} failed")
     return 1 if failures else 0
 
