@@ -108,9 +108,9 @@ export async function configure(page, { model, frozen, top, full, epochs, lr, he
 
 /// `webtune serve` of www/ and models/ on a free port, started by a test (e.g. with
 /// `--no-isolation`): resolves to {url, stop()}. WEBTUNE_BIN overrides target/release/webtune.
-export async function startServer(root, args = []) {
+export async function startServer(root, args = [], { models = 'models' } = {}) {
   const bin = process.env.WEBTUNE_BIN || path.join(root, 'target/release/webtune');
-  const child = spawn(bin, ['serve', '--port', '0', '--root', 'www', '--models', 'models', ...args], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(bin, ['serve', '--port', '0', '--root', 'www', '--models', models, ...args], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   const url = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${bin} serve printed no URL within 20 s: ${log}`)), 20_000);

@@ -1066,60 +1066,64 @@ export const tests = [
     name: 'other architectures: DistilBERT- and RoBERTa-shaped random checkpoints (another hub repository) train frozen + full with every view drawn',
     timeout: 1_200_000,
     async run(t) {
-      const context = await newContext(t.browser, t);
       // Full-size random checkpoints with the real base models' configs and parameter names,
-      // served as fake hub repositories (the first run writes them under target/).
+      // served by a second `webtune serve` whose hub mirror holds them as the repositories
+      // random/distilbert and random/roberta (the first run writes them under target/).
       const shapes = [['distilbert', 'distilbert-base-uncased', 6], ['roberta', 'roberta-base', 12]];
+      const models = path.join(TARGET, 'e2e-arch-models');
       for (const [arch] of shapes) {
-        const dir = path.join(TARGET, `e2e-${arch}-random`);
+        const dir = path.join(models, 'random', arch);
         if (!fs.existsSync(path.join(dir, 'model.safetensors'))) {
           execFileSync(path.join(TARGET, 'release/webtune'), ['random-checkpoint', '--arch', arch, '--out', dir], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
         }
-        await context.route(`**/hub/random/${arch}/resolve/main/*`, (route) => {
-          const name = new URL(route.request().url()).pathname.split('/').pop();
-          return route.fulfill({ status: 200, contentType: name.endsWith('.json') ? 'application/json' : 'application/octet-stream', path: path.join(dir, name) });
-        });
       }
-      const page = await openApp(context, t.base, '?hub=/hub');
-      const hubOptions = await byRole(page, 'combobox', 'Model').locator('option').allTextContents();
-      for (const name of ['bert-base-uncased', 'distilbert-base-uncased', 'roberta-base', 'distilroberta-base', 'all-MiniLM-L6-v2']) {
-        assert(hubOptions.some((o) => o.startsWith(name)), `the model picker has no ${name}: ${hubOptions.join(' | ')}`);
-      }
-      for (const [arch, shape, layers] of shapes) {
-        await configure(page, { model: 'other', frozen: true, full: true, epochs: 2, batch: 5, maxLen: 32 });
-        await page.locator('#repo-id').fill(`random/${arch}`);
-        const r = await trainAndWait(page);
-        assert(!r.lastError, `${shape}: ${r.lastError && r.lastError.message}`);
-        assertEq(r.runs.frozen.status, 'done', `${shape}: frozen`);
-        assertEq(r.runs.full.status, 'done', `${shape}: full`);
-        assertEq(r.model.info.num_layers, layers, `${shape}: layers`);
-        const info = await page.locator('#model-info').textContent();
-        t.log(`${shape}: ${info}`);
-        assert(/dense layer/.test(info), `${shape}: the model note should say the head's dense layer was drawn: ${info}`);
-        const region = (name) => page.getByRole('region', { name, exact: true });
-        for (const name of ['Frozen encoder', 'Full fine-tuning']) {
-          const map = region(name).getByRole('img', { name: 'Embedding map', exact: true });
-          assert(await map.isVisible(), `${shape} ${name}: no visible Embedding map`);
-          assert((await inkedPixels(map)) > 200, `${shape} ${name}: the embedding map looks empty`);
-          const blocks = await region(name).getByRole('img', { name: 'Layer changes', exact: true }).locator('g[data-block]').evaluateAll((gs) => gs.map((g) => g.dataset.block));
-          assertEq(blocks.length, layers + 3, `${shape} ${name}: layer-change blocks (${blocks.join(',')})`);
+      const server = await startServer(ROOT, [], { models });
+      t.shared.ownOrigins = [...(t.shared.ownOrigins || []), new URL(server.url).origin];
+      try {
+        const context = await newContext(t.browser, t);
+        const page = await openApp(context, server.url, '?hub=/hub');
+        const hubOptions = await byRole(page, 'combobox', 'Model').locator('option').allTextContents();
+        for (const name of ['bert-base-uncased', 'distilbert-base-uncased', 'roberta-base', 'distilroberta-base', 'all-MiniLM-L6-v2']) {
+          assert(hubOptions.some((o) => o.startsWith(name)), `the model picker has no ${name}: ${hubOptions.join(' | ')}`);
         }
-        assert(await page.getByRole('table', { name: 'Results' }).isVisible(), `${shape}: no Results table`);
+        for (const [arch, shape, layers] of shapes) {
+          await configure(page, { model: 'other', frozen: true, full: true, epochs: 2, batch: 5, maxLen: 32 });
+          await page.locator('#repo-id').fill(`random/${arch}`);
+          const r = await trainAndWait(page);
+          assert(!r.lastError, `${shape}: ${r.lastError && r.lastError.message}`);
+          assertEq(r.runs.frozen.status, 'done', `${shape}: frozen`);
+          assertEq(r.runs.full.status, 'done', `${shape}: full`);
+          assertEq(r.model.info.num_layers, layers, `${shape}: layers`);
+          const info = await page.locator('#model-info').textContent();
+          t.log(`${shape}: ${info}`);
+          assert(/dense layer/.test(info), `${shape}: the model note should say the head's dense layer was drawn: ${info}`);
+          const region = (name) => page.getByRole('region', { name, exact: true });
+          for (const name of ['Frozen encoder', 'Full fine-tuning']) {
+            const map = region(name).getByRole('img', { name: 'Embedding map', exact: true });
+            assert(await map.isVisible(), `${shape} ${name}: no visible Embedding map`);
+            assert((await inkedPixels(map)) > 200, `${shape} ${name}: the embedding map looks empty`);
+            const blocks = await region(name).getByRole('img', { name: 'Layer changes', exact: true }).locator('g[data-block]').evaluateAll((gs) => gs.map((g) => g.dataset.block));
+            assertEq(blocks.length, layers + 3, `${shape} ${name}: layer-change blocks (${blocks.join(',')})`);
+          }
+          assert(await page.getByRole('table', { name: 'Results' }).isVisible(), `${shape}: no Results table`);
+        }
+        // A model_type webtune does not train is refused naming the supported ones.
+        await context.route('**/hub/random/t5/resolve/main/*', (route) => {
+          const name = new URL(route.request().url()).pathname.split('/').pop();
+          if (name === 'config.json') return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ model_type: 't5', d_model: 512 }) });
+          if (name === 'tokenizer.json') return route.fulfill({ status: 200, contentType: 'application/json', path: path.join(ROOT, 'models/all-MiniLM-L6-v2/tokenizer.json') });
+          return route.fulfill({ status: 500, body: 'model.safetensors must not be requested' });
+        });
+        await page.locator('#repo-id').fill('random/t5');
+        const refused = await trainAndWait(page);
+        const msg = (await page.locator('#error-text').textContent()) || '';
+        t.log(`t5 → ${msg}`);
+        assert(refused.lastError && /t5/.test(msg) && /distilbert/.test(msg) && /roberta/.test(msg), `the refusal should name t5 and the supported model types: ${msg}`);
+        assert(!t.requests.some((q) => q.url.endsWith('random/t5/resolve/main/model.safetensors')), 'model.safetensors of the t5 repository was requested');
+        await context.close();
+      } finally {
+        await server.stop();
       }
-      // A model_type webtune does not train is refused naming the supported ones.
-      await context.route('**/hub/random/t5/resolve/main/*', (route) => {
-        const name = new URL(route.request().url()).pathname.split('/').pop();
-        if (name === 'config.json') return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ model_type: 't5', d_model: 512 }) });
-        if (name === 'tokenizer.json') return route.fulfill({ status: 200, contentType: 'application/json', path: path.join(ROOT, 'models/all-MiniLM-L6-v2/tokenizer.json') });
-        return route.fulfill({ status: 500, body: 'model.safetensors must not be requested' });
-      });
-      await page.locator('#repo-id').fill('random/t5');
-      const refused = await trainAndWait(page);
-      const msg = (await page.locator('#error-text').textContent()) || '';
-      t.log(`t5 → ${msg}`);
-      assert(refused.lastError && /t5/.test(msg) && /distilbert/.test(msg) && /roberta/.test(msg), `the refusal should name t5 and the supported model types: ${msg}`);
-      assert(!t.requests.some((q) => q.url.endsWith('random/t5/resolve/main/model.safetensors')), 'model.safetensors of the t5 repository was requested');
-      await context.close();
     },
   },
 
