@@ -102,6 +102,12 @@ def seed_json_files():
                  "attention_output", "intermediate", "output"], "learning_rate": 1e-3}},
     }.items():
         write("options", name, json.dumps(options))
+    record = json.loads((FIXTURES / "record.json").read_text())
+    write("record", "cli-frozen", json.dumps(record))
+    write("record", "head-only", json.dumps({k: v for k, v in record.items() if k != "events"}))
+    record["options"]["lora"]["targets"] = ["query", "value", "intermediate"]
+    record["strategies"] = ["frozen", "lora:4"]
+    write("record", "lora-options", json.dumps(record, indent=1))
 
 
 def safetensors(tensors, dtype="F32"):

@@ -55,4 +55,8 @@ fn the_fuzz_fixtures_and_seeds_work() {
     targets::config(targets::TINY_CONFIG);
     targets::tokenizer(targets::TINY_TOKENIZER);
     targets::data(b"text\tlabel\ngood\t1\nbad\t0\n\0text\tlabel\nfine\t1\n");
+    // The record seed is a real CLI record whose head reads back.
+    let record = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz/fixtures/record.json")).unwrap();
+    webtune::record::read_record_head(&record).expect("the record fixture reads back");
+    targets::record(record.as_bytes());
 }

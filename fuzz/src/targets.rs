@@ -18,12 +18,13 @@ pub const TINY_CONFIG: &[u8] = include_bytes!("../../tests/data/fuzz/fixtures/co
 pub const TINY_TOKENIZER: &[u8] = include_bytes!("../../tests/data/fuzz/fixtures/tokenizer.json");
 
 /// Every target by name (the folder names under `fuzz/corpus/` and `tests/data/fuzz/`).
-pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+pub const TARGETS: [(&str, fn(&[u8])); 6] = [
     ("data", data),
     ("config", config),
     ("tokenizer", tokenizer),
     ("checkpoint", checkpoint),
     ("options", options),
+    ("record", record),
 ];
 
 /// Training text, then (after the first NUL byte, if any) validation text: both parsers and
@@ -104,6 +105,15 @@ pub fn options(bytes: &[u8]) {
             }
             run.step();
         }
+    }
+}
+
+/// A results record (the page's Load results checks its head in the core, `check_record`):
+/// a head that reads back has options the core accepts.
+pub fn record(bytes: &[u8]) {
+    let Ok(text) = std::str::from_utf8(bytes) else { return };
+    if let Ok(head) = webtune::record::read_record_head(text) {
+        head.options.validate().expect("a record head that reads back has valid options");
     }
 }
 
