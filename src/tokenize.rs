@@ -34,8 +34,11 @@ impl TextEncoder {
         // The tokenizers crate panics, instead of failing, on a JSON error inside "decoder" (a
         // raw control character or a byte that is not UTF-8 in a string, say): parse the whole
         // file as JSON first (skipping strings unread, as serde's IgnoredAny does, misses those).
-        serde_json::from_slice::<Value>(tokenizer_json)
+        let value = serde_json::from_slice::<Value>(tokenizer_json)
             .map_err(|e| Error::Tokenizer(format!("tokenizer.json is not valid JSON: {e}")))?;
+        if let Some(post_processor) = value.get("post_processor") {
+            check_templates(post_processor)?;
+        }
         let mut tokenizer = Tokenizer::from_bytes(tokenizer_json)
             .map_err(|e| Error::Tokenizer(format!("tokenizer.json could not be read: {e}")))?;
         tokenizer.with_padding(None);
@@ -107,6 +110,42 @@ fn quoted(text: &str) -> String {
     let short: String = text.chars().take(MAX).collect();
     let more = if text.chars().nth(MAX).is_some() { "…" } else { "" };
     format!("{short:?}{more}")
+}
+
+/// Refuses a `TemplateProcessing` post-processor (also inside a `Sequence`) whose template
+/// names a special token its `special_tokens` does not define, or defines one with a different
+/// number of ids and tokens: the tokenizers crate reads that file, then panics on every encode.
+fn check_templates(post_processor: &Value) -> Result<()> {
+    match post_processor.get("type").and_then(Value::as_str) {
+        Some("Sequence") => {
+            for inner in post_processor.get("processors").and_then(Value::as_array).into_iter().flatten() {
+                check_templates(inner)?;
+            }
+            Ok(())
+        }
+        Some("TemplateProcessing") => {
+            let defined = post_processor.get("special_tokens").and_then(Value::as_object);
+            for (id, token) in defined.into_iter().flatten() {
+                let count = |field: &str| token.get(field).and_then(Value::as_array).map(Vec::len);
+                if count("ids") != count("tokens") {
+                    return Err(Error::Tokenizer(format!(
+                        "tokenizer.json's post_processor defines the special token {id:?} with a different number of ids and tokens: use the tokenizer.json that came with the checkpoint"
+                    )));
+                }
+            }
+            let pieces = ["single", "pair"].into_iter().filter_map(|t| post_processor.get(t).and_then(Value::as_array)).flatten();
+            for piece in pieces {
+                let Some(id) = piece.get("SpecialToken").and_then(|t| t.get("id")).and_then(Value::as_str) else { continue };
+                if !defined.is_some_and(|d| d.contains_key(id)) {
+                    return Err(Error::Tokenizer(format!(
+                        "tokenizer.json's post_processor template uses the special token {id:?}, which its special_tokens does not define: use the tokenizer.json that came with the checkpoint"
+                    )));
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Refuses a tokenizer that does not wrap a sentence in [CLS] … [SEP] (or other special tokens,
