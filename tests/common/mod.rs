@@ -53,3 +53,23 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 pub fn to_vec(t: &candle_core::Tensor) -> Vec<f32> {
     t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
 }
+
+/// The tiny random BERT (seed 5) with the first value of the tensor `name` set to `value`
+/// (a NaN or an infinity, to fault a run), and the offline model's tokenizer.
+pub fn tiny_session_with_first_value(name: &str, value: f32) -> Session {
+    let config = webtune::config::BertConfig::tiny();
+    let bytes = webtune::checkpoint::random_bert(&config, 5);
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let named: Vec<(String, candle_core::Tensor)> = st
+        .tensors()
+        .into_iter()
+        .map(|(tensor, view)| {
+            let mut values: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+            if tensor == name {
+                values[0] = value;
+            }
+            (tensor, candle_core::Tensor::from_vec(values, view.shape(), &candle_core::Device::Cpu).unwrap())
+        })
+        .collect();
+    Session::load(&serde_json::to_vec(&config).unwrap(), &read(minilm_dir().join("tokenizer.json")), &webtune::checkpoint::serialize(&named).unwrap()).unwrap()
+}
