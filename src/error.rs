@@ -13,6 +13,9 @@ pub enum Error {
     /// Bad options (strategy, learning rate, ...).
     #[error("options: {0}")]
     Options(String),
+    /// No usable GPU, a limit the adapter cannot give, or a device lost mid-run.
+    #[error("gpu: {0}")]
+    Gpu(String),
     #[error("tokenizer: {0}")]
     Tokenizer(String),
     #[error("tensor: {0}")]

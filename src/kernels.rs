@@ -481,6 +481,24 @@ fn gelu_backward_chunk(dy: &mut [f32], x: &[f32]) {
 
 // ---------------------------------------------------------------------------------- softmax
 
+/// Softmax over the keys that are real tokens (mask 1); padding keys get probability 0, as
+/// transformers' additive mask of the dtype's minimum gives.
+pub fn masked_softmax(row: &mut [f32], key_mask: &[f32]) {
+    let mut max = f32::NEG_INFINITY;
+    for (v, m) in row.iter().zip(key_mask) {
+        if *m > 0.0 && *v > max {
+            max = *v;
+        }
+    }
+    let mut sum = 0f32;
+    for (v, m) in row.iter_mut().zip(key_mask) {
+        *v = if *m > 0.0 { exp(*v - max) } else { 0.0 };
+        sum += *v;
+    }
+    let inv = 1.0 / sum;
+    row.iter_mut().for_each(|v| *v *= inv);
+}
+
 /// Softmax backward, in place over `dy` (→ dx), given the softmax output `y`.
 pub fn softmax_backward_rows(dy: &mut [f32], y: &[f32], n: usize) {
     for (d, y) in dy.chunks_exact_mut(n).zip(y.chunks_exact(n)) {

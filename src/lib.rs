@@ -37,6 +37,7 @@ pub mod config;
 pub mod data;
 pub mod encoder;
 pub mod error;
+pub mod gpu;
 pub mod events;
 pub mod insight;
 pub mod kernels;

@@ -50,7 +50,7 @@ pub(super) fn attention_forward(q: &[f32], k: &[f32], v: &[f32], mask: &[f32], s
         }
         let key_mask = &mask[b * l..(b + 1) * l];
         for row in p.chunks_exact_mut(l) {
-            masked_softmax(row, key_mask);
+            kernels::masked_softmax(row, key_mask);
         }
         let base = (b * s.heads + hd) * lq * l;
         with_dropped(p, drop.as_ref().map(|m| &m[base..base + lq * l]), |weights| unsafe {
@@ -74,24 +74,6 @@ fn with_dropped(probs: &[f32], mask: Option<&[f32]>, f: impl FnOnce(&[f32])) {
         buffer.extend(probs.iter().zip(mask).map(|(p, m)| p * m));
         f(&buffer);
     });
-}
-
-/// Softmax over the keys that are real tokens (mask 1); padding keys get probability 0, as
-/// transformers' additive mask of the dtype's minimum gives.
-fn masked_softmax(row: &mut [f32], key_mask: &[f32]) {
-    let mut max = f32::NEG_INFINITY;
-    for (v, m) in row.iter().zip(key_mask) {
-        if *m > 0.0 && *v > max {
-            max = *v;
-        }
-    }
-    let mut sum = 0f32;
-    for (v, m) in row.iter_mut().zip(key_mask) {
-        *v = if *m > 0.0 { kernels::exp(*v - max) } else { 0.0 };
-        sum += *v;
-    }
-    let inv = 1.0 / sum;
-    row.iter_mut().for_each(|v| *v *= inv);
 }
 
 /// Self-attention backward: dq (query tokens × hidden), dk, dv (tokens × hidden), overwritten,
