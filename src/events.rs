@@ -76,6 +76,9 @@ pub enum Event {
         trainable_parameters: usize,
         estimated_peak_bytes: u64,
         work_total: f64,
+        /// Where the encoder runs: "cpu", or "gpu: <adapter> (<backend>)".
+        #[serde(default = "cpu_device")]
+        device: String,
     },
     /// A bounded chunk of non-training work: `done` of `total` sentences of `phase` (for
     /// `evaluate`, of the evaluation after epoch `epoch`).
@@ -193,4 +196,8 @@ impl Event {
     pub fn is_done(&self) -> bool {
         matches!(self, Event::Done { .. } | Event::Stopped { .. } | Event::Error { .. })
     }
+}
+
+fn cpu_device() -> String {
+    "cpu".into()
 }

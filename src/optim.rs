@@ -111,7 +111,7 @@ const ROWS_PER_TASK: usize = 32;
 
 /// The constants of one step of one parameter.
 #[derive(Clone, Copy)]
-struct StepConsts {
+pub(crate) struct StepConsts {
     beta1: f32,
     beta2: f32,
     eps: f32,
@@ -123,6 +123,27 @@ struct StepConsts {
 }
 
 impl StepConsts {
+    /// The constants of a parameter's `steps`-th update (torch's bias corrections).
+    pub(crate) fn of(config: &AdamConfig, steps: u64, lr: f64, grad_scale: f32) -> StepConsts {
+        let t = steps as i32;
+        let bias1 = 1.0 - config.beta1.powi(t);
+        let bias2 = 1.0 - config.beta2.powi(t);
+        StepConsts {
+            beta1: config.beta1 as f32,
+            beta2: config.beta2 as f32,
+            eps: config.eps as f32,
+            step_size: (lr / bias1) as f32,
+            inv_sqrt_bias2: (1.0 / bias2.sqrt()) as f32,
+            decay: (1.0 - lr * config.weight_decay) as f32,
+            grad_scale,
+        }
+    }
+
+    /// In the order the GPU's Adam kernel takes them.
+    pub(crate) fn as_array(&self) -> [f32; 7] {
+        [self.beta1, self.beta2, self.eps, self.step_size, self.inv_sqrt_bias2, self.decay, self.grad_scale]
+    }
+
     /// Update a parameter with its gradient, split across threads when large (the update is
     /// element-wise, so the split does not change a single value).
     fn apply(&self, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) -> Finite {
@@ -286,37 +307,43 @@ impl Adam {
     /// an update leaves a weight or a second moment infinite or NaN (after it: the weights are
     /// then broken, and the caller must stop using them).
     pub fn step(&mut self, rows: Option<&RowGradients>, lr: f64, head_lr: f64, max_grad_norm: Option<f64>) -> Result<Option<f64>> {
+        let squares = if max_grad_norm.is_some() { self.gradient_squares(rows) } else { 0.0 };
+        let (norm, grad_scale) = self.clip(squares, max_grad_norm)?;
+        self.update(rows, lr, head_lr, grad_scale)?;
+        Ok(norm)
+    }
+
+    /// Σ g² over every gradient of this step (for the clipping norm).
+    pub fn gradient_squares(&self, rows: Option<&RowGradients>) -> f64 {
+        self.params.iter().filter_map(|p| gradient_of(p, rows)).map(|g| g.sum_of_squares()).sum()
+    }
+
+    /// The step's gradient norm (when clipping) and the scale its gradients get, from the sum
+    /// of their squares (this optimizer's and, on the GPU, the device's); counts the step.
+    /// Fails, naming the step, when the norm is not finite: then nothing may be updated.
+    pub fn clip(&mut self, squares: f64, max_grad_norm: Option<f64>) -> Result<(Option<f64>, f32)> {
         self.updates += 1;
+        let Some(max) = max_grad_norm else { return Ok((None, 1.0)) };
+        let norm = squares.sqrt();
+        if !norm.is_finite() {
+            let step = self.updates;
+            return Err(Error::Options(format!("the gradient norm became {norm} at step {step}, so no weight was updated: a weight or an input gives a non-finite gradient")));
+        }
+        // torch.nn.utils.clip_grad_norm_: scale by min(1, max / (norm + 1e-6)).
+        Ok((Some(norm), (max / (norm + 1e-6)).min(1.0) as f32))
+    }
+
+    /// The update of a step after [`Adam::clip`]: every parameter with a gradient, its
+    /// gradient scaled by `grad_scale`. Fails when an update leaves a weight or a second moment
+    /// infinite or NaN (the weights are then broken, and the caller must stop using them).
+    pub fn update(&mut self, rows: Option<&RowGradients>, lr: f64, head_lr: f64, grad_scale: f32) -> Result<()> {
         let step = self.updates;
         let gradients: Vec<Option<Gradient<'_>>> = self.params.iter().map(|p| gradient_of(p, rows)).collect();
-        let (norm, grad_scale) = match max_grad_norm {
-            Some(max) => {
-                let squares: f64 = gradients.iter().flatten().map(Gradient::sum_of_squares).sum();
-                let norm = squares.sqrt();
-                if !norm.is_finite() {
-                    return Err(Error::Options(format!("the gradient norm became {norm} at step {step}, so no weight was updated: a weight or an input gives a non-finite gradient")));
-                }
-                // torch.nn.utils.clip_grad_norm_: scale by min(1, max / (norm + 1e-6)).
-                (Some(norm), (max / (norm + 1e-6)).min(1.0) as f32)
-            }
-            None => (None, 1.0),
-        };
         for ((param, moments), gradient) in self.params.iter().zip(self.moments.iter_mut()).zip(gradients) {
             let Some(gradient) = gradient else { continue };
             moments.steps += 1;
-            let t = moments.steps as i32;
-            let bias1 = 1.0 - self.config.beta1.powi(t);
-            let bias2 = 1.0 - self.config.beta2.powi(t);
             let lr = if param.is_head { head_lr } else { lr };
-            let consts = StepConsts {
-                beta1: self.config.beta1 as f32,
-                beta2: self.config.beta2 as f32,
-                eps: self.config.eps as f32,
-                step_size: (lr / bias1) as f32,
-                inv_sqrt_bias2: (1.0 / bias2.sqrt()) as f32,
-                decay: (1.0 - lr * self.config.weight_decay) as f32,
-                grad_scale,
-            };
+            let consts = StepConsts::of(&self.config, moments.steps, lr, grad_scale);
             let moments = RefCell::new(moments);
             let finite = match gradient {
                 Gradient::Slot(slot) => {
@@ -332,14 +359,23 @@ impl Adam {
                 }
             };
             if !finite.holds() {
-                let name = &param.name;
-                return Err(Error::Options(format!(
-                    "the update of step {step} made {name} infinite or NaN: its gradient was not finite or too large for float32; lower the learning rate, set a maximum gradient norm, or check the model's weights"
-                )));
+                return Err(non_finite_update(step, &param.name));
             }
         }
-        Ok(norm)
+        Ok(())
     }
+
+    /// The step number of the last [`Adam::clip`].
+    pub fn updates(&self) -> usize {
+        self.updates
+    }
+}
+
+/// The error of an update that left `name` infinite or NaN at `step`.
+pub fn non_finite_update(step: usize, name: &str) -> Error {
+    Error::Options(format!(
+        "the update of step {step} made {name} infinite or NaN: its gradient was not finite or too large for float32; lower the learning rate, set a maximum gradient norm, or check the model's weights"
+    ))
 }
 
 /// Number of warm-up steps for a warm-up ratio, as transformers' `TrainingArguments` computes

@@ -270,3 +270,26 @@ pub fn trainable_copy(t: &Tensor) -> Result<Tensor> {
     Ok(Var::from_tensor(&t.copy()?)?.as_tensor().clone())
 }
 
+
+/// Overwrite a contiguous f32 tensor's values in place (every handle to it sees them): the GPU
+/// executor's trained weights coming back.
+pub fn overwrite(t: &Tensor, values: &[f32]) -> Result<()> {
+    struct Overwrite<'a>(&'a [f32]);
+    impl candle_core::InplaceOp1 for Overwrite<'_> {
+        fn name(&self) -> &'static str {
+            "webtune-overwrite"
+        }
+
+        fn cpu_fwd(&self, storage: &mut candle_core::CpuStorage, layout: &candle_core::Layout) -> candle_core::Result<()> {
+            let (start, end) = layout.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("overwrite: tensor not contiguous".into()))?;
+            match storage {
+                candle_core::CpuStorage::F32(v) if end - start == self.0.len() => {
+                    v[start..end].copy_from_slice(self.0);
+                    Ok(())
+                }
+                _ => candle_core::bail!("overwrite: an f32 tensor of {} values was expected", self.0.len()),
+            }
+        }
+    }
+    Ok(t.inplace_op1(&Overwrite(values))?)
+}

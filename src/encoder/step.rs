@@ -51,7 +51,7 @@ pub struct TrainModel<'a> {
     pub adapters: Option<AdapterSet<'a>>,
 }
 
-fn check_length(config: &BertConfig, batch: &Batch) -> Result<()> {
+pub(crate) fn check_length(config: &BertConfig, batch: &Batch) -> Result<()> {
     if batch.seq_len > config.max_tokens() {
         return Err(Error::Options(format!("sequence length {} exceeds the model's limit of {} tokens (max_position_embeddings {})", batch.seq_len, config.max_tokens(), config.max_position_embeddings)));
     }
@@ -109,7 +109,7 @@ impl EvalPass {
             }
             _ => {
                 let top = self.shapes.last().copied().unwrap_or(self.s);
-                let pooled = pool(&LinearValues::of(&weights.pooler)?, &cls_rows(&self.hidden, top), self.s.batch, pooler_activation(&self.config));
+                let pooled = pooled_of(&self.config, weights, &cls_rows(&self.hidden, top), self.s.batch)?;
                 self.done += 1;
                 return Ok(Some(EvalOutput { pooled, last_hidden: self.keep_hidden.then(|| take(&mut self.hidden)) }));
             }
@@ -134,7 +134,7 @@ pub fn encode_eval(config: &BertConfig, weights: &BertWeights, adapters: Option<
 
 /// One unit of a training step.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum TrainUnit {
+pub(crate) enum TrainUnit {
     Embeddings,
     LayerForward(usize),
     /// Pooler, classifier dropout, classifier, loss; the classifier's and the pooler's
@@ -148,7 +148,7 @@ enum TrainUnit {
 }
 
 impl TrainUnit {
-    fn is_forward(self) -> bool {
+    pub(crate) fn is_forward(self) -> bool {
         matches!(self, TrainUnit::Embeddings | TrainUnit::LayerForward(_) | TrainUnit::Head)
     }
 
@@ -156,7 +156,7 @@ impl TrainUnit {
     /// forward is 12 (query, key, value and attention output 1 each, the feed-forward block
     /// 8), its backward twice that; the key and value run on every token, the rest on the
     /// layer's query rows. For progress within a step only.
-    fn relative_work(self, shapes: &[Shape]) -> f64 {
+    pub(crate) fn relative_work(self, shapes: &[Shape]) -> f64 {
         let queries = |l: usize| shapes[l].queries as f64 / shapes[l].len.max(1) as f64;
         match self {
             TrainUnit::LayerForward(l) => 2.0 + 10.0 * queries(l),
@@ -170,7 +170,7 @@ impl TrainUnit {
 /// The units of a step, in order: the embeddings, each layer forward, the head; then, when the
 /// backward reaches the encoder, each layer it reaches from the top down (two halves each) and
 /// the embeddings when they train.
-fn train_units(layers: usize, backward: BackwardExtent) -> Vec<TrainUnit> {
+pub(crate) fn train_units(layers: usize, backward: BackwardExtent) -> Vec<TrainUnit> {
     let mut units = vec![TrainUnit::Embeddings];
     units.extend((0..layers).map(TrainUnit::LayerForward));
     units.push(TrainUnit::Head);
@@ -320,27 +320,46 @@ impl TrainStep {
     /// Pooler, classifier and loss; then the classifier's backward and, when it is in the
     /// graph, the pooler's, down to the gradient of the top layer's output.
     fn head(&mut self, model: TrainModel<'_>, dropout: &mut Option<DropoutSource<'_>>, check: impl Fn(f64) -> Result<()>) -> Result<()> {
-        let s = self.s;
-        let top = self.shapes.last().copied().unwrap_or(s);
-        let pooler = LinearValues::of(&model.weights.pooler)?;
-        let mut cls = cls_rows(&self.hidden, top);
+        let top = self.shapes.last().copied().unwrap_or(self.s);
+        let cls = cls_rows(&self.hidden, top);
         self.hidden = Vec::new();
-        let cls_drop = pooler_input_mask(dropout, &self.config, cls.len());
-        apply(&mut cls, &cls_drop);
-        let activation = pooler_activation(&self.config);
-        let pooled = pool(&pooler, &cls, s.batch, activation);
-        let (output, mut dpooled) = head_step(model.head, model.head_grads, &pooled, &self.labels, dropout, check)?;
+        let (output, dcls) = head_unit(&self.config, model, cls, &self.labels, self.pooler_in_graph, self.backward.reaches_encoder(), dropout, check)?;
         self.output = Some(output);
-        if !self.pooler_in_graph {
-            return Ok(());
-        }
-        pool_activation_backward(&mut dpooled, &pooled, activation);
-        if let Some(mut dcls) = pooler.backward(&model.grads.pooler, &cls, &dpooled, s.batch, self.backward.reaches_encoder()) {
-            apply(&mut dcls, &cls_drop);
-            self.gradient = spread_first_rows(&dcls, top.queries, 1, s.hidden);
+        if let Some(dcls) = dcls {
+            self.gradient = spread_first_rows(&dcls, top.queries, 1, self.s.hidden);
         }
         Ok(())
     }
+}
+
+/// The head of a training step on the top layer's [CLS] rows (batch × hidden), on the CPU for
+/// either executor (about a thousandth of a step's work; the GPU reads the rows back): the
+/// pooler (after RoBERTa's dropout), the classifier and the loss, judged by `check` before any
+/// gradient is written; then the classifier's backward and, when `pooler_in_graph`, the
+/// pooler's. Returns the output and, when the backward goes on into the encoder, d[CLS].
+#[allow(clippy::too_many_arguments)] // the step's state the head reads, all distinct
+pub(crate) fn head_unit(config: &BertConfig, model: TrainModel<'_>, mut cls: Vec<f32>, labels: &[usize], pooler_in_graph: bool, reaches_encoder: bool, dropout: &mut Option<DropoutSource<'_>>, check: impl Fn(f64) -> Result<()>) -> Result<(StepOutput, Option<Vec<f32>>)> {
+    let batch = labels.len();
+    let pooler = LinearValues::of(&model.weights.pooler)?;
+    let cls_drop = pooler_input_mask(dropout, config, cls.len());
+    apply(&mut cls, &cls_drop);
+    let activation = pooler_activation(config);
+    let pooled = pool(&pooler, &cls, batch, activation);
+    let (output, mut dpooled) = head_step(model.head, model.head_grads, &pooled, labels, dropout, check)?;
+    if !pooler_in_graph {
+        return Ok((output, None));
+    }
+    pool_activation_backward(&mut dpooled, &pooled, activation);
+    let dcls = pooler.backward(&model.grads.pooler, &cls, &dpooled, batch, reaches_encoder).map(|mut dcls| {
+        apply(&mut dcls, &cls_drop);
+        dcls
+    });
+    Ok((output, dcls))
+}
+
+/// The pooled outputs of the top layer's [CLS] rows in eval mode (no dropout).
+pub(crate) fn pooled_of(config: &BertConfig, weights: &BertWeights, cls: &[f32], batch: usize) -> Result<Vec<f32>> {
+    Ok(pool(&LinearValues::of(&weights.pooler)?, cls, batch, pooler_activation(config)))
 }
 
 /// One training step through the whole model (training mode, dropout from `dropout`):

@@ -82,30 +82,34 @@ impl Gpu {
         self.lost.get()
     }
 
-    /// Read `len` f32 values of `buffer` from `offset` (in values) back to the CPU. Everything
-    /// submitted before finishes first.
-    pub async fn read(&self, buffer: &wgpu::Buffer, offset: usize, len: usize) -> Result<Vec<f32>> {
-        if len == 0 {
-            return Ok(Vec::new());
-        }
-        let bytes = (len * 4) as u64;
+    /// Start reading `len` f32 values of `buffer` from `offset` (in values) back to the CPU,
+    /// after everything submitted before: see [`GpuRead`].
+    pub fn start_read(&self, buffer: &wgpu::Buffer, offset: usize, len: usize) -> GpuRead {
+        let bytes = (len.max(1) * 4) as u64;
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor { label: Some("read-back"), size: bytes, usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST, mapped_at_creation: false });
         let mut encoder = self.device.create_command_encoder(&Default::default());
-        encoder.copy_buffer_to_buffer(buffer, (offset * 4) as u64, &staging, 0, bytes);
+        if len > 0 {
+            encoder.copy_buffer_to_buffer(buffer, (offset * 4) as u64, &staging, 0, bytes);
+        }
         self.queue.submit([encoder.finish()]);
         let (sender, receiver) = futures_channel::oneshot::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |result| {
             let _ = sender.send(result);
         });
-        self.wait()?;
-        let mapped = receiver.await.map_err(|_| self.lost_error())?;
-        mapped.map_err(|e| {
-            self.lost.set(true);
-            Error::Gpu(format!("reading back from the GPU failed: {e}"))
-        })?;
-        let values = bytemuck_f32(&staging.get_mapped_range(..));
-        staging.unmap();
-        Ok(values)
+        GpuRead { staging, receiver, mapped: None, len }
+    }
+
+    /// Read `len` values of `buffer` from `offset`, waiting for them (asynchronously).
+    pub async fn read(&self, buffer: &wgpu::Buffer, offset: usize, len: usize) -> Result<Vec<f32>> {
+        let mut read = self.start_read(buffer, offset, len);
+        loop {
+            if let Some(values) = read.try_take(self)? {
+                return Ok(values);
+            }
+            // On the web the map resolves once control is back in the event loop.
+            let result = (&mut read.receiver).await.map_err(|_| self.lost_error())?;
+            read.mapped = Some(result);
+        }
     }
 
     /// Natively, block until the queue is idle (the web's event loop does this by itself).
@@ -132,4 +136,39 @@ impl Gpu {
 
 fn bytemuck_f32(bytes: &[u8]) -> Vec<f32> {
     bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+}
+
+/// A read-back under way. Natively [`GpuRead::try_take`] waits for it; on the web it gives
+/// `None` until the browser has mapped the buffer (after control returns to the event loop),
+/// so a step can hand control back and be called again.
+pub struct GpuRead {
+    staging: wgpu::Buffer,
+    receiver: futures_channel::oneshot::Receiver<std::result::Result<(), wgpu::BufferAsyncError>>,
+    mapped: Option<std::result::Result<(), wgpu::BufferAsyncError>>,
+    len: usize,
+}
+
+impl GpuRead {
+    /// The values once they are on the CPU; `None` while the map is pending (web only).
+    pub fn try_take(&mut self, gpu: &Gpu) -> Result<Option<Vec<f32>>> {
+        if self.mapped.is_none() {
+            gpu.wait()?;
+            match self.receiver.try_recv() {
+                Ok(Some(result)) => self.mapped = Some(result),
+                Ok(None) => return Ok(None),
+                Err(_) => return Err(gpu.lost_error()),
+            }
+        }
+        match self.mapped.take().expect("set above") {
+            Ok(()) => {
+                let values = bytemuck_f32(&self.staging.get_mapped_range(..));
+                self.staging.unmap();
+                Ok(Some(values[..self.len].to_vec()))
+            }
+            Err(e) => {
+                gpu.lost.set(true);
+                Err(Error::Gpu(format!("reading back from the GPU failed (the device was lost?): {e}")))
+            }
+        }
+    }
 }

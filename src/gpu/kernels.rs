@@ -152,7 +152,12 @@ fn f(v: f32) -> u32 {
     v.to_bits()
 }
 
-impl Recorder<'_> {
+impl<'a> Recorder<'a> {
+    /// The device the launches run on.
+    pub fn gpu(&self) -> &'a Gpu {
+        self.gpu
+    }
+
     fn launch(&mut self, file: &'static str, entry: &'static str, params: &[u32], buffers: &[&wgpu::Buffer], groups: (u32, u32, u32)) {
         let pipeline = &self.kernels.pipelines[&(file, entry)];
         let mut words = params.to_vec();

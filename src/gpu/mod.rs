@@ -17,8 +17,15 @@
 //! - `layer`, `step`: the encoder's passes, unit by unit like the CPU's [`crate::encoder::TrainStep`].
 mod device;
 mod kernels;
+mod layer;
+mod model;
+mod optim;
+mod step;
 mod tensor;
 
-pub use device::{Gpu, GpuInfo};
+pub use device::{Gpu, GpuInfo, GpuRead};
 pub use kernels::{square_partials, Kernels, Product, Recorder, RowGroups, View};
+pub use model::{GpuDownload, GpuModel};
+pub use optim::GpuUpdate;
+pub use step::{GpuEvalPass, GpuExecutor, GpuTrainStep, Progress};
 pub use tensor::GpuTensor;

@@ -54,6 +54,10 @@ impl Run {
     /// The next unit of evaluating the next chunk; after the last chunk, the snapshot (and the
     /// epoch's events).
     pub(super) fn evaluate_chunk(&mut self, next: usize) -> Result<Advance> {
+        // The epoch's weights come back from the GPU first (its insight views read them).
+        if !self.sync_weights()? {
+            return Ok(Advance::Unit(self.unit_progress()));
+        }
         let total = self.eval_items.len();
         let (pooled, end, work) = if self.strategy == Strategy::Frozen {
             // Cached outputs: only the head runs, one product for the whole set.

@@ -25,12 +25,14 @@
 //! map, and `export` gives predictions and the trained model's files.
 use std::collections::VecDeque;
 
+use send_wrapper::SendWrapper;
 use web_time::Instant;
 
 use crate::alloc_stats;
 use crate::config::BertConfig;
 use crate::data::{self, Dataset};
-use crate::encoder::{self, DropoutSource, EvalPass, StepOutput, TrainStep};
+use crate::encoder::{self, DropoutSource, EvalOutput, EvalPass, StepOutput, TrainStep};
+use crate::gpu::{Gpu, GpuDownload, GpuEvalPass, GpuExecutor, GpuModel, GpuTrainStep, GpuUpdate, Progress};
 use crate::events::{Event, Phase, UnitProgress};
 use crate::insight::PrincipalPlane;
 use crate::kernels;
@@ -91,11 +93,63 @@ pub enum Advance {
 
 /// A piece of work under way across several calls of [`Run::advance`].
 enum InProgress {
-    /// An optimizer step: the encoder's units, then (`output` known) the optimizer. Positions
-    /// `position..end` of the epoch's order are its batch; `compute_ms` the time its calls took.
-    Step { pass: TrainStep, end: usize, output: Option<StepOutput>, compute_ms: f64 },
+    /// An optimizer step: the encoder's units, then (`output` known) the optimizer (on the GPU,
+    /// `update` while it is under way). Positions `position..end` of the epoch's order are its
+    /// batch; `compute_ms` the time its calls took.
+    Step { pass: StepPass, end: usize, output: Option<StepOutput>, compute_ms: f64, update: Option<SendWrapper<GpuUpdate>> },
     /// A chunk of encoding (frozen cache) or evaluation: sentences `next..end`, `work` GFLOP.
-    Chunk { pass: EvalPass, end: usize, work: f64 },
+    Chunk { pass: ChunkPass, end: usize, work: f64 },
+}
+
+/// A training step on the run's executor.
+enum StepPass {
+    Cpu(TrainStep),
+    Gpu(SendWrapper<GpuTrainStep>),
+}
+
+/// An eval-mode pass on the run's executor.
+enum ChunkPass {
+    Cpu(EvalPass),
+    Gpu(SendWrapper<GpuEvalPass>),
+}
+
+impl StepPass {
+    fn units(&self) -> usize {
+        match self {
+            StepPass::Cpu(p) => p.units(),
+            StepPass::Gpu(p) => p.units(),
+        }
+    }
+
+    fn units_done(&self) -> usize {
+        match self {
+            StepPass::Cpu(p) => p.units_done(),
+            StepPass::Gpu(p) => p.units_done(),
+        }
+    }
+
+    fn work_fraction(&self) -> f64 {
+        match self {
+            StepPass::Cpu(p) => p.work_fraction(),
+            StepPass::Gpu(p) => p.work_fraction(),
+        }
+    }
+}
+
+impl ChunkPass {
+    fn units(&self) -> usize {
+        match self {
+            ChunkPass::Cpu(p) => p.units(),
+            ChunkPass::Gpu(p) => p.units(),
+        }
+    }
+
+    fn units_done(&self) -> usize {
+        match self {
+            ChunkPass::Cpu(p) => p.units_done(),
+            ChunkPass::Gpu(p) => p.units_done(),
+        }
+    }
 }
 
 /// Where the time of the last optimizer step went (milliseconds).
@@ -163,6 +217,14 @@ pub struct Run {
     plan: RunPlan,
     model: RunModel,
     optimizer: Option<Adam>,
+    /// The GPU executor when the encoder runs there (see [`Run::use_gpu`]); used only on the
+    /// thread that made it (a GPU run's units do not go to the pool).
+    gpu: Option<SendWrapper<GpuExecutor>>,
+    /// The trained weights coming back from the GPU, and the step they are of once back.
+    download: Option<SendWrapper<GpuDownload>>,
+    synced_step: usize,
+    /// Where the encoder runs (see [`Run::device`]).
+    device: String,
     /// Frozen strategy: pooled outputs of the (frozen) encoder, train rows then validation rows.
     cache: Vec<Vec<f32>>,
     /// Frozen: the training rows of `cache`, contiguous (n × hidden), once encoding is done.
@@ -238,6 +300,10 @@ impl Run {
             encoder,
             labels: train.labels.clone(),
             optimizer: Some(Adam::new(model.params.clone(), adam)),
+            gpu: None,
+            download: None,
+            synced_step: 0,
+            device: "cpu".into(),
             model,
             cache: Vec::new(),
             cached_train: None,
@@ -261,6 +327,44 @@ impl Run {
             started: Instant::now(),
             done_event: None,
         })
+    }
+
+    /// Run the encoder on `gpu` from here on (before the first step): its weights, gradients
+    /// and moments move there; the head and its optimizer stay on the CPU. Fails, leaving the
+    /// run on the CPU, when the strategy has no GPU kernels yet (LoRA) or an upload fails.
+    pub fn use_gpu(&mut self, gpu: Gpu) -> Result<()> {
+        if self.state != RunState::Start {
+            return Err(Error::Gpu("a run moves to the GPU before it starts".into()));
+        }
+        let adam = AdamConfig { weight_decay: self.options.weight_decay, ..AdamConfig::default() };
+        let model = GpuModel::upload(&gpu, &self.model, adam)?;
+        let head_params = self.model.params.iter().filter(|p| p.is_head).cloned().collect();
+        self.optimizer = Some(Adam::new(head_params, adam));
+        self.device = format!("gpu: {}", gpu.info.describe());
+        self.gpu = Some(SendWrapper::new(GpuExecutor::new(gpu, model)));
+        Ok(())
+    }
+
+    /// On the GPU, bring the weights of the last finished step back into the CPU model (the
+    /// insight views, export and predictions read them there). False while they are on their
+    /// way (web); true at once on the CPU.
+    fn sync_weights(&mut self) -> Result<bool> {
+        let Some(executor) = self.gpu.as_deref() else { return Ok(true) };
+        if self.synced_step == self.global_step {
+            return Ok(true);
+        }
+        let download = self.download.get_or_insert_with(|| SendWrapper::new(executor.model().start_download(&executor.gpu, &self.model)));
+        if !download.try_finish(&executor.gpu)? {
+            return Ok(false);
+        }
+        self.download = None;
+        self.synced_step = self.global_step;
+        Ok(true)
+    }
+
+    /// Where the encoder runs: "cpu", or "gpu: <adapter> (<backend>)".
+    pub fn device(&self) -> String {
+        self.device.clone()
     }
 
     pub fn strategy(&self) -> Strategy {
@@ -299,16 +403,7 @@ impl Run {
 
     /// Learning rates (body, head) for the step about to run.
     fn learning_rates(&self) -> (f64, f64) {
-        let total = self.total_steps();
-        let warmup = optim::warmup_steps(self.options.warmup_ratio, total);
-        let factor = optim::schedule_factor(self.options.schedule, self.global_step, total, warmup);
-        // A LoRA run's body is its adapters, trained at LoRA's own rate.
-        let body = match self.strategy {
-            Strategy::Lora(_) => self.options.lora.learning_rate,
-            _ => self.options.learning_rate,
-        };
-        let head = self.options.head_learning_rate.unwrap_or(body);
-        (body * factor, head * factor)
+        learning_rates(&self.options, self.strategy, self.global_step, self.total_steps())
     }
 
     /// Advance by one bounded piece of work (an optimizer step, a chunk of encoding or
@@ -328,7 +423,9 @@ impl Run {
         if let Some(event) = self.pending.pop_front() {
             return Advance::Event(event);
         }
-        match kernels::on_pool(|| self.try_advance()) {
+        // A GPU run's units stay on this thread, where its device lives.
+        let result = if self.gpu.is_some() { self.try_advance() } else { kernels::on_pool(|| self.try_advance()) };
+        match result {
             Ok(advance) => advance,
             Err(e) => {
                 self.release_training_state();
@@ -347,8 +444,15 @@ impl Run {
         if let Some(done) = &self.done_event {
             return done.clone();
         }
+        // The weights of the last finished step come back from the GPU (natively at once).
+        let synced = self.sync_weights();
         self.release_training_state();
         self.state = RunState::Finished;
+        if let Err(e) = synced {
+            let event = Event::Error { message: format!("{} run stopped, but its weights since step {} could not come back from the GPU: {e}", self.strategy, self.synced_step) };
+            self.done_event = Some(event.clone());
+            return event;
+        }
         let event = Event::Stopped { strategy: self.name(), steps: self.global_step, retained_bytes: self.retained_bytes(), elapsed_ms: self.elapsed_ms() };
         self.done_event = Some(event.clone());
         event
@@ -391,12 +495,22 @@ impl Run {
             let (end, work) = self.chunk_end(next, |i| ids_of(self, i).len(), count);
             let seqs: Vec<&[u32]> = (next..end).map(|i| ids_of(self, i)).collect();
             let batch = self.encoder.batch(&seqs, self.options.pad_to_max_len);
-            let pass = EvalPass::new(&self.config, &self.model.weights, batch, false)?;
+            let pass = match &self.gpu {
+                Some(_) => ChunkPass::Gpu(SendWrapper::new(GpuEvalPass::new(&self.config, self.model.weights.layers.len(), batch, false)?)),
+                None => ChunkPass::Cpu(EvalPass::new(&self.config, &self.model.weights, batch, false)?),
+            };
             self.in_progress = Some(InProgress::Chunk { pass, end, work });
         }
         let Some(InProgress::Chunk { pass, end, work }) = &mut self.in_progress else { unreachable!("a chunk is under way") };
         let (end, work) = (*end, *work);
-        let Some(output) = pass.advance(&self.model.weights, self.model.adapters.as_ref())? else { return Ok(None) };
+        let output: Option<EvalOutput> = match pass {
+            ChunkPass::Cpu(pass) => pass.advance(&self.model.weights, self.model.adapters.as_ref())?,
+            ChunkPass::Gpu(pass) => match pass.advance(self.gpu.as_deref().expect("a GPU pass runs on the GPU"), &self.model.weights)? {
+                Progress::Done(output) => Some(output),
+                Progress::Unit | Progress::Waiting => None,
+            },
+        };
+        let Some(output) = output else { return Ok(None) };
         self.in_progress = None;
         Ok(Some((output.pooled, end, work)))
     }
@@ -415,6 +529,7 @@ impl Run {
             trainable_parameters: self.plan.trainable_parameters,
             estimated_peak_bytes: self.plan.peak_bytes,
             work_total: self.plan.work_total,
+            device: self.device(),
         }
     }
 
@@ -477,18 +592,42 @@ impl Run {
         if self.in_progress.is_none() {
             let seqs: Vec<&[u32]> = self.order[self.position..end].iter().map(|&i| self.train.ids[i].as_slice()).collect();
             let batch = self.encoder.batch(&seqs, self.options.pad_to_max_len);
-            let pass = TrainStep::new(&self.config, self.model.train_model(), batch, labels(self))?;
-            self.in_progress = Some(InProgress::Step { pass, end, output: None, compute_ms: 0.0 });
+            let pass = match &self.gpu {
+                Some(_) => StepPass::Gpu(SendWrapper::new(GpuTrainStep::new(&self.config, self.model.train_model(), batch, labels(self))?)),
+                None => StepPass::Cpu(TrainStep::new(&self.config, self.model.train_model(), batch, labels(self))?),
+            };
+            self.in_progress = Some(InProgress::Step { pass, end, output: None, compute_ms: 0.0, update: None });
         }
-        let Some(InProgress::Step { pass, end, output, compute_ms }) = &mut self.in_progress else { unreachable!("a step is under way") };
+        let Some(InProgress::Step { pass, output, compute_ms, update, .. }) = &mut self.in_progress else { unreachable!("a step is under way") };
         if output.is_none() {
             let mut dropout = Some(DropoutSource { rng: &mut self.dropout_rng, p: self.dropout });
-            *output = pass.advance(self.model.train_model(), &mut dropout, check)?;
+            *output = match pass {
+                StepPass::Cpu(pass) => pass.advance(self.model.train_model(), &mut dropout, check)?,
+                StepPass::Gpu(pass) => match pass.advance(self.gpu.as_deref().expect("a GPU step runs on the GPU"), self.model.train_model(), &mut dropout, check)? {
+                    Progress::Done(output) => Some(output),
+                    Progress::Unit | Progress::Waiting => None,
+                },
+            };
             *compute_ms += t0.elapsed().as_secs_f64() * 1000.0;
             return Ok(Advance::Unit(self.unit_progress()));
         }
+        if let Some(executor) = self.gpu.as_deref_mut() {
+            // The GPU's optimizer step: it may wait for read-backs (web).
+            let update = update.get_or_insert_with(|| SendWrapper::new(GpuUpdate::start(executor, self.options.max_grad_norm.is_some())));
+            let (lr, head_lr) = learning_rates(&self.options, self.strategy, self.global_step, self.order.len().div_ceil(self.options.batch_size) * self.options.epochs);
+            let optimizer = self.optimizer.as_mut().ok_or_else(|| Error::Options("optimizer state was released".into()))?;
+            if let Progress::Waiting | Progress::Unit = update.advance(executor, optimizer, lr, head_lr, self.options.max_grad_norm)? {
+                return Ok(Advance::Unit(self.unit_progress()));
+            }
+        }
+        let gpu_updated = self.gpu.is_some();
+        let Some(InProgress::Step { end, output, compute_ms, .. }) = &mut self.in_progress else { unreachable!("a step is under way") };
         let (end, output, compute_ms) = (*end, output.take().expect("checked above"), *compute_ms);
         self.in_progress = None;
+        if gpu_updated {
+            let t1 = Instant::now();
+            return Ok(Advance::Event(self.after_step(output, end, compute_ms, t1)));
+        }
         self.finish_step(output, end, compute_ms).map(Advance::Event)
     }
 
@@ -499,6 +638,12 @@ impl Run {
         let (lr, head_lr) = self.learning_rates();
         let optimizer = self.optimizer.as_mut().ok_or_else(|| Error::Options("optimizer state was released".into()))?;
         optimizer.step(output.word_rows.as_ref(), lr, head_lr, self.options.max_grad_norm)?;
+        Ok(self.after_step(output, end, compute_ms, t1))
+    }
+
+    /// The bookkeeping of a finished step (its optimizer started at `t1`).
+    fn after_step(&mut self, output: StepOutput, end: usize, compute_ms: f64, t1: Instant) -> Event {
+        let (lr, head_lr) = self.learning_rates();
         let forward_ms = output.forward_ms.min(compute_ms);
         self.last_timing = StepTiming { forward_ms, backward_ms: compute_ms - forward_ms, optimizer_ms: t1.elapsed().as_secs_f64() * 1000.0 };
         self.global_step += 1;
@@ -513,7 +658,7 @@ impl Run {
             self.state = RunState::Evaluating { next: 0 };
         }
         let epoch = if self.state == RunState::Training { self.epoch + 1 } else { self.epoch };
-        Ok(Event::Step { strategy: self.name(), epoch, step: self.global_step, loss: output.loss, lr, head_lr, work_done: self.work_done, elapsed_ms: self.elapsed_ms() })
+        Event::Step { strategy: self.name(), epoch, step: self.global_step, loss: output.loss, lr, head_lr, work_done: self.work_done, elapsed_ms: self.elapsed_ms() }
     }
 
     fn end_epoch(&mut self) -> Result<Event> {
@@ -580,6 +725,8 @@ impl Run {
     /// frozen cache and any pending evaluation. The weights stay for predictions and export.
     fn release_training_state(&mut self) {
         self.in_progress = None;
+        self.download = None;
+        self.gpu = None;
         self.optimizer = None;
         self.model.release_gradients();
         self.cache = Vec::new();
@@ -592,6 +739,19 @@ impl Run {
     fn retained_bytes(&self) -> u64 {
         self.model.params.iter().map(|p| p.tensor.elem_count() as u64 * 4).sum()
     }
+}
+
+/// Learning rates (body, head) of step `step` (0-based) of `total` under the schedule.
+fn learning_rates(options: &TrainOptions, strategy: Strategy, step: usize, total: usize) -> (f64, f64) {
+    let warmup = optim::warmup_steps(options.warmup_ratio, total);
+    let factor = optim::schedule_factor(options.schedule, step, total, warmup);
+    // A LoRA run's body is its adapters, trained at LoRA's own rate.
+    let body = match strategy {
+        Strategy::Lora(_) => options.lora.learning_rate,
+        _ => options.learning_rate,
+    };
+    let head = options.head_learning_rate.unwrap_or(body);
+    (body * factor, head * factor)
 }
 
 /// The random stream of a run's data order: each epoch's order is the next permutation drawn
