@@ -164,6 +164,9 @@ pub enum Event {
         steps: usize,
         retained_bytes: u64,
         elapsed_ms: f64,
+        /// Why, when the run stopped by itself (the GPU was lost); None for the driver's Stop.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     Error {
         message: String,

@@ -365,6 +365,11 @@ impl Adam {
         Ok(())
     }
 
+    /// The parameters this optimizer updates.
+    pub fn params(&self) -> &[Param] {
+        &self.params
+    }
+
     /// The step number of the last [`Adam::clip`].
     pub fn updates(&self) -> usize {
         self.updates

@@ -62,3 +62,43 @@ fn top_layers_on_the_gpu_give_the_cpu_run() {
 fn frozen_encoder_on_the_gpu_gives_the_cpu_run() {
     assert_same_run(Strategy::Frozen);
 }
+
+/// Probabilities of the notebook's sentences under a run's model.
+fn probabilities(run: &webtune::Run) -> Vec<Vec<f64>> {
+    let texts: Vec<String> = parse_labelled_text(&notebook_text()).unwrap().examples.iter().map(|e| e.text.clone()).collect();
+    run.predict(&texts).unwrap().into_iter().map(|p| p.probabilities).collect()
+}
+
+/// A real `device.destroy()` in the second epoch: the run stops by itself, says why, and keeps
+/// the model of the end of the first epoch — the CPU run's model after one epoch.
+#[test]
+fn a_gpu_lost_mid_run_stops_it_with_the_model_of_the_last_finished_epoch() {
+    let session = minilm();
+    let data = parse_labelled_text(&notebook_text()).unwrap();
+    let options = TrainOptions { epochs: 3, batch_size: 4, ..TrainOptions::default() };
+    let mut gpu_run = session.start_run(Strategy::Full, &data, Some(&data), &options).unwrap();
+    gpu_run.use_gpu(gpu()).unwrap();
+    let stopped = loop {
+        match gpu_run.step() {
+            Event::Step { epoch: 2, .. } => gpu_run.destroy_gpu_for_tests(),
+            event @ (Event::Done { .. } | Event::Stopped { .. } | Event::Error { .. }) => break event,
+            _ => {}
+        }
+    };
+    let steps_per_epoch = gpu_run.steps_per_epoch();
+    match &stopped {
+        Event::Stopped { steps, reason: Some(reason), .. } => {
+            assert_eq!(*steps, steps_per_epoch, "keeps the first epoch's model");
+            assert!(reason.contains("GPU was lost") && reason.contains("end of epoch 1"), "{reason}");
+        }
+        other => panic!("expected Stopped with a reason, got {other:?}"),
+    }
+    let mut cpu_run = session.start_run(Strategy::Full, &data, Some(&data), &options).unwrap();
+    while !matches!(cpu_run.step(), Event::Epoch { epoch: 1, .. }) {}
+    cpu_run.stop();
+    for (g, c) in probabilities(&gpu_run).iter().zip(probabilities(&cpu_run)) {
+        for (a, b) in g.iter().zip(&c) {
+            assert!((a - b).abs() < 1e-4, "probabilities after the loss {g:?}, of the CPU's first epoch {c:?}");
+        }
+    }
+}

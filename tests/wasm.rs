@@ -105,7 +105,7 @@ fn all_events() -> Vec<Event> {
             work_total: 12.5,
         },
         Event::Progress { strategy: "frozen".into(), phase: Phase::Cache, epoch: 0, done: 16, total: 80, work_done: 0.5, elapsed_ms: 90.0 },
-        Event::Stopped { strategy: "full".into(), steps: 3, retained_bytes: 1024, elapsed_ms: 500.0 },
+        Event::Stopped { strategy: "full".into(), steps: 3, retained_bytes: 1024, elapsed_ms: 500.0, reason: None },
         Event::Embedding {
             strategy: "full".into(),
             epoch: 0,

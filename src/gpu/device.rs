@@ -1,8 +1,8 @@
 //! The GPU: an adapter and a device with the limits a model needs, and the one way results
 //! come back to the CPU (an asynchronous map: on the web it resolves only after control returns
 //! to the event loop; natively the device is polled until it does).
-use std::cell::Cell;
-use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::{Error, Result};
 
@@ -29,7 +29,10 @@ pub struct Gpu {
     pub(crate) device: wgpu::Device,
     pub(crate) queue: wgpu::Queue,
     pub info: GpuInfo,
-    lost: Rc<Cell<bool>>,
+    /// Set when the device is lost or reports an error nothing caught (then its results
+    /// cannot be trusted), with what it said.
+    lost: Arc<AtomicBool>,
+    fault: Arc<Mutex<Option<String>>>,
 }
 
 impl Gpu {
@@ -67,8 +70,19 @@ impl Gpu {
             max_buffer_size: device.limits().max_buffer_size,
             max_storage_binding: device.limits().max_storage_buffer_binding_size as u64,
         };
-        let lost = Rc::new(Cell::new(false));
-        Ok(Gpu { device, queue, info, lost })
+        let (lost, fault) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(None)));
+        let note = |lost: &Arc<AtomicBool>, fault: &Arc<Mutex<Option<String>>>| {
+            let (lost, fault) = (lost.clone(), fault.clone());
+            move |message: String| {
+                lost.store(true, Ordering::SeqCst);
+                fault.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(message);
+            }
+        };
+        let on_error = note(&lost, &fault);
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| on_error(e.to_string())));
+        let on_lost = note(&lost, &fault);
+        device.set_device_lost_callback(move |reason, message| on_lost(format!("device lost ({reason:?}): {message}")));
+        Ok(Gpu { device, queue, info, lost, fault })
     }
 
     /// [`Gpu::request`], blocking (native only).
@@ -79,7 +93,17 @@ impl Gpu {
 
     /// Whether the device was lost (destroyed, or the driver reset it): nothing on it is valid.
     pub fn is_lost(&self) -> bool {
-        self.lost.get()
+        self.lost.load(Ordering::SeqCst)
+    }
+
+    /// What the device said when it was lost or failed.
+    pub fn fault(&self) -> Option<String> {
+        self.fault.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn mark_lost(&self, message: String) {
+        self.lost.store(true, Ordering::SeqCst);
+        self.fault.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(message);
     }
 
     /// Start reading `len` f32 values of `buffer` from `offset` (in values) back to the CPU,
@@ -116,21 +140,28 @@ impl Gpu {
     fn wait(&self) -> Result<()> {
         #[cfg(not(target_arch = "wasm32"))]
         self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| {
-            self.lost.set(true);
+            self.mark_lost(e.to_string());
             Error::Gpu(format!("the GPU device stopped: {e}"))
         })?;
-        Ok(())
+        self.check()
     }
 
     fn lost_error(&self) -> Error {
-        self.lost.set(true);
-        Error::Gpu("the GPU device was lost while reading back".into())
+        self.mark_lost("the read-back was dropped".into());
+        Error::Gpu(format!("the GPU device was lost while reading back: {}", self.fault().unwrap_or_default()))
+    }
+
+    /// Fails once the device is lost or has reported an error.
+    pub fn check(&self) -> Result<()> {
+        match self.is_lost() {
+            true => Err(Error::Gpu(self.fault().unwrap_or_else(|| "the GPU device was lost".into()))),
+            false => Ok(()),
+        }
     }
 
     /// Destroy the device (what a driver reset does; for the fault tests).
     pub fn destroy(&self) {
         self.device.destroy();
-        self.lost.set(true);
     }
 }
 
@@ -160,14 +191,15 @@ impl GpuRead {
             }
         }
         match self.mapped.take().expect("set above") {
+            Ok(()) if gpu.is_lost() => Err(gpu.check().expect_err("lost")),
             Ok(()) => {
                 let values = bytemuck_f32(&self.staging.get_mapped_range(..));
                 self.staging.unmap();
                 Ok(Some(values[..self.len].to_vec()))
             }
             Err(e) => {
-                gpu.lost.set(true);
-                Err(Error::Gpu(format!("reading back from the GPU failed (the device was lost?): {e}")))
+                gpu.mark_lost(e.to_string());
+                Err(Error::Gpu(format!("reading back from the GPU failed: {e}; {}", gpu.fault().unwrap_or_default())))
             }
         }
     }

@@ -78,6 +78,8 @@ enum RunState {
     /// Evaluating item `next` of `eval_items` after `epoch` epochs of training (0: before).
     Evaluating { next: usize },
     Report,
+    /// Stopping: bringing a GPU run's weights back before the Stopped event.
+    Stopping,
     Finished,
 }
 
@@ -223,6 +225,9 @@ pub struct Run {
     /// The trained weights coming back from the GPU, and the step they are of once back.
     download: Option<SendWrapper<GpuDownload>>,
     synced_step: usize,
+    synced_epoch: usize,
+    /// The head's values at the last sync (see [`Run::restore_synced_head`]).
+    synced_head: Vec<(candle_core::Tensor, Vec<f32>)>,
     /// Where the encoder runs (see [`Run::device`]).
     device: String,
     /// Frozen strategy: pooled outputs of the (frozen) encoder, train rows then validation rows.
@@ -303,6 +308,8 @@ impl Run {
             gpu: None,
             download: None,
             synced_step: 0,
+            synced_epoch: 0,
+            synced_head: Vec::new(),
             device: "cpu".into(),
             model,
             cache: Vec::new(),
@@ -341,6 +348,7 @@ impl Run {
         let head_params = self.model.params.iter().filter(|p| p.is_head).cloned().collect();
         self.optimizer = Some(Adam::new(head_params, adam));
         self.device = format!("gpu: {}", gpu.info.describe());
+        self.synced_head = self.head_snapshot()?;
         self.gpu = Some(SendWrapper::new(GpuExecutor::new(gpu, model)));
         Ok(())
     }
@@ -359,7 +367,16 @@ impl Run {
         }
         self.download = None;
         self.synced_step = self.global_step;
+        self.synced_epoch = self.epoch;
+        self.synced_head = self.head_snapshot()?;
         Ok(true)
+    }
+
+    /// The values of the parameters that train on the CPU beside a GPU encoder (pooler,
+    /// classifier).
+    fn head_snapshot(&self) -> Result<Vec<(candle_core::Tensor, Vec<f32>)>> {
+        let head = self.optimizer.as_ref().map(|o| o.params()).unwrap_or_default();
+        head.iter().map(|p| Ok((p.tensor.clone(), p.tensor.flatten_all()?.to_vec1::<f32>()?))).collect()
     }
 
     /// Where the encoder runs: "cpu", or "gpu: <adapter> (<backend>)".
@@ -427,6 +444,7 @@ impl Run {
         let result = if self.gpu.is_some() { self.try_advance() } else { kernels::on_pool(|| self.try_advance()) };
         match result {
             Ok(advance) => advance,
+            Err(e) if self.gpu.as_deref().is_some_and(|g| g.gpu.is_lost()) => Advance::Event(self.stop_after_device_loss(&e)),
             Err(e) => {
                 self.release_training_state();
                 self.state = RunState::Finished;
@@ -439,23 +457,75 @@ impl Run {
 
     /// End the run early (the driver's Stop): free what only training needs and keep the model
     /// so far for predictions and export. A step under way is dropped: the weights stay those
-    /// of the last finished step (the optimizer is a step's last unit).
+    /// of the last finished step (the optimizer is a step's last unit). A GPU run brings them
+    /// back first: here natively; on the web call [`Run::begin_stop`] and then
+    /// [`Run::advance`] until the Stopped event.
     pub fn stop(&mut self) -> Event {
-        if let Some(done) = &self.done_event {
-            return done.clone();
+        self.begin_stop();
+        loop {
+            if let Advance::Event(event) = self.advance() {
+                if event.is_done() {
+                    return event;
+                }
+            }
         }
-        // The weights of the last finished step come back from the GPU (natively at once).
-        let synced = self.sync_weights();
+    }
+
+    /// Start stopping: the step under way is dropped; the next [`Run::advance`] calls bring a
+    /// GPU run's weights back and then give the Stopped event.
+    pub fn begin_stop(&mut self) {
+        if self.done_event.is_none() {
+            self.in_progress = None;
+            self.pending.clear();
+            self.state = RunState::Stopping;
+        }
+    }
+
+    /// The Stopped event, once a GPU run's weights of the last finished step are back.
+    fn stopping(&mut self) -> Result<Advance> {
+        if !self.sync_weights()? {
+            return Ok(Advance::Unit(self.unit_progress()));
+        }
         self.release_training_state();
         self.state = RunState::Finished;
-        if let Err(e) = synced {
-            let event = Event::Error { message: format!("{} run stopped, but its weights since step {} could not come back from the GPU: {e}", self.strategy, self.synced_step) };
-            self.done_event = Some(event.clone());
-            return event;
+        let event = Event::Stopped { strategy: self.name(), steps: self.global_step, retained_bytes: self.retained_bytes(), elapsed_ms: self.elapsed_ms(), reason: None };
+        self.done_event = Some(event.clone());
+        Ok(Advance::Event(event))
+    }
+
+    /// The GPU was lost (a driver reset, the browser's device loss): nothing on it survives, so
+    /// the run stops with the model that last came back from it — after the last finished epoch
+    /// (or the pre-trained one) with the head of that moment — and says so.
+    fn stop_after_device_loss(&mut self, error: &Error) -> Event {
+        let restored = self.restore_synced_head();
+        self.release_training_state();
+        self.state = RunState::Finished;
+        let kept = if self.synced_step == 0 { "the pre-trained model with its untrained head".to_string() } else { format!("the model of step {} (the end of epoch {})", self.synced_step, self.synced_epoch) };
+        let mut reason = format!("the GPU was lost during step {} ({error}); the run stopped and keeps {kept}: train again, on the CPU if it happens again", self.global_step + 1);
+        if let Err(e) = restored {
+            reason.push_str(&format!(" (restoring the head failed: {e})"));
         }
-        let event = Event::Stopped { strategy: self.name(), steps: self.global_step, retained_bytes: self.retained_bytes(), elapsed_ms: self.elapsed_ms() };
+        self.global_step = self.synced_step;
+        let event = Event::Stopped { strategy: self.name(), steps: self.synced_step, retained_bytes: self.retained_bytes(), elapsed_ms: self.elapsed_ms(), reason: Some(reason) };
         self.done_event = Some(event.clone());
         event
+    }
+
+    /// The head's weights as they were at the last sync (they train on the CPU, the encoder
+    /// on the GPU: after a device loss the two must be of the same step).
+    fn restore_synced_head(&mut self) -> Result<()> {
+        for (tensor, values) in &self.synced_head {
+            crate::params::overwrite(tensor, values)?;
+        }
+        Ok(())
+    }
+
+    /// Test only: destroy the run's GPU device for real (what a driver reset or the browser's
+    /// device loss does), to check the run's answer to it.
+    pub fn destroy_gpu_for_tests(&self) {
+        if let Some(executor) = self.gpu.as_deref() {
+            executor.gpu.destroy();
+        }
     }
 
     fn try_advance(&mut self) -> Result<Advance> {
@@ -465,6 +535,7 @@ impl Run {
             RunState::Training => self.train_unit(),
             RunState::Evaluating { next } => self.evaluate_chunk(next),
             RunState::Report => Ok(Advance::Event(self.report())),
+            RunState::Stopping => self.stopping(),
             RunState::Finished => Ok(Advance::Event(self.done_event.clone().unwrap_or(Event::Error { message: "the run has finished".into() }))),
         }
     }
