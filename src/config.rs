@@ -129,6 +129,12 @@ impl BertConfig {
                 ));
             }
         }
+        if self.num_hidden_layers > MAX_LAYERS {
+            return refuse(format!(
+                "num_hidden_layers is {}; webtune accepts at most {MAX_LAYERS} (the deepest BERT-family encoders have 48): use the config.json that came with the checkpoint",
+                self.num_hidden_layers
+            ));
+        }
         if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return refuse(format!(
                 "hidden_size {} is not a multiple of num_attention_heads {}: each attention head gets hidden_size / num_attention_heads dimensions; use the config.json that came with the checkpoint",
@@ -235,6 +241,9 @@ fn in_bert_names(mut value: serde_json::Value) -> Result<serde_json::Value> {
 
 /// Largest size field accepted (vocabularies of multilingual BERTs are about 120,000).
 const MAX_SIZE: usize = 1 << 20;
+/// Most encoder layers accepted: far beyond any real encoder, and a bound on the work of walking
+/// a model's tensor list (a config of millions of tiny layers passed the parameter limit).
+const MAX_LAYERS: usize = 256;
 /// Most encoder parameters accepted: 4 GiB of f32, wasm32's whole memory.
 const MAX_PARAMETERS: u128 = 1 << 30;
 

@@ -13,8 +13,9 @@
 //!   steps; a run's recipe as a PyTorch script (on [`train`]'s data order).
 //! - layer 9: [`train`], [`progress`] — the step-wise training run (phases, evaluation,
 //!   snapshots, export); a Train's time left, from its events.
-//! - layer 8: [`plan`], [`probe`] — a run's estimated steps, compute and memory; one forward +
-//!   backward with its details, for the golden tests.
+//! - layer 8: [`plan`], [`probe`], [`gpu`] — a run's estimated steps, compute and memory; one
+//!   forward + backward with its details, for the golden tests; the GPU executor (WGSL kernels
+//!   through wgpu) of the same model, mirroring [`encoder`] against its `structure`.
 //! - layer 7: [`run_model`] — a run's weights: what a strategy trains.
 //! - layer 6: [`model`], [`lora`], [`optim`] — the pre-trained `BertForSequenceClassification`
 //!   (load, predict); LoRA adapters; Adam/AdamW and the learning-rate schedule.

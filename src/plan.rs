@@ -29,6 +29,10 @@ pub struct RunPlan {
     pub peak_bytes: u64,
     /// What the run keeps after it finishes (its trained weights), bytes.
     pub retained_bytes: u64,
+    /// Estimated GPU memory when the encoder runs there: the encoder's weights, the trained
+    /// tensors' gradients and Adam moments, and a step's activations with its uploaded dropout
+    /// masks (about as large again), bytes.
+    pub gpu_bytes: u64,
 }
 
 /// Token counts of the data a run sees.
@@ -198,7 +202,17 @@ pub fn plan_run(config: &BertConfig, strategy: Strategy, options: &TrainOptions,
         work_per_step: work_per_step / 1e9,
         peak_bytes: peak,
         retained_bytes: weights,
+        gpu_bytes: gpu_bytes(config, &trainable, num_labels, if strategy == Strategy::Frozen { chunk } else { activations }),
     }
+}
+
+/// See [`RunPlan::gpu_bytes`]: the head (pooler, classifier) stays on the CPU.
+fn gpu_bytes(config: &BertConfig, trainable: &Trainable, num_labels: usize, activations: u64) -> u64 {
+    let h = config.hidden_size as u64;
+    let head = h * h + h + (num_labels as u64) * (h + 1);
+    let encoder = bert_tensor_shapes(config).iter().map(|(_, shape)| shape.iter().product::<usize>() as u64).sum::<u64>();
+    let trained = (trainable.all as u64).saturating_sub(head);
+    F32 * (encoder + 3 * trained) + 2 * activations
 }
 
 fn gib(bytes: u64) -> String {

@@ -116,6 +116,9 @@ fn quoted(text: &str) -> String {
 /// names a special token its `special_tokens` does not define, or defines one with a different
 /// number of ids and tokens: the tokenizers crate reads that file, then panics on every encode.
 fn check_templates(post_processor: &Value) -> Result<()> {
+    // By shape, not by "type": the tokenizers crate also reads an object whose "type" is missing
+    // or misspelt as a template when it has a template's fields.
+    let is_template = ["single", "pair", "special_tokens"].iter().any(|field| post_processor.get(field).is_some());
     match post_processor.get("type").and_then(Value::as_str) {
         Some("Sequence") => {
             for inner in post_processor.get("processors").and_then(Value::as_array).into_iter().flatten() {
@@ -123,7 +126,7 @@ fn check_templates(post_processor: &Value) -> Result<()> {
             }
             Ok(())
         }
-        Some("TemplateProcessing") => {
+        _ if is_template => {
             let defined = post_processor.get("special_tokens").and_then(Value::as_object);
             for (id, token) in defined.into_iter().flatten() {
                 let count = |field: &str| token.get(field).and_then(Value::as_array).map(Vec::len);

@@ -18,7 +18,7 @@ fn gpu() -> Gpu {
 fn notebook_run(strategy: Strategy, on_gpu: bool) -> (Vec<f64>, Vec<(f64, Option<f64>)>, String) {
     let session = minilm();
     let data = parse_labelled_text(&notebook_text()).unwrap();
-    let options = TrainOptions { epochs: 3, ..TrainOptions::default() };
+    let options = TrainOptions { epochs: 2, ..TrainOptions::default() };
     let mut run = session.start_run(strategy, &data, Some(&data), &options).unwrap();
     if on_gpu {
         run.use_gpu(gpu()).unwrap();
@@ -63,6 +63,11 @@ fn frozen_encoder_on_the_gpu_gives_the_cpu_run() {
     assert_same_run(Strategy::Frozen);
 }
 
+#[test]
+fn lora_on_the_gpu_gives_the_cpu_run() {
+    assert_same_run(Strategy::Lora(4));
+}
+
 /// Probabilities of the notebook's sentences under a run's model.
 fn probabilities(run: &webtune::Run) -> Vec<Vec<f64>> {
     let texts: Vec<String> = parse_labelled_text(&notebook_text()).unwrap().examples.iter().map(|e| e.text.clone()).collect();
@@ -75,7 +80,7 @@ fn probabilities(run: &webtune::Run) -> Vec<Vec<f64>> {
 fn a_gpu_lost_mid_run_stops_it_with_the_model_of_the_last_finished_epoch() {
     let session = minilm();
     let data = parse_labelled_text(&notebook_text()).unwrap();
-    let options = TrainOptions { epochs: 3, batch_size: 4, ..TrainOptions::default() };
+    let options = TrainOptions { epochs: 2, batch_size: 4, ..TrainOptions::default() };
     let mut gpu_run = session.start_run(Strategy::Full, &data, Some(&data), &options).unwrap();
     gpu_run.use_gpu(gpu()).unwrap();
     let stopped = loop {
@@ -100,5 +105,51 @@ fn a_gpu_lost_mid_run_stops_it_with_the_model_of_the_last_finished_epoch() {
         for (a, b) in g.iter().zip(&c) {
             assert!((a - b).abs() < 1e-4, "probabilities after the loss {g:?}, of the CPU's first epoch {c:?}");
         }
+    }
+}
+
+/// The GPU's eval pass against PyTorch + transformers (../shared/golden): every token's last
+/// hidden state and the pooler output, one sentence at a time (each its own length) and all in
+/// one padded batch with the [CLS]-only top layer.
+#[test]
+fn gpu_hidden_states_and_pooler_match_transformers() {
+    use webtune::gpu::{GpuEvalPass, GpuExecutor, GpuModel, Progress};
+    let golden = golden("golden_minilm.json");
+    let session = minilm();
+    let pretrained = session.pretrained();
+    let head = webtune::model::init_classifier(&pretrained.config, 2, 0).unwrap();
+    let frozen = webtune::run_model::RunModel::build(pretrained, Strategy::Frozen, head, &Default::default(), 0).unwrap();
+    let gpu = gpu();
+    let model = GpuModel::upload(&gpu, &frozen, Default::default()).unwrap();
+    let executor = GpuExecutor::new(gpu, model);
+    let encode = |texts: &[&str], keep_hidden: bool| {
+        let ids: Vec<Vec<u32>> = texts.iter().map(|t| pretrained.predict_encoder.encode_ids(t).unwrap()).collect();
+        let refs: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+        let batch = pretrained.predict_encoder.batch(&refs, false);
+        let mut pass = GpuEvalPass::new(&pretrained.config, pretrained.config.num_hidden_layers, batch, keep_hidden).unwrap();
+        loop {
+            if let Progress::Done(out) = pass.advance(&executor, &pretrained.weights).unwrap() {
+                return out;
+            }
+        }
+    };
+    let sentences = golden["sentences"].as_array().unwrap();
+    let hidden = pretrained.config.hidden_size;
+    for sentence in sentences {
+        let text = sentence["text"].as_str().unwrap();
+        let out = encode(&[text], true);
+        let rows: Vec<&[f32]> = out.last_hidden.as_ref().unwrap().chunks(hidden).collect();
+        let expected = sentence["last_hidden_state_full"].as_array().unwrap();
+        assert_eq!(rows.len(), expected.len(), "sequence length of {text:?}");
+        let worst = rows.iter().zip(expected).map(|(r, e)| max_abs_diff(r, &f32s(e))).fold(0.0, f32::max);
+        assert!(worst <= 1e-4, "{text:?}: the GPU's last hidden state differs from transformers' by {worst}");
+        let pooled = max_abs_diff(&out.pooled, &f32s(&sentence["pooler_output"]));
+        assert!(pooled <= 1e-4, "{text:?}: the GPU's pooler output differs by {pooled}");
+    }
+    let texts: Vec<&str> = sentences.iter().map(|s| s["text"].as_str().unwrap()).collect();
+    let out = encode(&texts, false);
+    for (sentence, pooled) in sentences.iter().zip(out.pooled.chunks(hidden)) {
+        let diff = max_abs_diff(pooled, &f32s(&sentence["pooler_output"]));
+        assert!(diff <= 1e-4, "{:?}: the GPU's pooler output in a padded batch differs by {diff}", sentence["text"]);
     }
 }

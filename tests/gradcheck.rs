@@ -16,25 +16,6 @@ use webtune::{rng, Strategy};
 
 const EPS: f32 = 1e-2;
 
-fn small_bert() -> Pretrained {
-    let config = BertConfig { hidden_size: 16, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 32, ..BertConfig::default() };
-    // Larger weights than BERT's 0.02 so that every path carries a visible gradient.
-    let mut config_json = serde_json::to_value(&config).unwrap();
-    config_json["initializer_range"] = 0.3.into();
-    let config: BertConfig = serde_json::from_value(config_json.clone()).unwrap();
-    let weights = webtune::checkpoint::random_bert(&config, 8);
-    let p = Pretrained::load(&serde_json::to_vec(&config_json).unwrap(), &read(minilm_dir().join("tokenizer.json")), &weights).unwrap();
-    assert_eq!(p.config.hidden_size, 16);
-    p
-}
-
-/// The batch: two sentences of different lengths (so padding and the attention mask matter).
-fn batch(p: &Pretrained) -> webtune::tokenize::Batch {
-    let encoder = p.encoder(32).unwrap();
-    let ids = encoder.encode_all(&["the movie was very good".to_string(), "bad".to_string()]).unwrap();
-    encoder.batch(&ids.iter().map(|s| s.as_slice()).collect::<Vec<_>>(), false)
-}
-
 fn dropout_source(rng: &mut rng::SeededRng, on: bool) -> Option<DropoutSource<'_>> {
     on.then_some(DropoutSource { rng, p: Dropout { hidden: 0.2, attention: 0.2, classifier: 0.2, adapter: 0.2 } })
 }
@@ -45,7 +26,7 @@ fn loss(p: &Pretrained, weights: &webtune::model::BertWeights, head: &Linear, wi
     let head_grads = Linear { weight_t: None, bias: None };
     let mut rng = rng::seeded(5, 2);
     let model = encoder::TrainModel { weights, grads: &no_grads, head, head_grads: &head_grads, word_embeddings_train: false, adapters: None };
-    let out = encoder::train_step(&p.config, model, &batch(p), &[1, 0], dropout_source(&mut rng, with_dropout), |_| Ok(())).unwrap();
+    let out = encoder::train_step(&p.config, model, &small_batch(p), &[1, 0], dropout_source(&mut rng, with_dropout), |_| Ok(())).unwrap();
     out.loss
 }
 
@@ -62,7 +43,7 @@ fn check(with_dropout: bool) {
     let head = Linear { weight_t: (head.weight_t * 20.0).unwrap(), bias: head.bias };
     let run = RunModel::build(&p, Strategy::Full, head.clone(), &Default::default(), 0).unwrap();
     let mut rng = rng::seeded(5, 2);
-    let b = batch(&p);
+    let b = small_batch(&p);
     let out = encoder::train_step(&p.config, run.train_model(), &b, &[1, 0], dropout_source(&mut rng, with_dropout), |_| Ok(())).unwrap();
     let word_rows = out.word_rows.expect("full trains the word embeddings");
     let slots = run.grads.named_values(|_, _, s| s.clone());
@@ -138,7 +119,7 @@ fn lora_loss(p: &Pretrained, adapters: &webtune::params::Adapters, head: &Linear
     let mut rng = rng::seeded(5, 2);
     let set = encoder::AdapterSet { adapters, grads: None };
     let model = encoder::TrainModel { weights: &p.weights, grads: &no_grads, head, head_grads: &head_grads, word_embeddings_train: false, adapters: Some(set) };
-    encoder::train_step(&p.config, model, &batch(p), &[1, 0], dropout_source(&mut rng, true), |_| Ok(())).unwrap().loss
+    encoder::train_step(&p.config, model, &small_batch(p), &[1, 0], dropout_source(&mut rng, true), |_| Ok(())).unwrap().loss
 }
 
 /// LoRA adapters on all six projections with adapter dropout (PEFT's golden covers dropout 0):
@@ -163,7 +144,7 @@ fn lora_backward_matches_finite_differences_with_adapter_dropout() {
     }
     let adapters = run.adapters.clone().unwrap();
     let mut rng = rng::seeded(5, 2);
-    let b = batch(&p);
+    let b = small_batch(&p);
     encoder::train_step(&p.config, run.train_model(), &b, &[1, 0], dropout_source(&mut rng, true), |_| Ok(())).unwrap();
     let slots = run.adapter_grads.as_ref().unwrap();
     let mut checked = 0;
@@ -184,4 +165,42 @@ fn lora_backward_matches_finite_differences_with_adapter_dropout() {
         }
     }
     assert_eq!(checked, 2 * 6 * 2);
+}
+
+/// The GPU executor's backward (on lavapipe where there is no GPU) against the same central
+/// differences, with dropout (the same masks: drawn on the CPU from the same stream): every
+/// tensor the GPU trains, two elements each.
+#[test]
+fn gpu_backward_matches_finite_differences_with_dropout() {
+    use webtune::gpu::{Gpu, GpuExecutor, GpuModel, GpuTrainStep, Progress};
+    let p = small_bert();
+    let head = model::init_classifier(&p.config, 2, 3).unwrap();
+    let head = Linear { weight_t: (head.weight_t * 20.0).unwrap(), bias: head.bias };
+    let run = RunModel::build(&p, Strategy::Full, head.clone(), &Default::default(), 0).unwrap();
+    let gpu = Gpu::request_blocking(0).unwrap_or_else(|e| panic!("{e} — install a Vulkan driver (./build.sh setup installs Mesa's lavapipe)"));
+    let model = GpuModel::upload(&gpu, &run, Default::default()).unwrap();
+    let executor = GpuExecutor::new(gpu, model);
+    let b = small_batch(&p);
+    let mut rng = rng::seeded(5, 2);
+    let mut dropout = dropout_source(&mut rng, true);
+    let mut step = GpuTrainStep::new(&p.config, run.train_model(), b.clone(), vec![1, 0]).unwrap();
+    while !matches!(step.advance(&executor, run.train_model(), &mut dropout, |_| Ok(())).unwrap(), Progress::Done(_)) {}
+    let gradients = executor.model().gradients();
+    assert_eq!(gradients.len(), 5 + 2 * 16, "every encoder tensor trains on the GPU (the pooler with the head on the CPU)");
+    let h = p.config.hidden_size;
+    for (name, gradient) in gradients {
+        let values = gradient.read_blocking(&executor.gpu).unwrap();
+        let tensor = p.weights.stored_named().into_iter().find(|(n, _)| *n == name).unwrap().1;
+        let n = tensor.elem_count();
+        let probes: Vec<usize> = if name == "embeddings.word_embeddings.weight" { vec![b.ids[1] as usize * h + 3, b.ids[6] as usize * h + 11] } else { vec![n / 3, (2 * n) / 3 + 1] };
+        for i in probes {
+            let with = |delta: f32| {
+                let weights = p.weights.map(&mut |n2, _, t| Ok(if n2 == name { nudged(t, i, delta) } else { t.clone() })).unwrap();
+                loss(&p, &weights, &head, true)
+            };
+            let numeric = (with(EPS) - with(-EPS)) / (2.0 * EPS as f64);
+            let analytic = values[i] as f64;
+            assert!((analytic - numeric).abs() <= 2e-3 + 2e-2 * numeric.abs(), "GPU: d loss / d {name}[{i}]: analytic {analytic}, numeric {numeric}");
+        }
+    }
 }

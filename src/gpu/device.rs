@@ -162,6 +162,7 @@ impl Gpu {
     /// Destroy the device (what a driver reset does; for the fault tests).
     pub fn destroy(&self) {
         self.device.destroy();
+        self.mark_lost("the device was destroyed".into());
     }
 }
 

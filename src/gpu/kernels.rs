@@ -6,8 +6,6 @@
 //! ([`crate::kernels::Mat`]): a row-major block, or the transpose of one, of a larger buffer.
 use std::collections::HashMap;
 
-use wgpu::util::DeviceExt;
-
 use super::{Gpu, GpuTensor};
 
 const COMMON: &str = include_str!("wgsl/common.wgsl");
@@ -163,7 +161,10 @@ impl<'a> Recorder<'a> {
         let mut words = params.to_vec();
         words.resize(params.len().div_ceil(4) * 4, 0);
         let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-        let uniform = self.gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: None, contents: &bytes, usage: wgpu::BufferUsages::UNIFORM });
+        // Written through the queue, not mapped at creation: a lost device then reports an
+        // error instead of failing the map.
+        let uniform = self.gpu.device.create_buffer(&wgpu::BufferDescriptor { label: None, size: bytes.len() as u64, usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST, mapped_at_creation: false });
+        self.gpu.queue.write_buffer(&uniform, 0, &bytes);
         let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
         entries.extend(buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() }));
         let layout = pipeline.get_bind_group_layout(0);

@@ -3,9 +3,28 @@
 //! tensors: the embeddings, one encoder layer (its two backward halves), and the Linear
 //! products they are made of. Shapes and the rows a layer computes come from the CPU's
 //! [`Shape`]; the dropout masks arrive drawn and uploaded.
+use super::model::GpuAdapter;
 use super::{GpuTensor, Product, Recorder, RowGroups, View};
 use crate::encoder::structure::Shape;
 use crate::params::{EncoderLayer, LayerNorm, Linear};
+use crate::types::Projection;
+
+/// A layer's LoRA adapters by projection (a LoRA run), and their input-dropout masks.
+#[derive(Clone, Copy)]
+pub(super) struct LayerAdapters<'a> {
+    pub(super) adapters: Option<&'a [Option<GpuAdapter>; 6]>,
+}
+
+impl<'a> LayerAdapters<'a> {
+    fn of(&self, p: Projection) -> Option<&'a GpuAdapter> {
+        self.adapters.and_then(|a| a[p as usize].as_ref())
+    }
+
+    /// The input width of each adapted projection (for the masks' sizes).
+    pub(super) fn inputs(&self, p: Projection) -> Option<usize> {
+        self.of(p).map(|a| a.a_t.len / a.rank)
+    }
+}
 
 /// A new zeroed tensor of `len` values.
 fn zeros(rec: &Recorder<'_>, len: usize) -> GpuTensor {
@@ -42,6 +61,48 @@ fn linear_input_grad(rec: &mut Recorder<'_>, l: &Linear<GpuTensor>, dy: &GpuTens
     let (input, out) = dims(l);
     let p = Product::new(rows, input, out);
     rec.matmul(View::rows(dx, input), View::rows(dy, out), View::transposed(&l.weight_t, out), if accumulate { p.accumulating() } else { p }, None);
+}
+
+/// y = x·W + b, plus the adapter's scale · (x ⊙ mask)·Aᵀ·Bᵀ when there is one.
+fn adapted(rec: &mut Recorder<'_>, l: &Linear<GpuTensor>, adapter: Option<&GpuAdapter>, x: &GpuTensor, rows: usize, mask: &Option<GpuTensor>) -> GpuTensor {
+    let y = linear(rec, l, x, rows);
+    let Some(ad) = adapter else { return y };
+    let (input, out) = dims(l);
+    let xm = masked(rec, x, mask);
+    let u = down(rec, ad, &xm, rows, input);
+    rec.matmul(View::rows(&y, out), View::rows(&u, ad.rank), View::rows(&ad.b_t, out), Product::new(rows, out, ad.rank).accumulating(), None);
+    y
+}
+
+/// scale · x·Aᵀ (rows × r).
+fn down(rec: &mut Recorder<'_>, ad: &GpuAdapter, x: &GpuTensor, rows: usize, input: usize) -> GpuTensor {
+    let u = zeros(rec, rows * ad.rank);
+    rec.matmul(View::rows(&u, ad.rank), View::rows(x, input), View::rows(&ad.a_t, ad.rank), Product::new(rows, ad.rank, input).scaled(ad.scale), None);
+    u
+}
+
+/// The adapter's part of a Linear's backward: dAᵀ and dBᵀ, and its contribution added to dx
+/// (through the input mask) when `dx` is given.
+fn adapter_backward(rec: &mut Recorder<'_>, l: &Linear<GpuTensor>, adapter: Option<&GpuAdapter>, x: &GpuTensor, dy: &GpuTensor, rows: usize, mask: &Option<GpuTensor>, dx: Option<&GpuTensor>) {
+    let Some(ad) = adapter else { return };
+    let (input, out) = dims(l);
+    let r = ad.rank;
+    let xm = masked(rec, x, mask);
+    let u = down(rec, ad, &xm, rows, input);
+    // dBᵀ (r × out) += uᵀ · dy
+    rec.matmul(View::rows(&ad.grad_b_t, out), View::transposed(&u, r), View::rows(dy, out), Product::new(r, out, rows).accumulating(), None);
+    // du = scale · dy · B (rows × r)
+    let du = zeros(rec, rows * r);
+    rec.matmul(View::rows(&du, r), View::rows(dy, out), View::transposed(&ad.b_t, out), Product::new(rows, r, out).scaled(ad.scale), None);
+    // dAᵀ (in × r) += (x ⊙ mask)ᵀ · du
+    rec.matmul(View::rows(&ad.grad_a_t, r), View::transposed(&xm, input), View::rows(&du, r), Product::new(input, r, rows).accumulating(), None);
+    let Some(dx) = dx else { return };
+    let through = zeros(rec, rows * input);
+    rec.matmul(View::rows(&through, input), View::rows(&du, r), View::transposed(&ad.a_t, r), Product::new(rows, input, r), None);
+    if let Some(m) = mask {
+        rec.multiply(&through, m);
+    }
+    rec.add_scaled(dx, &through, 1.0);
 }
 
 /// What a LayerNorm's backward needs: x̂ and rstd.
@@ -169,6 +230,8 @@ pub(super) struct LayerTape {
     activated: GpuTensor,
     drop2: Option<GpuTensor>,
     norm2: NormTape,
+    /// Input-dropout masks of the layer's adapters, by projection.
+    adapter_masks: [Option<GpuTensor>; 6],
 }
 
 /// The first `keep` rows of every `block` rows (of `width`): the rows a [CLS]-only layer
@@ -217,14 +280,17 @@ fn score_blocks_t(t: &GpuTensor, s: Shape) -> View<'_> {
 }
 
 /// One encoder layer forward over x (tokens × hidden), with its masks (attention, attention
-/// output, output); returns its output (query tokens × hidden) and, when `keep`, its tape.
-pub(super) fn layer_forward(rec: &mut Recorder<'_>, w: &EncoderLayer<GpuTensor>, x: GpuTensor, mask: &GpuTensor, s: Shape, masks: [Option<GpuTensor>; 3], keep: bool) -> (GpuTensor, Option<LayerTape>) {
+/// output, output) and its adapters' input masks; returns its output (query tokens × hidden)
+/// and, when `keep`, its tape.
+#[allow(clippy::too_many_arguments)] // the layer's inputs, all distinct
+pub(super) fn layer_forward(rec: &mut Recorder<'_>, w: &EncoderLayer<GpuTensor>, ad: LayerAdapters<'_>, x: GpuTensor, mask: &GpuTensor, s: Shape, masks: [Option<GpuTensor>; 3], am: [Option<GpuTensor>; 6], keep: bool) -> (GpuTensor, Option<LayerTape>) {
     let (t, tq, h, d) = (s.tokens(), s.query_tokens(), s.hidden, s.head_dim);
     let [attention_drop, drop1, drop2] = masks;
+    let p = |p: Projection| (ad.of(p), &am[p as usize]);
     let xq = first_rows(rec, &x, s.len, s.queries, h);
-    let q = linear(rec, &w.query, &xq, tq);
-    let k = linear(rec, &w.key, &x, t);
-    let v = linear(rec, &w.value, &x, t);
+    let q = adapted(rec, &w.query, p(Projection::Query).0, &xq, tq, p(Projection::Query).1);
+    let k = adapted(rec, &w.key, p(Projection::Key).0, &x, t, p(Projection::Key).1);
+    let v = adapted(rec, &w.value, p(Projection::Value).0, &x, t, p(Projection::Value).1);
     let scale = 1.0 / (d as f32).sqrt();
     let count = s.batch * s.heads;
     let probs = zeros(rec, s.scores());
@@ -233,23 +299,23 @@ pub(super) fn layer_forward(rec: &mut Recorder<'_>, w: &EncoderLayer<GpuTensor>,
     let dropped = masked(rec, &probs, &attention_drop);
     let context = zeros(rec, tq * h);
     rec.matmul(head_block(&context, s, s.queries), score_blocks(&dropped, s), head_block(&v, s, s.len), Product::new(s.queries, d, s.len).batch(count, s.heads), None);
-    let attn = linear(rec, &w.attention_output, &context, tq);
+    let attn = adapted(rec, &w.attention_output, p(Projection::AttentionOutput).0, &context, tq, p(Projection::AttentionOutput).1);
     if let Some(m) = &drop1 {
         rec.multiply(&attn, m);
     }
     rec.add_scaled(&attn, &xq, 1.0);
     let (attended, norm1) = layer_norm(rec, &w.attention_norm, &attn, s.eps, keep);
-    let inner = linear(rec, &w.intermediate, &attended, tq);
+    let inner = adapted(rec, &w.intermediate, p(Projection::Intermediate).0, &attended, tq, p(Projection::Intermediate).1);
     let activated = zeros(rec, inner.len);
     rec.gelu(&activated, &inner);
-    let out = linear(rec, &w.output, &activated, tq);
+    let out = adapted(rec, &w.output, p(Projection::Output).0, &activated, tq, p(Projection::Output).1);
     if let Some(m) = &drop2 {
         rec.multiply(&out, m);
     }
     rec.add_scaled(&out, &attended, 1.0);
     let (y, norm2) = layer_norm(rec, &w.output_norm, &out, s.eps, keep);
     let tape = match (norm1, norm2) {
-        (Some(norm1), Some(norm2)) => Some(LayerTape { input: x, query_input: xq, q, k, v, probs, dropped, attention_drop, context, drop1, norm1, attended, inner, activated, drop2, norm2 }),
+        (Some(norm1), Some(norm2)) => Some(LayerTape { input: x, query_input: xq, q, k, v, probs, dropped, attention_drop, context, drop1, norm1, attended, inner, activated, drop2, norm2, adapter_masks: am }),
         _ => None,
     };
     (y, tape)
@@ -258,29 +324,38 @@ pub(super) fn layer_forward(rec: &mut Recorder<'_>, w: &EncoderLayer<GpuTensor>,
 /// The upper half of a layer's backward, from dy (query tokens × hidden): the output
 /// LayerNorm, the feed-forward block and the attention LayerNorm. Returns the gradient of the
 /// attention block's residual sum.
-pub(super) fn feed_forward_backward(rec: &mut Recorder<'_>, w: &EncoderLayer<GpuTensor>, g: &EncoderLayer<Option<GpuTensor>>, tape: &LayerTape, dy: GpuTensor, s: Shape) -> GpuTensor {
+pub(super) fn feed_forward_backward(rec: &mut Recorder<'_>, w: &EncoderLayer<GpuTensor>, g: &EncoderLayer<Option<GpuTensor>>, ad: LayerAdapters<'_>, tape: &LayerTape, dy: GpuTensor, s: Shape) -> GpuTensor {
     let tq = s.query_tokens();
+    let am = &tape.adapter_masks;
     let dout = layer_norm_backward(rec, &w.output_norm, &g.output_norm, &tape.norm2, &dy);
     let dbranch = masked(rec, &dout, &tape.drop2);
     linear_param_grads(rec, &w.output, &g.output, &tape.activated, &dbranch, tq);
     let dactivated = zeros(rec, tape.inner.len);
     linear_input_grad(rec, &w.output, &dbranch, tq, &dactivated, false);
+    let output = Projection::Output as usize;
+    adapter_backward(rec, &w.output, ad.of(Projection::Output), &tape.activated, &dbranch, tq, &am[output], Some(&dactivated));
     rec.gelu_backward(&dactivated, &tape.inner);
     linear_param_grads(rec, &w.intermediate, &g.intermediate, &tape.attended, &dactivated, tq);
     let dattended = dout;
     linear_input_grad(rec, &w.intermediate, &dactivated, tq, &dattended, true);
+    let intermediate = Projection::Intermediate as usize;
+    adapter_backward(rec, &w.intermediate, ad.of(Projection::Intermediate), &tape.attended, &dactivated, tq, &am[intermediate], Some(&dattended));
     layer_norm_backward(rec, &w.attention_norm, &g.attention_norm, &tape.norm1, &dattended)
 }
 
 /// The lower half of a layer's backward, from the residual sum's gradient: the attention
 /// output, self-attention and the query, key and value projections. Returns dx (tokens ×
 /// hidden) when `want_dx`.
-pub(super) fn attention_block_backward(rec: &mut Recorder<'_>, w: &EncoderLayer<GpuTensor>, g: &EncoderLayer<Option<GpuTensor>>, tape: LayerTape, dsum: GpuTensor, s: Shape, want_dx: bool) -> Option<GpuTensor> {
+#[allow(clippy::too_many_arguments)] // the layer's inputs, all distinct
+pub(super) fn attention_block_backward(rec: &mut Recorder<'_>, w: &EncoderLayer<GpuTensor>, g: &EncoderLayer<Option<GpuTensor>>, ad: LayerAdapters<'_>, tape: LayerTape, dsum: GpuTensor, s: Shape, want_dx: bool) -> Option<GpuTensor> {
     let (t, tq, h, d) = (s.tokens(), s.query_tokens(), s.hidden, s.head_dim);
+    let am = &tape.adapter_masks;
     let dbranch = masked(rec, &dsum, &tape.drop1);
     linear_param_grads(rec, &w.attention_output, &g.attention_output, &tape.context, &dbranch, tq);
     let dcontext = zeros(rec, tq * h);
     linear_input_grad(rec, &w.attention_output, &dbranch, tq, &dcontext, false);
+    let attention_output = Projection::AttentionOutput as usize;
+    adapter_backward(rec, &w.attention_output, ad.of(Projection::AttentionOutput), &tape.context, &dbranch, tq, &am[attention_output], Some(&dcontext));
     let scale = 1.0 / (d as f32).sqrt();
     let count = s.batch * s.heads;
     let (dq, dk, dv) = (zeros(rec, tq * h), zeros(rec, t * h), zeros(rec, t * h));
@@ -299,14 +374,19 @@ pub(super) fn attention_block_backward(rec: &mut Recorder<'_>, w: &EncoderLayer<
     linear_param_grads(rec, &w.query, &g.query, &tape.query_input, &dq, tq);
     linear_param_grads(rec, &w.key, &g.key, &tape.input, &dk, t);
     linear_param_grads(rec, &w.value, &g.value, &tape.input, &dv, t);
-    if !want_dx {
-        return None;
+    // dx = the residual's gradient + the query's, on the query rows; + the key's and value's
+    // (each through its adapter too).
+    let dxq = want_dx.then_some(dsum);
+    if let Some(dxq) = &dxq {
+        linear_input_grad(rec, &w.query, &dq, tq, dxq, true);
     }
-    // dx = the residual's gradient + the query's, on the query rows; + the key's and value's.
-    let dxq = dsum;
-    linear_input_grad(rec, &w.query, &dq, tq, &dxq, true);
-    let dx = spread_first_rows(rec, &dxq, s.len, s.queries, h);
-    linear_input_grad(rec, &w.key, &dk, t, &dx, true);
-    linear_input_grad(rec, &w.value, &dv, t, &dx, true);
-    Some(dx)
+    adapter_backward(rec, &w.query, ad.of(Projection::Query), &tape.query_input, &dq, tq, &am[Projection::Query as usize], dxq.as_ref());
+    let dx = dxq.map(|dxq| spread_first_rows(rec, &dxq, s.len, s.queries, h));
+    for (p, linear, grad) in [(Projection::Key, &w.key, &dk), (Projection::Value, &w.value, &dv)] {
+        if let Some(dx) = &dx {
+            linear_input_grad(rec, linear, grad, t, dx, true);
+        }
+        adapter_backward(rec, linear, ad.of(p), &tape.input, grad, t, &am[p as usize], dx.as_ref());
+    }
+    dx
 }

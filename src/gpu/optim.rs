@@ -101,6 +101,7 @@ impl GpuUpdate {
     /// the step's rates. Done gives the gradient norm when clipping.
     pub fn advance(&mut self, executor: &mut super::GpuExecutor, cpu: &mut crate::optim::Adam, lr: f64, head_lr: f64, max_grad_norm: Option<f64>) -> Result<super::Progress<Option<f64>>> {
         let gpu = &executor.gpu;
+        gpu.check()?;
         if !self.squares_done {
             let device_squares = match &mut self.read {
                 Some(read) => match read.try_take(gpu)? {

@@ -9,7 +9,7 @@
 //! waits.
 use web_time::Instant;
 
-use super::layer::{attention_block_backward, embed, embed_backward, feed_forward_backward, layer_forward, BatchIds, EmbeddingTape, LayerTape};
+use super::layer::{attention_block_backward, embed, embed_backward, feed_forward_backward, layer_forward, BatchIds, EmbeddingTape, LayerAdapters, LayerTape};
 use super::model::GpuModel;
 use super::{Gpu, GpuRead, GpuTensor, Kernels, Recorder};
 use crate::config::BertConfig;
@@ -48,6 +48,11 @@ impl GpuExecutor {
 
     fn record(&self) -> Recorder<'_> {
         self.kernels.record(&self.gpu)
+    }
+
+    /// Layer `l`'s adapters (a LoRA run's), or none.
+    fn layer_adapters(&self, l: usize) -> LayerAdapters<'_> {
+        LayerAdapters { adapters: self.model.adapters.as_ref().map(|layers| &layers[l]) }
     }
 }
 
@@ -101,6 +106,7 @@ impl GpuEvalPass {
 
     /// The next unit; `weights` are the CPU's (for the pooler).
     pub fn advance(&mut self, gpu: &GpuExecutor, weights: &BertWeights) -> Result<Progress<EvalOutput>> {
+        gpu.gpu.check()?;
         let layers = self.shapes.len();
         let w = &gpu.model.weights;
         match self.done {
@@ -116,7 +122,8 @@ impl GpuEvalPass {
                 let mut rec = gpu.record();
                 let x = self.hidden.take().expect("the embeddings ran");
                 let mask = &self.ids.as_ref().expect("uploaded").mask;
-                self.hidden = Some(layer_forward(&mut rec, &w.layers[l], x, mask, self.shapes[l], [None, None, None], false).0);
+                let ad = gpu.layer_adapters(l);
+                self.hidden = Some(layer_forward(&mut rec, &w.layers[l], ad, x, mask, self.shapes[l], [None, None, None], Default::default(), false).0);
                 rec.submit();
             }
             _ => {
@@ -171,7 +178,7 @@ impl GpuTrainStep {
         check_length(config, &batch)?;
         let s = Shape::of(config, &batch);
         let layers = model.weights.layers.len();
-        let backward = BackwardExtent::of(model.grads, None, model.word_embeddings_train);
+        let backward = BackwardExtent::of(model.grads, model.adapters.and_then(|set| set.grads), model.word_embeddings_train);
         let pooler_in_graph = backward.reaches_encoder() || model.grads.pooler.weight_t.is_some() || model.grads.pooler.bias.is_some();
         let positions = position_ids(config, &batch.ids, batch.seq_len);
         Ok(GpuTrainStep {
@@ -217,6 +224,7 @@ impl GpuTrainStep {
     /// Run the next unit (see [`Progress`]). `model` is the CPU's view of the run (the head's
     /// weights and gradient slots); `check` judges the loss before any gradient is written.
     pub fn advance(&mut self, gpu: &GpuExecutor, model: TrainModel<'_>, dropout: &mut Option<DropoutSource<'_>>, check: impl Fn(f64) -> Result<()>) -> Result<Progress<StepOutput>> {
+        gpu.gpu.check()?;
         let unit = self.units[self.done];
         let started = Instant::now();
         if !self.run_unit(unit, gpu, model, dropout, check)? {
@@ -253,22 +261,24 @@ impl GpuTrainStep {
             }
             TrainUnit::LayerForward(l) => {
                 let s = self.shapes[l];
+                let ad = gpu.layer_adapters(l);
+                let adapter_masks = structure::adapter_masks(dropout, s, |p| ad.inputs(p)).map(|m| upload(&gpu.gpu, m));
                 let masks = structure::layer_masks(dropout, s).map(|m| upload(&gpu.gpu, m));
                 let x = self.hidden.take().expect("the layer below ran");
                 let mask = &self.ids.as_ref().expect("uploaded").mask;
-                let (y, tape) = layer_forward(&mut rec, &w.layers[l], x, mask, s, masks, self.backward.reaches_layer(l));
+                let (y, tape) = layer_forward(&mut rec, &w.layers[l], ad, x, mask, s, masks, adapter_masks, self.backward.reaches_layer(l));
                 self.hidden = Some(y);
                 self.tapes[l] = tape;
             }
             TrainUnit::FeedForwardBackward(l) => {
                 let tape = self.tapes[l].as_ref().expect("trained layers keep their tape");
                 let dy = self.gradient.take().expect("the layer above gave its gradient");
-                self.gradient = Some(feed_forward_backward(&mut rec, &w.layers[l], &g.layers[l], tape, dy, self.shapes[l]));
+                self.gradient = Some(feed_forward_backward(&mut rec, &w.layers[l], &g.layers[l], gpu.layer_adapters(l), tape, dy, self.shapes[l]));
             }
             TrainUnit::AttentionBackward(l) => {
                 let tape = self.tapes[l].take().expect("trained layers keep their tape");
                 let dsum = self.gradient.take().expect("the upper half gave its gradient");
-                self.gradient = attention_block_backward(&mut rec, &w.layers[l], &g.layers[l], tape, dsum, self.shapes[l], self.backward.wants_input_grad(l));
+                self.gradient = attention_block_backward(&mut rec, &w.layers[l], &g.layers[l], gpu.layer_adapters(l), tape, dsum, self.shapes[l], self.backward.wants_input_grad(l));
             }
             TrainUnit::EmbeddingsBackward => {
                 let tape = self.embedding_tape.take().expect("trained embeddings keep their tape");

@@ -73,3 +73,24 @@ pub fn tiny_session_with_first_value(name: &str, value: f32) -> Session {
         .collect();
     Session::load(&serde_json::to_vec(&config).unwrap(), &read(minilm_dir().join("tokenizer.json")), &webtune::checkpoint::serialize(&named).unwrap()).unwrap()
 }
+
+/// A small random BERT (2 layers of 16) with MiniLM's tokenizer and larger weights than BERT's
+/// 0.02, so that every path carries a visible gradient: the finite-difference checks' model.
+pub fn small_bert() -> webtune::model::Pretrained {
+    let config = webtune::config::BertConfig { hidden_size: 16, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 32, ..webtune::config::BertConfig::default() };
+    // Larger weights than BERT's 0.02 so that every path carries a visible gradient.
+    let mut config_json = serde_json::to_value(&config).unwrap();
+    config_json["initializer_range"] = 0.3.into();
+    let config: webtune::config::BertConfig = serde_json::from_value(config_json.clone()).unwrap();
+    let weights = webtune::checkpoint::random_bert(&config, 8);
+    let p = webtune::model::Pretrained::load(&serde_json::to_vec(&config_json).unwrap(), &read(minilm_dir().join("tokenizer.json")), &weights).unwrap();
+    assert_eq!(p.config.hidden_size, 16);
+    p
+}
+
+/// The batch: two sentences of different lengths (so padding and the attention mask matter).
+pub fn small_batch(p: &webtune::model::Pretrained) -> webtune::tokenize::Batch {
+    let encoder = p.encoder(32).unwrap();
+    let ids = encoder.encode_all(&["the movie was very good".to_string(), "bad".to_string()]).unwrap();
+    encoder.batch(&ids.iter().map(|s| s.as_slice()).collect::<Vec<_>>(), false)
+}
