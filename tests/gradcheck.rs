@@ -7,7 +7,6 @@ mod common;
 
 use candle_core::{Device, Tensor};
 use common::*;
-use webtune::config::BertConfig;
 use webtune::encoder::{self, DropoutSource};
 use webtune::kernels;
 use webtune::model::{self, Dropout, Linear, Pretrained};
