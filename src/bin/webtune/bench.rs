@@ -68,6 +68,11 @@ pub struct RandomCheckpointArgs {
     /// for its byte-level BPE unless it names a RoBERTa tokenizer: every id fits its 50,265).
     #[arg(long, default_value = "bert", value_parser = ["bert", "distilbert", "roberta"])]
     arch: String,
+    /// Take the shape from this config.json instead of --arch's (e.g.
+    /// models/all-MiniLM-L6-v2/config.json: a MiniLM-shaped checkpoint for benchmarks where the
+    /// real weights cannot go).
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 /// distilbert-base-uncased's config.json, as the hub serves it.
@@ -290,12 +295,13 @@ fn time_alternating(pools: &[(usize, rayon::ThreadPool)], start: impl Fn(&rayon:
 }
 
 pub fn random_checkpoint(args: RandomCheckpointArgs) -> CliResult {
-    let (config_json, shape) = match args.arch.as_str() {
-        "distilbert" => (DISTILBERT_BASE_UNCASED.as_bytes().to_vec(), "distilbert-base-uncased"),
-        "roberta" => (ROBERTA_BASE.as_bytes().to_vec(), "roberta-base"),
-        _ => (serde_json::to_vec_pretty(&webtune::config::BertConfig::bert_base()).expect("config serializes"), "bert-base-uncased"),
+    let (config_json, shape) = match (&args.config, args.arch.as_str()) {
+        (Some(path), _) => (crate::read_file(path)?, path.display().to_string()),
+        (None, "distilbert") => (DISTILBERT_BASE_UNCASED.as_bytes().to_vec(), "distilbert-base-uncased".into()),
+        (None, "roberta") => (ROBERTA_BASE.as_bytes().to_vec(), "roberta-base".into()),
+        _ => (serde_json::to_vec_pretty(&webtune::config::BertConfig::bert_base()).expect("config serializes"), "bert-base-uncased".into()),
     };
-    let config = webtune::config::BertConfig::from_json(&config_json).map_err(|e| e.to_string())?;
+    let config = webtune::config::BertConfig::from_json(&config_json).map_err(|e| format!("{shape}: {e}"))?;
     let bytes = webtune::checkpoint::random_checkpoint(&config, args.seed);
     std::fs::create_dir_all(&args.out).map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
     std::fs::write(args.out.join("config.json"), config_json).map_err(|e| e.to_string())?;
