@@ -63,15 +63,16 @@ models=/tmp/webtune-models
 "$webtune" random-checkpoint --config models/all-MiniLM-L6-v2/config.json --out "$models/minilm-random" --tokenizer-from models/all-MiniLM-L6-v2
 
 rounds=${ROUNDS:-5}
+limit=200
 bert_shape=(--batch 8 --seq 128)
 minilm_shape=(--batch 16 --seq 64)
 if [ -n "${DRY_RUN:-}" ]; then
-  rounds=1 bert_shape=(--batch 2 --seq 8) minilm_shape=(--batch 2 --seq 8)
+  rounds=1 limit=1200 bert_shape=(--batch 2 --seq 8) minilm_shape=(--batch 2 --seq 8)
 fi
 json=$out/gpu_bench.jsonl
 : >"$json"
 bench() {
-  timeout 200 "$webtune" bench --device gpu "${peak[@]}" --threads "$cores" --rounds "$rounds" --strategy full "$@" --json >>"$json"
+  timeout "$limit" "$webtune" bench --device gpu "${peak[@]}" --threads "$cores" --rounds "$rounds" --strategy full "$@" --json >>"$json"
 }
 bench --model "$models/bert-base-random" "${bert_shape[@]}"
 bench --model "$models/minilm-random" "${minilm_shape[@]}"
@@ -89,9 +90,9 @@ for model in dict.fromkeys(r["model"] for r in rows):
         print(f"\n{model}: WGSL kernels at {k0['batch']} × {k0['seq_len']} on {k0['device']}")
         print(f"{'kernel':<36} {'m × n × k':>18} {'ms':>8} {'GFLOPS':>8} {'% peak':>7} {'GB/s':>7}")
         for k in kernels:
-            dims = f"{k['m']}×{k['n']}×{k['k']}" + (f" ×{k['count']}" if k['count'] > 1 else "")
-            share = f"{k['percent_of_peak']:.1f}" if k.get("percent_of_peak") is not None else "-"
-            gflops = f"{k['gflops']:.0f}" if k.get("gflops") is not None else "-"
+            dims = f"{k['m']}×{k['n']}×{k['k']}" + (f" ×{k['count']}" if k['count'] > 1 else "") if k.get("gflops") is not None else f"{k['m']}×{k['n']}"
+            share = f"{k['percent_of_peak']:.2f}" if k.get("percent_of_peak") is not None else "-"
+            gflops = f"{k['gflops']:.1f}" if k.get("gflops") is not None else "-"
             gbs = f"{k['gb_per_s']:.0f}" if k.get("gb_per_s") is not None else "-"
             print(f"{k['kernel']:<36} {dims:>18} {k['ms']:>8.3f} {gflops:>8} {share:>7} {gbs:>7}")
         linear = [k for k in kernels if k.get("gflops") is not None and "attention" not in k["kernel"]]
@@ -107,5 +108,5 @@ for model in dict.fromkeys(r["model"] for r in rows):
         label = f"cpu, {s['threads']} threads" if s["device"] == "cpu" else s["device"]
         print(f"{label:<44} {s['step_ms']:>9.1f} {s['forward_ms']:>9.1f} {s['backward_ms']:>9.1f} {s['optimizer_ms']:>9.1f}")
     if cpu and gpu:
-        print(f"{model}: GPU step {cpu[0]['step_ms'] / gpu[0]['step_ms']:.1f}× faster than the CPU's (target for bert-base: ≥ 10×)")
+        print(f"{model}: GPU step {cpu[0]['step_ms'] / gpu[0]['step_ms']:.2f}× faster than the CPU's (target for bert-base: ≥ 10×)")
 PY
