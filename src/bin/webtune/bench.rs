@@ -239,7 +239,7 @@ fn print_kernels(args: &BenchArgs, name: &str, batch: usize, seq: usize, config:
     for t in &timings {
         let dims = if t.gflops.is_some() { format!("{}×{}×{}{}", t.m, t.n, t.k, if t.count > 1 { format!(" ×{}", t.count) } else { String::new() }) } else { format!("{}×{}", t.m, t.n) };
         let cell = |v: Option<f64>, digits: usize| v.map_or_else(|| "-".to_string(), |v| format!("{v:.digits$}"));
-        println!("{:<34} {:>20} {:>9.3} {:>9} {:>7} {:>8} {:>9}", t.kernel, dims, t.ms, cell(t.gflops, 0), cell(share(t), 1), cell(t.gb_per_s, 0), t.per_full_step);
+        println!("{:<34} {:>20} {:>9.3} {:>9} {:>7} {:>8} {:>9}", t.kernel, dims, t.ms, cell(t.gflops, 1), cell(share(t), 1), cell(t.gb_per_s, 0), t.per_full_step);
     }
     let (products, ms) = timings.iter().filter(|t| t.gflops.is_some()).fold((0, 0.0), |(n, ms), t| (n + t.per_full_step, ms + t.per_full_step as f64 * t.ms));
     let others: f64 = timings.iter().filter(|t| t.gflops.is_none()).map(|t| t.per_full_step as f64 * t.ms).sum();
