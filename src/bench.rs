@@ -7,20 +7,29 @@
 //! once (eval mode) and then trains the head on the cached outputs; its figures split into the
 //! encoding cost per batch and the head step, so that their sum compares with PyTorch's frozen
 //! step (which runs the encoder every step).
+//!
+//! On the GPU (native, [`StepBench::start_on_gpu`]) the bench waits for the device after each
+//! unit of a step, so that the split forward / backward / optimizer is the device's time and not
+//! only the time to record the work; [`gpu`] times the step's kernels one by one.
 use web_time::Instant;
 
 use crate::data::{Dataset, Example};
 use crate::events::{Event, Phase};
 use crate::kernels::{self, Mat};
 use crate::model::Pretrained;
-use crate::train::{Run, StepTiming};
+use crate::train::{Advance, Run, StepTiming};
 use crate::types::{Strategy, TrainOptions};
 use crate::{Error, Result};
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod gpu;
 
 /// Median milliseconds of one training step and its parts.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StepTimings {
     pub strategy: String,
+    /// Where the encoder ran: "cpu", or "gpu: <adapter> (<backend>)".
+    pub device: String,
     pub seq_len: usize,
     pub batch: usize,
     /// forward + backward + optimizer (+ the encoding share for `frozen`).
@@ -69,12 +78,17 @@ pub fn bench_steps(pretrained: &Pretrained, strategy: Strategy, seq_len: usize, 
 pub struct StepBench {
     run: Run,
     strategy: Strategy,
+    /// The model's encoder layers.
+    layers: usize,
     seq_len: usize,
     batch: usize,
     rounds: usize,
     steps_done: usize,
     encode_ms: f64,
     samples: Vec<StepTiming>,
+    /// On the GPU: its device, waited for after each unit of a step.
+    #[cfg(not(target_arch = "wasm32"))]
+    device: Option<wgpu::Device>,
 }
 
 const WARM_UP: usize = 3;
@@ -84,7 +98,29 @@ impl StepBench {
         let data = synthetic_dataset((rounds + WARM_UP) * batch, seq_len);
         let options = TrainOptions { epochs: 1, batch_size: batch, max_len: seq_len, pad_to_max_len: true, train_eval_sample: 1, ..TrainOptions::default() };
         let run = Run::start(pretrained, strategy, &data, None, &options, None)?;
-        Ok(StepBench { run, strategy, seq_len, batch, rounds, steps_done: 0, encode_ms: 0.0, samples: Vec::with_capacity(rounds) })
+        Ok(StepBench {
+            run,
+            strategy,
+            layers: pretrained.config.num_hidden_layers,
+            seq_len,
+            batch,
+            rounds,
+            steps_done: 0,
+            encode_ms: 0.0,
+            samples: Vec::with_capacity(rounds),
+            #[cfg(not(target_arch = "wasm32"))]
+            device: None,
+        })
+    }
+
+    /// [`StepBench::start`] with the encoder on `gpu` (native).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn start_on_gpu(pretrained: &Pretrained, strategy: Strategy, seq_len: usize, batch: usize, rounds: usize, gpu: crate::gpu::Gpu) -> Result<Self> {
+        let mut bench = StepBench::start(pretrained, strategy, seq_len, batch, rounds)?;
+        let device = gpu.device.clone();
+        bench.run.use_gpu(gpu)?;
+        bench.device = Some(device);
+        Ok(bench)
     }
 
     /// Run until the next training step is done (the first call also encodes a frozen run's
@@ -92,10 +128,14 @@ impl StepBench {
     pub fn next_step(&mut self) -> Result<bool> {
         while self.steps_done < self.rounds + WARM_UP {
             let t0 = Instant::now();
-            match self.run.step() {
+            let (event, timing) = match self.unit_timed_step()? {
+                Some(step) => step,
+                None => (self.run.step(), None),
+            };
+            match event {
                 Event::Step { .. } => {
                     if self.steps_done >= WARM_UP {
-                        self.samples.push(self.run.last_step_timing());
+                        self.samples.push(timing.unwrap_or_else(|| self.run.last_step_timing()));
                     }
                     self.steps_done += 1;
                     return Ok(true);
@@ -110,6 +150,39 @@ impl StepBench {
         Ok(false)
     }
 
+    /// On the GPU, with the encoder in the step (not frozen): the run's next event, each unit
+    /// timed up to the device's idle — the embeddings, the layers and the head are the
+    /// forward, the rest of the step's pass the backward, the update the optimizer. `None`
+    /// elsewhere (the run's own timing is the CPU's time).
+    #[cfg(not(target_arch = "wasm32"))]
+    fn unit_timed_step(&mut self) -> Result<Option<(Event, Option<StepTiming>)>> {
+        let Some(device) = self.device.clone().filter(|_| self.strategy != Strategy::Frozen) else { return Ok(None) };
+        // The embeddings, every layer (a partial backward still runs them all) and the head.
+        let forward_units = self.layers + 2;
+        let mut timing = StepTiming::default();
+        loop {
+            let t0 = Instant::now();
+            let advance = self.run.advance();
+            gpu::wait(&device)?;
+            let ms = t0.elapsed().as_secs_f64() * 1000.0;
+            match advance {
+                Advance::Unit(unit) if unit.step.is_some() && unit.units_done <= forward_units => timing.forward_ms += ms,
+                Advance::Unit(unit) if unit.step.is_some() => timing.backward_ms += ms,
+                Advance::Unit(_) => {}
+                Advance::Event(event @ Event::Step { .. }) => {
+                    timing.optimizer_ms += ms;
+                    return Ok(Some((event, Some(timing))));
+                }
+                Advance::Event(event) => return Ok(Some((event, None))),
+            }
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn unit_timed_step(&mut self) -> Result<Option<(Event, Option<StepTiming>)>> {
+        Ok(None)
+    }
+
     /// The medians of the timed steps.
     pub fn timings(&self) -> StepTimings {
         let samples = &self.samples;
@@ -121,6 +194,7 @@ impl StepBench {
         let encode = encode_ms_per_batch.unwrap_or(0.0);
         StepTimings {
             strategy: self.strategy.to_string(),
+            device: self.run.device(),
             seq_len: self.seq_len,
             batch: self.batch,
             step_ms: encode + median(samples.iter().map(|t| t.forward_ms + t.backward_ms + t.optimizer_ms).collect()),

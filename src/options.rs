@@ -1,5 +1,5 @@
 //! The training options' contract, in one place: what a run trains ([`Strategy`]), how
-//! ([`TrainOptions`], [`LoraOptions`]), and the [`spec`] of every option — its default, its
+//! ([`TrainOptions`], [`LoraOptions`]), where ([`Device`]), and the [`spec`] of every option — its default, its
 //! limits or allowed values and the sentence shown for a bad value. The core validates with
 //! the spec ([`TrainOptions::validate`], [`LoraOptions::validate`], [`total_steps`]); the CLI
 //! takes its defaults from [`TrainOptions::default`]; the page reads the spec from the wasm
@@ -62,6 +62,40 @@ impl FromStr for Strategy {
             return whole(r, "lora_rank").map(Strategy::Lora);
         }
         Err(Error::Options(format!("unknown strategy '{s}': use frozen, full, top:K (e.g. top:2) or lora:R (e.g. lora:8)")))
+    }
+}
+
+/// Where a run's encoder runs (the CLI's `--device`, the page's Device control). The shells
+/// ask for the adapter (asynchronously on the web) and say once which device and why: `Auto`
+/// takes a hardware GPU when there is one and the strategy has GPU kernels, else the CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    #[default]
+    Auto,
+    Gpu,
+    Cpu,
+}
+
+impl fmt::Display for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Device::Auto => "auto",
+            Device::Gpu => "gpu",
+            Device::Cpu => "cpu",
+        })
+    }
+}
+
+impl FromStr for Device {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim() {
+            "auto" => Ok(Device::Auto),
+            "gpu" => Ok(Device::Gpu),
+            "cpu" => Ok(Device::Cpu),
+            other => Err(Error::Options(format!("device '{other}': {}", field_spec("device").message))),
+        }
     }
 }
 
@@ -421,12 +455,17 @@ fn table() -> Vec<(&'static str, Rule, &'static str)> {
         ("lora.learning_rate", number(0.0, true, MAX_LEARNING_RATE, false), "LoRA learning rate must be a number > 0 and at most 1 (e.g. 5e-4)"),
         ("top_k", whole(1, MAX_TOP_K), "layers to train (K of top:K) must be a whole number ≥ 1 (at most 1000, and the model's layer count)"),
         ("lora_rank", whole(1, MAX_LORA_RANK), "LoRA rank (R of lora:R) must be a whole number ≥ 1 (at most 4096; e.g. 8)"),
+        ("device", Rule { kind: Kind::Choice, min: None, max: None, values: &["auto", "gpu", "cpu"], optional: false, step: None }, "device must be auto (the GPU when there is one, else the CPU), gpu or cpu"),
     ]
 }
 
 /// The defaults of the two strategy parameters (the form's Layers to train and Rank).
 const DEFAULT_TOP_K: u64 = 2;
 const DEFAULT_LORA_RANK: u64 = 8;
+
+/// The options of the spec that are not fields of [`TrainOptions`]: the two strategy
+/// parameters and the [`Device`].
+pub const NOT_TRAIN_OPTIONS: [&str; 3] = ["top_k", "lora_rank", "device"];
 
 /// Every option's spec, in the order above.
 pub fn spec() -> Vec<FieldSpec> {
@@ -437,6 +476,7 @@ pub fn spec() -> Vec<FieldSpec> {
             let default = match name {
                 "top_k" => Value::from(DEFAULT_TOP_K),
                 "lora_rank" => Value::from(DEFAULT_LORA_RANK),
+                "device" => Value::from(Device::default().to_string()),
                 _ => lookup(&defaults, name).cloned().expect("every option in the table has a default"),
             };
             FieldSpec {
@@ -472,7 +512,7 @@ fn lookup<'v>(value: &'v Value, name: &str) -> Option<&'v Value> {
 fn check_group(value: &Value, prefix: &str) -> Result<()> {
     for field in spec() {
         let in_group = if prefix.is_empty() { !field.name.contains('.') } else { field.name.starts_with(prefix) };
-        if !in_group || field.name == "top_k" || field.name == "lora_rank" {
+        if !in_group || NOT_TRAIN_OPTIONS.contains(&field.name) {
             continue;
         }
         field.refuse_unless_valid(lookup(value, field.name.strip_prefix(prefix).unwrap_or(field.name)).unwrap_or(&Value::Null))?;

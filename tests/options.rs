@@ -108,7 +108,7 @@ fn the_spec_defaults_are_the_cores_defaults() {
     for field in &spec {
         match field.name.split_once('.') {
             Some((_, key)) => drop(lora.insert(key.into(), field.default.clone())),
-            None if !matches!(field.name, "top_k" | "lora_rank") => drop(from_spec.insert(field.name.into(), field.default.clone())),
+            None if !options::NOT_TRAIN_OPTIONS.contains(&field.name) => drop(from_spec.insert(field.name.into(), field.default.clone())),
             None => {}
         }
         assert!(field.check(&field.default), "{}'s default breaks its own rule", field.name);

@@ -20,6 +20,7 @@ mod kernels;
 mod layer;
 mod model;
 mod optim;
+pub mod predict;
 mod step;
 mod tensor;
 

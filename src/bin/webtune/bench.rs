@@ -3,7 +3,10 @@
 //! roberta-base-shaped checkpoint to bench with).
 use std::path::PathBuf;
 
+use webtune::bench::gpu::GpuKernelTiming;
 use webtune::bench::{StepBench, StepTimings};
+use webtune::gpu::Gpu;
+use webtune::options::Device;
 use webtune::Strategy;
 
 use crate::{load_session, CliResult};
@@ -39,6 +42,15 @@ pub struct BenchArgs {
     /// from `./build.sh bench-steps --gemm`).
     #[arg(long)]
     gemm: bool,
+    /// With gpu (or auto on a hardware GPU): the same steps on the GPU beside the CPU's, each
+    /// unit waited for so that the split is the device's time, and the time of each WGSL kernel
+    /// of a step on the model's shapes (products with their GFLOPS); cpu: the CPU alone.
+    #[arg(long, default_value = crate::cli_train::default_text("device"), value_parser = crate::device::parse)]
+    device: Device,
+    /// The GPU's f32 peak in GFLOPS (from its data sheet: cores × 2 × clock), to show each
+    /// product's share of it.
+    #[arg(long)]
+    peak_gflops: Option<f64>,
 }
 
 #[derive(clap::Args)]
@@ -56,6 +68,11 @@ pub struct RandomCheckpointArgs {
     /// for its byte-level BPE unless it names a RoBERTa tokenizer: every id fits its 50,265).
     #[arg(long, default_value = "bert", value_parser = ["bert", "distilbert", "roberta"])]
     arch: String,
+    /// Take the shape from this config.json instead of --arch's (e.g.
+    /// models/all-MiniLM-L6-v2/config.json: a MiniLM-shaped checkpoint for benchmarks where the
+    /// real weights cannot go).
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 /// distilbert-base-uncased's config.json, as the hub serves it.
@@ -123,13 +140,22 @@ pub fn run(args: BenchArgs) -> CliResult {
         .map(|&n| rayon::ThreadPoolBuilder::new().num_threads(n).build().map(|pool| (n, pool)).map_err(|e| format!("cannot start {n} threads: {e}")))
         .collect::<CliResult<Vec<_>>>()?;
     let strategies: Vec<Strategy> = args.strategies.iter().map(|s| s.parse().map_err(|e: webtune::Error| e.to_string())).collect::<CliResult<_>>()?;
-    if !args.json {
-        println!("median of {} steps (ms); peak RSS so far (MiB)", args.rounds);
-        println!("{:<22} {:>8} {:>5} {:>4} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}", "model", "strategy", "batch", "seq", "threads", "step", "forward", "backward", "optim", "peak RSS", "speedup");
-    }
     for dir in &args.models {
         let session = load_session(dir)?;
+        let config = &session.pretrained().config;
         let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let on_gpu = bench_on_gpu(&args, config)?;
+        if on_gpu {
+            for &batch in &args.batches {
+                for &seq in &args.seq_lens {
+                    print_kernels(&args, &name, batch, seq, config)?;
+                }
+            }
+        }
+        if !args.json {
+            println!("{name}: median of {} steps (ms); peak RSS so far (MiB); speedup over the first row", args.rounds);
+            println!("{:<22} {:>8} {:>5} {:>4} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}", "model", "strategy", "batch", "seq", "threads", "step", "forward", "backward", "optim", "peak RSS", "speedup");
+        }
         let mut cases = Vec::new();
         for &batch in &args.batches {
             for &seq in &args.seq_lens {
@@ -137,14 +163,20 @@ pub fn run(args: BenchArgs) -> CliResult {
             }
         }
         for (batch, seq, strategy) in cases {
-            let timings = time_alternating(&pools, |pool| pool.install(|| StepBench::start(session.pretrained(), strategy, seq, batch, args.rounds)))?;
+            let mut timings: Vec<(String, StepTimings)> = time_alternating(&pools, |pool| pool.install(|| StepBench::start(session.pretrained(), strategy, seq, batch, args.rounds)))?
+                .into_iter()
+                .map(|(threads, t)| (threads.to_string(), t))
+                .collect();
+            if on_gpu && !matches!(strategy, Strategy::Lora(_)) {
+                timings.push(("gpu".into(), time_on_gpu(&session, strategy, seq, batch, args.rounds)?));
+            }
             let rss = peak_rss_mib().unwrap_or(f64::NAN);
             let first_step = timings[0].1.step_ms;
             for (threads, t) in timings {
                 if args.json {
                     let mut value = serde_json::to_value(&t).expect("timings serialize");
                     value["model"] = name.clone().into();
-                    value["threads"] = threads.into();
+                    value["threads"] = threads.parse::<usize>().map_or(serde_json::Value::Null, Into::into);
                     value["peak_rss_mib"] = rss.into();
                     println!("{value}");
                 } else {
@@ -154,6 +186,64 @@ pub fn run(args: BenchArgs) -> CliResult {
             }
         }
     }
+    Ok(())
+}
+
+/// Whether `--device` adds GPU figures: gpu always (or fails), auto on a hardware GPU; says
+/// which on stderr.
+fn bench_on_gpu(args: &BenchArgs, config: &webtune::config::BertConfig) -> CliResult<bool> {
+    let choice = crate::device::choose(args.device, None, crate::device::largest_tensor(config))?;
+    if let Some(gpu) = &choice.gpu {
+        eprintln!("bench: the CPU's figures, then the GPU's ({}); {}", gpu.info.describe(), choice.reason);
+    } else if args.device != Device::Cpu {
+        eprintln!("bench: the CPU's figures only; {}", choice.reason);
+    }
+    Ok(choice.gpu.is_some())
+}
+
+/// A GPU for one benchmark run (each run holds its own device).
+fn request_gpu(config: &webtune::config::BertConfig) -> CliResult<Gpu> {
+    Gpu::request_blocking(crate::device::largest_tensor(config)).map_err(|e| format!("--device gpu: {e}"))
+}
+
+/// The training steps of `strategy` with the encoder on the GPU.
+fn time_on_gpu(session: &webtune::Session, strategy: Strategy, seq: usize, batch: usize, rounds: usize) -> CliResult<StepTimings> {
+    let gpu = request_gpu(&session.pretrained().config)?;
+    let mut bench = StepBench::start_on_gpu(session.pretrained(), strategy, seq, batch, rounds, gpu).map_err(|e| e.to_string())?;
+    while bench.next_step().map_err(|e| e.to_string())? {}
+    Ok(bench.timings())
+}
+
+/// The time of each kernel of a step on `batch` × `seq` tokens on the GPU, and what a `full`
+/// step's products take at those rates.
+fn print_kernels(args: &BenchArgs, name: &str, batch: usize, seq: usize, config: &webtune::config::BertConfig) -> CliResult {
+    let gpu = request_gpu(config)?;
+    let timings = webtune::bench::gpu::gpu_kernel_timings(&gpu, config, batch, seq, args.rounds).map_err(|e| e.to_string())?;
+    let share = |t: &GpuKernelTiming| t.gflops.zip(args.peak_gflops).map(|(g, peak)| 100.0 * g / peak);
+    if args.json {
+        for t in &timings {
+            let mut value = serde_json::to_value(t).expect("timings serialize");
+            value["row"] = "gpu_kernel".into();
+            value["model"] = name.into();
+            value["device"] = format!("gpu: {}", gpu.info.describe()).into();
+            value["batch"] = batch.into();
+            value["seq_len"] = seq.into();
+            value["percent_of_peak"] = share(t).into();
+            println!("{value}");
+        }
+        return Ok(());
+    }
+    let peak = args.peak_gflops.map_or_else(|| "no --peak-gflops given".to_string(), |p| format!("f32 peak {p:.0} GFLOPS"));
+    println!("{name}: GPU kernels of a step at {batch} × {seq} on {} ({peak}); median of {} submissions", gpu.info.describe(), args.rounds);
+    println!("{:<34} {:>20} {:>9} {:>9} {:>7} {:>8} {:>9}", "kernel", "m × n × k (× count)", "ms", "GFLOPS", "% peak", "GB/s", "per step");
+    for t in &timings {
+        let dims = if t.gflops.is_some() { format!("{}×{}×{}{}", t.m, t.n, t.k, if t.count > 1 { format!(" ×{}", t.count) } else { String::new() }) } else { format!("{}×{}", t.m, t.n) };
+        let cell = |v: Option<f64>, digits: usize| v.map_or_else(|| "-".to_string(), |v| format!("{v:.digits$}"));
+        println!("{:<34} {:>20} {:>9.3} {:>9} {:>7} {:>8} {:>9}", t.kernel, dims, t.ms, cell(t.gflops, 1), cell(share(t), 1), cell(t.gb_per_s, 0), t.per_full_step);
+    }
+    let (products, ms) = timings.iter().filter(|t| t.gflops.is_some()).fold((0, 0.0), |(n, ms), t| (n + t.per_full_step, ms + t.per_full_step as f64 * t.ms));
+    let others: f64 = timings.iter().filter(|t| t.gflops.is_none()).map(|t| t.per_full_step as f64 * t.ms).sum();
+    println!("{name}: a full step's {products} products at these rates: {ms:.1} ms; the element-wise kernels listed: {others:.1} ms\n");
     Ok(())
 }
 
@@ -205,12 +295,13 @@ fn time_alternating(pools: &[(usize, rayon::ThreadPool)], start: impl Fn(&rayon:
 }
 
 pub fn random_checkpoint(args: RandomCheckpointArgs) -> CliResult {
-    let (config_json, shape) = match args.arch.as_str() {
-        "distilbert" => (DISTILBERT_BASE_UNCASED.as_bytes().to_vec(), "distilbert-base-uncased"),
-        "roberta" => (ROBERTA_BASE.as_bytes().to_vec(), "roberta-base"),
-        _ => (serde_json::to_vec_pretty(&webtune::config::BertConfig::bert_base()).expect("config serializes"), "bert-base-uncased"),
+    let (config_json, shape) = match (&args.config, args.arch.as_str()) {
+        (Some(path), _) => (crate::read_file(path)?, path.display().to_string()),
+        (None, "distilbert") => (DISTILBERT_BASE_UNCASED.as_bytes().to_vec(), "distilbert-base-uncased".into()),
+        (None, "roberta") => (ROBERTA_BASE.as_bytes().to_vec(), "roberta-base".into()),
+        _ => (serde_json::to_vec_pretty(&webtune::config::BertConfig::bert_base()).expect("config serializes"), "bert-base-uncased".into()),
     };
-    let config = webtune::config::BertConfig::from_json(&config_json).map_err(|e| e.to_string())?;
+    let config = webtune::config::BertConfig::from_json(&config_json).map_err(|e| format!("{shape}: {e}"))?;
     let bytes = webtune::checkpoint::random_checkpoint(&config, args.seed);
     std::fs::create_dir_all(&args.out).map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
     std::fs::write(args.out.join("config.json"), config_json).map_err(|e| e.to_string())?;

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 use webtune::events::Event;
 use webtune::recipe::{self, ModelSource, RecipeRun};
-use webtune::options::{FieldSpec, LoraOptions, Projection};
+use webtune::options::{Device, FieldSpec, LoraOptions, Projection};
 use webtune::{prepare_data, PreparedData, Run, Schedule, Strategy, TrainOptions};
 
 use crate::map_csv::MapCsv;
@@ -20,7 +20,7 @@ use crate::{load_session, read_text, CliResult};
 /// --help shows it ("2e-5", "query,value"); the core checks the values against it.
 static SPEC: LazyLock<Vec<FieldSpec>> = LazyLock::new(webtune::options::spec);
 
-fn default_text(name: &str) -> &'static str {
+pub fn default_text(name: &str) -> &'static str {
     &SPEC.iter().find(|f| f.name == name).unwrap_or_else(|| panic!("{name} is not in the option spec")).default_text
 }
 
@@ -112,6 +112,8 @@ pub struct TrainArgs {
     /// logical cores (or RAYON_NUM_THREADS when set). The `start` event reports the count used.
     #[arg(long)]
     threads: Option<usize>,
+    #[arg(long, default_value = default_text("device"), value_parser = crate::device::parse, help = crate::device::HELP)]
+    device: Device,
 }
 
 impl TrainArgs {
@@ -223,6 +225,26 @@ fn print_table(summaries: &[Summary]) {
     }
 }
 
+/// Move `run` to the GPU when `--device` says so (see device.rs), and say which device and why
+/// on stderr — once, unless a later strategy's answer differs (`said`: the last line).
+fn place_run(run: &mut Run, device: Device, strategy: Strategy, session: &webtune::Session, said: &mut String) -> CliResult {
+    let choice = crate::device::choose(device, Some(strategy), crate::device::largest_tensor(&session.pretrained().config))?;
+    let mut reason = choice.reason;
+    if let Some(gpu) = choice.gpu {
+        if let Err(e) = run.use_gpu(gpu) {
+            if device == Device::Gpu {
+                return Err(format!("--device gpu: {e}; use --device cpu"));
+            }
+            reason = format!("device: cpu (auto: the GPU refused the model: {e})");
+        }
+    }
+    if reason != *said {
+        eprintln!("[{strategy}] {reason}");
+        *said = reason;
+    }
+    Ok(())
+}
+
 pub fn run(args: TrainArgs) -> CliResult {
     crate::threads::use_threads(args.threads.unwrap_or_else(crate::threads::default_threads))?;
     let strategies: Vec<Strategy> = args.strategy.iter().map(|s| s.parse().map_err(|e: webtune::Error| e.to_string())).collect::<CliResult<_>>()?;
@@ -242,8 +264,10 @@ pub fn run(args: TrainArgs) -> CliResult {
         let validation = Validation::of(args.val_data.is_some(), args.val_fraction.is_some());
         Recorder::new(&args.model.display().to_string(), &session.info(), &data, validation, &options, &strategies)
     });
+    let mut said = String::new();
     for &strategy in &strategies {
         let mut run = session.start_run(strategy, &data.train, data.validation.as_ref(), &options).map_err(|e| e.to_string())?;
+        place_run(&mut run, args.device, strategy, &session, &mut said)?;
         if let Some(base) = &args.export_script {
             export_recipe(&args, &session, strategy, &data, &options, &export_dir(base, strategy, strategies.len() > 1))?;
         }

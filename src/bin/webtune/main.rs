@@ -4,6 +4,7 @@
 //! progress, tables and JSON. The work itself is in the library.
 mod bench;
 mod cli_train;
+mod device;
 mod map_csv;
 mod progress;
 mod record;
@@ -27,7 +28,7 @@ enum Command {
     /// Fine-tune with one or more strategies from the same initial weights and compare them.
     Train(Box<cli_train::TrainArgs>),
     /// Classify texts with a fine-tuned model (e.g. one exported by `webtune train --export`).
-    Predict(ModelAndTexts),
+    Predict(PredictArgs),
     /// Print the encoder's outputs for texts (token ids, [CLS] and mean last hidden state, pooled).
     Encode(ModelAndTexts),
     /// Benchmark training steps (forward / backward / optimizer) and peak memory.
@@ -87,6 +88,14 @@ struct ModelAndTexts {
     texts: Vec<String>,
 }
 
+#[derive(clap::Args)]
+struct PredictArgs {
+    #[command(flatten)]
+    input: ModelAndTexts,
+    #[arg(long, default_value = cli_train::default_text("device"), value_parser = device::parse, help = device::HELP)]
+    device: webtune::options::Device,
+}
+
 pub type CliResult<T = ()> = Result<T, String>;
 
 /// Read a file, naming it in the error.
@@ -113,9 +122,16 @@ pub fn load_session(dir: &Path) -> CliResult<Session> {
     Session::load(&file("config.json")?, &file("tokenizer.json")?, &file("model.safetensors")?).map_err(|e| e.to_string())
 }
 
-fn predict(args: ModelAndTexts) -> CliResult {
+fn predict(PredictArgs { input: args, device }: PredictArgs) -> CliResult {
     let session = load_session(&args.model)?;
-    let predictions = session.predict(&args.texts).map_err(|e| e.to_string())?;
+    let pretrained = session.pretrained();
+    let choice = device::choose(device, None, device::largest_tensor(&pretrained.config))?;
+    eprintln!("{}", choice.reason);
+    let predictions = match choice.gpu {
+        Some(gpu) => webtune::gpu::predict::GpuPredictor::new(gpu, pretrained).and_then(|p| p.predict(pretrained, &args.texts)),
+        None => session.predict(&args.texts),
+    }
+    .map_err(|e| e.to_string())?;
     for p in predictions {
         if args.json {
             println!("{}", serde_json::to_string(&p).expect("predictions serialize"));
