@@ -63,6 +63,8 @@ pub fn spec() -> DeviceSpec {
 /// Said once (not per run) when the GPU was asked for, or Auto would have tried it, and none
 /// can be had: `reason` is the GPU's own error (no WebGPU, no adapter, a refused limit).
 pub fn gpu_unavailable(reason: &str) -> String {
+    // wgpu lists every backend it was not built with after a `;`: the first clause says it.
+    let reason = reason.split(';').next().unwrap_or(reason).trim();
     format!("No usable GPU here ({reason}): training runs on the CPU (same results, CPU speed).")
 }
 
@@ -110,6 +112,8 @@ mod tests {
         let e = "tpu".parse::<DeviceChoice>().unwrap_err().to_string();
         assert!(e.contains("auto, gpu or cpu") && e.contains("tpu"), "{e}");
         assert_eq!(spec().default, "auto");
+        let said = gpu_unavailable("no GPU adapter: No suitable graphics adapter found; noop support not compiled in");
+        assert_eq!(said, "No usable GPU here (no GPU adapter: No suitable graphics adapter found): training runs on the CPU (same results, CPU speed).");
     }
 
     #[test]

@@ -33,7 +33,7 @@ function largestRelative(a, b) {
 
 export const gpuTests = [
   {
-    name: 'Device GPU (WebGPU on SwiftShader): the notebook flow gives the CPU run\'s losses (1e-4) and says GPU in the results, record and saved model',
+    name: 'Device GPU (WebGPU on SwiftShader): the notebook flow gives the CPU run\'s losses (1e-4) and says GPU in the results, record and saved model; Auto says which it chose and why',
     timeout: 900_000,
     async run(t) {
       await withWebGpuBrowser(async (browser) => {
@@ -42,7 +42,8 @@ export const gpuTests = [
         const device = byRole(page, 'combobox', 'Device');
         assertEq(await device.inputValue(), 'auto', 'Device default');
         assertEq((await device.locator('option').allTextContents()).join('|'), 'Auto|GPU (WebGPU)|CPU', 'Device choices');
-        await configure(page, { model: 'local', frozen: false, top: false, full: true, epochs: 1 });
+        // Unpadded batches (about a dozen tokens a sentence, not 128): SwiftShader is WebGPU on the CPU.
+        await configure(page, { model: 'local', frozen: false, top: false, full: true, epochs: 1, padMax: false });
 
         await device.selectOption('cpu');
         const cpu = await trainAndWait(page);
@@ -56,7 +57,7 @@ export const gpuTests = [
         t.log(`GPU run (SwiftShader, full, 1 epoch) took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
         assert(!gpu.lastError, `GPU run: ${gpu.lastError && gpu.lastError.message}`);
         const full = gpu.runs.full;
-        assertEq(full.status, 'done', 'GPU run status');
+        assertEq(full.status, 'done', `GPU run status (${full.stopped ? full.stopped.reason : full.error})`);
         t.log(`device: ${full.start.device}`);
         assert(/^gpu: /.test(full.start.device), `start event device of the GPU run: ${full.start.device}`);
         t.log(`CPU losses: ${cpuLosses.map((l) => l.toFixed(6)).join(' ')}`);
@@ -73,6 +74,7 @@ export const gpuTests = [
         const record = await page.evaluate(() => window.__webtune.record());
         const start = record.events.find((e) => e.type === 'start');
         assertEq(start.device, full.start.device, 'the results record keeps the device');
+        assertEq(record.events.find((e) => e.type === 'stopped'), undefined, 'no stopped event in a finished GPU run');
 
         // Save model: its metadata names the device.
         await byRole(page, 'button', 'Save model').click();
@@ -86,6 +88,17 @@ export const gpuTests = [
           return out;
         });
         assert(metas.some((m) => m.device === full.start.device), `saved model metadata: ${JSON.stringify(metas.map((m) => m.device))}`);
+
+        // Auto: a short calibration on both picks one and says which and why.
+        await device.selectOption('auto');
+        const auto = await trainAndWait(page);
+        assert(!auto.lastError, `Auto run: ${auto.lastError && auto.lastError.message}`);
+        const verdict = await page.locator('#device-note').textContent();
+        t.log(`Auto: ${verdict} → ${auto.runs.full.start.device}`);
+        assert(/^Auto chose the (GPU|CPU): /.test(verdict), `Auto's verdict: ${verdict}`);
+        assertEq(auto.runs.full.start.device === 'cpu', verdict.startsWith('Auto chose the CPU'), 'Auto trains where it said');
+        assertEq(largestRelative(auto.runs.full.losses, cpuLosses) <= 1e-4, true, 'Auto run losses');
+
         await context.close();
       });
     },
@@ -120,7 +133,7 @@ export const gpuTests = [
       await withWebGpuBrowser(async (browser) => {
         const context = await newContext(browser, t);
         const page = await openApp(context, t.base, '?hub=/hub');
-        await configure(page, { model: 'local', frozen: false, top: false, full: true, epochs: 2 });
+        await configure(page, { model: 'local', frozen: false, top: false, full: true, epochs: 2, padMax: false });
         await byRole(page, 'combobox', 'Device').selectOption('gpu');
         const before = await page.evaluate(() => window.__webtune.state.trainsFinished);
         await byRole(page, 'button', 'Train').click();

@@ -64,7 +64,12 @@ export function createDevicePlacer({ post }) {
     }
   }
 
-  /** Work per millisecond of `run` over about CALIBRATION_MS after its first unit of work. */
+  /**
+   * Work per millisecond of `run` over about CALIBRATION_MS after its first piece of work (the
+   * warm-up: a GPU compiles its pipelines there); 0 when it did not finish two in the cap. On
+   * the CPU a unit's work is done when `advance()` returns; on the GPU only when an event (a
+   * step or chunk, whose results were read back) comes: a GPU is timed by its events.
+   */
   async function measure(run, onGpu) {
     const deadline = performance.now() + CALIBRATION_CAP_MS;
     let first = null;
@@ -73,7 +78,8 @@ export function createDevicePlacer({ post }) {
     let idlePolls = 0;
     while (!run.finished() && performance.now() < deadline) {
       const ev = run.advance();
-      if (typeof ev.work_done === 'number' && ev.work_done > 0) {
+      const finished = !onGpu || ev.type !== UNIT;
+      if (finished && typeof ev.work_done === 'number' && ev.work_done > 0) {
         const now = { t: performance.now(), work: ev.work_done };
         if (!first) first = now;
         else if (now.work > first.work) last = now;
