@@ -3,7 +3,7 @@
 // browser without an adapter, and a real device.destroy() in the middle of a GPU run. SwiftShader
 // is slow: MiniLM on the notebook's ten sentences, full fine-tuning, one or two epochs.
 import { ToWorker } from '../../www/js/protocol.js';
-import { assert, assertEq, byRole, configure, launchBrowser, newContext, openApp, trainAndWait } from './helpers.mjs';
+import { assert, assertEq, byRole, configure, launchBrowser, newContext, NOTEBOOK_TSV, openApp, setTrainingData, trainAndWait } from './helpers.mjs';
 
 /** A browser with WebGPU on SwiftShader, for one test; closed after it. */
 async function withWebGpuBrowser(run) {
@@ -133,14 +133,16 @@ export const gpuTests = [
       await withWebGpuBrowser(async (browser) => {
         const context = await newContext(browser, t);
         const page = await openApp(context, t.base, '?hub=/hub');
+        // Four of the notebook's sentences (two steps an epoch): SwiftShader is slow.
+        await setTrainingData(page, `${NOTEBOOK_TSV.split('\n').slice(0, 5).join('\n')}\n`);
         await configure(page, { model: 'local', frozen: false, top: false, full: true, epochs: 2, padMax: false });
         await byRole(page, 'combobox', 'Device').selectOption('gpu');
         const before = await page.evaluate(() => window.__webtune.state.trainsFinished);
         await byRole(page, 'button', 'Train').click();
-        // After epoch 1 (steps 1–5) and within epoch 2: destroy the device for real.
+        // After epoch 1 (steps 1–2) and within epoch 2: destroy the device for real.
         await page.waitForFunction(() => {
           const r = window.__webtune.state.runs.full;
-          return r && r.losses.filter((l) => l !== undefined).length >= 6;
+          return r && r.losses.filter((l) => l !== undefined).length >= 3;
         }, null, { timeout: 600_000, polling: 50 });
         await page.evaluate((type) => window.__webtune.worker.postMessage({ type }), ToWorker.DESTROY_GPU_FOR_TESTS);
         await page.waitForFunction((n) => window.__webtune.state.trainsFinished > n && !window.__webtune.state.running, before, { timeout: 120_000, polling: 100 });
@@ -148,7 +150,7 @@ export const gpuTests = [
         t.log(`stopped: ${JSON.stringify(full.stopped)}`);
         assertEq(full.status, 'stopped', 'run status');
         assert(full.stopped.reason && /GPU was lost/.test(full.stopped.reason), `reason: ${full.stopped.reason}`);
-        assertEq(full.stopped.steps, 5, 'the run keeps the model of the last finished epoch (step 5)');
+        assertEq(full.stopped.steps, 2, 'the run keeps the model of the last finished epoch (step 2)');
         const warning = await page.locator('#warning-box').textContent();
         assert(warning.includes(full.stopped.reason), `the reason is shown: ${warning}`);
         const row = await resultsRow(page, 'full');
