@@ -127,7 +127,7 @@ export const gpuTests = [
     },
   },
   {
-    name: 'GPU lost mid-run (a real device.destroy()): the run stops with its reason, keeps epoch 1, the worker answers',
+    name: 'GPU lost mid-run (a real device.destroy()): the run stops with its reason, keeps epoch 1, the worker answers; then Stop in a GPU run',
     timeout: 900_000,
     async run(t) {
       await withWebGpuBrowser(async (browser) => {
@@ -164,6 +164,22 @@ export const gpuTests = [
         assertEq(preds.length, 1, 'Try it answers from the stopped run');
         assert(!preds[0].error, `Try it: ${preds[0].error}`);
         t.log(`Try it after the loss: ${JSON.stringify(preds[0].prediction.probabilities)}`);
+
+        // Stop during a GPU run (begin_stop, then the weights of the last finished step come back).
+        const again = await page.evaluate(() => window.__webtune.state.trainsFinished);
+        await byRole(page, 'button', 'Train').click();
+        await page.waitForFunction(() => {
+          const r = window.__webtune.state.runs.full;
+          return r && r.start && r.losses.filter((l) => l !== undefined).length >= 1;
+        }, null, { timeout: 600_000, polling: 50 });
+        assert(/^gpu: /.test(await page.evaluate(() => window.__webtune.state.runs.full.start.device)), 'the second run trains on a new GPU device');
+        await byRole(page, 'button', 'Stop').click();
+        await page.waitForFunction((n) => window.__webtune.state.trainsFinished > n && !window.__webtune.state.running, again, { timeout: 300_000, polling: 100 });
+        const stopped = await page.evaluate(() => window.__webtune.state.runs.full);
+        t.log(`Stop: ${JSON.stringify(stopped.stopped)}`);
+        assertEq(stopped.status, 'stopped', 'status after Stop');
+        assertEq(stopped.stopped.reason ?? null, null, 'a Stop has no reason');
+        assert(stopped.stopped.steps >= 1, `steps kept after Stop: ${stopped.stopped.steps}`);
         await context.close();
       });
     },

@@ -298,7 +298,7 @@ export const CoreEvent = Object.freeze({
   DONE: 'done',
   /**
    * `{strategy, steps, retained_bytes, elapsed_ms, reason}` — Stop ended the run; its model is
-   * kept. `reason` (null after a Stop): why the run stopped by itself (its GPU was lost) and
+   * kept. `reason` (absent after a Stop): why the run stopped by itself (its GPU was lost) and
    * which model it keeps.
    */
   STOPPED: 'stopped',
