@@ -27,8 +27,9 @@
 //!   labelled-sentence parsing and splits; the embedding map's geometry (PCA, separation).
 //! - layer 2: [`types`], [`events`], [`config`], [`rng`], [`alloc_stats`] — shared value types,
 //!   the event wire format, config.json, seeded RNG, the counting allocator.
-//! - layer 1: [`options`], [`architecture`] — the training options' contract: defaults, limits,
-//!   messages; what differs between BERT, DistilBERT and RoBERTa (by config.json's model_type).
+//! - layer 1: [`options`], [`architecture`], [`device`] — the training options' contract: defaults, limits,
+//!   messages; what differs between BERT, DistilBERT and RoBERTa (by config.json's model_type);
+//!   the "Device" choice's contract and the sentences that explain the device used.
 //! - layer 0: [`error`] — the crate's error type.
 pub mod alloc_stats;
 pub mod architecture;
@@ -36,6 +37,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod device;
 pub mod encoder;
 pub mod error;
 pub mod gpu;

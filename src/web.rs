@@ -25,6 +25,13 @@
 //!   work_per_step, peak_bytes, retained_bytes }`), or an error when config.json is not a
 //!   trainable BERT or the Train cannot fit the tab's memory — before the weights download.
 //! - `allocated_bytes()` → live heap bytes.
+//! - `device_spec()` → the "Device" choice's contract (src/device.rs: `{ name, values, labels,
+//!   default, message }`); `gpu_unavailable_message(reason)`, `strategy_on_cpu_message(strategy,
+//!   reason)`, `calibration_verdict(cpu_rate, gpu_rate, what)` → `{ device: "gpu" | "cpu",
+//!   message }`: the sentences that explain the device a run uses.
+//! - `request_gpu(largest_tensor_bytes)` → a Promise of a `WebGpu` (`.info()` → `{ name,
+//!   backend, device_type, max_buffer_size, max_storage_binding }`), or rejected with why no GPU
+//!   can be had (no WebGPU, no adapter, a refused limit). One per run: `WebRun.use_gpu` takes it.
 //! - `fault_block()` → where the page reads a panic or a refused allocation of any thread of
 //!   the instance (src/web/fault.rs); `fault_on_pool_for_tests(kind)`: a test's fault in the
 //!   next training step.
@@ -35,6 +42,7 @@
 //!   the time left (src/progress.rs, as the CLI's progress line).
 //! - `new WebSession(config, tokenizer, model)` (three `Uint8Array`s), `.info()`,
 //!   `.predict(texts)` → `Prediction[]` (only for a fine-tuned export, e.g. a saved model),
+//!   `.largest_tensor_bytes()` (what `request_gpu` needs for this model),
 //!   `.start_run(strategy, train_text, val_text?, val_fraction?, options)` → `WebRun` (refused
 //!   when its estimated peak does not fit the 4 GiB heap beside what is loaded),
 //!   `.export_recipe(strategy, train_text, val_text?, val_fraction?, options, hub_repo?,
@@ -43,8 +51,14 @@
 //! - `WebRun`: `.step()` → the core `Event` as a plain object; `.advance()` → one unit of work
 //!   (at most about one layer of one batch): the core `Event` that ends a piece of work, or
 //!   `{ type: "unit", strategy, step, units_done, units, fraction, work_done, elapsed_ms }` within
-//!   one (src/events.rs `UnitProgress`; never part of a record); `.stop()` → the `stopped`
-//!   event (frees gradients and optimizer state; a step under way is dropped), `.finished()`, `.strategy()`, `.total_steps()`,
+//!   one (src/events.rs `UnitProgress`; never part of a record); a GPU run's `advance` may give a
+//!   `unit` without progress while a read-back is pending: the worker must yield to the event
+//!   loop before the next call; `.stop()` → the `stopped`
+//!   event (frees gradients and optimizer state; a step under way is dropped; CPU runs only),
+//!   `.begin_stop()` then `.advance()` until the `stopped` event (any run: a GPU run's weights
+//!   come back asynchronously), `.use_gpu(gpu)` (before the first advance; a `WebGpu`, used up),
+//!   `.device()` → "cpu" or "gpu: <adapter> (<backend>)", `.destroy_gpu_for_tests()` (a real
+//!   `device.destroy()`, for the fault tests), `.finished()`, `.strategy()`, `.total_steps()`,
 //!   `.predict(texts)` → `Prediction[]`, `.export()` → `{ "config.json": Uint8Array,
 //!   "tokenizer.json": …, "model.safetensors": … }` (a LoRA run's adapters merged in),
 //!   `.export_adapter()` → a LoRA run's PEFT adapter `{ "adapter_config.json": …,
@@ -61,7 +75,8 @@ use crate::progress::{EventFields, TrainProgress};
 use crate::record::{self, DataSummary, RecordHead, RecordModel, Validation};
 use crate::train::Advance;
 use crate::types::ModelInfo;
-use crate::{alloc_stats, options, plan, prepare_data, PreparedData, Run, Session, Strategy, TrainOptions};
+use crate::gpu::Gpu;
+use crate::{alloc_stats, device, options, plan, prepare_data, PreparedData, Run, Session, Strategy, TrainOptions};
 
 /// The threaded build only (`--features threads`, www/pkg-threads): JS
 /// `await initThreadPool(n)` starts rayon's pool on `n` Web Workers sharing this module's memory.
@@ -169,6 +184,52 @@ pub fn option_spec() -> Result<JsValue, JsError> {
 #[wasm_bindgen]
 pub fn validate_options(json: &str) -> Option<String> {
     TrainOptions::from_json(json).and_then(|o| o.lora.validate()).err().map(|e| e.to_string())
+}
+
+/// The "Device" choice's values, labels, default and message (src/device.rs).
+#[wasm_bindgen]
+pub fn device_spec() -> Result<JsValue, JsError> {
+    to_js(&device::spec())
+}
+
+/// What the page says (once) when no GPU can be had: `reason` is `request_gpu`'s error.
+#[wasm_bindgen]
+pub fn gpu_unavailable_message(reason: &str) -> String {
+    device::gpu_unavailable(reason)
+}
+
+/// What the page says when `strategy` cannot run on the GPU (`use_gpu`'s error).
+#[wasm_bindgen]
+pub fn strategy_on_cpu_message(strategy: &str, reason: &str) -> String {
+    device::strategy_on_cpu(strategy, reason)
+}
+
+/// Auto's choice from the calibration's speeds on both (`{ device, message }`).
+#[wasm_bindgen]
+pub fn calibration_verdict(cpu_rate: f64, gpu_rate: f64, what: &str) -> Result<JsValue, JsError> {
+    to_js(&device::verdict(cpu_rate, gpu_rate, what))
+}
+
+/// A GPU device for one run (`WebRun.use_gpu` takes it).
+#[wasm_bindgen]
+pub struct WebGpu {
+    inner: Option<Gpu>,
+}
+
+#[wasm_bindgen]
+impl WebGpu {
+    /// The adapter (`GpuInfo`), or null once a run has taken the device.
+    pub fn info(&self) -> Result<JsValue, JsError> {
+        to_js(&self.inner.as_ref().map(|g| &g.info))
+    }
+}
+
+/// The default adapter's device with buffers for tensors of `largest_tensor_bytes` (a
+/// Promise); rejected with the reason when WebGPU, an adapter or the limits are missing.
+#[wasm_bindgen]
+pub async fn request_gpu(largest_tensor_bytes: f64) -> Result<WebGpu, JsError> {
+    let gpu = Gpu::request(largest_tensor_bytes.max(0.0) as u64).await.map_err(|e| JsError::new(e.to_string().trim_start_matches("gpu: ")))?;
+    Ok(WebGpu { inner: Some(gpu) })
 }
 
 /// The results record's head of a Train (`RecordHead` as a plain object): the data summary
@@ -317,6 +378,13 @@ impl WebSession {
         Ok(WebSession { inner })
     }
 
+    /// The bytes of this model's largest tensor (what `request_gpu` asks buffers for): the
+    /// word embeddings, or a feed-forward or position table where one is larger.
+    pub fn largest_tensor_bytes(&self) -> f64 {
+        let c = &self.inner.pretrained().config;
+        (c.vocab_size.max(c.intermediate_size).max(c.max_position_embeddings) * c.hidden_size * 4) as f64
+    }
+
     /// `ModelInfo` as a plain object.
     pub fn info(&self) -> Result<JsValue, JsError> {
         to_js(&self.inner.info())
@@ -406,9 +474,37 @@ impl WebRun {
     }
 
     /// Stop early: frees the gradients and optimizer state, keeps the model for predict and
-    /// export; returns the `stopped` event.
+    /// export; returns the `stopped` event. A CPU run only (a GPU run's weights come back
+    /// asynchronously: use `begin_stop`).
     pub fn stop(&mut self) -> Result<JsValue, JsError> {
+        if self.inner.device() != "cpu" {
+            return Err(JsError::new("internal: a GPU run stops with begin_stop() and advance()"));
+        }
         to_js(&self.inner.stop())
+    }
+
+    /// Start stopping (the step under way is dropped): `advance()` then brings a GPU run's
+    /// weights of the last finished step back and gives the `stopped` event.
+    pub fn begin_stop(&mut self) {
+        self.inner.begin_stop();
+    }
+
+    /// Train on `gpu` (before the first advance); the device is used up either way. Refused,
+    /// the run staying on the CPU, for a strategy without GPU kernels or a failed upload.
+    pub fn use_gpu(&mut self, gpu: &mut WebGpu) -> Result<(), JsError> {
+        let gpu = gpu.inner.take().ok_or_else(|| JsError::new("internal: this GPU device is already used by a run"))?;
+        self.inner.use_gpu(gpu).map_err(|e| JsError::new(e.to_string().trim_start_matches("gpu: ")))
+    }
+
+    /// Where the encoder runs: "cpu" or "gpu: <adapter> (<backend>)".
+    pub fn device(&self) -> String {
+        self.inner.device()
+    }
+
+    /// Test only (the `--test-faults` end-to-end tests): destroy the run's GPU device for real,
+    /// as a driver reset or the browser's device loss does.
+    pub fn destroy_gpu_for_tests(&self) {
+        self.inner.destroy_gpu_for_tests();
     }
 
     pub fn finished(&self) -> bool {

@@ -238,3 +238,15 @@ fn option_contract_crosses_the_wire() {
     let err = webtune::web::check_record(r#"{"format": "webtune-record", "version": 1, "optoins": {}}"#).unwrap();
     assert!(err.contains("optoins"), "{err}");
 }
+
+#[wasm_bindgen_test]
+fn device_contract_crosses_the_wire() {
+    let spec = webtune::web::device_spec().unwrap();
+    let values: Vec<String> = js_sys::Array::from(&get(&spec, "values")).iter().filter_map(|v| v.as_string()).collect();
+    assert_eq!(values, ["auto", "gpu", "cpu"]);
+    assert_eq!(get(&spec, "default").as_string().as_deref(), Some("auto"));
+    let verdict = webtune::web::calibration_verdict(1.0, 4.0, "the first steps").unwrap();
+    assert_eq!(get(&verdict, "device").as_string().as_deref(), Some("gpu"));
+    assert!(get(&verdict, "message").as_string().unwrap().contains("4.0× faster"));
+    assert!(webtune::web::gpu_unavailable_message("no GPU adapter").contains("CPU"));
+}

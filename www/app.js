@@ -41,7 +41,7 @@ import { count, secs, strategyName } from './js/format.js';
 import { chosenThreads, initThreadsControl, maxThreads, threadsUnavailable } from './js/threads.js';
 import { DEFAULT_HUB, onModelLoaded, renderModelChoice, renderProgress } from './js/model-panel.js';
 import { updateControls } from './js/controls.js';
-import { applyOptionSpec, LORA_TARGETS } from './js/train-form.js';
+import { applyDeviceSpec, applyOptionSpec, LORA_TARGETS } from './js/train-form.js';
 import { onParsed, onParseError, scheduleParse, tabTypesTab, valMode } from './js/data-panel.js';
 import { charts, makeCharts, resizeCharts, scheduleChartUpdate } from './js/charts.js';
 import { initConfusion, renderConfusion } from './js/confusion.js';
@@ -127,6 +127,7 @@ function onWorkerMessage(msg, answered) {
     case FromWorker.READY:
       watchMemory(msg.faults);
       applyOptionSpec(msg.optionSpec);
+      applyDeviceSpec(msg.deviceSpec);
       state.ready = true;
       state.workerThreads = msg.threads;
       state.workerSimd = msg.simd;
@@ -141,6 +142,10 @@ function onWorkerMessage(msg, answered) {
       break;
     case FromWorker.STATUS:
       setStatus(msg.message);
+      break;
+    case FromWorker.DEVICE_NOTE:
+      $('device-note').textContent = msg.message;
+      state.deviceNotes.push(msg.message);
       break;
     case FromWorker.WARNING:
       state.warnings.push(msg.message);

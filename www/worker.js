@@ -250,6 +250,10 @@ async function handle(msg) {
       }
       break;
     }
+    case ToWorker.DESTROY_GPU_FOR_TESTS:
+      // Test only: a real device loss in the middle of a GPU run.
+      driver.destroyGpuForTests();
+      break;
     default:
       post({ type: FromWorker.ERROR, message: `unknown request ${msg.type}` });
   }
@@ -267,5 +271,5 @@ self.addEventListener('unhandledrejection', (e) => {
 
 ensureWasm()
   .then(() => { faultLayout = wasm.api.fault_block(); })
-  .then(() => post({ type: FromWorker.READY, memory: memoryBytes(), threads: wasm.threads, build: wasm.build, simd: wasm.simd, optionSpec: wasm.api.option_spec(), faults: faultWatch() }))
+  .then(() => post({ type: FromWorker.READY, memory: memoryBytes(), threads: wasm.threads, build: wasm.build, simd: wasm.simd, optionSpec: wasm.api.option_spec(), deviceSpec: wasm.api.device_spec(), faults: faultWatch() }))
   .catch((e) => post({ type: FromWorker.ERROR, code: ErrorCode.INIT, message: `The WebAssembly module could not be loaded: ${errorMessage(e)}. Build it with ./build.sh wasm.` }));

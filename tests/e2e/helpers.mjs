@@ -16,11 +16,16 @@ export const CHROMIUM_ARGS = [
   '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
 ];
 
-export async function launchBrowser() {
+/**
+ * Headless Chromium with CHROMIUM_ARGS. `webgpu`: with a WebGPU adapter too (SwiftShader, WebGPU
+ * on the CPU: headless Chromium offers one only with --enable-unsafe-webgpu); without it
+ * `requestAdapter()` gives null, as on a machine without WebGPU.
+ */
+export async function launchBrowser({ webgpu = false } = {}) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: webgpu ? [...CHROMIUM_ARGS, '--enable-unsafe-webgpu'] : CHROMIUM_ARGS,
   });
 }
 

@@ -11,6 +11,7 @@ import {
   openApp, readTar, setTrainingData, sleep, startServer, statusText, trainAndWait, waitTrainEnabled,
 } from './helpers.mjs';
 import { keepTests } from './keep-tests.mjs';
+import { gpuTests } from './gpu-tests.mjs';
 
 const XSS = '<img src=x onerror=alert(1)>';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -1361,6 +1362,7 @@ export const tests = [
   },
 
   ...keepTests, // saved models, results records, phone widths and keyboard (keep-tests.mjs)
+  ...gpuTests, // the Device control: WebGPU on SwiftShader, no adapter, a device lost mid-run (gpu-tests.mjs)
 
   {
     name: 'no COOP/COEP (webtune serve --no-isolation): the page trains on one thread and says so',

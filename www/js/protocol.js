@@ -19,7 +19,7 @@ export const ToWorker = Object.freeze({
   PARSE: 'parse',
   /**
    * Load the model (cache, hub or local files) and train the strategies one after another.
-   * `{type, source, strategies, train, val, valFraction, seed, options}` —
+   * `{type, source, strategies, train, val, valFraction, seed, options, device}` —
    * `source`: `{kind: 'hub', hub, repo, revision}` (`hub`: absolute base URL)
    *         | `{kind: 'files', files: [File, ...]}`;
    * `strategies`: `['frozen' | 'top:K' | 'lora:R' | 'full', ...]`; `train`, `val`, `valFraction` as in
@@ -30,6 +30,9 @@ export const ToWorker = Object.freeze({
    * training accuracy is measured on, 0 = all; `lora`, when a `lora:R` strategy is asked for:
    * `{alpha, dropout, targets: ['query' | 'key' | 'value' | 'attention_output' |
    * 'intermediate' | 'output', ...], learning_rate}`).
+   * `device`: the "Device" choice, one of `deviceSpec.values` ('auto' | 'gpu' | 'cpu'; absent:
+   * 'auto'): where the runs train (js/device-placer.js; a `device-note` says why the CPU when
+   * the GPU cannot be had, once, and Auto's verdict).
    * No id. The worker first gets config.json and tokenizer.json (cache, hub or files) and plans
    * the Train (wasm `plan_train`): a repository that is not a trainable BERT, or a Train that
    * cannot fit the tab's memory, is refused with an `error` before model.safetensors is read.
@@ -95,12 +98,21 @@ export const ToWorker = Object.freeze({
    * can tell. No answer.
    */
   CRASH_FOR_TESTS: 'crash-for-tests',
+  /**
+   * TEST ONLY (sent by tests/e2e, never by the page): `{type}` — a real `device.destroy()` of
+   * the GPU of the run training now (wasm `WebRun.destroy_gpu_for_tests`), as a driver reset
+   * does: the run must stop by itself with its `reason` and keep its last finished model.
+   * No answer (nothing happens when no GPU run is training).
+   */
+  DESTROY_GPU_FOR_TESTS: 'destroy-gpu-for-tests',
 });
 
 /** Messages the worker sends to the page. */
 export const FromWorker = Object.freeze({
   /**
-   * `{type, memory, threads, build, simd, optionSpec}` — the WebAssembly module is loaded
+   * `{type, memory, threads, build, simd, optionSpec, deviceSpec}` — the WebAssembly module is loaded
+   * (`deviceSpec`: the "Device" choice's `{name, values, labels, default, message}`, wasm
+   * `device_spec()`, src/device.rs)
    * (`optionSpec`: the core's training options spec, wasm `option_spec()`: per option its
    * `name`, `kind`, `min`/`max` (and `*_exclusive`), `values`, `optional`, `step`, `default`,
    * `default_text` and `message`, src/options.rs; the page's form takes its defaults, limits
@@ -136,6 +148,11 @@ export const FromWorker = Object.freeze({
    * (`code`: a `WarningCode`, or undefined).
    */
   WARNING: 'warning',
+  /**
+   * `{type, message}` — where the runs train and why, in the core's words: no GPU can be had
+   * (said once per worker), a strategy without GPU kernels, Auto's calibration verdict.
+   */
+  DEVICE_NOTE: 'device-note',
   /**
    * The model is loaded. `{type, info, label, fromCache, memory}` — `info`: `ModelInfo`
    * (src/session.rs: `num_layers, hidden_size, num_heads, vocab_size, num_parameters,
@@ -236,7 +253,8 @@ export const WarningCode = Object.freeze({
 export const CoreEvent = Object.freeze({
   /**
    * `{strategy, epochs, total_steps, train_size, val_size, train_eval_size, labels, threads,
-   * trainable_parameters, estimated_peak_bytes, work_total}` — the run begins
+   * trainable_parameters, estimated_peak_bytes, work_total, device}` — the run begins
+   * (`device`: 'cpu' or 'gpu: <adapter> (<backend>)')
    * (`train_eval_size`: training sentences each epoch's training accuracy is measured on).
    */
   START: 'start',
@@ -278,7 +296,11 @@ export const CoreEvent = Object.freeze({
    * when it started), retained_bytes (what it keeps for Try it and Download), elapsed_ms}`.
    */
   DONE: 'done',
-  /** `{strategy, steps, retained_bytes, elapsed_ms}` — Stop ended the run; its model is kept. */
+  /**
+   * `{strategy, steps, retained_bytes, elapsed_ms, reason}` — Stop ended the run; its model is
+   * kept. `reason` (absent after a Stop): why the run stopped by itself (its GPU was lost) and
+   * which model it keeps.
+   */
   STOPPED: 'stopped',
   /** `{message}` — the run failed. */
   ERROR: 'error',

@@ -142,7 +142,7 @@ export function showRecord(name, record) {
   $('loaded-summary').textContent = describe(name, record);
   const hasValidation = record.data.validation !== 'none';
   $('loaded-body').replaceChildren(...(order.length ? order.map((s) => resultRow(runs[s], hasValidation, STATUS_TEXT))
-    : [el('tr', { class: 'empty' }, el('td', { colspan: '9' }, 'The record has no runs.'))]));
+    : [el('tr', { class: 'empty' }, el('td', { colspan: '10' }, 'The record has no runs.'))]));
   drawCharts(record, order, runs);
   $('loaded-announce').textContent = `Loaded results of ${order.map((s) => {
     const r = runs[s];

@@ -9,7 +9,7 @@ import { stepsPerSecond } from './progress.js';
 import { trainSampleLabel } from './charts.js';
 
 const STATUS_TEXT = { queued: 'waiting', running: 'running', done: 'done', stopped: 'stopped early', failed: 'failed', skipped: 'not run' };
-const COLUMNS = 9;
+const COLUMNS = 10;
 
 function memoryCells(r) {
   let peak = '—';
@@ -57,7 +57,23 @@ export function resultRow(r, hasValidation, statusText = STATUS_TEXT) {
     el('td', { class: 'num' }, secs(elapsed)),
     el('td', { class: 'num' }, rate === null ? '—' : rate >= 100 ? count(rate) : rate.toFixed(2)),
     el('td', { class: 'num' }, threads === null ? '—' : String(threads)),
+    deviceCell(r.start ? r.start.device : null),
     ...memoryCells(r));
+}
+
+/** "CPU" or "GPU" (the adapter in the title), from the start event's `device`. */
+function deviceCell(device) {
+  const cell = el('td', { class: 'device' }, deviceLabel(device));
+  if (device && device !== 'cpu') cell.title = device;
+  return cell;
+}
+
+/** 'cpu' → "CPU", 'gpu: SwiftShader (BrowserWebGpu)' → "GPU: SwiftShader"; a record without it → "—". */
+export function deviceLabel(device) {
+  if (!device) return '—';
+  if (device === 'cpu') return 'CPU';
+  const adapter = device.replace(/^gpu:\s*/, '').replace(/\s*\([^)]*\)$/, '');
+  return adapter ? `GPU: ${adapter}` : 'GPU';
 }
 
 function renderNotes(sample) {

@@ -75,6 +75,7 @@ export function applyRunEvent(run, ev) {
     case CoreEvent.STOPPED:
       run.stopped = ev;
       run.status = 'stopped';
+      if (ev.reason) run.error = ev.reason; // stopped by itself (its GPU was lost): why
       run.phase = null;
       break;
     default:

@@ -128,6 +128,7 @@ async function save() {
       options: record ? record.options : null,
       accuracy: run.done ? { train: run.done.train_accuracy, validation: run.done.val_accuracy } : null,
       status: run.status,
+      device: run.start ? run.start.device ?? null : null, // 'cpu' or 'gpu: <adapter> (<backend>)'
       date: new Date().toISOString(),
       size,
     };

@@ -16,6 +16,7 @@ export const state = {
   trainingModelKey: null, // sourceKey (model-source.js) of the source the current/last Train asked for
   lastError: null,
   warnings: [],
+  deviceNotes: [], // the worker's device-note messages (where runs train and why), in order
   predictions: null,
   plans: null,           // the Train's RunPlan[] (a `plan` message), in run order
   estimate: null,        // the core's time left for the running strategy (an `events` message)

@@ -8,6 +8,7 @@ import { CoreEvent, ErrorCode, FromWorker } from './protocol.js';
 import { sourceKey, sourceLabel } from './model-source.js';
 import { hubReader, localReader, openCache } from './hub.js';
 import { errorMessage, isCrash, UserError } from './worker-errors.js';
+import { createDevicePlacer, gpuIdle, waitForGpu } from './device-placer.js';
 
 // A yield to the event loop that is not clamped: setTimeout(0) waits ≥ 4 ms once timers nest,
 // which thousands of tiny frozen head steps would pay each; a MessageChannel message is a
@@ -52,6 +53,8 @@ export function createTrainDriver({ post, memoryBytes, freeSaved, reportError })
   let reader = null;        // the model source being read (Stop aborts its download)
   let crashedObjects = false; // after a crash no wasm object may be touched (not even free())
   let progress = null;      // WebProgress: the Train's time left, from the events posted
+  let current = null;       // the WebRun advancing now (the GPU fault test destroys its device)
+  const placer = createDevicePlacer({ post });
 
   function freeRuns() {
     for (const { run } of runs.values()) run.free();
@@ -125,15 +128,25 @@ export function createTrainDriver({ post, memoryBytes, freeSaved, reportError })
 
   /** Run one strategy to its end (done, stopped or error); the entry's final status. */
   async function runStrategy(msg, api, strategy) {
-    let run;
-    try {
-      run = session.start_run(strategy, msg.train, msg.val ?? undefined, msg.valFraction ?? undefined, msg.options);
-    } catch (e) {
-      if (isCrash(e)) throw e;
-      throw new UserError(`Could not start ${strategy}: ${errorMessage(e)}`);
-    }
+    const startRun = () => {
+      try {
+        return session.start_run(strategy, msg.train, msg.val ?? undefined, msg.valFraction ?? undefined, msg.options);
+      } catch (e) {
+        if (isCrash(e)) throw e;
+        throw new UserError(`Could not start ${strategy}: ${errorMessage(e)}`);
+      }
+    };
+    const run = startRun();
     const entry = { run, status: 'running' };
     runs.set(strategy, entry);
+    try {
+      await placer.place(run, strategy, startRun, api, session, msg.device || 'auto');
+    } catch (e) {
+      entry.status = 'failed';
+      throw e;
+    }
+    const onGpu = run.device() !== 'cpu';
+    current = run;
     // The events of one slice go to the page together: thousands of tiny frozen head steps a
     // second would otherwise be as many messages for the page to take in. `unit`: the progress
     // within the step (or chunk) under way after them, when the slice ended inside one (not an
@@ -147,6 +160,9 @@ export function createTrainDriver({ post, memoryBytes, freeSaved, reportError })
       batch = [];
       unit = null;
     };
+    let stopping = false;
+    let lastUnit = null; // the unit the previous advance gave (a GPU run waiting gives it again)
+    let idlePolls = 0;   // advances in a row that made no progress
     try {
       let sliceStart = performance.now();
       while (!run.finished()) {
@@ -155,19 +171,30 @@ export function createTrainDriver({ post, memoryBytes, freeSaved, reportError })
           await yieldToEventLoop(); // lets a Stop (or a parse/predict request) through
           sliceStart = performance.now();
         }
-        if (stopRequested) {
-          // Frees the gradients and optimizer state; the model so far stays for Try it.
-          batch.push(run.stop());
-          entry.status = 'stopped';
-          break;
+        if (stopRequested && !stopping) {
+          // The step under way is dropped; the next advances bring a GPU run's weights back
+          // and give the `stopped` event (at once on the CPU). Then the gradients and
+          // optimizer state are freed; the model so far stays for Try it.
+          run.begin_stop();
+          stopping = true;
         }
         const event = run.advance();
         if (event.type === UNIT) {
-          unit = event;
+          // A GPU run's read-back resolves only in the event loop: wait there, not in a spin.
+          idlePolls = onGpu && gpuIdle(event, lastUnit) ? idlePolls + 1 : 0;
+          unit = lastUnit = event;
+          if (idlePolls) await waitForGpu(idlePolls);
           continue;
         }
         unit = null;
+        lastUnit = null;
+        idlePolls = 0;
         batch.push(event);
+        if (event.type === CoreEvent.STOPPED) {
+          // Stop, or a GPU lost mid-run (its `reason`): the run keeps its last finished model.
+          entry.status = 'stopped';
+          break;
+        }
         if (event.type === CoreEvent.ERROR) {
           entry.status = 'failed';
           break;
@@ -177,6 +204,8 @@ export function createTrainDriver({ post, memoryBytes, freeSaved, reportError })
     } catch (e) {
       entry.status = 'failed';
       throw e;
+    } finally {
+      current = null;
     }
     if (entry.status === 'running') entry.status = 'done';
     return entry.status;
@@ -190,7 +219,9 @@ export function createTrainDriver({ post, memoryBytes, freeSaved, reportError })
     busy = true;
     lastTrain = msg;
     stopRequested = false;
+    placer.beginTrain();
     let failed = false;
+    let stoppedByItself = false;
     try {
       // Free the previous runs first: each keeps its own copy of the trained weights. Another
       // model is dropped too, so that the plan counts only what stays in memory.
@@ -205,8 +236,14 @@ export function createTrainDriver({ post, memoryBytes, freeSaved, reportError })
         });
         for (const strategy of msg.strategies) {
           if (stopRequested) break;
-          if (await runStrategy(msg, api, strategy) === 'failed') {
+          const status = await runStrategy(msg, api, strategy);
+          if (status === 'failed') {
             failed = true;
+            break;
+          }
+          if (status === 'stopped' && !stopRequested) {
+            // The run stopped by itself (its GPU was lost): the Train ends here, keeping it.
+            stoppedByItself = true;
             break;
           }
         }
@@ -223,7 +260,7 @@ export function createTrainDriver({ post, memoryBytes, freeSaved, reportError })
       if (progress && !crashedObjects) progress.free();
       progress = null;
       busy = false;
-      post({ type: FromWorker.TRAIN_DONE, stopped: stopRequested && !failed, failed });
+      post({ type: FromWorker.TRAIN_DONE, stopped: (stopRequested || stoppedByItself) && !failed, failed });
     }
   }
 
@@ -237,6 +274,12 @@ export function createTrainDriver({ post, memoryBytes, freeSaved, reportError })
       stopRequested = true;
       if (reader) reader.abort();
     },
+    /** Test only: a real `device.destroy()` of the GPU of the run advancing now (false: none). */
+    destroyGpuForTests() {
+      if (!current || current.device() === 'cpu') return false;
+      current.destroy_gpu_for_tests();
+      return true;
+    },
     /** After a crash: the instance's objects must not be touched again (not even free()). */
     forget() {
       crashedObjects = true;
@@ -245,6 +288,7 @@ export function createTrainDriver({ post, memoryBytes, freeSaved, reportError })
       sessionKey = null;
       sessionFiles = null;
       runs.clear();
+      current = null;
     },
   };
 }

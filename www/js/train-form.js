@@ -30,6 +30,29 @@ const INPUTS = {
 export const LORA_TARGETS = Array.from(document.querySelectorAll('.lora-targets input[type="checkbox"]'), (box) => box.value);
 
 let spec = null; // option name → FieldSpec (src/options.rs)
+let deviceSpec = null; // the "Device" choice (src/device.rs)
+
+/**
+ * The core's "Device" choice (`{values, labels, default}`, from the worker's `ready` message):
+ * fill the select once per page (a restarted worker must not undo a choice).
+ */
+export function applyDeviceSpec(fields) {
+  if (deviceSpec || !fields) return;
+  deviceSpec = fields;
+  const select = $('device');
+  select.replaceChildren(...fields.values.map((value, i) => {
+    const option = document.createElement('option');
+    option.value = value;
+    option.textContent = fields.labels[i];
+    return option;
+  }));
+  select.value = fields.default;
+}
+
+/** The Device choice of a `train` message (one of the spec's values). */
+export function deviceChoice() {
+  return deviceSpec ? $('device').value : undefined;
+}
 
 /**
  * The core's option spec (`FieldSpec[]`, from the worker's `ready` message): set each input's

@@ -7,11 +7,11 @@ import { CoreEvent, ToWorker } from './protocol.js';
 import { $, intValue } from './dom.js';
 import { count, megabytes, pct, strategyName } from './format.js';
 import { newRun, state } from './state.js';
-import { clearError, setStatus, showError } from './status.js';
+import { clearError, setStatus, showError, showWarning } from './status.js';
 import { send } from './worker-client.js';
 import { modelSource } from './model-panel.js';
 import { sourceKey } from './model-source.js';
-import { selectedStrategies, trainOptions } from './train-form.js';
+import { deviceChoice, selectedStrategies, trainOptions } from './train-form.js';
 import { chosenThreads } from './threads.js';
 import { trainBlockers, updateControls } from './controls.js';
 import { dataPayload, valMode } from './data-panel.js';
@@ -74,7 +74,7 @@ export function startTraining(useThreads) {
   state.trainingModelKey = sourceKey(source);
   const options = trainOptions();
   beginRecord();
-  send({ type: ToWorker.TRAIN, source, strategies, ...dataPayload(), options });
+  send({ type: ToWorker.TRAIN, source, strategies, ...dataPayload(), options, device: deviceChoice() });
 }
 
 /** Click handler of Stop: the page answers at once; the worker stops after the current unit of work (within a second). */
@@ -121,6 +121,7 @@ export function onTrainingEvent(ev, memory, allocated) {
       break;
     case CoreEvent.STOPPED:
       setStatus(`${strategyName(ev.strategy)} stopped after ${count(ev.steps)} step${ev.steps === 1 ? '' : 's'}; its model so far is kept for Try it and Download.`);
+      if (ev.reason) showWarning(`${strategyName(ev.strategy)} stopped by itself: ${ev.reason}`);
       break;
     default:
       break;

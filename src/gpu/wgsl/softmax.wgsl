@@ -12,7 +12,7 @@ fn masked(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups:
     if (row >= p.rows) { return; }
     let base = row * p.len;
     let mask_base = (row / p.rows_per_sentence) * p.len;
-    var best = -3.4028235e38;
+    var best = bitcast<f32>(0xff7fffffu); // the lowest finite f32 (Tint refuses a literal rounded past it)
     for (var j = 0u; j < p.len; j++) {
         if (other[mask_base + j] > 0.0) { best = max(best, scores[base + j]); }
     }
