@@ -1,42 +1,17 @@
-//! Where a run trains: the "Device" choice's contract (values, labels, default, messages) and
+//! Where a run trains, for the page: the "Device" choice as a form shows it (the `device`
+//! option's values, default and message from [`crate::options`]'s spec, with their labels) and
 //! the sentences that explain the device used — a GPU that cannot be had, the calibration's
-//! verdict. One home for them, as [`crate::options`] is for the training options: the page reads
-//! them through the wasm API (`device_spec`, `gpu_unavailable_message`, `calibration_verdict`).
+//! verdict. The page reads them through the wasm API (`device_spec`, `gpu_unavailable_message`,
+//! `calibration_verdict`).
 use serde::Serialize;
 
-use crate::{Error, Result};
-
-/// The "Device" choice of a Train.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum DeviceChoice {
-    /// A short calibration on both picks the faster (the CPU where no GPU can be had).
-    #[default]
-    Auto,
-    /// The GPU (WebGPU in the browser), the CPU where none can be had or the strategy has no GPU
-    /// kernels.
-    Gpu,
-    Cpu,
-}
-
-const VALUES: [(&str, &str, DeviceChoice); 3] = [("auto", "Auto", DeviceChoice::Auto), ("gpu", "GPU (WebGPU)", DeviceChoice::Gpu), ("cpu", "CPU", DeviceChoice::Cpu)];
-
-const MESSAGE: &str = "device must be auto, gpu or cpu";
-
-impl std::str::FromStr for DeviceChoice {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        VALUES
-            .iter()
-            .find(|(value, _, _)| *value == s.trim().to_ascii_lowercase())
-            .map(|(_, _, choice)| *choice)
-            .ok_or_else(|| Error::Options(format!("{MESSAGE} (got {s:?})")))
-    }
-}
-
-impl DeviceChoice {
-    pub fn as_str(self) -> &'static str {
-        VALUES.iter().find(|(_, _, c)| *c == self).map(|(v, _, _)| *v).expect("every choice is listed")
+/// The label the page shows for each value of the `device` option ([`crate::options::Device`],
+/// whose values, default and message are the options' spec's).
+fn label(value: &str) -> &'static str {
+    match value {
+        "gpu" => "GPU (WebGPU)",
+        "cpu" => "CPU",
+        _ => "Auto",
     }
 }
 
@@ -51,12 +26,17 @@ pub struct DeviceSpec {
 }
 
 pub fn spec() -> DeviceSpec {
+    let option = crate::options::field_spec("device");
     DeviceSpec {
-        name: "device",
-        values: VALUES.iter().map(|(v, _, _)| *v).collect(),
-        labels: VALUES.iter().map(|(_, l, _)| *l).collect(),
-        default: DeviceChoice::default().as_str(),
-        message: MESSAGE,
+        name: option.name,
+        labels: option.values.iter().map(|v| label(v)).collect(),
+        values: option.values,
+        default: match crate::options::Device::default() {
+            crate::options::Device::Auto => "auto",
+            crate::options::Device::Gpu => "gpu",
+            crate::options::Device::Cpu => "cpu",
+        },
+        message: option.message,
     }
 }
 
@@ -106,12 +86,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_values_and_names_a_bad_one() {
-        assert_eq!("GPU".parse::<DeviceChoice>().unwrap(), DeviceChoice::Gpu);
-        assert_eq!("cpu".parse::<DeviceChoice>().unwrap(), DeviceChoice::Cpu);
-        let e = "tpu".parse::<DeviceChoice>().unwrap_err().to_string();
-        assert!(e.contains("auto, gpu or cpu") && e.contains("tpu"), "{e}");
+    fn the_spec_is_the_options_and_names_a_bad_value() {
+        use crate::options::Device;
+        assert_eq!("gpu".parse::<Device>().unwrap(), Device::Gpu);
+        assert_eq!("cpu".parse::<Device>().unwrap(), Device::Cpu);
+        let e = "tpu".parse::<Device>().unwrap_err().to_string();
+        assert!(e.contains("auto") && e.contains("gpu or cpu") && e.contains("tpu"), "{e}");
         assert_eq!(spec().default, "auto");
+        assert_eq!(spec().values, ["auto", "gpu", "cpu"]);
+        assert_eq!(spec().labels, ["Auto", "GPU (WebGPU)", "CPU"]);
         let said = gpu_unavailable("no GPU adapter: No suitable graphics adapter found; noop support not compiled in");
         assert_eq!(said, "No usable GPU here (no GPU adapter: No suitable graphics adapter found): training runs on the CPU (same results, CPU speed).");
     }

@@ -25,11 +25,12 @@
 //!   transformers export; accuracy, per-class metrics, confusion; the results record's head.
 //! - layer 3: [`tokenize`], [`data`], [`insight`] — tokenization and batching;
 //!   labelled-sentence parsing and splits; the embedding map's geometry (PCA, separation).
-//! - layer 2: [`types`], [`events`], [`config`], [`rng`], [`alloc_stats`] — shared value types,
-//!   the event wire format, config.json, seeded RNG, the counting allocator.
-//! - layer 1: [`options`], [`architecture`], [`device`] — the training options' contract: defaults, limits,
-//!   messages; what differs between BERT, DistilBERT and RoBERTa (by config.json's model_type);
-//!   the "Device" choice's contract and the sentences that explain the device used.
+//! - layer 2: [`types`], [`events`], [`config`], [`rng`], [`alloc_stats`], [`device`] — shared
+//!   value types, the event wire format, config.json, seeded RNG, the counting allocator; the
+//!   Device choice's labels for the page and the sentences that explain the device used.
+//! - layer 1: [`options`], [`architecture`] — the training options' contract (the device's
+//!   too): defaults, limits, messages; what differs between BERT, DistilBERT and RoBERTa (by
+//!   config.json's model_type).
 //! - layer 0: [`error`] — the crate's error type.
 pub mod alloc_stats;
 pub mod architecture;

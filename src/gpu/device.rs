@@ -19,7 +19,9 @@ pub struct GpuInfo {
 impl GpuInfo {
     /// "NVIDIA H100 (Vulkan)": the adapter's name and backend.
     pub fn describe(&self) -> String {
-        format!("{} ({})", self.name, self.backend)
+        // Browsers do not tell the adapter's name (it would identify the machine).
+        let name = if self.name.trim().is_empty() { "unnamed adapter" } else { self.name.trim() };
+        format!("{name} ({})", self.backend)
     }
 }
 

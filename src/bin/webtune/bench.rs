@@ -192,7 +192,7 @@ pub fn run(args: BenchArgs) -> CliResult {
 /// Whether `--device` adds GPU figures: gpu always (or fails), auto on a hardware GPU; says
 /// which on stderr.
 fn bench_on_gpu(args: &BenchArgs, config: &webtune::config::BertConfig) -> CliResult<bool> {
-    let choice = crate::device::choose(args.device, None, crate::device::largest_tensor(config))?;
+    let choice = crate::device::choose(args.device, crate::device::largest_tensor(config))?;
     if let Some(gpu) = &choice.gpu {
         eprintln!("bench: the CPU's figures, then the GPU's ({}); {}", gpu.info.describe(), choice.reason);
     } else if args.device != Device::Cpu {

@@ -228,7 +228,7 @@ fn print_table(summaries: &[Summary]) {
 /// Move `run` to the GPU when `--device` says so (see device.rs), and say which device and why
 /// on stderr — once, unless a later strategy's answer differs (`said`: the last line).
 fn place_run(run: &mut Run, device: Device, strategy: Strategy, session: &webtune::Session, said: &mut String) -> CliResult {
-    let choice = crate::device::choose(device, Some(strategy), crate::device::largest_tensor(&session.pretrained().config))?;
+    let choice = crate::device::choose(device, crate::device::largest_tensor(&session.pretrained().config))?;
     let mut reason = choice.reason;
     if let Some(gpu) = choice.gpu {
         if let Err(e) = run.use_gpu(gpu) {

@@ -1,18 +1,16 @@
 //! `--device auto|gpu|cpu` (the core's `device` option, webtune::options::Device): which
 //! executor a command uses, and the one line that says which and why.
 //!
-//! `auto` takes a hardware GPU (Vulkan, Metal or DX12) when the adapter gives one and the
-//! strategy has GPU kernels; a software adapter (Mesa's lavapipe, SwiftShader: the GPU's
+//! `auto` takes a hardware GPU (Vulkan, Metal or DX12) when the adapter gives one; a software adapter (Mesa's lavapipe, SwiftShader: the GPU's
 //! kernels run on the CPU, far slower than the CPU executor) does not count. `gpu` takes any
 //! adapter, or fails with what is missing.
 use webtune::gpu::Gpu;
 use webtune::options::Device;
-use webtune::Strategy;
 
 use crate::CliResult;
 
 /// The `--device` help (clap adds the default, from the core's spec).
-pub const HELP: &str = "Where the encoder runs: auto = a hardware GPU when there is one and the strategy has GPU kernels, else the CPU (no calibration: small models at short lengths can be faster on the CPU; compare with `webtune bench --device gpu`); gpu = the GPU adapter, or an error naming what is missing; cpu";
+pub const HELP: &str = "Where the encoder runs: auto = a hardware GPU when there is one, else the CPU (no calibration: small models at short lengths can be faster on the CPU; compare with `webtune bench --device gpu`); gpu = the GPU adapter, or an error naming what is missing; cpu";
 
 /// What a command runs on, and why (one line for stderr).
 pub struct Choice {
@@ -26,33 +24,19 @@ pub fn largest_tensor(config: &webtune::config::BertConfig) -> u64 {
     (config.vocab_size.max(config.intermediate_size).max(config.max_position_embeddings) * config.hidden_size * 4) as u64
 }
 
-/// Why `strategy` cannot run on the GPU yet, if it cannot.
-fn without_gpu_kernels(strategy: Option<Strategy>) -> Option<String> {
-    match strategy {
-        Some(s @ Strategy::Lora(_)) => Some(format!("{s} has no GPU kernels yet (its adapters run on the CPU)")),
-        _ => None,
-    }
-}
-
 /// Decide for `device`; `strategy` is the run's (None for predictions). `gpu` fails when no
 /// adapter can be used; `auto` then takes the CPU and says why.
-pub fn choose(device: Device, strategy: Option<Strategy>, largest_tensor: u64) -> CliResult<Choice> {
+pub fn choose(device: Device, largest_tensor: u64) -> CliResult<Choice> {
     let cpu = |why: String| Ok(Choice { gpu: None, reason: format!("device: cpu ({why})") });
     match device {
         Device::Cpu => cpu("--device cpu".into()),
         Device::Gpu => {
-            if let Some(why) = without_gpu_kernels(strategy) {
-                return Err(format!("--device gpu: {why}; use --device cpu or auto"));
-            }
             let gpu = Gpu::request_blocking(largest_tensor).map_err(|e| format!("--device gpu: {e}; use --device cpu (or auto, which falls back to the CPU)"))?;
             let software = if is_software(&gpu) { "; a software adapter: correct, but slower than the CPU" } else { "" };
             let reason = format!("device: gpu, {} (--device gpu{software})", gpu.info.describe());
             Ok(Choice { gpu: Some(gpu), reason })
         }
         Device::Auto => {
-            if let Some(why) = without_gpu_kernels(strategy) {
-                return cpu(format!("auto: {why}"));
-            }
             match Gpu::request_blocking(largest_tensor) {
                 Err(e) => cpu(format!("auto: no usable GPU: {e}")),
                 Ok(gpu) if is_software(&gpu) => cpu(format!("auto: the adapter {} is a software renderer, slower than the CPU; --device gpu uses it anyway", gpu.info.describe())),

@@ -125,7 +125,7 @@ pub fn load_session(dir: &Path) -> CliResult<Session> {
 fn predict(PredictArgs { input: args, device }: PredictArgs) -> CliResult {
     let session = load_session(&args.model)?;
     let pretrained = session.pretrained();
-    let choice = device::choose(device, None, device::largest_tensor(&pretrained.config))?;
+    let choice = device::choose(device, device::largest_tensor(&pretrained.config))?;
     eprintln!("{}", choice.reason);
     let predictions = match choice.gpu {
         Some(gpu) => webtune::gpu::predict::GpuPredictor::new(gpu, pretrained).and_then(|p| p.predict(pretrained, &args.texts)),
