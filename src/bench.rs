@@ -17,7 +17,7 @@ use crate::data::{Dataset, Example};
 use crate::events::{Event, Phase};
 use crate::kernels::{self, Mat};
 use crate::model::Pretrained;
-use crate::train::{Advance, Run, StepTiming};
+use crate::train::{Run, StepTiming};
 use crate::types::{Strategy, TrainOptions};
 use crate::{Error, Result};
 
@@ -79,6 +79,7 @@ pub struct StepBench {
     run: Run,
     strategy: Strategy,
     /// The model's encoder layers.
+    #[cfg(not(target_arch = "wasm32"))]
     layers: usize,
     seq_len: usize,
     batch: usize,
@@ -101,6 +102,7 @@ impl StepBench {
         Ok(StepBench {
             run,
             strategy,
+            #[cfg(not(target_arch = "wasm32"))]
             layers: pretrained.config.num_hidden_layers,
             seq_len,
             batch,
@@ -156,6 +158,7 @@ impl StepBench {
     /// elsewhere (the run's own timing is the CPU's time).
     #[cfg(not(target_arch = "wasm32"))]
     fn unit_timed_step(&mut self) -> Result<Option<(Event, Option<StepTiming>)>> {
+        use crate::train::Advance;
         let Some(device) = self.device.clone().filter(|_| self.strategy != Strategy::Frozen) else { return Ok(None) };
         // The embeddings, every layer (a partial backward still runs them all) and the head.
         let forward_units = self.layers + 2;
