@@ -103,6 +103,7 @@ fn all_events() -> Vec<Event> {
             trainable_parameters: 22_000_000,
             estimated_peak_bytes: 400 << 20,
             work_total: 12.5,
+            device: "gpu: unnamed adapter (BrowserWebGpu)".into(),
         },
         Event::Progress { strategy: "frozen".into(), phase: Phase::Cache, epoch: 0, done: 16, total: 80, work_done: 0.5, elapsed_ms: 90.0 },
         Event::Stopped { strategy: "full".into(), steps: 3, retained_bytes: 1024, elapsed_ms: 500.0, reason: None },
