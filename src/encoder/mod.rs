@@ -33,4 +33,4 @@ pub use head::{head_logits, train_head};
 pub use linear::{AdapterSet, Values};
 pub use step::{encode_eval, train_step, EvalOutput, EvalPass, StepOutput, TrainModel, TrainStep};
 pub use structure::DropoutSource;
-pub(crate) use step::{check_length, head_unit, pooled_of, train_units, TrainUnit};
+pub(crate) use step::{check_length, head_unit, pooled_of, train_units, work_fraction, TrainUnit};

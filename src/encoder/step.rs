@@ -167,6 +167,17 @@ impl TrainUnit {
     }
 }
 
+/// The share of a step's matrix products done after its first `done` units, 0..1 (for progress;
+/// either executor's step).
+pub(crate) fn work_fraction(units: &[TrainUnit], done: usize, shapes: &[Shape]) -> f64 {
+    let work = |units: &[TrainUnit]| units.iter().map(|u| u.relative_work(shapes)).sum::<f64>();
+    let total = work(units);
+    if total == 0.0 {
+        return done as f64 / units.len() as f64;
+    }
+    work(&units[..done]) / total
+}
+
 /// The units of a step, in order: the embeddings, each layer forward, the head; then, when the
 /// backward reaches the encoder, each layer it reaches from the top down (two halves each) and
 /// the embeddings when they train.
@@ -257,12 +268,7 @@ impl TrainStep {
 
     /// The share of the step's matrix products done, 0..1 (an estimate, for progress).
     pub fn work_fraction(&self) -> f64 {
-        let work = |units: &[TrainUnit]| units.iter().map(|u| u.relative_work(&self.shapes)).sum::<f64>();
-        let total = work(&self.units);
-        if total == 0.0 {
-            return self.done as f64 / self.units.len() as f64;
-        }
-        work(&self.units[..self.done]) / total
+        work_fraction(&self.units, self.done, &self.shapes)
     }
 
     /// Run the next unit, with the same `model` as every other unit of the step and the run's

@@ -14,7 +14,7 @@ use super::model::GpuModel;
 use super::{Gpu, GpuRead, GpuTensor, Kernels, Recorder};
 use crate::config::BertConfig;
 use crate::encoder::structure::{self, layer_shapes, position_ids, BackwardExtent, DropoutSource, Shape};
-use crate::encoder::{check_length, head_unit, pooled_of, train_units, EvalOutput, StepOutput, TrainModel, TrainUnit};
+use crate::encoder::{check_length, head_unit, pooled_of, train_units, work_fraction, EvalOutput, StepOutput, TrainModel, TrainUnit};
 use crate::params::BertWeights;
 use crate::tokenize::Batch;
 use crate::Result;
@@ -213,12 +213,7 @@ impl GpuTrainStep {
 
     /// The share of the step's matrix products done, 0..1 (as the CPU step estimates it).
     pub fn work_fraction(&self) -> f64 {
-        let work = |units: &[TrainUnit]| units.iter().map(|u| u.relative_work(&self.shapes)).sum::<f64>();
-        let total = work(&self.units);
-        if total == 0.0 {
-            return self.done as f64 / self.units.len() as f64;
-        }
-        work(&self.units[..self.done]) / total
+        work_fraction(&self.units, self.done, &self.shapes)
     }
 
     /// Run the next unit (see [`Progress`]). `model` is the CPU's view of the run (the head's
