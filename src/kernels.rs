@@ -18,6 +18,7 @@ use crate::rng::SeededRng;
 
 // Natively only compiled for its unit tests (native products use the gemm crate).
 #[cfg(any(all(target_arch = "wasm32", target_feature = "simd128"), test))]
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod simd128_gemm;
 
 /// Rows per block of a reduction (fixed, so results do not depend on the thread count).

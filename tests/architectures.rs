@@ -3,7 +3,7 @@
 //! carry the real base models' parameter names, and a notebook run of every strategy on each
 //! finishes with every view's events and an export that loads back. (The numbers against
 //! transformers and PEFT: tests/python/check_architectures.py.)
-mod common;
+use crate::common;
 
 use common::*;
 use webtune::architecture::Architecture;

@@ -1,5 +1,5 @@
 //! The native CLI's own checks on its arguments (the core's are tested in training.rs).
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -1,7 +1,7 @@
 //! webtune against PyTorch + transformers on all-MiniLM-L6-v2 (../shared/golden): token ids,
 //! hidden states, pooler output, logits, loss, every gradient norm, the classifier's weight
 //! gradient element by element and the word-embedding gradient per token.
-mod common;
+use crate::common;
 
 use candle_core::{Device, Tensor};
 

@@ -2,7 +2,7 @@
 //! GPU give the CPU's probabilities; `train --device gpu` runs there and says so in its events;
 //! `auto` says which device and why; what cannot run on the GPU is refused by name; `bench
 //! --device gpu` gives the kernels' and the steps' figures beside the CPU's.
-mod common;
+use crate::common;
 
 use std::process::Command;
 

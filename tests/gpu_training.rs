@@ -2,7 +2,7 @@
 //! there is no GPU): the notebook experiment with the same seed — dropout on, the same masks —
 //! gives the same per-step losses (within 1e-4 relative) and the same accuracies, for every
 //! strategy the GPU runs.
-mod common;
+use crate::common;
 
 use common::*;
 use webtune::data::parse_labelled_text;

@@ -3,7 +3,7 @@
 //! respect to elements of every parameter — embeddings, each LayerNorm, every Linear of both
 //! layers, pooler, classifier — is compared with central differences, without dropout and with
 //! dropout (the same masks for every evaluation). Also the kernels' exp and erf against libm.
-mod common;
+use crate::common;
 
 use candle_core::{Device, Tensor};
 use common::*;

@@ -1,7 +1,7 @@
 //! The embedding map and the layer changes: PCA against numpy, frozen snapshots that do not
 //! move, full fine-tuning pulling the notebook's classes apart, and block changes that are zero
 //! exactly where a strategy freezes.
-mod common;
+use crate::common;
 
 use common::*;
 use webtune::data::parse_labelled_text;

@@ -3,7 +3,7 @@
 //! rows including position 128 and the last, the mean of every hidden unit over the tokens, and
 //! every token's norm) and the pooler output of all-MiniLM-L6-v2 — the golden tests of
 //! tests/golden.rs stop at 128 tokens.
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

@@ -1,7 +1,7 @@
 //! LoRA (`lora:R`): forward and gradients against Hugging Face PEFT, what a run trains (only
 //! adapters, pooler and classifier; the base weights stay the pre-trained tensors), exports, and
 //! option errors.
-mod common;
+use crate::common;
 
 use candle_core::{DType, Device, Tensor};
 use common::*;

@@ -1,7 +1,7 @@
 //! What a checkpoint folder says is checked before it is used (config.json's numbers against
 //! each other and against the tensors, tokenizer.json's [CLS] … [SEP]), and a sentence with
 //! nothing to classify is refused by line — never a panic, a hang or a silently wrong model.
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{json, Value};

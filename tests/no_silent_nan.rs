@@ -7,7 +7,7 @@
 //! weight gradient is 0 · inf = NaN (and so is the LayerNorm's input gradient, whence every
 //! gradient below it). Before the check, a one-step run finished "Done" with NaN
 //! weights, and every prediction's argmax quietly answered class 0.
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

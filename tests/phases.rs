@@ -1,7 +1,7 @@
 //! The step-wise phases of a run on real-sized data: each `step()` call does one bounded chunk
 //! (encoding the frozen cache, evaluating) and says so in a `progress` event; the training
 //! accuracy is measured on a fixed sample; a run stopped in any phase ends cleanly.
-mod common;
+use crate::common;
 
 use common::*;
 use webtune::data::{Dataset, Example};

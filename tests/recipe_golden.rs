@@ -5,7 +5,7 @@
 //! tests/data/recipe_classifier_init.json; `WEBTUNE_WRITE_RECIPE_INIT=1 cargo test --release
 //! --test recipe_golden` rewrites that file after a deliberate change of the head's init, and
 //! the generator must then be rerun).
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{json, Value};

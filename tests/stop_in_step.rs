@@ -3,7 +3,7 @@
 //! work between the units; a step of as many units as the model's layers and the strategy's
 //! backward extent say, each at most one layer's work; and a Stop between two units of a step
 //! leaves the weights of the last finished step.
-mod common;
+use crate::common;
 
 use common::*;
 use webtune::data::{Dataset, Example};

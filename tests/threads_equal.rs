@@ -3,7 +3,7 @@
 //! threads (README: "the same curve on 1 and 2 threads"). The batch is large enough that the
 //! kernels split their work (rows × hidden above the element-wise threshold, products above
 //! gemm's), and the test checks that the second thread really worked.
-mod common;
+use crate::common;
 
 use common::*;
 use webtune::data::parse_labelled_text;

@@ -1,6 +1,6 @@
 //! Training behaviour on the real all-MiniLM-L6-v2: which tensors train under each strategy,
 //! the notebook experiment, determinism, export round trip and option errors.
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 
