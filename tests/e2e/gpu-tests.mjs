@@ -1,7 +1,10 @@
 // The page's "Device" control (issue 26) in headless Chromium: WebGPU on SwiftShader (a CPU
 // implementation of WebGPU, only with --enable-unsafe-webgpu: ../shared/notes/webgpu.md), a
 // browser without an adapter, and a real device.destroy() in the middle of a GPU run. SwiftShader
-// is slow: MiniLM on the notebook's ten sentences, full fine-tuning, one or two epochs.
+// is slow (its Adam over MiniLM's 22 M weights takes most of a 25-second `full` step), so these
+// train `top:1`: the page's wiring is the same for every strategy, every WGSL kernel is compiled
+// when the device is set up, and each strategy's GPU run is checked against the CPU natively
+// (tests/gpu_training.rs).
 import { ToWorker } from '../../www/js/protocol.js';
 import { assert, assertEq, byRole, configure, launchBrowser, newContext, NOTEBOOK_TSV, openApp, setTrainingData, trainAndWait } from './helpers.mjs';
 
@@ -16,6 +19,9 @@ async function withWebGpuBrowser(run) {
 }
 
 /** The Results table's row of `strategy` as {column header: text}; the status cell's title too. */
+/** The strategy these tests train: MiniLM's top layer, pooler and head. */
+const STRATEGY = 'top:1';
+
 async function resultsRow(page, strategy) {
   const table = page.getByRole('table', { name: 'Results' });
   const headers = await table.locator('thead th').allTextContents();
@@ -43,37 +49,37 @@ export const gpuTests = [
         assertEq(await device.inputValue(), 'auto', 'Device default');
         assertEq((await device.locator('option').allTextContents()).join('|'), 'Auto|GPU (WebGPU)|CPU', 'Device choices');
         // Unpadded batches (about a dozen tokens a sentence, not 128): SwiftShader is WebGPU on the CPU.
-        await configure(page, { model: 'local', frozen: false, top: false, full: true, epochs: 1, padMax: false });
+        await configure(page, { model: 'local', frozen: false, top: 1, full: false, epochs: 1, padMax: false });
 
         await device.selectOption('cpu');
         const cpu = await trainAndWait(page);
         assert(!cpu.lastError, `CPU run: ${cpu.lastError && cpu.lastError.message}`);
-        assertEq(cpu.runs.full.start.device, 'cpu', 'start event device of the CPU run');
-        const cpuLosses = cpu.runs.full.losses;
+        assertEq(cpu.runs[STRATEGY].start.device, 'cpu', 'start event device of the CPU run');
+        const cpuLosses = cpu.runs[STRATEGY].losses;
 
         await device.selectOption('gpu');
         const t0 = Date.now();
         const gpu = await trainAndWait(page);
-        t.log(`GPU run (SwiftShader, full, 1 epoch) took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+        t.log(`GPU run (SwiftShader, ${STRATEGY}, 1 epoch) took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
         assert(!gpu.lastError, `GPU run: ${gpu.lastError && gpu.lastError.message}`);
-        const full = gpu.runs.full;
-        assertEq(full.status, 'done', `GPU run status (${full.stopped ? full.stopped.reason : full.error})`);
-        t.log(`device: ${full.start.device}`);
-        assert(/^gpu: /.test(full.start.device), `start event device of the GPU run: ${full.start.device}`);
+        const run = gpu.runs[STRATEGY];
+        assertEq(run.status, 'done', `GPU run status (${run.stopped ? run.stopped.reason : run.error})`);
+        t.log(`device: ${run.start.device}`);
+        assert(/^gpu: /.test(run.start.device), `start event device of the GPU run: ${run.start.device}`);
         t.log(`CPU losses: ${cpuLosses.map((l) => l.toFixed(6)).join(' ')}`);
-        t.log(`GPU losses: ${full.losses.map((l) => l.toFixed(6)).join(' ')}`);
-        assertEq(full.losses.length, 5, 'steps (10 sentences / batch 2)');
-        const worst = largestRelative(full.losses, cpuLosses);
+        t.log(`GPU losses: ${run.losses.map((l) => l.toFixed(6)).join(' ')}`);
+        assertEq(run.losses.length, 5, 'steps (10 sentences / batch 2)');
+        const worst = largestRelative(run.losses, cpuLosses);
         t.log(`largest relative loss difference GPU vs CPU: ${worst.toExponential(2)}`);
         assert(worst <= 1e-4, `GPU losses differ from the CPU's by ${worst} relative (at most 1e-4)`);
-        assertEq(full.done.train_accuracy, cpu.runs.full.done.train_accuracy, 'training accuracy GPU vs CPU');
+        assertEq(run.done.train_accuracy, cpu.runs[STRATEGY].done.train_accuracy, 'training accuracy GPU vs CPU');
 
-        const row = await resultsRow(page, 'full');
+        const row = await resultsRow(page, STRATEGY);
         t.log(`results row: ${JSON.stringify(row)}`);
         assert(/^GPU/.test(row.Device), `Device column: ${row.Device}`);
         const record = await page.evaluate(() => window.__webtune.record());
         const start = record.events.find((e) => e.type === 'start');
-        assertEq(start.device, full.start.device, 'the results record keeps the device');
+        assertEq(start.device, run.start.device, 'the results record keeps the device');
         assertEq(record.events.find((e) => e.type === 'stopped'), undefined, 'no stopped event in a finished GPU run');
 
         // Save model: its metadata names the device.
@@ -87,17 +93,17 @@ export const gpuTests = [
           }
           return out;
         });
-        assert(metas.some((m) => m.device === full.start.device), `saved model metadata: ${JSON.stringify(metas.map((m) => m.device))}`);
+        assert(metas.some((m) => m.device === run.start.device), `saved model metadata: ${JSON.stringify(metas.map((m) => m.device))}`);
 
         // Auto: a short calibration on both picks one and says which and why.
         await device.selectOption('auto');
         const auto = await trainAndWait(page);
         assert(!auto.lastError, `Auto run: ${auto.lastError && auto.lastError.message}`);
         const verdict = await page.locator('#device-note').textContent();
-        t.log(`Auto: ${verdict} → ${auto.runs.full.start.device}`);
+        t.log(`Auto: ${verdict} → ${auto.runs[STRATEGY].start.device}`);
         assert(/^Auto chose the (GPU|CPU): /.test(verdict), `Auto's verdict: ${verdict}`);
-        assertEq(auto.runs.full.start.device === 'cpu', verdict.startsWith('Auto chose the CPU'), 'Auto trains where it said');
-        assertEq(largestRelative(auto.runs.full.losses, cpuLosses) <= 1e-4, true, 'Auto run losses');
+        assertEq(auto.runs[STRATEGY].start.device === 'cpu', verdict.startsWith('Auto chose the CPU'), 'Auto trains where it said');
+        assertEq(largestRelative(auto.runs[STRATEGY].losses, cpuLosses) <= 1e-4, true, 'Auto run losses');
 
         await context.close();
       });
@@ -135,27 +141,27 @@ export const gpuTests = [
         const page = await openApp(context, t.base, '?hub=/hub');
         // Four of the notebook's sentences (two steps an epoch): SwiftShader is slow.
         await setTrainingData(page, `${NOTEBOOK_TSV.split('\n').slice(0, 5).join('\n')}\n`);
-        await configure(page, { model: 'local', frozen: false, top: false, full: true, epochs: 2, padMax: false });
+        await configure(page, { model: 'local', frozen: false, top: 1, full: false, epochs: 3, padMax: false });
         await byRole(page, 'combobox', 'Device').selectOption('gpu');
         const before = await page.evaluate(() => window.__webtune.state.trainsFinished);
         await byRole(page, 'button', 'Train').click();
-        // After epoch 1 (steps 1–2) and within epoch 2: destroy the device for real.
-        await page.waitForFunction(() => {
-          const r = window.__webtune.state.runs.full;
+        // After epoch 1 (steps 1–2), within epoch 2 (of 3): destroy the device for real.
+        await page.waitForFunction((strategy) => {
+          const r = window.__webtune.state.runs[strategy];
           return r && r.losses.filter((l) => l !== undefined).length >= 3;
-        }, null, { timeout: 600_000, polling: 50 });
+        }, STRATEGY, { timeout: 600_000, polling: 50 });
         await page.evaluate((type) => window.__webtune.worker.postMessage({ type }), ToWorker.DESTROY_GPU_FOR_TESTS);
         await page.waitForFunction((n) => window.__webtune.state.trainsFinished > n && !window.__webtune.state.running, before, { timeout: 120_000, polling: 100 });
-        const full = await page.evaluate(() => window.__webtune.state.runs.full);
-        t.log(`stopped: ${JSON.stringify(full.stopped)}`);
-        assertEq(full.status, 'stopped', 'run status');
-        assert(full.stopped.reason && /GPU was lost/.test(full.stopped.reason), `reason: ${full.stopped.reason}`);
-        assertEq(full.stopped.steps, 2, 'the run keeps the model of the last finished epoch (step 2)');
+        const run = await page.evaluate((strategy) => window.__webtune.state.runs[strategy], STRATEGY);
+        t.log(`stopped: ${JSON.stringify(run.stopped)}`);
+        assertEq(run.status, 'stopped', 'run status');
+        assert(run.stopped.reason && /GPU was lost/.test(run.stopped.reason), `reason: ${run.stopped.reason}`);
+        assertEq(run.stopped.steps, 2, 'the run keeps the model of the last finished epoch (step 2)');
         const warning = await page.locator('#warning-box').textContent();
-        assert(warning.includes(full.stopped.reason), `the reason is shown: ${warning}`);
-        const row = await resultsRow(page, 'full');
+        assert(warning.includes(run.stopped.reason), `the reason is shown: ${warning}`);
+        const row = await resultsRow(page, STRATEGY);
         assertEq(row.Status, 'stopped early', 'results status');
-        assertEq(row.statusTitle, full.stopped.reason, 'the status cell\'s title gives the reason');
+        assertEq(row.statusTitle, run.stopped.reason, 'the status cell\'s title gives the reason');
         // Nothing finished is lost and the worker answers: Try it classifies with the kept model.
         await byRole(page, 'textbox', 'Try a sentence').fill('I love this product!');
         await byRole(page, 'button', 'Classify').click();
@@ -168,14 +174,14 @@ export const gpuTests = [
         // Stop during a GPU run (begin_stop, then the weights of the last finished step come back).
         const again = await page.evaluate(() => window.__webtune.state.trainsFinished);
         await byRole(page, 'button', 'Train').click();
-        await page.waitForFunction(() => {
-          const r = window.__webtune.state.runs.full;
+        await page.waitForFunction((strategy) => {
+          const r = window.__webtune.state.runs[strategy];
           return r && r.start && r.losses.filter((l) => l !== undefined).length >= 1;
-        }, null, { timeout: 600_000, polling: 50 });
-        assert(/^gpu: /.test(await page.evaluate(() => window.__webtune.state.runs.full.start.device)), 'the second run trains on a new GPU device');
+        }, STRATEGY, { timeout: 600_000, polling: 50 });
+        assert(/^gpu: /.test(await page.evaluate((strategy) => window.__webtune.state.runs[strategy].start.device, STRATEGY)), 'the second run trains on a new GPU device');
         await byRole(page, 'button', 'Stop').click();
         await page.waitForFunction((n) => window.__webtune.state.trainsFinished > n && !window.__webtune.state.running, again, { timeout: 300_000, polling: 100 });
-        const stopped = await page.evaluate(() => window.__webtune.state.runs.full);
+        const stopped = await page.evaluate((strategy) => window.__webtune.state.runs[strategy], STRATEGY);
         t.log(`Stop: ${JSON.stringify(stopped.stopped)}`);
         assertEq(stopped.status, 'stopped', 'status after Stop');
         assertEq(stopped.stopped.reason ?? null, null, 'a Stop has no reason');
