@@ -177,6 +177,46 @@ fn submission_ms(gpu: &Gpu, kernels: &Kernels, case: &Case, launches: usize) -> 
     Ok(start.elapsed().as_secs_f64() * 1000.0)
 }
 
+/// Launches in one submission when timing the cost of a launch itself.
+const OVERHEAD_LAUNCHES: usize = 1000;
+
+/// What one launch costs beyond its kernel's work, in microseconds.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct LaunchOverhead {
+    /// On the CPU: recording it and submitting it.
+    pub cpu_us: f64,
+    /// Until the device has run it.
+    pub total_us: f64,
+}
+
+/// The cost of a launch itself: [`OVERHEAD_LAUNCHES`] launches of a kernel on 16 values,
+/// recorded, submitted and waited for, divided by their count; the medians of `rounds`
+/// submissions. A step launches hundreds of kernels, so this is a floor under a step's time
+/// however fast the products are.
+pub fn launch_overhead(gpu: &Gpu, rounds: usize) -> Result<LaunchOverhead> {
+    let kernels = Kernels::new(gpu);
+    let (acc, x) = (GpuTensor::zeros(gpu, 16), filled(gpu, 16));
+    let (mut cpu, mut total) = (Vec::new(), Vec::new());
+    let per_launch = |start: Instant| start.elapsed().as_secs_f64() * 1e6 / OVERHEAD_LAUNCHES as f64;
+    // The first submission warms up; it is not counted.
+    for round in 0..=rounds.max(1) {
+        let start = Instant::now();
+        let mut rec = kernels.record(gpu);
+        for _ in 0..OVERHEAD_LAUNCHES {
+            rec.add_scaled(&acc, &x, 1e-3);
+        }
+        rec.submit();
+        let submitted = per_launch(start);
+        wait(&gpu.device)?;
+        gpu.check()?;
+        if round > 0 {
+            cpu.push(submitted);
+            total.push(per_launch(start));
+        }
+    }
+    Ok(LaunchOverhead { cpu_us: median(cpu), total_us: median(total) })
+}
+
 /// Time every kernel of a step of `config` on `batch` × `seq` tokens: the median of `rounds`
 /// submissions each.
 pub fn gpu_kernel_timings(gpu: &Gpu, config: &BertConfig, batch: usize, seq: usize, rounds: usize) -> Result<Vec<GpuKernelTiming>> {

@@ -2,6 +2,10 @@
 //! are recorded into a [`Recorder`] and run when it is submitted: a unit of a step (one layer's
 //! forward or half its backward) is one submission, well under a second of GPU time.
 //!
+//! A submission keeps the launches' parameters in shared uniform buffers, each launch's at its
+//! own aligned offset, written once at submit, and runs consecutive launches in one compute
+//! pass: a buffer, a write and a pass per launch cost more than a small kernel's work.
+//!
 //! Matrix products take strided views ([`View`]) with the CPU kernels' conventions
 //! ([`crate::kernels::Mat`]): a row-major block, or the transpose of one, of a larger buffer.
 use std::collections::HashMap;
@@ -24,9 +28,13 @@ const SHADERS: [(&str, &str, &[&str]); 10] = [
     ("squares", include_str!("wgsl/squares.wgsl"), &["main"]),
 ];
 
-/// Every kernel's pipeline, compiled once.
+/// Bytes of one shared uniform buffer of a submission: 256 launches at the usual 256-byte
+/// offset alignment.
+const UNIFORM_CHUNK: usize = 64 * 1024;
+
+/// Every kernel's pipeline, compiled once, with its bind group layout.
 pub struct Kernels {
-    pipelines: HashMap<(&'static str, &'static str), wgpu::ComputePipeline>,
+    pipelines: HashMap<(&'static str, &'static str), (wgpu::ComputePipeline, wgpu::BindGroupLayout)>,
 }
 
 impl Kernels {
@@ -37,7 +45,9 @@ impl Kernels {
             let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(file), source: wgpu::ShaderSource::Wgsl(code.into()) });
             for &entry in entries {
                 let descriptor = wgpu::ComputePipelineDescriptor { label: Some(entry), layout: None, module: &module, entry_point: Some(entry), compilation_options: Default::default(), cache: None };
-                pipelines.insert((file, entry), gpu.device.create_compute_pipeline(&descriptor));
+                let pipeline = gpu.device.create_compute_pipeline(&descriptor);
+                let layout = pipeline.get_bind_group_layout(0);
+                pipelines.insert((file, entry), (pipeline, layout));
             }
         }
         Kernels { pipelines }
@@ -45,7 +55,14 @@ impl Kernels {
 
     /// A recorder of launches on `gpu`.
     pub fn record<'a>(&'a self, gpu: &'a Gpu) -> Recorder<'a> {
-        Recorder { gpu, kernels: self, encoder: gpu.device.create_command_encoder(&Default::default()) }
+        Recorder {
+            gpu,
+            kernels: self,
+            encoder: gpu.device.create_command_encoder(&Default::default()),
+            pass: None,
+            uniforms: Vec::new(),
+            uniform_alignment: gpu.device.limits().min_uniform_buffer_offset_alignment as usize,
+        }
     }
 }
 
@@ -127,6 +144,11 @@ pub struct Recorder<'a> {
     gpu: &'a Gpu,
     kernels: &'a Kernels,
     encoder: wgpu::CommandEncoder,
+    /// The compute pass the launches go into, until a copy or a clear ends it.
+    pass: Option<wgpu::ComputePass<'static>>,
+    /// The launches' parameters: each uniform buffer and the bytes it gets at submit.
+    uniforms: Vec<(wgpu::Buffer, Vec<u8>)>,
+    uniform_alignment: usize,
 }
 
 /// Workgroups of 256 for `n` invocations: x up to 65,535, the rest on y.
@@ -157,26 +179,45 @@ impl<'a> Recorder<'a> {
     }
 
     fn launch(&mut self, file: &'static str, entry: &'static str, params: &[u32], buffers: &[&wgpu::Buffer], groups: (u32, u32, u32)) {
-        let pipeline = &self.kernels.pipelines[&(file, entry)];
+        let (pipeline, layout) = &self.kernels.pipelines[&(file, entry)];
         let mut words = params.to_vec();
         words.resize(params.len().div_ceil(4) * 4, 0);
         let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-        // Written through the queue, not mapped at creation: a lost device then reports an
-        // error instead of failing the map.
-        let uniform = self.gpu.device.create_buffer(&wgpu::BufferDescriptor { label: None, size: bytes.len() as u64, usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST, mapped_at_creation: false });
-        self.gpu.queue.write_buffer(&uniform, 0, &bytes);
-        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
+        let (uniform, offset) = self.uniform_slot(&bytes);
+        let params = wgpu::BufferBinding { buffer: &uniform, offset, size: wgpu::BufferSize::new(bytes.len() as u64) };
+        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::Buffer(params) }];
         entries.extend(buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() }));
-        let layout = pipeline.get_bind_group_layout(0);
-        let bind_group = self.gpu.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &layout, entries: &entries });
-        let mut pass = self.encoder.begin_compute_pass(&Default::default());
+        let bind_group = self.gpu.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout, entries: &entries });
+        let pass = self.pass.get_or_insert_with(|| self.encoder.begin_compute_pass(&Default::default()).forget_lifetime());
         pass.set_pipeline(pipeline);
         pass.set_bind_group(0, &bind_group, &[]);
         pass.dispatch_workgroups(groups.0, groups.1, groups.2);
     }
 
-    /// Run everything recorded.
-    pub fn submit(self) {
+    /// Room for `bytes` of parameters: a uniform buffer and the aligned offset they go to.
+    fn uniform_slot(&mut self, bytes: &[u8]) -> (wgpu::Buffer, u64) {
+        let align = self.uniform_alignment.max(4);
+        let fits = self.uniforms.last().is_some_and(|(_, data)| data.len().next_multiple_of(align) + bytes.len() <= UNIFORM_CHUNK);
+        if !fits {
+            let usage = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
+            let buffer = self.gpu.device.create_buffer(&wgpu::BufferDescriptor { label: Some("launch parameters"), size: UNIFORM_CHUNK as u64, usage, mapped_at_creation: false });
+            self.uniforms.push((buffer, Vec::with_capacity(UNIFORM_CHUNK)));
+        }
+        let (buffer, data) = self.uniforms.last_mut().expect("a uniform buffer was just made");
+        let offset = data.len().next_multiple_of(align);
+        data.resize(offset, 0);
+        data.extend_from_slice(bytes);
+        (buffer.clone(), offset as u64)
+    }
+
+    /// Run everything recorded. The parameters are written through the queue, not mapped at
+    /// creation, so a lost device reports an error instead of failing a map; queue writes land
+    /// before the submission that follows them.
+    pub fn submit(mut self) {
+        self.pass = None;
+        for (buffer, data) in &self.uniforms {
+            self.gpu.queue.write_buffer(buffer, 0, data);
+        }
         self.gpu.queue.submit([self.encoder.finish()]);
     }
 
@@ -306,12 +347,14 @@ impl<'a> Recorder<'a> {
     /// Copy `len` values.
     pub fn copy(&mut self, src: &GpuTensor, src_offset: usize, dst: &GpuTensor, dst_offset: usize, len: usize) {
         if len > 0 {
+            self.pass = None;
             self.encoder.copy_buffer_to_buffer(&src.buffer, (src_offset * 4) as u64, &dst.buffer, (dst_offset * 4) as u64, (len * 4) as u64);
         }
     }
 
     /// Set every value to 0.
     pub fn clear(&mut self, t: &GpuTensor) {
+        self.pass = None;
         self.encoder.clear_buffer(&t.buffer, 0, None);
     }
 }

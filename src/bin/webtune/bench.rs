@@ -220,7 +220,9 @@ fn print_kernels(args: &BenchArgs, name: &str, batch: usize, seq: usize, config:
     let gpu = request_gpu(config)?;
     let timings = webtune::bench::gpu::gpu_kernel_timings(&gpu, config, batch, seq, args.rounds).map_err(|e| e.to_string())?;
     let share = |t: &GpuKernelTiming| t.gflops.zip(args.peak_gflops).map(|(g, peak)| 100.0 * g / peak);
+    let overhead = webtune::bench::gpu::launch_overhead(&gpu, args.rounds).map_err(|e| e.to_string())?;
     if args.json {
+        println!("{}", serde_json::json!({ "row": "gpu_launch_overhead", "model": name, "device": format!("gpu: {}", gpu.info.describe()), "cpu_us_per_launch": overhead.cpu_us, "us_per_launch": overhead.total_us }));
         for t in &timings {
             let mut value = serde_json::to_value(t).expect("timings serialize");
             value["row"] = "gpu_kernel".into();
@@ -243,7 +245,8 @@ fn print_kernels(args: &BenchArgs, name: &str, batch: usize, seq: usize, config:
     }
     let (products, ms) = timings.iter().filter(|t| t.gflops.is_some()).fold((0, 0.0), |(n, ms), t| (n + t.per_full_step, ms + t.per_full_step as f64 * t.ms));
     let others: f64 = timings.iter().filter(|t| t.gflops.is_none()).map(|t| t.per_full_step as f64 * t.ms).sum();
-    println!("{name}: a full step's {products} products at these rates: {ms:.1} ms; the element-wise kernels listed: {others:.1} ms\n");
+    println!("{name}: a full step's {products} products at these rates: {ms:.1} ms; the element-wise kernels listed: {others:.1} ms");
+    println!("{name}: one launch costs {:.1} µs beyond its kernel's work, {:.1} µs of them on the CPU (recording and submitting)\n", overhead.total_us, overhead.cpu_us);
     Ok(())
 }
 
