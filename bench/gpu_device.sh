@@ -100,6 +100,8 @@ for model in dict.fromkeys(r["model"] for r in rows):
             worst = min(k["gflops"] for k in linear)
             weighted = sum(2 * k["m"] * k["n"] * k["k"] * k["per_full_step"] for k in linear) / sum(k["ms"] * 1e6 * k["per_full_step"] for k in linear)
             print(f"{model}: Linear products, % of f32 peak: slowest {100 * worst / peak:.1f} %, over a full step's mix {100 * weighted / peak:.1f} % (target ≥ 25 %)")
+    for o in (r for r in rows if r["model"] == model and r.get("row") == "gpu_launch_overhead"):
+        print(f"{model}: one launch costs {o['us_per_launch']:.1f} µs beyond its kernel's work, {o['cpu_us_per_launch']:.1f} µs of them on the CPU")
     cpu = [s for s in steps if s["device"] == "cpu"]
     gpu = [s for s in steps if s["device"].startswith("gpu")]
     print(f"\n{model}: full step, median of the timed steps (ms)")
