@@ -104,7 +104,8 @@ Usage: ./build.sh COMMAND
                `webtune bench` in the page (bench/steps/, headless Chromium) next to the native
                one: median step split into forward / backward / optimizer, browser ÷ native;
                ARGs go to bench/browser_steps.mjs (--model NAME --seq L --batch B --strategy S
-               --rounds N --threads 1,2 --no-native); see bench/README.md
+               --rounds N --threads 1,2 --no-native --device gpu: the page's steps on WebGPU);
+               see bench/README.md
   bench-banking-page [ARG...]
                a Banking77 `full` epoch (MiniLM, batch 16) in the page: train and evaluation
                time, test accuracy (bench/banking_page.mjs; --threads N); see bench/README.md

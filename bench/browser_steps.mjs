@@ -6,6 +6,8 @@
 //   node bench/browser_steps.mjs http://127.0.0.1:PORT [--model all-MiniLM-L6-v2] [--seq 32]
 //        [--batch 16] [--strategy full,lora:8] [--rounds 5] [--threads 1,2] [--no-native] [--gemm]
 //        [--simd relaxed|simd128]   (which module of the package; default: the app's choice)
+//        [--device cpu|gpu]         (gpu: the page's steps on WebGPU, Chromium with
+//                                    --enable-unsafe-webgpu; the native column stays the CPU)
 //   ./build.sh bench-steps [same options]     # builds, serves the repository root, runs this
 //
 // The page (bench/steps/) runs in headless /usr/bin/chromium (playwright-core) against
@@ -20,7 +22,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { launchBrowser } from '../tests/e2e/helpers.mjs';
 
 function parseArgs(argv) {
-  const opts = { model: 'all-MiniLM-L6-v2', seq: [32], batch: [16], strategy: ['full'], rounds: 5, threads: [1], native: true };
+  const opts = { model: 'all-MiniLM-L6-v2', seq: [32], batch: [16], strategy: ['full'], rounds: 5, threads: [1], native: true, device: 'cpu' };
   const list = (v) => v.split(',').filter(Boolean);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -34,11 +36,14 @@ function parseArgs(argv) {
     else if (a === '--no-native') opts.native = false;
     else if (a === '--gemm') opts.gemm = true;
     else if (a === '--simd') opts.simd = value();
+    else if (a === '--device') opts.device = value();
     else if (!opts.base && /^https?:\/\//.test(a)) opts.base = a.replace(/\/+$/, '');
     else throw new Error(`unknown argument ${a}`);
   }
   if (!opts.base) throw new Error('usage: node bench/browser_steps.mjs http://127.0.0.1:PORT [options]');
   if (opts.simd && !['relaxed', 'simd128'].includes(opts.simd)) throw new Error(`--simd: relaxed or simd128, not ${opts.simd}`);
+  if (!['cpu', 'gpu'].includes(opts.device)) throw new Error(`--device: cpu or gpu, not ${opts.device}`);
+  if (opts.device === 'gpu' && opts.gemm) throw new Error('--gemm times the CPU kernels: leave out --device gpu (webtune bench --device gpu times the WGSL kernels natively)');
   for (const n of [...opts.seq, ...opts.batch, ...opts.threads, opts.rounds]) {
     if (!Number.isInteger(n) || n < 1) throw new Error(`not a positive whole number: ${n}`);
   }
@@ -47,7 +52,7 @@ function parseArgs(argv) {
 
 function nativeTimings(opts, threads) {
   const out = execFileSync('target/release/webtune', ['bench', '--json', '--model', `models/${opts.model}`, '--seq', opts.seq.join(','), '--batch', opts.batch.join(','),
-    '--strategy', opts.strategy.join(','), '--rounds', String(opts.rounds), '--threads', String(threads), ...(opts.gemm ? ['--gemm'] : [])], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    '--strategy', opts.strategy.join(','), '--rounds', String(opts.rounds), '--threads', String(threads), '--device', 'cpu', ...(opts.gemm ? ['--gemm'] : [])], { encoding: 'utf8', maxBuffer: 1 << 24 });
   return out.trim().split('\n').map((line) => JSON.parse(line));
 }
 
@@ -58,15 +63,15 @@ if (!existsSync(`models/${opts.model}/model.safetensors`)) {
   execFileSync('target/release/webtune', ['random-checkpoint'], { stdio: ['ignore', 'inherit', 'inherit'] });
 }
 const cases = opts.strategy.flatMap((strategy) => opts.batch.flatMap((batch) => opts.seq.map((seq) => ({ strategy, batch, seq }))));
-const browser = await launchBrowser();
+const browser = await launchBrowser({ webgpu: opts.device === 'gpu' });
 const chromium = browser.version();
-console.log(`step benchmark: ${opts.model}, ${cases.length} case(s), ${opts.rounds} rounds, threads ${opts.threads.join(',')}; Chromium ${chromium}`);
+console.log(`step benchmark: ${opts.model}, ${cases.length} case(s), ${opts.rounds} rounds, threads ${opts.threads.join(',')}, the page's encoder on the ${opts.device.toUpperCase()}; Chromium ${chromium}`);
 const rows = [];
 try {
   for (const threads of opts.threads) {
     const page = await browser.newPage();
     await page.goto(`${opts.base}/bench/steps/`);
-    const outcome = await page.evaluate((job) => window.__benchSteps(job), { model: opts.model, threads, cases, rounds: opts.rounds, gemm: !!opts.gemm, simd: opts.simd });
+    const outcome = await page.evaluate((job) => window.__benchSteps(job), { model: opts.model, threads, cases, rounds: opts.rounds, gemm: !!opts.gemm, simd: opts.simd, device: opts.device });
     console.log((await page.locator('#log').textContent()).trim());
     await page.close();
     if (outcome.type !== 'result') throw new Error(`browser, ${threads} thread(s): ${outcome.message}`);
@@ -98,7 +103,7 @@ if (!opts.gemm) {
     r.browser_vs_first = {
       strategy: first.strategy,
       ratio_of_medians: r.browser.step_ms / first.browser.step_ms,
-      median_of_step_ratios: median(mine.map((ms, i) => ms / theirs[i])),
+      median_of_step_ratios: mine.length && theirs.length ? median(mine.map((ms, i) => ms / theirs[i])) : null,
       native_ratio_of_medians: r.native && first.native ? r.native.step_ms / first.native.step_ms : null,
     };
   }
@@ -119,14 +124,14 @@ if (opts.gemm) {
 }
 const parts = (t) => (t ? `${f(t.step_ms)} (${f(t.forward_ms)} / ${f(t.backward_ms)} / ${f(t.optimizer_ms)})` : '—');
 if (!opts.gemm) console.log('\nmedian ms per step (forward / backward / optimizer)');
-if (!opts.gemm) console.log(['strategy', 'batch×seq', 'threads', 'browser', 'native', 'browser÷native'].join(' | '));
+if (!opts.gemm) console.log(['strategy', 'batch×seq', 'threads', `browser (${opts.device})`, 'native (cpu)', 'browser÷native'].join(' | '));
 for (const r of opts.gemm ? [] : rows) {
   console.log([r.strategy, `${r.batch}×${r.seq_len}`, r.threads, parts(r.browser), parts(r.native), r.browser_over_native?.toFixed(2) ?? '—'].join(' | '));
 }
 for (const r of rows.filter((o) => o.browser_vs_first)) {
   const v = r.browser_vs_first;
-  console.log(`${r.strategy} ÷ ${v.strategy} (${r.batch}×${r.seq_len}, ${r.threads} thread(s)): browser ${v.ratio_of_medians.toFixed(2)} (median of step ratios ${v.median_of_step_ratios.toFixed(2)}), native ${v.native_ratio_of_medians?.toFixed(2) ?? '—'}`);
+  console.log(`${r.strategy} ÷ ${v.strategy} (${r.batch}×${r.seq_len}, ${r.threads} thread(s)): browser ${v.ratio_of_medians.toFixed(2)} (median of step ratios ${v.median_of_step_ratios?.toFixed(2) ?? '—'}), native ${v.native_ratio_of_medians?.toFixed(2) ?? '—'}`);
 }
-const json = JSON.stringify({ model: opts.model, rounds: opts.rounds, gemm: !!opts.gemm, simd: opts.simd || 'auto', chromium, rows }, null, 2);
+const json = JSON.stringify({ model: opts.model, rounds: opts.rounds, gemm: !!opts.gemm, simd: opts.simd || 'auto', device: opts.device, chromium, rows }, null, 2);
 writeFileSync('target/bench-steps.json', json);
 console.log(json);

@@ -79,7 +79,6 @@ pub struct StepBench {
     run: Run,
     strategy: Strategy,
     /// The model's encoder layers.
-    #[cfg(not(target_arch = "wasm32"))]
     layers: usize,
     seq_len: usize,
     batch: usize,
@@ -87,6 +86,9 @@ pub struct StepBench {
     steps_done: usize,
     encode_ms: f64,
     samples: Vec<StepTiming>,
+    /// [`StepBench::advance`]: the step under way so far, and when the last call returned.
+    partial: StepTiming,
+    last_return: Option<Instant>,
     /// On the GPU: its device, waited for after each unit of a step.
     #[cfg(not(target_arch = "wasm32"))]
     device: Option<wgpu::Device>,
@@ -102,7 +104,6 @@ impl StepBench {
         Ok(StepBench {
             run,
             strategy,
-            #[cfg(not(target_arch = "wasm32"))]
             layers: pretrained.config.num_hidden_layers,
             seq_len,
             batch,
@@ -110,6 +111,8 @@ impl StepBench {
             steps_done: 0,
             encode_ms: 0.0,
             samples: Vec::with_capacity(rounds),
+            partial: StepTiming::default(),
+            last_return: None,
             #[cfg(not(target_arch = "wasm32"))]
             device: None,
         })
@@ -123,6 +126,53 @@ impl StepBench {
         bench.run.use_gpu(gpu)?;
         bench.device = Some(device);
         Ok(bench)
+    }
+
+    /// Where the encoder runs: "cpu" or "gpu: <adapter> (<backend>)".
+    pub fn device(&self) -> String {
+        self.run.device()
+    }
+
+    /// Train on `gpu` (in the browser; natively [`StepBench::start_on_gpu`] also waits for the
+    /// device unit by unit). Step with [`StepBench::advance`] then.
+    pub fn use_gpu(&mut self, gpu: crate::gpu::Gpu) -> Result<()> {
+        self.run.use_gpu(gpu)
+    }
+
+    /// One unit of work, for a GPU run in the browser, whose read-backs resolve only between
+    /// calls (so [`StepBench::next_step`] cannot wait for them); true while steps remain. Each
+    /// call's time since the previous call returned (the caller's wait included) is counted as
+    /// [`StepBench::next_step`] counts a unit natively, so the device's work is counted where
+    /// the step waits for it: the forward's with the [CLS] rows' read-back, the backward's and
+    /// most of the optimizer's with the read-backs that follow the backward's last unit.
+    pub fn advance(&mut self) -> Result<bool> {
+        use crate::train::Advance;
+        if self.steps_done >= self.rounds + WARM_UP {
+            return Ok(false);
+        }
+        let t0 = self.last_return.unwrap_or_else(Instant::now);
+        let advance = self.run.advance();
+        let ms = t0.elapsed().as_secs_f64() * 1000.0;
+        self.last_return = Some(Instant::now());
+        let forward_units = self.layers + 2;
+        match advance {
+            Advance::Unit(unit) if unit.step.is_some() && unit.units_done <= forward_units => self.partial.forward_ms += ms,
+            Advance::Unit(unit) if unit.step.is_some() => self.partial.backward_ms += ms,
+            Advance::Unit(_) => {}
+            Advance::Event(Event::Step { .. }) => {
+                self.partial.optimizer_ms += ms;
+                let timing = std::mem::take(&mut self.partial);
+                if self.steps_done >= WARM_UP {
+                    self.samples.push(timing);
+                }
+                self.steps_done += 1;
+            }
+            Advance::Event(Event::Progress { phase: Phase::Cache, .. }) => self.encode_ms += ms,
+            Advance::Event(Event::Start { .. } | Event::Progress { phase: Phase::Evaluate, .. } | Event::Embedding { .. }) => self.partial = StepTiming::default(),
+            Advance::Event(Event::Error { message }) => return Err(Error::Options(message)),
+            Advance::Event(other) => return Err(Error::Options(format!("bench: unexpected event before the last timed step: {other:?}"))),
+        }
+        Ok(self.steps_done < self.rounds + WARM_UP)
     }
 
     /// Run until the next training step is done (the first call also encodes a frozen run's

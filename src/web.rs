@@ -573,9 +573,26 @@ impl WebBench {
         Ok(WebBench { inner })
     }
 
-    /// Run the next warm-up or timed step; false once all are done.
+    /// Run the next warm-up or timed step; false once all are done. The CPU only: a GPU
+    /// benchmark steps with `advance`.
     pub fn next_step(&mut self) -> Result<bool, JsError> {
+        if self.inner.device() != "cpu" {
+            return Err(JsError::new("internal: a GPU benchmark steps with advance(), yielding between calls"));
+        }
         self.inner.next_step().map_err(js_err)
+    }
+
+    /// Time the steps on `gpu` (from `request_gpu`, used up) instead of the CPU.
+    pub fn use_gpu(&mut self, gpu: &mut WebGpu) -> Result<(), JsError> {
+        let gpu = gpu.inner.take().ok_or_else(|| JsError::new("internal: this GPU device is already used by a run"))?;
+        self.inner.use_gpu(gpu).map_err(|e| JsError::new(e.to_string().trim_start_matches("gpu: ")))
+    }
+
+    /// One unit of work (a GPU benchmark: yield to the event loop between calls so that the
+    /// device's read-backs resolve); false once every step is done. A step's time runs from
+    /// the previous call's return, the waits between calls included.
+    pub fn advance(&mut self) -> Result<bool, JsError> {
+        self.inner.advance().map_err(js_err)
     }
 
     /// The encoder's forward products for `rows` tokens on this worker's pool (`GemmTiming[]`,
