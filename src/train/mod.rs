@@ -22,7 +22,8 @@
 //!
 //! This file is the run's state machine ([`Run`], its states and what each step does);
 //! `evaluation` evaluates the model in chunks and scores it, `snapshot` draws the embedding
-//! map, and `export` gives predictions and the trained model's files.
+//! map, `export` gives predictions and the trained model's files, and `on_gpu` moves a run's
+//! encoder to the GPU, brings its weights back and answers a lost device.
 use std::collections::VecDeque;
 
 use send_wrapper::SendWrapper;
@@ -32,7 +33,7 @@ use crate::alloc_stats;
 use crate::config::BertConfig;
 use crate::data::{self, Dataset};
 use crate::encoder::{self, DropoutSource, EvalOutput, EvalPass, StepOutput, TrainStep};
-use crate::gpu::{Gpu, GpuDownload, GpuEvalPass, GpuExecutor, GpuModel, GpuTrainStep, GpuUpdate, Progress};
+use crate::gpu::{GpuDownload, GpuEvalPass, GpuExecutor, GpuTrainStep, GpuUpdate, Progress};
 use crate::events::{Event, Phase, UnitProgress};
 use crate::insight::PrincipalPlane;
 use crate::kernels;
@@ -48,9 +49,12 @@ use crate::{Error, Result};
 
 mod evaluation;
 mod export;
+mod on_gpu;
+mod passes;
 mod snapshot;
 
 use evaluation::{EvalItem, Evaluation};
+use passes::{ChunkPass, InProgress, StepPass};
 use snapshot::map_sample;
 
 /// Tokenized sentences with their label ids.
@@ -91,67 +95,6 @@ pub enum Advance {
     Unit(UnitProgress),
     /// The next event of the run (a piece of work finished, or the run's start, report or end).
     Event(Event),
-}
-
-/// A piece of work under way across several calls of [`Run::advance`].
-enum InProgress {
-    /// An optimizer step: the encoder's units, then (`output` known) the optimizer (on the GPU,
-    /// `update` while it is under way). Positions `position..end` of the epoch's order are its
-    /// batch; `compute_ms` the time its calls took.
-    Step { pass: StepPass, end: usize, output: Option<StepOutput>, compute_ms: f64, update: Option<SendWrapper<GpuUpdate>> },
-    /// A chunk of encoding (frozen cache) or evaluation: sentences `next..end`, `work` GFLOP.
-    Chunk { pass: ChunkPass, end: usize, work: f64 },
-}
-
-/// A training step on the run's executor.
-enum StepPass {
-    Cpu(TrainStep),
-    Gpu(SendWrapper<GpuTrainStep>),
-}
-
-/// An eval-mode pass on the run's executor.
-enum ChunkPass {
-    Cpu(EvalPass),
-    Gpu(SendWrapper<GpuEvalPass>),
-}
-
-impl StepPass {
-    fn units(&self) -> usize {
-        match self {
-            StepPass::Cpu(p) => p.units(),
-            StepPass::Gpu(p) => p.units(),
-        }
-    }
-
-    fn units_done(&self) -> usize {
-        match self {
-            StepPass::Cpu(p) => p.units_done(),
-            StepPass::Gpu(p) => p.units_done(),
-        }
-    }
-
-    fn work_fraction(&self) -> f64 {
-        match self {
-            StepPass::Cpu(p) => p.work_fraction(),
-            StepPass::Gpu(p) => p.work_fraction(),
-        }
-    }
-}
-
-impl ChunkPass {
-    fn units(&self) -> usize {
-        match self {
-            ChunkPass::Cpu(p) => p.units(),
-            ChunkPass::Gpu(p) => p.units(),
-        }
-    }
-
-    fn units_done(&self) -> usize {
-        match self {
-            ChunkPass::Cpu(p) => p.units_done(),
-            ChunkPass::Gpu(p) => p.units_done(),
-        }
-    }
 }
 
 /// Where the time of the last optimizer step went (milliseconds).
@@ -336,49 +279,6 @@ impl Run {
         })
     }
 
-    /// Run the encoder on `gpu` from here on (before the first step): its weights, gradients
-    /// and moments move there; the head and its optimizer stay on the CPU. Fails, leaving the
-    /// run on the CPU, when the strategy has no GPU kernels yet (LoRA) or an upload fails.
-    pub fn use_gpu(&mut self, gpu: Gpu) -> Result<()> {
-        if self.state != RunState::Start {
-            return Err(Error::Gpu("a run moves to the GPU before it starts".into()));
-        }
-        let adam = AdamConfig { weight_decay: self.options.weight_decay, ..AdamConfig::default() };
-        let model = GpuModel::upload(&gpu, &self.model, adam)?;
-        let head_params = self.model.params.iter().filter(|p| p.is_head).cloned().collect();
-        self.optimizer = Some(Adam::new(head_params, adam));
-        self.device = format!("gpu: {}", gpu.info.describe());
-        self.synced_head = self.head_snapshot()?;
-        self.gpu = Some(SendWrapper::new(GpuExecutor::new(gpu, model)));
-        Ok(())
-    }
-
-    /// On the GPU, bring the weights of the last finished step back into the CPU model (the
-    /// insight views, export and predictions read them there). False while they are on their
-    /// way (web); true at once on the CPU.
-    fn sync_weights(&mut self) -> Result<bool> {
-        let Some(executor) = self.gpu.as_deref() else { return Ok(true) };
-        if self.synced_step == self.global_step {
-            return Ok(true);
-        }
-        let download = self.download.get_or_insert_with(|| SendWrapper::new(executor.model().start_download(&executor.gpu, &self.model)));
-        if !download.try_finish(&executor.gpu)? {
-            return Ok(false);
-        }
-        self.download = None;
-        self.synced_step = self.global_step;
-        self.synced_epoch = self.epoch;
-        self.synced_head = self.head_snapshot()?;
-        Ok(true)
-    }
-
-    /// The values of the parameters that train on the CPU beside a GPU encoder (pooler,
-    /// classifier).
-    fn head_snapshot(&self) -> Result<Vec<(candle_core::Tensor, Vec<f32>)>> {
-        let head = self.optimizer.as_ref().map(|o| o.params()).unwrap_or_default();
-        head.iter().map(|p| Ok((p.tensor.clone(), p.tensor.flatten_all()?.to_vec1::<f32>()?))).collect()
-    }
-
     /// Where the encoder runs: "cpu", or "gpu: <adapter> (<backend>)".
     pub fn device(&self) -> String {
         self.device.clone()
@@ -491,41 +391,6 @@ impl Run {
         let event = Event::Stopped { strategy: self.name(), steps: self.global_step, retained_bytes: self.retained_bytes(), elapsed_ms: self.elapsed_ms(), reason: None };
         self.done_event = Some(event.clone());
         Ok(Advance::Event(event))
-    }
-
-    /// The GPU was lost (a driver reset, the browser's device loss): nothing on it survives, so
-    /// the run stops with the model that last came back from it — after the last finished epoch
-    /// (or the pre-trained one) with the head of that moment — and says so.
-    fn stop_after_device_loss(&mut self, error: &Error) -> Event {
-        let restored = self.restore_synced_head();
-        self.release_training_state();
-        self.state = RunState::Finished;
-        let kept = if self.synced_step == 0 { "the pre-trained model with its untrained head".to_string() } else { format!("the model of step {} (the end of epoch {})", self.synced_step, self.synced_epoch) };
-        let mut reason = format!("the GPU was lost during step {} ({error}); the run stopped and keeps {kept}: train again, on the CPU if it happens again", self.global_step + 1);
-        if let Err(e) = restored {
-            reason.push_str(&format!(" (restoring the head failed: {e})"));
-        }
-        self.global_step = self.synced_step;
-        let event = Event::Stopped { strategy: self.name(), steps: self.synced_step, retained_bytes: self.retained_bytes(), elapsed_ms: self.elapsed_ms(), reason: Some(reason) };
-        self.done_event = Some(event.clone());
-        event
-    }
-
-    /// The head's weights as they were at the last sync (they train on the CPU, the encoder
-    /// on the GPU: after a device loss the two must be of the same step).
-    fn restore_synced_head(&mut self) -> Result<()> {
-        for (tensor, values) in &self.synced_head {
-            crate::params::overwrite(tensor, values)?;
-        }
-        Ok(())
-    }
-
-    /// Test only: destroy the run's GPU device for real (what a driver reset or the browser's
-    /// device loss does), to check the run's answer to it.
-    pub fn destroy_gpu_for_tests(&self) {
-        if let Some(executor) = self.gpu.as_deref() {
-            executor.gpu.destroy();
-        }
     }
 
     fn try_advance(&mut self) -> Result<Advance> {
