@@ -154,11 +154,8 @@ impl StepBench {
         let advance = self.run.advance();
         let ms = t0.elapsed().as_secs_f64() * 1000.0;
         self.last_return = Some(Instant::now());
-        let forward_units = self.layers + 2;
         match advance {
-            Advance::Unit(unit) if unit.step.is_some() && unit.units_done <= forward_units => self.partial.forward_ms += ms,
-            Advance::Unit(unit) if unit.step.is_some() => self.partial.backward_ms += ms,
-            Advance::Unit(_) => {}
+            Advance::Unit(unit) => add_unit_time(&mut self.partial, &unit, self.layers, ms),
             Advance::Event(Event::Step { .. }) => {
                 self.partial.optimizer_ms += ms;
                 let timing = std::mem::take(&mut self.partial);
@@ -210,8 +207,6 @@ impl StepBench {
     fn unit_timed_step(&mut self) -> Result<Option<(Event, Option<StepTiming>)>> {
         use crate::train::Advance;
         let Some(device) = self.device.clone().filter(|_| self.strategy != Strategy::Frozen) else { return Ok(None) };
-        // The embeddings, every layer (a partial backward still runs them all) and the head.
-        let forward_units = self.layers + 2;
         let mut timing = StepTiming::default();
         loop {
             let t0 = Instant::now();
@@ -219,9 +214,7 @@ impl StepBench {
             gpu::wait(&device)?;
             let ms = t0.elapsed().as_secs_f64() * 1000.0;
             match advance {
-                Advance::Unit(unit) if unit.step.is_some() && unit.units_done <= forward_units => timing.forward_ms += ms,
-                Advance::Unit(unit) if unit.step.is_some() => timing.backward_ms += ms,
-                Advance::Unit(_) => {}
+                Advance::Unit(unit) => add_unit_time(&mut timing, &unit, self.layers, ms),
                 Advance::Event(event @ Event::Step { .. }) => {
                     timing.optimizer_ms += ms;
                     return Ok(Some((event, Some(timing))));
@@ -257,6 +250,20 @@ impl StepBench {
             encode_ms_per_batch,
             rounds: self.rounds,
         }
+    }
+}
+
+/// Count `ms` of a training step's `unit` in its part: the embeddings, every layer (a partial
+/// backward still runs them all) and the head are the forward, the step's other units the
+/// backward; units outside a step (encoding, evaluation) are not counted.
+fn add_unit_time(timing: &mut StepTiming, unit: &crate::events::UnitProgress, layers: usize, ms: f64) {
+    if unit.step.is_none() {
+        return;
+    }
+    if unit.units_done <= layers + 2 {
+        timing.forward_ms += ms;
+    } else {
+        timing.backward_ms += ms;
     }
 }
 

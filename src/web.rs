@@ -216,6 +216,18 @@ pub struct WebGpu {
     inner: Option<Gpu>,
 }
 
+impl WebGpu {
+    /// The device, for the one run (or benchmark) that uses it up.
+    fn take(&mut self) -> Result<Gpu, JsError> {
+        self.inner.take().ok_or_else(|| JsError::new("internal: this GPU device is already used by a run"))
+    }
+}
+
+/// A GPU error as the page shows it (without the error kind's "gpu: " prefix).
+fn gpu_error(e: crate::Error) -> JsError {
+    JsError::new(e.to_string().trim_start_matches("gpu: "))
+}
+
 #[wasm_bindgen]
 impl WebGpu {
     /// The adapter (`GpuInfo`), or null once a run has taken the device.
@@ -228,7 +240,7 @@ impl WebGpu {
 /// Promise); rejected with the reason when WebGPU, an adapter or the limits are missing.
 #[wasm_bindgen]
 pub async fn request_gpu(largest_tensor_bytes: f64) -> Result<WebGpu, JsError> {
-    let gpu = Gpu::request(largest_tensor_bytes.max(0.0) as u64).await.map_err(|e| JsError::new(e.to_string().trim_start_matches("gpu: ")))?;
+    let gpu = Gpu::request(largest_tensor_bytes.max(0.0) as u64).await.map_err(gpu_error)?;
     Ok(WebGpu { inner: Some(gpu) })
 }
 
@@ -492,8 +504,7 @@ impl WebRun {
     /// Train on `gpu` (before the first advance); the device is used up either way. Refused,
     /// the run staying on the CPU, for a strategy without GPU kernels or a failed upload.
     pub fn use_gpu(&mut self, gpu: &mut WebGpu) -> Result<(), JsError> {
-        let gpu = gpu.inner.take().ok_or_else(|| JsError::new("internal: this GPU device is already used by a run"))?;
-        self.inner.use_gpu(gpu).map_err(|e| JsError::new(e.to_string().trim_start_matches("gpu: ")))
+        self.inner.use_gpu(gpu.take()?).map_err(gpu_error)
     }
 
     /// Where the encoder runs: "cpu" or "gpu: <adapter> (<backend>)".
@@ -584,8 +595,7 @@ impl WebBench {
 
     /// Time the steps on `gpu` (from `request_gpu`, used up) instead of the CPU.
     pub fn use_gpu(&mut self, gpu: &mut WebGpu) -> Result<(), JsError> {
-        let gpu = gpu.inner.take().ok_or_else(|| JsError::new("internal: this GPU device is already used by a run"))?;
-        self.inner.use_gpu(gpu).map_err(|e| JsError::new(e.to_string().trim_start_matches("gpu: ")))
+        self.inner.use_gpu(gpu.take()?).map_err(gpu_error)
     }
 
     /// One unit of work (a GPU benchmark: yield to the event loop between calls so that the
